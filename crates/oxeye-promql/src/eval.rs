@@ -23,6 +23,39 @@ pub(crate) struct Elem {
     pub value: f64,
     /// Timestamp of the underlying sample for a plain selector, used by `timestamp()`.
     pub sample_t: Option<i64>,
+    /// The metric name is to be removed when the query's result is returned (Prometheus 3
+    /// delayed name removal): functions and operators set this instead of deleting
+    /// `__name__`, so `label_replace` and `by (__name__)` still see it.
+    pub drop_name: bool,
+}
+
+impl Elem {
+    /// An element whose labels are kept as they are.
+    pub(crate) fn new(labels: Labels, value: f64) -> Self {
+        Self {
+            labels,
+            value,
+            sample_t: None,
+            drop_name: false,
+        }
+    }
+
+    /// An element whose metric name is dropped from the final result.
+    pub(crate) fn dropping(labels: Labels, value: f64) -> Self {
+        Self {
+            labels,
+            value,
+            sample_t: None,
+            drop_name: true,
+        }
+    }
+}
+
+/// Warnings and infos gathered while evaluating a query, as Prometheus annotates results.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Annotations {
+    pub warnings: std::collections::BTreeSet<String>,
+    pub infos: std::collections::BTreeSet<String>,
 }
 
 /// The value of an expression at one step.
@@ -40,8 +73,10 @@ pub(crate) struct Evaluator<'a> {
     pub end: i64,
     pub lookback_ms: i64,
     pub max_samples: usize,
+    pub annotations: std::cell::RefCell<Annotations>,
 }
 
+/// `l` without its metric name.
 pub(crate) fn drop_name(l: &Labels) -> Labels {
     if l.get(METRIC_NAME).is_none() {
         return l.clone();
@@ -80,6 +115,26 @@ fn binop(op: &str, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
 }
 
 impl Evaluator<'_> {
+    /// Records a warning annotation for the query.
+    pub(crate) fn warn(&self, msg: impl Into<String>) {
+        self.annotations.borrow_mut().warnings.insert(msg.into());
+    }
+
+    /// Records an info annotation for the query.
+    pub(crate) fn info(&self, msg: impl Into<String>) {
+        self.annotations.borrow_mut().infos.insert(msg.into());
+    }
+
+    /// Wraps a finished query's value with the annotations gathered evaluating it.
+    pub(crate) fn output(&self, value: crate::Value) -> crate::Output {
+        let a = self.annotations.take();
+        crate::Output {
+            value,
+            warnings: a.warnings.into_iter().collect(),
+            infos: a.infos.into_iter().collect(),
+        }
+    }
+
     pub(crate) fn eval(&self, e: &Expr, t: i64) -> Result<StepValue, PromqlError> {
         match e {
             Expr::NumberLiteral(n) => Ok(StepValue::Scalar(n.val)),
@@ -96,11 +151,7 @@ impl Evaluator<'_> {
                 StepValue::Scalar(v) => Ok(StepValue::Scalar(-v)),
                 StepValue::Vector(v) => Ok(StepValue::Vector(
                     v.into_iter()
-                        .map(|e| Elem {
-                            labels: drop_name(&e.labels),
-                            value: -e.value,
-                            sample_t: None,
-                        })
+                        .map(|e| Elem::dropping(e.labels, -e.value))
                         .collect(),
                 )),
                 _ => Err(PromqlError::Execution(
@@ -120,9 +171,20 @@ impl Evaluator<'_> {
     }
 
     /// Evaluates a query's top-level expression, rejecting duplicate result label sets.
+    ///
+    /// Metric names flagged for removal are removed here, at the end, so the check sees
+    /// the labels the user will see.
     pub(crate) fn eval_checked(&self, e: &Expr, t: i64) -> Result<StepValue, PromqlError> {
         match self.eval(e, t)? {
-            StepValue::Vector(v) => unique(v),
+            StepValue::Vector(mut v) => {
+                for e in &mut v {
+                    if e.drop_name {
+                        e.labels = drop_name(&e.labels);
+                        e.drop_name = false;
+                    }
+                }
+                unique(v)
+            }
             other => Ok(other),
         }
     }
@@ -163,6 +225,7 @@ impl Evaluator<'_> {
                 labels: labels.clone(),
                 value: last.v,
                 sample_t: Some(last.t),
+                drop_name: false,
             });
         }
         out
@@ -314,11 +377,8 @@ impl Evaluator<'_> {
             if !keep {
                 continue;
             }
-            let mut metric = if !comparison || return_bool {
-                drop_name(&l.labels)
-            } else {
-                l.labels.clone()
-            };
+            let dropping = !comparison || return_bool || l.drop_name;
+            let mut metric = l.labels.clone();
             if on {
                 let mut bld = metric.builder();
                 bld.retain(|x| names.contains(&x.name));
@@ -337,6 +397,7 @@ impl Evaluator<'_> {
                 labels: metric,
                 value: v,
                 sample_t: None,
+                drop_name: dropping,
             });
         }
         Ok(out)
@@ -388,10 +449,12 @@ impl Evaluator<'_> {
             };
             let vals: Vec<f64> = members.iter().map(|e| e.value).collect();
             let n = vals.len() as f64;
+            let dropping = members.iter().any(|e| e.drop_name);
             let single = |value: f64| Elem {
                 labels: k.clone(),
                 value,
                 sample_t: None,
+                drop_name: dropping,
             };
             match op.as_str() {
                 "sum" => out.push(single(vals.iter().sum())),
@@ -406,7 +469,15 @@ impl Evaluator<'_> {
                 }))),
                 "stddev" => out.push(single(variance(&vals).sqrt())),
                 "stdvar" => out.push(single(variance(&vals))),
-                "quantile" => out.push(single(quantile(param.unwrap_or(f64::NAN), vals))),
+                "quantile" => {
+                    let q = param.unwrap_or(f64::NAN);
+                    if !(0.0..=1.0).contains(&q) {
+                        self.warn(format!(
+                            "PromQL warning: quantile value should be between 0 and 1, got {q}"
+                        ));
+                    }
+                    out.push(single(quantile(q, vals)))
+                }
                 "topk" | "bottomk" => {
                     let k_param = param.unwrap_or(0.0);
                     if k_param < 1.0 {
@@ -567,15 +638,11 @@ fn vector_scalar(
         if !keep {
             continue;
         }
-        let labels = if !comparison || return_bool {
-            drop_name(&e.labels)
-        } else {
-            e.labels
-        };
         out.push(Elem {
-            labels,
+            labels: e.labels,
             value,
             sample_t: None,
+            drop_name: !comparison || return_bool || e.drop_name,
         });
     }
     Ok(out)

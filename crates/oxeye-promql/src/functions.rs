@@ -4,7 +4,7 @@ use oxeye_core::{Labels, Sample};
 use promql_parser::parser::{Call, Expr, MatrixSelector};
 
 use crate::PromqlError;
-use crate::eval::{Elem, Evaluator, StepValue, drop_name};
+use crate::eval::{Elem, Evaluator, StepValue};
 
 /// Prometheus's extrapolated rate/increase/delta over the samples of one range window.
 ///
@@ -159,16 +159,29 @@ fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
 fn map_vector(v: Vec<Elem>, f: impl Fn(f64) -> f64) -> StepValue {
     StepValue::Vector(
         v.into_iter()
-            .map(|e| Elem {
-                labels: drop_name(&e.labels),
-                value: f(e.value),
-                sample_t: None,
-            })
+            .map(|e| Elem::dropping(e.labels, f(e.value)))
             .collect(),
     )
 }
 
 impl Evaluator<'_> {
+    /// Prometheus's info annotation for counter functions over a series whose name does
+    /// not look like a counter's.
+    fn check_counter_name(&self, labels: &Labels) {
+        let Some(name) = labels.get(oxeye_core::METRIC_NAME) else {
+            return;
+        };
+        if ["_total", "_sum", "_count", "_bucket"]
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+        {
+            return;
+        }
+        self.info(format!(
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
+        ));
+    }
+
     pub(crate) fn call(&self, c: &Call, t: i64) -> Result<StepValue, PromqlError> {
         let name = c.func.name;
         match name {
@@ -179,6 +192,9 @@ impl Evaluator<'_> {
                 let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX / 4);
                 let mut out = Vec::new();
                 for (labels, samples, end) in self.select_matrix(ms, t)? {
+                    if matches!(name, "rate" | "increase" | "irate") {
+                        self.check_counter_name(&labels);
+                    }
                     let v = match name {
                         "rate" => extrapolated_rate(&samples, end, range_ms, true, true),
                         "increase" => extrapolated_rate(&samples, end, range_ms, true, false),
@@ -188,15 +204,11 @@ impl Evaluator<'_> {
                         other => over_time(other, &samples),
                     };
                     let Some(value) = v else { continue };
-                    let labels = if name == "last_over_time" {
-                        labels
-                    } else {
-                        drop_name(&labels)
-                    };
                     out.push(Elem {
                         labels,
                         value,
                         sample_t: None,
+                        drop_name: name != "last_over_time",
                     });
                 }
                 Ok(StepValue::Vector(out))
@@ -236,11 +248,7 @@ impl Evaluator<'_> {
             "time" => Ok(StepValue::Scalar(t as f64 / 1000.0)),
             "vector" => {
                 let s = self.eval_scalar(arg(c, 0)?, t)?;
-                Ok(StepValue::Vector(vec![Elem {
-                    labels: Labels::default(),
-                    value: s,
-                    sample_t: None,
-                }]))
+                Ok(StepValue::Vector(vec![Elem::new(Labels::default(), s)]))
             }
             "scalar" => {
                 let v = self.eval_vector(arg(c, 0)?, t)?;
@@ -253,11 +261,7 @@ impl Evaluator<'_> {
                 let v = self.eval_vector(arg(c, 0)?, t)?;
                 Ok(StepValue::Vector(
                     v.into_iter()
-                        .map(|e| Elem {
-                            labels: drop_name(&e.labels),
-                            value: e.sample_t.unwrap_or(t) as f64 / 1000.0,
-                            sample_t: None,
-                        })
+                        .map(|e| Elem::dropping(e.labels, e.sample_t.unwrap_or(t) as f64 / 1000.0))
                         .collect(),
                 ))
             }

@@ -37,6 +37,17 @@ pub enum Value {
     String(i64, String),
 }
 
+/// A query's value and the annotations Prometheus would attach to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    /// The result.
+    pub value: Value,
+    /// Warnings (the result may be wrong or incomplete), sorted and deduplicated.
+    pub warnings: Vec<String>,
+    /// Infos (the query looks suspicious but the result is what was asked), sorted.
+    pub infos: Vec<String>,
+}
+
 /// Why a query failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PromqlError {
@@ -101,19 +112,20 @@ impl Engine {
         tenant: &TenantId,
         expr: &str,
         t_ms: i64,
-    ) -> Result<Value, PromqlError> {
+    ) -> Result<Output, PromqlError> {
         let ast = promql_parser::parser::parse(expr).map_err(PromqlError::Parse)?;
         let data = preload(queryable, tenant, &ast, t_ms, t_ms, 0, self.lookback_ms)?;
         let ev = self.evaluator(&data, t_ms, t_ms);
         let out = ev.eval_checked(&ast, t_ms)?;
-        Ok(match out {
+        let value = match out {
             StepValue::Scalar(v) => Value::Scalar(t_ms, v),
             StepValue::String(s) => Value::String(t_ms, s),
             StepValue::Vector(v) => {
                 Value::Vector(v.into_iter().map(|e| (e.labels, t_ms, e.value)).collect())
             }
             StepValue::Matrix(m) => Value::Matrix(m),
-        })
+        };
+        Ok(ev.output(value))
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` inclusive.
@@ -125,7 +137,7 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
-    ) -> Result<Value, PromqlError> {
+    ) -> Result<Output, PromqlError> {
         if step_ms <= 0 {
             return Err(PromqlError::Execution(format!(
                 "step must be positive, got {step_ms}ms"
@@ -190,7 +202,7 @@ impl Engine {
             };
         }
         series.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(Value::Matrix(series))
+        Ok(ev.output(Value::Matrix(series)))
     }
 
     fn evaluator<'a>(&'a self, data: &'a Preloaded, start: i64, end: i64) -> Evaluator<'a> {
@@ -200,6 +212,7 @@ impl Engine {
             end,
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
+            annotations: Default::default(),
         }
     }
 }

@@ -139,7 +139,9 @@ fn tenant() -> TenantId {
 }
 
 fn instant(expr: &str, t_sec: i64) -> Result<Value, PromqlError> {
-    Engine::default().instant(&store(), &tenant(), expr, t_sec * 1000)
+    Engine::default()
+        .instant(&store(), &tenant(), expr, t_sec * 1000)
+        .map(|o| o.value)
 }
 
 /// The instant vector result, as (labels, value) sorted by labels.

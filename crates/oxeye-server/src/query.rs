@@ -142,7 +142,9 @@ pub async fn query(
         blocking(move || Ok(Engine::default().instant(queryable.as_ref(), &tenant, &expr, t)))
             .await?;
     Ok(match out {
-        Ok(v) => Success::new(result_json(&v)).into_response(),
+        Ok(o) => Success::new(result_json(&o.value))
+            .annotated(o.warnings, o.infos)
+            .into_response(),
         Err(e) => error_response(e),
     })
 }
@@ -188,7 +190,9 @@ pub async fn query_range(
     })
     .await?;
     Ok(match out {
-        Ok(v) => Success::new(result_json(&v)).into_response(),
+        Ok(o) => Success::new(result_json(&o.value))
+            .annotated(o.warnings, o.infos)
+            .into_response(),
         Err(e) => error_response(e),
     })
 }

@@ -33,6 +33,8 @@ pub struct Success<T: Serialize> {
     data: T,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    infos: Vec<String>,
 }
 
 impl<T: Serialize> Success<T> {
@@ -42,7 +44,15 @@ impl<T: Serialize> Success<T> {
             status: "success",
             data,
             warnings: Vec::new(),
+            infos: Vec::new(),
         }
+    }
+
+    /// Adds a query's annotations to the envelope.
+    pub fn annotated(mut self, warnings: Vec<String>, infos: Vec<String>) -> Self {
+        self.warnings.extend(warnings);
+        self.infos.extend(infos);
+        self
     }
 
     fn warn(mut self, truncated: bool) -> Self {

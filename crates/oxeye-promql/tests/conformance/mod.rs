@@ -156,10 +156,12 @@ fn same(a: f64, b: f64) -> bool {
 
 fn run_case(store: &VecStore, case: &Case) -> Outcome {
     let got = match case.range {
-        Some((end, step)) => {
-            Engine::default().range(store, &tenant(), &case.expr, case.at_ms, end, step)
-        }
-        None => Engine::default().instant(store, &tenant(), &case.expr, case.at_ms),
+        Some((end, step)) => Engine::default()
+            .range(store, &tenant(), &case.expr, case.at_ms, end, step)
+            .map(|o| o.value),
+        None => Engine::default()
+            .instant(store, &tenant(), &case.expr, case.at_ms)
+            .map(|o| o.value),
     };
     if case.expect_fail {
         return match got {

@@ -64,6 +64,7 @@ fn offset_and_at_modifiers() {
             180_000,
             60_000,
         )
+        .map(|o| o.value)
         .unwrap();
     let Value::Matrix(m) = got else {
         panic!("expected a matrix")
@@ -80,6 +81,7 @@ fn offset_and_at_modifiers() {
             180_000,
             60_000,
         )
+        .map(|o| o.value)
         .unwrap();
     let Value::Matrix(m) = got else {
         panic!("expected a matrix")
@@ -337,9 +339,13 @@ fn unsupported_and_invalid_queries_are_errors() {
         Err(PromqlError::Unsupported(_))
     ));
     assert!(matches!(instant("sum(", 0), Err(PromqlError::Parse(_))));
-    let range = Engine::default().range(&store(), &tenant(), "x[5m]", 0, 60_000, 1_000);
+    let range = Engine::default()
+        .range(&store(), &tenant(), "x[5m]", 0, 60_000, 1_000)
+        .map(|o| o.value);
     assert!(matches!(range, Err(PromqlError::Execution(_))));
-    let range = Engine::default().range(&store(), &tenant(), "x", 0, 60_000, 0);
+    let range = Engine::default()
+        .range(&store(), &tenant(), "x", 0, 60_000, 0)
+        .map(|o| o.value);
     assert!(matches!(range, Err(PromqlError::Execution(_))));
 }
 
@@ -355,6 +361,7 @@ fn range_queries_evaluate_every_step() {
             120_000,
             60_000,
         )
+        .map(|o| o.value)
         .unwrap();
     assert_eq!(
         got,
@@ -372,6 +379,7 @@ fn range_queries_evaluate_every_step() {
     // A scalar expression gives one series without labels.
     let got = engine
         .range(&store(), &tenant(), "time()", 0, 60_000, 30_000)
+        .map(|o| o.value)
         .unwrap();
     assert_eq!(
         got,
@@ -383,6 +391,7 @@ fn range_queries_evaluate_every_step() {
     // Series appear only at steps where they have a value.
     let got = engine
         .range(&store(), &tenant(), "stale_metric", 0, 180_000, 60_000)
+        .map(|o| o.value)
         .unwrap();
     assert_eq!(
         got,
@@ -401,6 +410,7 @@ fn range_queries_evaluate_every_step() {
             600_000,
             60_000,
         )
+        .map(|o| o.value)
         .unwrap();
     let Value::Matrix(m) = got else {
         panic!("expected a matrix")
@@ -419,6 +429,7 @@ fn sample_limit_is_enforced() {
     };
     let err = engine
         .range(&store(), &tenant(), "http_requests", 0, 600_000, 60_000)
+        .map(|o| o.value)
         .unwrap_err();
     assert!(matches!(err, PromqlError::TooManySamples(3)));
 }
@@ -475,5 +486,27 @@ fn set_operators() {
             (l(&[("job", "api")]), 150.0),
             (l(&[("job", "web")]), 7.0),
         ]
+    );
+}
+
+#[test]
+fn annotations_come_with_the_result() {
+    let out = Engine::default()
+        .instant(&store(), &tenant(), "rate(http_requests[5m])", 300_000)
+        .unwrap();
+    assert_eq!(
+        out.infos,
+        vec![
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"http_requests\""
+                .to_string()
+        ]
+    );
+    assert!(out.warnings.is_empty());
+    let out = Engine::default()
+        .instant(&store(), &tenant(), "quantile(2, http_requests)", 300_000)
+        .unwrap();
+    assert_eq!(
+        out.warnings,
+        vec!["PromQL warning: quantile value should be between 0 and 1, got 2".to_string()]
     );
 }
