@@ -8,10 +8,7 @@
 use std::collections::HashMap;
 
 use oxeye_core::{Labels, METRIC_NAME, Sample, is_stale_nan};
-use promql_parser::parser::{
-    AggregateExpr, BinaryExpr, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
-    VectorSelector,
-};
+use promql_parser::parser::{Expr, MatrixSelector, VectorSelector};
 
 use crate::PromqlError;
 use crate::select::{Preloaded, at_ms, offset_ms};
@@ -84,34 +81,6 @@ pub(crate) fn drop_name(l: &Labels) -> Labels {
     let mut b = l.builder();
     b.del(METRIC_NAME);
     b.build()
-}
-
-fn is_arithmetic(op: &str) -> bool {
-    matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
-}
-
-/// Applies `op` to two values: the value and whether a comparison holds.
-fn binop(op: &str, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
-    Ok(match op {
-        "+" => (l + r, true),
-        "-" => (l - r, true),
-        "*" => (l * r, true),
-        "/" => (l / r, true),
-        "%" => (l % r, true),
-        "^" => (l.powf(r), true),
-        "atan2" => (l.atan2(r), true),
-        "==" => (l, l == r),
-        "!=" => (l, l != r),
-        ">" => (l, l > r),
-        "<" => (l, l < r),
-        ">=" => (l, l >= r),
-        "<=" => (l, l <= r),
-        other => {
-            return Err(PromqlError::Unsupported(format!(
-                "binary operator {other} is not supported yet"
-            )));
-        }
-    })
 }
 
 impl Evaluator<'_> {
@@ -267,299 +236,44 @@ impl Evaluator<'_> {
         Ok(out)
     }
 
-    fn binary(&self, b: &BinaryExpr, t: i64) -> Result<StepValue, PromqlError> {
-        let op = b.op.to_string();
-        if matches!(op.as_str(), "and" | "or" | "unless") {
-            let lhs = self.eval_vector(&b.lhs, t)?;
-            let rhs = self.eval_vector(&b.rhs, t)?;
-            return Ok(StepValue::Vector(set_op(b, &op, lhs, rhs)));
-        }
-        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
-        let comparison = !is_arithmetic(&op);
-        let lhs = self.eval(&b.lhs, t)?;
-        let rhs = self.eval(&b.rhs, t)?;
-        match (lhs, rhs) {
-            (StepValue::Scalar(l), StepValue::Scalar(r)) => {
-                let (v, keep) = binop(&op, l, r)?;
-                if comparison {
-                    return Ok(StepValue::Scalar(if keep { 1.0 } else { 0.0 }));
-                }
-                Ok(StepValue::Scalar(v))
+    /// A range-vector argument (a matrix selector, or a subquery) at step `t`: per series,
+    /// its samples in the window, the window's end and its length.
+    pub(crate) fn eval_range(&self, e: &Expr, t: i64) -> Result<Vec<RangeSeries>, PromqlError> {
+        match e {
+            Expr::Paren(p) => self.eval_range(&p.expr, t),
+            Expr::MatrixSelector(ms) => {
+                let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX / 4);
+                Ok(self
+                    .select_matrix(ms, t)?
+                    .into_iter()
+                    .map(|(labels, samples, end)| RangeSeries {
+                        labels,
+                        samples,
+                        end,
+                        range_ms,
+                    })
+                    .collect())
             }
-            (StepValue::Vector(v), StepValue::Scalar(s)) => Ok(StepValue::Vector(vector_scalar(
-                &op,
-                v,
-                s,
-                false,
-                return_bool,
-                comparison,
-            )?)),
-            (StepValue::Scalar(s), StepValue::Vector(v)) => Ok(StepValue::Vector(vector_scalar(
-                &op,
-                v,
-                s,
-                true,
-                return_bool,
-                comparison,
-            )?)),
-            (StepValue::Vector(l), StepValue::Vector(r)) => Ok(StepValue::Vector(
-                self.vector_vector(b, &op, l, r, return_bool, comparison)?,
+            Expr::Subquery(_) => Err(PromqlError::Unsupported(
+                "subqueries are not supported yet".into(),
             )),
-            _ => Err(PromqlError::Execution(format!(
-                "operator {op} needs scalar or instant vector operands"
+            other => Err(PromqlError::Execution(format!(
+                "expected a range vector, got {other}"
             ))),
         }
     }
-
-    fn vector_vector(
-        &self,
-        b: &BinaryExpr,
-        op: &str,
-        lhs: Vec<Elem>,
-        rhs: Vec<Elem>,
-        return_bool: bool,
-        comparison: bool,
-    ) -> Result<Vec<Elem>, PromqlError> {
-        let (on, names): (bool, Vec<String>) = match b.modifier.as_ref() {
-            None => (false, Vec::new()),
-            Some(m) => {
-                if !matches!(m.card, VectorMatchCardinality::OneToOne) {
-                    return Err(PromqlError::Unsupported(
-                        "group_left/group_right matching is not supported yet".into(),
-                    ));
-                }
-                match &m.matching {
-                    None => (false, Vec::new()),
-                    Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
-                    Some(LabelModifier::Exclude(ls)) => (false, ls.labels.clone()),
-                }
-            }
-        };
-        let signature = |l: &Labels| -> Labels {
-            let mut bld = l.builder();
-            if on {
-                bld.retain(|x| names.contains(&x.name));
-            } else {
-                bld.retain(|x| x.name != METRIC_NAME && !names.contains(&x.name));
-            }
-            bld.build()
-        };
-        let mut right: HashMap<Labels, &Elem> = HashMap::new();
-        for r in &rhs {
-            let sig = signature(&r.labels);
-            if right.insert(sig.clone(), r).is_some() {
-                return Err(PromqlError::Execution(format!(
-                    "found duplicate series for the match group {sig} on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
-                )));
-            }
-        }
-        let mut left: HashMap<Labels, ()> = HashMap::new();
-        for l in &lhs {
-            let sig = signature(&l.labels);
-            if right.contains_key(&sig) && left.insert(sig.clone(), ()).is_some() {
-                return Err(PromqlError::Execution(format!(
-                    "found duplicate series for the match group {sig} on the left hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
-                )));
-            }
-        }
-        let mut seen: HashMap<Labels, ()> = HashMap::new();
-        let mut out = Vec::new();
-        for l in &lhs {
-            let sig = signature(&l.labels);
-            let Some(r) = right.get(&sig) else {
-                continue;
-            };
-            let (mut v, mut keep) = binop(op, l.value, r.value)?;
-            if return_bool {
-                v = if keep { 1.0 } else { 0.0 };
-                keep = true;
-            }
-            if !keep {
-                continue;
-            }
-            let dropping = !comparison || return_bool || l.drop_name;
-            let mut metric = l.labels.clone();
-            if on {
-                let mut bld = metric.builder();
-                bld.retain(|x| names.contains(&x.name));
-                metric = bld.build();
-            } else if !names.is_empty() {
-                let mut bld = metric.builder();
-                bld.retain(|x| !names.contains(&x.name));
-                metric = bld.build();
-            }
-            if seen.insert(sig.clone(), ()).is_some() {
-                return Err(PromqlError::Execution(format!(
-                    "multiple matches for labels {sig}: many-to-one matching must be explicit (group_left/group_right)"
-                )));
-            }
-            out.push(Elem {
-                labels: metric,
-                value: v,
-                sample_t: None,
-                drop_name: dropping,
-            });
-        }
-        Ok(out)
-    }
-
-    fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<StepValue, PromqlError> {
-        let op = a.op.to_string();
-        let input = self.eval_vector(&a.expr, t)?;
-        let param = match &a.param {
-            Some(p) => Some(self.eval_scalar(p, t)?),
-            None => None,
-        };
-        if matches!(op.as_str(), "topk" | "bottomk") && param.is_some_and(f64::is_nan) {
-            return Err(PromqlError::Execution(format!(
-                "parameter value is NaN for {op}"
-            )));
-        }
-        let group_key = |l: &Labels| -> Labels {
-            let mut b = l.builder();
-            match &a.modifier {
-                None => {
-                    b.retain(|_| false);
-                }
-                Some(LabelModifier::Include(ls)) => {
-                    b.retain(|x| ls.labels.contains(&x.name));
-                }
-                Some(LabelModifier::Exclude(ls)) => {
-                    b.retain(|x| x.name != METRIC_NAME && !ls.labels.contains(&x.name));
-                }
-            }
-            b.build()
-        };
-        let mut order: Vec<Labels> = Vec::new();
-        let mut groups: HashMap<Labels, Vec<Elem>> = HashMap::new();
-        for e in input {
-            let k = group_key(&e.labels);
-            groups
-                .entry(k.clone())
-                .or_insert_with(|| {
-                    order.push(k);
-                    Vec::new()
-                })
-                .push(e);
-        }
-        let mut out = Vec::new();
-        for k in order {
-            let Some(members) = groups.remove(&k) else {
-                continue;
-            };
-            let vals: Vec<f64> = members.iter().map(|e| e.value).collect();
-            let n = vals.len() as f64;
-            let dropping = members.iter().any(|e| e.drop_name);
-            let single = |value: f64| Elem {
-                labels: k.clone(),
-                value,
-                sample_t: None,
-                drop_name: dropping,
-            };
-            match op.as_str() {
-                "sum" => out.push(single(vals.iter().sum())),
-                "avg" => out.push(single(vals.iter().sum::<f64>() / n)),
-                "count" => out.push(single(n)),
-                "group" => out.push(single(1.0)),
-                "min" => out.push(single(vals.iter().copied().fold(f64::NAN, |acc, v| {
-                    if acc.is_nan() || v < acc { v } else { acc }
-                }))),
-                "max" => out.push(single(vals.iter().copied().fold(f64::NAN, |acc, v| {
-                    if acc.is_nan() || v > acc { v } else { acc }
-                }))),
-                "stddev" => out.push(single(variance(&vals).sqrt())),
-                "stdvar" => out.push(single(variance(&vals))),
-                "quantile" => {
-                    let q = param.unwrap_or(f64::NAN);
-                    if !(0.0..=1.0).contains(&q) {
-                        self.warn(format!(
-                            "PromQL warning: quantile value should be between 0 and 1, got {q}"
-                        ));
-                    }
-                    out.push(single(quantile(q, vals)))
-                }
-                "topk" | "bottomk" => {
-                    let k_param = param.unwrap_or(0.0);
-                    if k_param < 1.0 {
-                        continue;
-                    }
-                    let take = if k_param >= members.len() as f64 {
-                        members.len()
-                    } else {
-                        k_param as usize
-                    };
-                    let mut members = members;
-                    let top = op == "topk";
-                    members.sort_by(|x, y| {
-                        let ord = nan_low_cmp(x.value, y.value);
-                        if top { ord.reverse() } else { ord }
-                    });
-                    if !top {
-                        // NaN sorts last for bottomk too.
-                        members.sort_by_key(|e| e.value.is_nan());
-                    }
-                    out.extend(members.into_iter().take(take).map(|mut e| {
-                        e.sample_t = None;
-                        e
-                    }));
-                }
-                other => {
-                    return Err(PromqlError::Unsupported(format!(
-                        "aggregation {other} is not supported yet"
-                    )));
-                }
-            }
-        }
-        Ok(StepValue::Vector(out))
-    }
 }
 
-/// The match signature of `l` under `on(names)` (`on`) or `ignoring(names)`; ignoring
-/// also drops the metric name.
-fn match_signature(l: &Labels, on: bool, names: &[String]) -> Labels {
-    let mut b = l.builder();
-    if on {
-        b.retain(|x| names.contains(&x.name));
-    } else {
-        b.retain(|x| x.name != METRIC_NAME && !names.contains(&x.name));
-    }
-    b.build()
-}
-
-/// `and`, `or`, `unless`: many-to-many filtering by match signature.
-fn set_op(b: &BinaryExpr, op: &str, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Vec<Elem> {
-    let (on, names): (bool, Vec<String>) =
-        match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
-            Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
-            Some(LabelModifier::Exclude(ls)) => (false, ls.labels.clone()),
-            None => (false, Vec::new()),
-        };
-    let right: HashMap<Labels, ()> = rhs
-        .iter()
-        .map(|e| (match_signature(&e.labels, on, &names), ()))
-        .collect();
-    match op {
-        "and" => lhs
-            .into_iter()
-            .filter(|e| right.contains_key(&match_signature(&e.labels, on, &names)))
-            .collect(),
-        "unless" => lhs
-            .into_iter()
-            .filter(|e| !right.contains_key(&match_signature(&e.labels, on, &names)))
-            .collect(),
-        _ => {
-            let left: HashMap<Labels, ()> = lhs
-                .iter()
-                .map(|e| (match_signature(&e.labels, on, &names), ()))
-                .collect();
-            let mut out = lhs;
-            out.extend(
-                rhs.into_iter()
-                    .filter(|e| !left.contains_key(&match_signature(&e.labels, on, &names))),
-            );
-            out
-        }
-    }
+/// One series of a range-vector argument at one step.
+#[derive(Debug, Clone)]
+pub(crate) struct RangeSeries {
+    pub labels: Labels,
+    /// The non-stale samples in the window `(end - range_ms, end]`.
+    pub samples: Vec<Sample>,
+    /// The window's end (ms), after `offset` and `@`.
+    pub end: i64,
+    /// The window's length (ms).
+    pub range_ms: i64,
 }
 
 /// Errors when dropping the metric name left two result elements with the same labels.
@@ -577,73 +291,4 @@ pub(crate) fn unique(v: Vec<Elem>) -> Result<StepValue, PromqlError> {
         }
     }
     Ok(StepValue::Vector(v))
-}
-
-fn nan_low_cmp(a: f64, b: f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (true, true) => std::cmp::Ordering::Equal,
-        (true, false) => std::cmp::Ordering::Less,
-        (false, true) => std::cmp::Ordering::Greater,
-        _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
-    }
-}
-
-fn variance(vals: &[f64]) -> f64 {
-    let n = vals.len() as f64;
-    let mean = vals.iter().sum::<f64>() / n;
-    vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n
-}
-
-/// The `q`-quantile with linear interpolation between closest ranks.
-pub(crate) fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
-    if vals.is_empty() || q.is_nan() {
-        return f64::NAN;
-    }
-    if q < 0.0 {
-        return f64::NEG_INFINITY;
-    }
-    if q > 1.0 {
-        return f64::INFINITY;
-    }
-    vals.sort_by(|a, b| nan_low_cmp(*a, *b));
-    let n = vals.len() as f64;
-    let rank = q * (n - 1.0);
-    let lower = rank.floor().max(0.0);
-    let upper = (lower + 1.0).min(n - 1.0);
-    let weight = rank - rank.floor();
-    let lv = vals.get(lower as usize).copied().unwrap_or(f64::NAN);
-    let uv = vals.get(upper as usize).copied().unwrap_or(f64::NAN);
-    lv * (1.0 - weight) + uv * weight
-}
-
-fn vector_scalar(
-    op: &str,
-    v: Vec<Elem>,
-    s: f64,
-    swap: bool,
-    return_bool: bool,
-    comparison: bool,
-) -> Result<Vec<Elem>, PromqlError> {
-    let mut out = Vec::with_capacity(v.len());
-    for e in v {
-        let (l, r) = if swap { (s, e.value) } else { (e.value, s) };
-        let (mut value, mut keep) = binop(op, l, r)?;
-        if comparison && swap {
-            value = r;
-        }
-        if return_bool {
-            value = if keep { 1.0 } else { 0.0 };
-            keep = true;
-        }
-        if !keep {
-            continue;
-        }
-        out.push(Elem {
-            labels: e.labels,
-            value,
-            sample_t: None,
-            drop_name: !comparison || return_bool || e.drop_name,
-        });
-    }
-    Ok(out)
 }

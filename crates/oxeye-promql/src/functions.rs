@@ -1,10 +1,10 @@
 //! PromQL function calls: range functions over matrix selectors and element-wise math.
 
 use oxeye_core::{Labels, Sample};
-use promql_parser::parser::{Call, Expr, MatrixSelector};
+use promql_parser::parser::{Call, Expr};
 
 use crate::PromqlError;
-use crate::eval::{Elem, Evaluator, StepValue};
+use crate::eval::{Elem, Evaluator, RangeSeries, StepValue};
 
 /// Prometheus's extrapolated rate/increase/delta over the samples of one range window.
 ///
@@ -127,25 +127,6 @@ fn go_min(a: f64, b: f64) -> f64 {
     }
 }
 
-fn matrix_arg(c: &Call) -> Result<&MatrixSelector, PromqlError> {
-    let mut e: &Expr = c.args.args.first().ok_or_else(|| {
-        PromqlError::Execution(format!("function {} needs an argument", c.func.name))
-    })?;
-    while let Expr::Paren(p) = e {
-        e = &p.expr;
-    }
-    match e {
-        Expr::MatrixSelector(ms) => Ok(ms),
-        Expr::Subquery(_) => Err(PromqlError::Unsupported(
-            "subqueries are not supported yet".into(),
-        )),
-        other => Err(PromqlError::Execution(format!(
-            "function {} expects a range vector selector, got {other}",
-            c.func.name
-        ))),
-    }
-}
-
 fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
     c.args.args.get(i).map(|b| b.as_ref()).ok_or_else(|| {
         PromqlError::Execution(format!(
@@ -188,10 +169,14 @@ impl Evaluator<'_> {
             "rate" | "increase" | "delta" | "irate" | "idelta" | "sum_over_time"
             | "avg_over_time" | "count_over_time" | "min_over_time" | "max_over_time"
             | "last_over_time" | "present_over_time" => {
-                let ms = matrix_arg(c)?;
-                let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX / 4);
                 let mut out = Vec::new();
-                for (labels, samples, end) in self.select_matrix(ms, t)? {
+                for rs in self.eval_range(arg(c, 0)?, t)? {
+                    let RangeSeries {
+                        labels,
+                        samples,
+                        end,
+                        range_ms,
+                    } = rs;
                     if matches!(name, "rate" | "increase" | "irate") {
                         self.check_counter_name(&labels);
                     }

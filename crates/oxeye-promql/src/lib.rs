@@ -13,6 +13,8 @@
 //! the common aggregations and a set of range and math functions. Anything else answers
 //! [`PromqlError::Unsupported`].
 
+mod aggregate;
+mod binary;
 mod eval;
 mod functions;
 mod select;
