@@ -71,6 +71,10 @@ pub(crate) struct Evaluator<'a> {
     pub lookback_ms: i64,
     pub max_samples: usize,
     pub annotations: std::cell::RefCell<Annotations>,
+    /// When the query must stop with a timeout.
+    pub deadline: Option<std::time::Instant>,
+    /// Set by another thread to cancel the query.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 /// `l` without its metric name.
@@ -84,6 +88,22 @@ pub(crate) fn drop_name(l: &Labels) -> Labels {
 }
 
 impl Evaluator<'_> {
+    /// Fails when the query was cancelled or ran past its deadline; called between steps
+    /// and inside long loops.
+    pub(crate) fn check_interrupt(&self) -> Result<(), PromqlError> {
+        if let Some(c) = &self.cancel
+            && c.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(PromqlError::Canceled("expression evaluation"));
+        }
+        if let Some(d) = self.deadline
+            && std::time::Instant::now() >= d
+        {
+            return Err(PromqlError::Timeout("expression evaluation"));
+        }
+        Ok(())
+    }
+
     /// Records a warning annotation for the query.
     pub(crate) fn warn(&self, msg: impl Into<String>) {
         self.annotations.borrow_mut().warnings.insert(msg.into());

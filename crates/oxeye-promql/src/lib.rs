@@ -65,6 +65,12 @@ pub enum PromqlError {
     /// The query would hold more samples in memory than allowed.
     #[error("query processing would load too many samples into memory (limit {0})")]
     TooManySamples(usize),
+    /// The query ran longer than the engine's timeout.
+    #[error("query timed out in {0}")]
+    Timeout(&'static str),
+    /// The query was cancelled, e.g. because its client went away.
+    #[error("query was canceled in {0}")]
+    Canceled(&'static str),
     /// The store failed.
     #[error("store error: {0}")]
     Store(#[from] StoreError),
@@ -78,6 +84,7 @@ impl PromqlError {
                 StatusCode::BadData
             }
             PromqlError::TooManySamples(_) => StatusCode::LimitExceeded,
+            PromqlError::Timeout(_) | PromqlError::Canceled(_) => StatusCode::Timeout,
             PromqlError::Store(e) => e.status_code(),
         }
     }
@@ -90,6 +97,10 @@ pub struct Engine {
     pub lookback_ms: i64,
     /// Most samples a query may hold at once.
     pub max_samples: usize,
+    /// How long one query may run; `None` means no limit.
+    pub timeout: Option<std::time::Duration>,
+    /// Set from another thread to stop the query (its client went away).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for Engine {
@@ -97,6 +108,8 @@ impl Default for Engine {
         Self {
             lookback_ms: 300_000,
             max_samples: 50_000_000,
+            timeout: Some(std::time::Duration::from_secs(120)),
+            cancel: None,
         }
     }
 }
@@ -175,6 +188,7 @@ impl Engine {
         let mut total = 0usize;
         let mut t = start_ms;
         while t <= end_ms {
+            ev.check_interrupt()?;
             let step = ev.eval_checked(&ast, t)?;
             let elems = match step {
                 StepValue::Scalar(v) => vec![(Labels::default(), v)],
@@ -215,6 +229,8 @@ impl Engine {
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
             annotations: Default::default(),
+            deadline: self.timeout.map(|d| std::time::Instant::now() + d),
+            cancel: self.cancel.clone(),
         }
     }
 }

@@ -424,8 +424,8 @@ fn range_queries_evaluate_every_step() {
 #[test]
 fn sample_limit_is_enforced() {
     let engine = Engine {
-        lookback_ms: 300_000,
         max_samples: 3,
+        ..Engine::default()
     };
     let err = engine
         .range(&store(), &tenant(), "http_requests", 0, 600_000, 60_000)
@@ -509,4 +509,29 @@ fn annotations_come_with_the_result() {
         out.warnings,
         vec!["PromQL warning: quantile value should be between 0 and 1, got 2".to_string()]
     );
+}
+
+#[test]
+fn cancelled_and_timed_out_queries_stop() {
+    let cancel = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let engine = Engine {
+        cancel: Some(cancel),
+        ..Engine::default()
+    };
+    let err = engine
+        .range(&store(), &tenant(), "http_requests", 0, 600_000, 60_000)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "query was canceled in expression evaluation"
+    );
+    let engine = Engine {
+        timeout: Some(std::time::Duration::ZERO),
+        ..Engine::default()
+    };
+    let err = engine
+        .range(&store(), &tenant(), "http_requests", 0, 600_000, 60_000)
+        .unwrap_err();
+    assert_eq!(err.to_string(), "query timed out in expression evaluation");
+    assert_eq!(err.status_code().http_status(), 503);
 }
