@@ -106,15 +106,15 @@ fn metric_name(l: &Labels) -> &str {
     l.get(METRIC_NAME).unwrap_or("")
 }
 
-/// Fails when two elements carry the same label set (label_replace / label_join output).
+/// Fails when two elements carry the same label set (label_replace / label_join output),
+/// with Prometheus's message for that case.
 fn check_unique(v: &[Elem]) -> Result<(), PromqlError> {
     let mut seen: HashMap<&Labels, ()> = HashMap::with_capacity(v.len());
     for e in v {
         if seen.insert(&e.labels, ()).is_some() {
-            return Err(PromqlError::Execution(format!(
-                "vector cannot contain metrics with the same labelset {}",
-                e.labels
-            )));
+            return Err(PromqlError::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
         }
     }
     Ok(())
@@ -193,8 +193,10 @@ impl Evaluator<'_> {
             "predict_linear" => {
                 let series = self.eval_range(arg(c, 0)?, t)?;
                 let duration = self.eval_scalar(arg(c, 1)?, t)?;
+                // The regression's intercept is taken at the evaluation time itself, not at
+                // the window's end after `@`/`offset`, as Prometheus does.
                 Ok(per_series(series, true, |rs| {
-                    range::predict_linear(&rs.samples, rs.end, duration)
+                    range::predict_linear(&rs.samples, t, duration)
                 }))
             }
             "double_exponential_smoothing" => {
@@ -306,6 +308,7 @@ impl Evaluator<'_> {
             "label_join" => self.label_join(c, t),
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.sort(c, t),
             "histogram_quantile" => self.histogram_quantile(c, t),
+            "histogram_quantiles" => self.histogram_quantiles(c, t),
             "histogram_fraction" => self.histogram_fraction(c, t),
             "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
             | "histogram_stdvar" => {
@@ -330,7 +333,7 @@ impl Evaluator<'_> {
         }
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         Ok(per_series(series, !keep_name, |rs| {
-            let s = rs.samples.as_slice();
+            let s = &rs.samples[..];
             match name {
                 "rate" => extrapolated_rate(s, rs.end, rs.range_ms, true, true),
                 "increase" => extrapolated_rate(s, rs.end, rs.range_ms, true, false),
