@@ -17,6 +17,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+pub mod promqltest;
 mod select;
 
 use std::collections::HashMap;
