@@ -452,7 +452,10 @@ fn duplicate_label_sets_are_errors() {
         300,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("left hand-side"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+    );
 }
 
 #[test]
@@ -602,4 +605,73 @@ fn subqueries_in_range_queries_and_name_dropping() {
         300,
     );
     assert_eq!(v, vec![(l(&[("job", "api"), ("instance", "a")]), 50.0)]);
+}
+
+#[test]
+fn group_left_and_group_right_copy_labels_from_the_one_side() {
+    let t = 300; // a=50, b=100, c=7
+    // Many-to-one: each api series divided by the job total, keeping its own labels and
+    // taking `instance` from nowhere (the one side has none, so it is removed).
+    let got = vector(
+        "http_requests / on(job) group_left sum by (job) (http_requests)",
+        t,
+    );
+    assert_eq!(got.len(), 3);
+    assert_close!(got[0].1, 50.0 / 150.0);
+    assert_eq!(got[0].0, l(&[("job", "api"), ("instance", "a")]));
+    // group_left(label) copies the label from the one side; two results with the same
+    // labels for one match group are an error.
+    let err = instant(
+        "sum by (job, instance) (http_requests) * on(job) group_left(instance) http_requests{instance=\"b\"}",
+        t,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "multiple matches for labels: grouping labels must ensure unique matches"
+    );
+    let got = vector(
+        "sum by (job) (http_requests) * on(job) group_left(instance) http_requests{instance=\"b\"}",
+        t,
+    );
+    assert_eq!(
+        got,
+        vec![(l(&[("job", "api"), ("instance", "b")]), 150.0 * 100.0)]
+    );
+    // group_right: the right side is the many side; values still left op right.
+    let got = vector(
+        "http_requests{instance=\"b\"} - on(job) group_right http_requests",
+        t,
+    );
+    assert_eq!(
+        got,
+        vec![
+            (l(&[("job", "api"), ("instance", "a")]), 50.0),
+            (l(&[("job", "api"), ("instance", "b")]), 0.0),
+        ]
+    );
+    // Comparisons filter and keep the many side's name.
+    let got = vector(
+        "http_requests > on(job) group_left sum by (job) (http_requests) / 3",
+        t,
+    );
+    assert_eq!(got, vec![(api("b"), 100.0), (web_c(), 7.0)]);
+    // Duplicates on the one side are many-to-many.
+    let err = instant(
+        "sum by (job) (http_requests) + on(job) group_left http_requests",
+        t,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "found duplicate series for the match group {job=\"api\"} on the right hand-side of the operation: [{__name__=\"http_requests\", instance=\"a\", job=\"api\"}, {__name__=\"http_requests\", instance=\"b\", job=\"api\"}];many-to-many matching not allowed: matching labels must be unique on one side"
+    );
+}
+
+fn web_c() -> Labels {
+    l(&[
+        ("__name__", "http_requests"),
+        ("job", "web"),
+        ("instance", "c"),
+    ])
 }
