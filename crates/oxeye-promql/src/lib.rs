@@ -16,6 +16,7 @@
 mod aggregate;
 mod binary;
 mod eval;
+mod format;
 mod functions;
 mod select;
 

@@ -675,3 +675,90 @@ fn web_c() -> Labels {
         ("instance", "c"),
     ])
 }
+
+#[test]
+fn aggregations_follow_prometheus_numerics_and_grouping() {
+    let t = 300; // a=50, b=100, c=7
+    // count_values labels each group with the value, formatted as Prometheus does.
+    assert_eq!(
+        vector("count_values(\"v\", http_requests > 10)", t),
+        vec![(l(&[("v", "100")]), 1.0), (l(&[("v", "50")]), 1.0)]
+    );
+    assert_eq!(
+        vector("count_values by (job) (\"v\", http_requests * 0)", t),
+        vec![
+            (l(&[("job", "api"), ("v", "0")]), 2.0),
+            (l(&[("job", "web"), ("v", "0")]), 1.0),
+        ]
+    );
+    let err = instant("count_values(\"\", http_requests)", t).unwrap_err();
+    assert_eq!(err.to_string(), "invalid label name \"\"");
+    // topk/bottomk per group keep the elements' labels.
+    assert_eq!(
+        vector("topk by (job) (1, http_requests)", t),
+        vec![(api("b"), 100.0), (web_c(), 7.0)]
+    );
+    assert_eq!(vector("bottomk(1, http_requests)", t), vec![(web_c(), 7.0)]);
+    // limitk keeps the first k of each group.
+    assert_eq!(vector("limitk by (job) (5, http_requests)", t).len(), 3);
+    assert_eq!(vector("limitk(1, http_requests)", t).len(), 1);
+    let err = instant("limitk(NaN, http_requests)", t).unwrap_err();
+    assert_eq!(err.to_string(), "Parameter value is NaN");
+    // limit_ratio: a ratio and its complement split the series between them.
+    let r = vector("limit_ratio(0.5, http_requests)", t).len();
+    let c = vector("limit_ratio(-0.5, http_requests)", t).len();
+    assert_eq!(r + c, 3);
+    assert_eq!(vector("limit_ratio(1, http_requests)", t).len(), 3);
+    let err = instant("limit_ratio(NaN, http_requests)", t).unwrap_err();
+    assert_eq!(err.to_string(), "Ratio value is NaN");
+    // Grouping by the metric name keeps it; without drops it.
+    assert_eq!(
+        vector("sum by (__name__) (http_requests)", t),
+        vec![(l(&[("__name__", "http_requests")]), 157.0)]
+    );
+    assert_eq!(
+        vector("max without (instance) (http_requests)", t),
+        vec![(l(&[("job", "api")]), 100.0), (l(&[("job", "web")]), 7.0)]
+    );
+    // Population standard deviation and variance.
+    assert_close!(one("stdvar(http_requests{job=\"api\"})", t), 625.0);
+    assert_close!(one("stddev(http_requests{job=\"api\"})", t), 25.0);
+    assert_close!(one("quantile(0.5, http_requests)", t), 50.0);
+}
+
+#[test]
+fn avg_switches_to_an_incremental_mean_instead_of_overflowing() {
+    let big = f64::MAX / 2.0;
+    let store = VecStore(vec![
+        (l(&[("__name__", "big"), ("i", "1")]), vec![s(0, big)]),
+        (l(&[("__name__", "big"), ("i", "2")]), vec![s(0, big)]),
+        (l(&[("__name__", "big"), ("i", "3")]), vec![s(0, big)]),
+    ]);
+    let out = Engine::default()
+        .instant(&store, &tenant(), "avg(big)", 0)
+        .unwrap();
+    let Value::Vector(v) = out.value else {
+        panic!("expected a vector")
+    };
+    assert_close!(v[0].2 / big, 1.0);
+    let out = Engine::default()
+        .instant(&store, &tenant(), "sum(big)", 0)
+        .unwrap();
+    let Value::Vector(v) = out.value else {
+        panic!("expected a vector")
+    };
+    assert!(v[0].2.is_infinite());
+    // Compensated summation: 1e100 + 1 - 1e100 loses nothing.
+    let store = VecStore(vec![
+        (l(&[("__name__", "k"), ("i", "1")]), vec![s(0, 1e100)]),
+        (l(&[("__name__", "k"), ("i", "2")]), vec![s(0, 1.0)]),
+        (l(&[("__name__", "k"), ("i", "3")]), vec![s(0, -1e100)]),
+    ]);
+    for (q, want) in [("sum(k)", 1.0), ("avg(k)", 1.0 / 3.0)] {
+        let out = Engine::default().instant(&store, &tenant(), q, 0).unwrap();
+        let Value::Vector(v) = out.value else {
+            panic!("expected a vector")
+        };
+        assert_close!(v[0].2, want);
+    }
+}
