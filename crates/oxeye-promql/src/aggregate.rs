@@ -298,7 +298,7 @@ impl Evaluator<'_> {
                 return Err(PromqlError::Execution("Ratio value is NaN".into()));
             }
             ratio = p.clamp(-1.0, 1.0);
-            if p > 1.0 || p < -1.0 {
+            if !(-1.0..=1.0).contains(&p) {
                 self.warn(format!(
                     "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
                     go_float_g(p),
