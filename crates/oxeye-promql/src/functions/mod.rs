@@ -252,6 +252,7 @@ impl Evaluator<'_> {
             "start" => Ok(StepValue::Scalar(self.start as f64 / 1000.0)),
             "end" => Ok(StepValue::Scalar(self.end as f64 / 1000.0)),
             "range" => Ok(StepValue::Scalar((self.end - self.start) as f64 / 1000.0)),
+            "step" => Ok(StepValue::Scalar(self.step_ms as f64 / 1000.0)),
             "vector" => {
                 let s = self.eval_scalar(arg(c, 0)?, t)?;
                 Ok(StepValue::Vector(vec![Elem::new(Labels::default(), s)]))
