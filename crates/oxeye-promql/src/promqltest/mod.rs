@@ -15,6 +15,7 @@
 //! engine does not support fails.
 
 mod check;
+mod labels;
 pub mod parse;
 mod store;
 #[cfg(test)]
