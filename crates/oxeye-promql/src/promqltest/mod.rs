@@ -14,6 +14,7 @@
 //! syntax the PromQL parser does not accept. Everything else passes or fails; a query the
 //! engine does not support fails.
 
+mod at;
 mod check;
 mod labels;
 pub mod parse;

@@ -440,3 +440,14 @@ eval instant at 0 histogram_count(c)
         ]
     );
 }
+
+#[test]
+fn failure_reports_use_exponents_for_huge_values() {
+    let text = "load 1m\n  big 9.9e307\n\neval instant at 0 big\n  big 1e300\n";
+    let report = run_script(text, &test_engine()).unwrap();
+    let Outcome::Failed(msg) = &report.cases[0].outcome else {
+        panic!("a wrong value fails: {:?}", report.cases[0].outcome)
+    };
+    assert!(msg.contains("expected 1e300"), "{msg}");
+    assert!(msg.contains("got 9.9e307"), "{msg}");
+}
