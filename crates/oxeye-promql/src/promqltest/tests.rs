@@ -4,7 +4,7 @@ use oxeye_core::{
     Labels, MatchOp, Matcher, MetricsQueryable, Sample, SelectHints, TenantId, is_stale_nan,
 };
 
-use super::check::almost_equal;
+use super::check::{almost_equal, check_annotations};
 use super::labels::parse_labels;
 use super::parse::{
     Command, ExpectKind, Point, duration_ms, parse_expect, parse_script, parse_series, unquote,
@@ -450,4 +450,92 @@ fn failure_reports_use_exponents_for_huge_values() {
     };
     assert!(msg.contains("expected 1e300"), "{msg}");
     assert!(msg.contains("got 9.9e307"), "{msg}");
+}
+
+fn eval_of(script: &str) -> super::Eval {
+    match parse_script(script).unwrap().into_iter().next() {
+        Some(Command::Eval(e)) => *e,
+        other => panic!("not an eval: {other:?}"),
+    }
+}
+
+fn annotated(warnings: &[&str], infos: &[&str]) -> crate::Output {
+    crate::Output {
+        value: crate::Value::Scalar(0, 1.0),
+        warnings: warnings.iter().map(|s| s.to_string()).collect(),
+        infos: infos.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn annotations_are_checked_only_when_asked() {
+    let none = eval_of("eval instant at 0 1\n  1\n");
+    assert!(check_annotations(&none, &annotated(&["w"], &["i"])).is_ok());
+
+    let warn = eval_of("eval instant at 0 1\n  expect warn\n  1\n");
+    assert!(check_annotations(&warn, &annotated(&["w"], &[])).is_ok());
+    assert!(
+        check_annotations(&warn, &annotated(&[], &["i"])).is_err(),
+        "warning missing"
+    );
+
+    let exact = eval_of("eval instant at 0 1\n  expect warn msg: PromQL warning: a (1:1)\n  1\n");
+    assert!(check_annotations(&exact, &annotated(&["PromQL warning: a (1:1)"], &[])).is_ok());
+    assert!(check_annotations(&exact, &annotated(&["PromQL warning: a"], &[])).is_err());
+    // Every warning must match some expect line once one is given.
+    assert!(
+        check_annotations(
+            &exact,
+            &annotated(&["PromQL warning: a (1:1)", "other"], &[])
+        )
+        .is_err()
+    );
+
+    let no = eval_of("eval instant at 0 1\n  expect no_warn\n  expect no_info\n  1\n");
+    assert!(check_annotations(&no, &annotated(&[], &[])).is_ok());
+    assert!(check_annotations(&no, &annotated(&[], &["i"])).is_err());
+    assert!(check_annotations(&no, &annotated(&["w"], &[])).is_err());
+
+    let info = eval_of("eval_info instant at 0 1\n  1\n");
+    assert!(
+        check_annotations(&info, &annotated(&[], &[])).is_err(),
+        "eval_info needs an info"
+    );
+    assert!(check_annotations(&info, &annotated(&[], &["x"])).is_ok());
+
+    let re = eval_of("eval instant at 0 1\n  expect info regex: fixed .* \\(1:\\d+\\)\n  1\n");
+    assert!(
+        check_annotations(
+            &re,
+            &annotated(&[], &["PromQL info: fixed for monotonicity (1:21)"])
+        )
+        .is_ok()
+    );
+    assert!(check_annotations(&re, &annotated(&[], &["PromQL info: fixed (2:21)"])).is_err());
+}
+
+#[test]
+fn matrix_result_of_an_instant_query_needs_expect_range_vector() {
+    let text = "\
+load 10s
+  m 1+1x5
+
+eval instant at 1m m[1m]
+  expect range vector from 10s to 1m step 10s
+  m 2 3 4 5 6
+
+eval instant at 1m m[1m]
+  expect range vector from 10s to 1m step 10s
+  m 2 3 4 5 7
+
+eval instant at 1m m[1m]
+  m 6
+";
+    let got = outcomes(text);
+    assert_eq!(got[0], Outcome::Passed, "{got:?}");
+    assert!(matches!(got[1], Outcome::Failed(_)), "{got:?}");
+    assert!(
+        matches!(&got[2], Outcome::Failed(m) if m.contains("cannot return")),
+        "{got:?}"
+    );
 }
