@@ -42,7 +42,7 @@ async fn instant_query_shapes() {
         v["data"],
         serde_json::json!({
             "resultType": "vector",
-            "result": [{"metric": {"job": "api"}, "value": [60.0, "120"]}],
+            "result": [{"metric": {"job": "api"}, "value": [60, "120"]}],
         })
     );
     let (_, body) = get(&s, "/api/v1/query?query=1%2B1.5&time=10.5").await;
@@ -53,7 +53,7 @@ async fn instant_query_shapes() {
     let (_, body) = get(&s, "/api/v1/query?query=%22hi%22&time=1").await;
     assert_eq!(
         json(&body)["data"],
-        serde_json::json!({"resultType": "string", "result": [1.0, "hi"]})
+        serde_json::json!({"resultType": "string", "result": [1, "hi"]})
     );
     let (_, body) = get(
         &s,
@@ -66,7 +66,7 @@ async fn instant_query_shapes() {
             "resultType": "matrix",
             "result": [{
                 "metric": {"__name__": "reqs", "job": "api"},
-                "values": [[60.0, "60"], [120.0, "120"]],
+                "values": [[60, "60"], [120, "120"]],
             }],
         })
     );
@@ -87,7 +87,7 @@ async fn range_query_and_errors() {
             "resultType": "matrix",
             // At 60s the window (-60s, 60s] holds 0 and 60: the start extension stops
             // where the counter would be zero, so 60 over the 120s range.
-            "result": [{"metric": {"job": "api"}, "values": [[60.0, "0.5"], [120.0, "1"]]}],
+            "result": [{"metric": {"job": "api"}, "values": [[60, "0.5"], [120, "1"]]}],
         })
     );
     let (code, body) = get(&s, "/api/v1/query?query=sum(").await;
