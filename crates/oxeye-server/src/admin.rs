@@ -69,6 +69,7 @@ pub async fn buildinfo(State(state): State<Arc<ServerState>>) -> Response {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct DroppedJson {
+    #[serde(serialize_with = "crate::state::sorted_map")]
     discovered_labels: HashMap<String, String>,
     scrape_pool: String,
 }

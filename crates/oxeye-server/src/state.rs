@@ -133,13 +133,23 @@ impl Default for BuildInfo {
     }
 }
 
+/// Writes a label map in name order, so answers are stable.
+pub fn sorted_map<S: serde::Serializer>(
+    m: &HashMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().collect::<std::collections::BTreeMap<_, _>>())
+}
+
 /// A scrape target in the shape of Prometheus's `/api/v1/targets` `activeTargets`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveTarget {
     /// Labels before relabeling.
+    #[serde(serialize_with = "sorted_map")]
     pub discovered_labels: HashMap<String, String>,
     /// Labels after relabeling.
+    #[serde(serialize_with = "sorted_map")]
     pub labels: HashMap<String, String>,
     /// The job.
     pub scrape_pool: String,
@@ -166,6 +176,7 @@ pub struct ActiveTarget {
 #[serde(rename_all = "camelCase")]
 pub struct DroppedTarget {
     /// Labels before relabeling.
+    #[serde(serialize_with = "sorted_map")]
     pub discovered_labels: HashMap<String, String>,
 }
 
