@@ -144,6 +144,8 @@ pub struct ServerState {
     pub(crate) ready: AtomicBool,
     /// Per tenant: the cumulative state of OTLP delta series.
     pub(crate) otlp_delta: Mutex<HashMap<TenantId, Arc<Mutex<oxeye_proto::otlp::DeltaState>>>>,
+    /// Remote read limits and its concurrency gate.
+    pub(crate) remote_read: crate::remote_read::RemoteReadGate,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -205,6 +207,12 @@ impl ServerStateBuilder {
         self
     }
 
+    /// Limits of `POST /api/v1/read`.
+    pub fn remote_read_limits(mut self, l: crate::remote_read::RemoteReadLimits) -> Self {
+        self.state.remote_read = crate::remote_read::RemoteReadGate::new(l);
+        self
+    }
+
     /// What buildinfo reports.
     pub fn build_info(mut self, b: BuildInfo) -> Self {
         self.state.build_info = b;
@@ -240,6 +248,7 @@ impl ServerState {
                 build_info,
                 ready: AtomicBool::new(false),
                 otlp_delta: Mutex::new(HashMap::new()),
+                remote_read: crate::remote_read::RemoteReadGate::default(),
             },
             stats: None,
         }
