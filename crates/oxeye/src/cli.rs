@@ -87,6 +87,22 @@ pub struct ServeArgs {
     /// storage.wal_sync).
     #[arg(long = "storage.tsdb.wal-sync")]
     pub wal_sync: Option<String>,
+    /// Most samples one remote read query may return in a sampled answer; 0 means no
+    /// limit (streamed answers are not limited).
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    pub remote_read_sample_limit: usize,
+    /// Most remote read requests served at once (more wait); 0 means no limit.
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    pub remote_read_concurrent_limit: usize,
+    /// Chunk bytes per streamed remote read frame.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    pub remote_read_max_bytes_in_frame: usize,
 }
 
 /// Flags of `oxeye import`.
