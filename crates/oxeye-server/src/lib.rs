@@ -14,11 +14,13 @@
 pub mod admin;
 pub mod error;
 pub mod exemplars;
+pub mod federate;
 pub mod metadata;
 pub mod otlp;
 pub mod params;
 pub mod query;
 pub mod read;
+pub mod remote_read;
 pub mod selector;
 pub mod self_metrics;
 pub mod serve;
@@ -82,6 +84,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         )
         .route("/api/v1/export", get(read::export).post(read::export))
         .route("/api/v1/metadata", get(metadata::metadata))
+        .route("/api/v1/read", post(remote_read::remote_read))
+        .route("/federate", get(federate::federate))
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
         .route("/v1/metrics", post(otlp::http_metrics));

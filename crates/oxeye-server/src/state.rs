@@ -214,6 +214,8 @@ pub struct ServerState {
     pub(crate) last_config: Mutex<ConfigLoad>,
     /// Per tenant: the cumulative state of OTLP delta series.
     pub(crate) otlp_delta: Mutex<HashMap<TenantId, Arc<Mutex<oxeye_proto::otlp::DeltaState>>>>,
+    /// Remote read limits and its concurrency gate.
+    pub(crate) remote_read: crate::remote_read::RemoteReadGate,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -272,6 +274,12 @@ impl ServerStateBuilder {
     /// The clock giving import timestamps to samples without one.
     pub fn clock(mut self, c: Arc<dyn Clock>) -> Self {
         self.state.clock = c;
+        self
+    }
+
+    /// Limits of `POST /api/v1/read`.
+    pub fn remote_read_limits(mut self, l: crate::remote_read::RemoteReadLimits) -> Self {
+        self.state.remote_read = crate::remote_read::RemoteReadGate::new(l);
         self
     }
 
@@ -362,6 +370,7 @@ impl ServerState {
                     at_ms: 0,
                 }),
                 otlp_delta: Mutex::new(HashMap::new()),
+                remote_read: crate::remote_read::RemoteReadGate::default(),
             },
             stats: None,
         }

@@ -106,6 +106,22 @@ pub struct ServeArgs {
     /// How far back an instant selector looks for the latest sample.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub query_lookback_delta: String,
+    /// Most samples one remote read query may return in a sampled answer; 0 means no
+    /// limit (streamed answers are not limited).
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    pub remote_read_sample_limit: usize,
+    /// Most remote read requests served at once (more wait); 0 means no limit.
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    pub remote_read_concurrent_limit: usize,
+    /// Chunk bytes per streamed remote read frame.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    pub remote_read_max_bytes_in_frame: usize,
 }
 
 impl ServeArgs {
@@ -135,6 +151,18 @@ impl ServeArgs {
             ),
             ("query.max-samples", self.query_max_samples.to_string()),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
+            (
+                "storage.remote.read-sample-limit",
+                self.remote_read_sample_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-concurrent-limit",
+                self.remote_read_concurrent_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-max-bytes-in-frame",
+                self.remote_read_max_bytes_in_frame.to_string(),
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))

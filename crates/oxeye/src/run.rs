@@ -303,6 +303,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }))
             .default_tenant(default_tenant)
             .limits(server_limits(&cfg)?)
+            .remote_read_limits(oxeye_server::remote_read::RemoteReadLimits {
+                sample_limit: args.remote_read_sample_limit,
+                concurrent_limit: args.remote_read_concurrent_limit,
+                max_bytes_in_frame: args.remote_read_max_bytes_in_frame,
+            })
             .clock(clock.clone())
             .flush(Arc::new(move || Ok(flush_db.get()?.flush()?)))
             .stats(Arc::new(move || {

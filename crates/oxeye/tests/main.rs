@@ -9,4 +9,5 @@ mod harness;
 mod ingest;
 mod peers;
 mod reads;
+mod remote_read;
 mod restart;
