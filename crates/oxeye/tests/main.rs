@@ -8,5 +8,6 @@ mod crash;
 mod harness;
 mod ingest;
 mod peers;
+mod promql_diff;
 mod reads;
 mod restart;
