@@ -8,7 +8,7 @@
 //!
 //! Shapes: counters with resets and fractional increments, gauges with negative and
 //! fractional values (dyadic, so sums are exact whatever the summation order), integer
-//! gauges with zeros and flat stretches, classic histograms (`le` buckets up to `+Inf`,
+//! gauges with zeros and flat stretches, a ratio with NaN and +Inf, classic histograms (`le` buckets up to `+Inf`,
 //! `_sum`, `_count`), an info metric for joins; some series start late, some stop (half
 //! of those with a staleness marker, as a scrape of a vanished target leaves).
 
@@ -315,6 +315,26 @@ pub fn generate(t0: i64) -> Vec<GenSeries> {
                 samples,
             });
         }
+    }
+
+    // a ratio with NaN (0/0) now and then and a rare +Inf (x/0)
+    for tg in &http_targets {
+        let life = Life::pick(&mut rng, 6);
+        let values: Vec<f64> = (0..SCRAPES)
+            .map(|_| match rng.below(60) {
+                0..=3 => f64::NAN,
+                4 => f64::INFINITY,
+                _ => rng.range(0, 64) as f64 / 64.0,
+            })
+            .collect();
+        out.push(GenSeries {
+            labels: labels(&[
+                ("__name__", "cache_hit_ratio"),
+                ("instance", &tg.instance),
+                ("job", tg.job),
+            ]),
+            samples: life.samples(&tg.times, |i| values.get(i).copied().unwrap_or(0.0)),
+        });
     }
 
     // up: flapping now and then
