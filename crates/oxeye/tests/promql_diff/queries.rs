@@ -514,7 +514,7 @@ fn edge_cases(b: &mut Builder) {
         format!("abs(-{RATIO})"),
         format!("sgn({RATIO} - 0.5)"),
         format!("round({TEMP}, scalar(up{{instance=\"node-1:9100\"}}))"),
-        format!("clamp(queue_depth, scalar(min(queue_depth)), 10)"),
+        "clamp(queue_depth, scalar(min(queue_depth)), 10)".into(),
     ] {
         b.range(e);
     }
