@@ -9,8 +9,8 @@
 //! Shapes: counters with resets and fractional increments, gauges with negative and
 //! fractional values (dyadic, so sums are exact whatever the summation order), integer
 //! gauges with zeros and flat stretches, a ratio with NaN and +Inf, classic histograms (`le` buckets up to `+Inf`,
-//! `_sum`, `_count`), an info metric for joins; some series start late, some stop (half
-//! of those with a staleness marker, as a scrape of a vanished target leaves).
+//! `_sum`, `_count`), an info metric for joins; some series start late, some stop, some
+//! pause (half of those with a staleness marker, as a failed scrape leaves).
 
 use oxeye_core::{Labels, Sample, SeriesWrite, WriteBatch, stale_nan};
 
@@ -73,12 +73,13 @@ impl Target {
     }
 }
 
-/// Which scrapes a series is present in: `[start, end)`, and whether a staleness marker
-/// follows the last sample.
+/// Which scrapes a series is present in: `[start, end)` minus the scrapes of `gap`, and
+/// whether a staleness marker follows the last sample (and the last one before the gap).
 #[derive(Clone, Copy)]
 struct Life {
     start: usize,
     end: usize,
+    gap: Option<(usize, usize)>,
     stale_marker: bool,
 }
 
@@ -86,10 +87,12 @@ impl Life {
     const FULL: Life = Life {
         start: 0,
         end: SCRAPES as usize,
+        gap: None,
         stale_marker: false,
     };
 
-    /// Mostly full; one in `n` starts late, one in `n` stops early.
+    /// Mostly full; one in `n` starts late, one in `n` stops early, one in `n` has a gap
+    /// (a target down for a while).
     fn pick(rng: &mut Rng, n: u64) -> Life {
         match rng.below(n) {
             0 => Life {
@@ -101,15 +104,38 @@ impl Life {
                 stale_marker: rng.below(2) == 0,
                 ..Life::FULL
             },
+            2 => {
+                let from = rng.range(60, 250) as usize;
+                Life {
+                    gap: Some((from, from + rng.range(4, 60) as usize)),
+                    stale_marker: rng.below(2) == 0,
+                    ..Life::FULL
+                }
+            }
             _ => Life::FULL,
         }
     }
 
-    /// Samples at `times[start..end]` with `value(i)`, then the marker if any.
+    /// Whether a counter may reset during this life. Only without late start and gap:
+    /// a reset before a window's first sample would leave the counter near zero there
+    /// (see [`generate`]).
+    fn may_reset(&self) -> bool {
+        self.start == 0 && self.gap.is_none()
+    }
+
+    /// Samples at the scrapes of this life with `value(i)`, staleness markers where due.
     fn samples(&self, times: &[i64], mut value: impl FnMut(usize) -> f64) -> Vec<Sample> {
-        let mut out: Vec<Sample> = (self.start..self.end)
-            .filter_map(|i| times.get(i).map(|t| Sample::new(*t, value(i))))
-            .collect();
+        let mut out = Vec::new();
+        for i in self.start..self.end {
+            let Some(t) = times.get(i) else { break };
+            match self.gap {
+                Some((from, _)) if i == from && self.stale_marker => {
+                    out.push(Sample::new(*t, stale_nan()))
+                }
+                Some((from, to)) if i >= from && i < to => {}
+                _ => out.push(Sample::new(*t, value(i))),
+            }
+        }
         if self.stale_marker
             && let Some(t) = times.get(self.end)
         {
@@ -160,7 +186,8 @@ pub fn generate(t0: i64) -> Vec<GenSeries> {
         for method in ["GET", "POST"] {
             for (code, lo, hi) in [("200", 5, 40), ("404", 1, 6), ("500", 1, 3)] {
                 let life = Life::pick(&mut rng, 8);
-                let reset_at = (rng.below(3) == 0).then(|| rng.range(40, 320) as usize);
+                let reset_at =
+                    (life.may_reset() && rng.below(3) == 0).then(|| rng.range(40, 320) as usize);
                 // far from zero: see `generate`
                 let mut v = rng.range(10_000, 200_000) as f64;
                 let incs: Vec<f64> = (0..SCRAPES)
@@ -187,7 +214,8 @@ pub fn generate(t0: i64) -> Vec<GenSeries> {
             }
             // a classic histogram per (job, instance, method)
             let life = Life::pick(&mut rng, 6);
-            let reset_at = (rng.below(4) == 0).then(|| rng.range(60, 300) as usize);
+            let reset_at =
+                (life.may_reset() && rng.below(4) == 0).then(|| rng.range(60, 300) as usize);
             let slow = if method == "POST" { 2 } else { 0 };
             let mut counts = [0u64; 8];
             let mut sum = 0.0f64;
