@@ -1,0 +1,1 @@
+//! Unit tests of the script parser and the value comparison.
