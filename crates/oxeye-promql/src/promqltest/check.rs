@@ -516,9 +516,6 @@ fn experimental(expr: &str, _err: &str) -> Option<String> {
     if words("anchored") || words("smoothed") {
         return Some("anchored/smoothed range selector modifiers".into());
     }
-    if words("fill") || words("fill_left") || words("fill_right") {
-        return Some("fill modifiers for binary operators".into());
-    }
     if expr.contains("step()") || expr.contains("range()") {
         return Some("step()/range() in duration expressions".into());
     }
