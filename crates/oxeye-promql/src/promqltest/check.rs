@@ -126,7 +126,14 @@ fn check_instant(
         return Ok(());
     }
     let ranged = engine
-        .range(&state.store, tenant, expr, t - 60_000, t + 60_000, 60_000)
+        .range(
+            &state.store,
+            tenant,
+            expr,
+            t.saturating_sub(60_000),
+            t.saturating_add(60_000),
+            60_000,
+        )
         .map_err(|e| format!("error evaluating query in range mode: {e}"))?;
     if ev.has(ExpectKind::Ordered) {
         return Ok(());
@@ -252,7 +259,7 @@ fn compare(ev: &Eval, got: &Value) -> Result<(), String> {
                 };
                 let mut points = Vec::new();
                 for (i, p) in want.points.iter().enumerate() {
-                    let t = start + i as i64 * step;
+                    let t = start.saturating_add((i as i64).saturating_mul(step));
                     if t > end {
                         return Err(detail(format!(
                             "expected {} points for {labels}, but the query range cannot return this many",
