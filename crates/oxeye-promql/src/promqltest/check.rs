@@ -53,8 +53,8 @@ pub(super) fn run_eval(engine: &Engine, tenant: &TenantId, state: &State, ev: &E
         return Outcome::Skipped(SkipReason::NativeHistogramExpected);
     }
     match promql_parser::parser::parse(&ev.expr) {
-        Err(e) => {
-            if let Some(what) = experimental(&ev.expr, &e) {
+        Err(_) => {
+            if let Some(what) = experimental(&ev.expr) {
                 return Outcome::Skipped(SkipReason::Experimental(what));
             }
         }
@@ -511,7 +511,7 @@ fn touches_histograms(ast: &Expr, state: &State) -> Option<SkipReason> {
 }
 
 /// Names the experimental feature a query that did not parse uses, if any.
-fn experimental(expr: &str, _err: &str) -> Option<String> {
+fn experimental(expr: &str) -> Option<String> {
     let words = |w: &str| {
         expr.match_indices(w).any(|(i, _)| {
             let before = expr.get(..i).and_then(|s| s.chars().last());
