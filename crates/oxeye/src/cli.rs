@@ -31,6 +31,13 @@ pub enum Command {
     /// Send a Prometheus text or OpenMetrics file (optionally gzipped) with timestamps to a
     /// running server.
     Import(ImportArgs),
+    /// Run Prometheus promqltest scripts against the PromQL engine; exit 1 when a case
+    /// fails, 2 when a file cannot be read.
+    Promqltest {
+        /// The `.test` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `oxeye check ...`
