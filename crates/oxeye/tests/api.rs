@@ -25,7 +25,7 @@ async fn query_flags_reach_the_engine_and_status_reports_them() {
         Some(config),
         &[
             "--query.timeout=30s",
-            "--query.max-samples=50",
+            "--query.max-samples=150",
             "--query.lookback-delta=1m",
             "--query.max-concurrency=4",
         ],
@@ -66,7 +66,7 @@ async fn query_flags_reach_the_engine_and_status_reports_them() {
     .await;
     assert_eq!(v["data"]["result"], serde_json::json!([]), "{v}");
 
-    // --query.max-samples=50: 2 series over 100 steps is too many
+    // --query.max-samples=150: 2 series over 100 steps is too many
     let (code, v) = get_json(
         &s,
         &format!(
@@ -85,7 +85,7 @@ async fn query_flags_reach_the_engine_and_status_reports_them() {
 
     let (_, flags) = get_json(&s, "/api/v1/status/flags").await;
     assert_eq!(flags["data"]["query.timeout"], "30s", "{flags}");
-    assert_eq!(flags["data"]["query.max-samples"], "50");
+    assert_eq!(flags["data"]["query.max-samples"], "150");
     assert_eq!(flags["data"]["query.max-concurrency"], "4");
     let (_, cfg) = get_json(&s, "/api/v1/status/config").await;
     assert_eq!(cfg["data"]["yaml"], config);
