@@ -9,12 +9,12 @@ use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, StepValue};
 
-fn is_arithmetic(op: &str) -> bool {
+pub(crate) fn is_arithmetic(op: &str) -> bool {
     matches!(op, "+" | "-" | "*" | "/" | "%" | "^" | "atan2")
 }
 
 /// Applies `op` to two values: the value and whether a comparison holds.
-fn binop(op: &str, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
+pub(crate) fn binop(op: &str, l: f64, r: f64) -> Result<(f64, bool), PromqlError> {
     Ok(match op {
         "+" => (l + r, true),
         "-" => (l - r, true),

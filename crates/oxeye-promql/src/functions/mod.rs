@@ -15,8 +15,8 @@
 
 mod histogram;
 mod labels;
-mod math;
-mod range;
+pub(crate) mod math;
+pub(crate) mod range;
 mod time;
 
 use std::collections::HashMap;
@@ -121,7 +121,7 @@ fn check_unique(v: &[Elem]) -> Result<(), PromqlError> {
 impl Evaluator<'_> {
     /// Prometheus's info annotation for `rate`/`increase` over a series whose name does
     /// not look like a counter's.
-    fn check_counter_name(&self, labels: &Labels) {
+    pub(crate) fn check_counter_name(&self, labels: &Labels) {
         let Some(name) = labels.get(METRIC_NAME) else {
             return;
         };
