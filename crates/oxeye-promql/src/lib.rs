@@ -20,6 +20,7 @@ mod format;
 mod functions;
 pub mod promqltest;
 mod select;
+pub mod vector;
 
 use std::collections::HashMap;
 
@@ -199,13 +200,26 @@ impl Engine {
             self.max_samples,
         )?;
         let ev = self.evaluator(&data, start_ms, end_ms, step_ms);
+        vector::range(self, &ev, &ast, start_ms, end_ms, step_ms)
+    }
+
+    /// Evaluates a range query step by step (the path for anything the series-major
+    /// evaluator in [`vector`] leaves to it).
+    fn range_steps(
+        &self,
+        ev: &Evaluator<'_>,
+        ast: &promql_parser::parser::Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Output, PromqlError> {
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
         let mut total = 0usize;
         let mut t = start_ms;
         while t <= end_ms {
             ev.check_interrupt()?;
-            let step = ev.eval_checked(&ast, t)?;
+            let step = ev.eval_checked(ast, t)?;
             let elems = match step {
                 StepValue::Scalar(v) => vec![(Labels::default(), v)],
                 StepValue::Vector(v) => v.into_iter().map(|e| (e.labels, e.value)).collect(),

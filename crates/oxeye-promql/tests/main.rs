@@ -193,3 +193,4 @@ macro_rules! assert_close {
 mod conformance;
 mod engine;
 mod functions;
+mod vector;

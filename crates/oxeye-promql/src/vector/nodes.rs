@@ -1,0 +1,456 @@
+//! The nodes the series-major path evaluates, each over all steps at once.
+//!
+//! [`supported`] is the static check run before evaluation; [`Cx::eval`] evaluates a
+//! supported node into [`Cols`]. Every node mirrors its step-evaluator counterpart
+//! element by element: the same kernels, the same accumulation order within a group
+//! (input series order), the same `drop_name` flags.
+
+use std::collections::HashMap;
+
+use oxeye_core::{Labels, METRIC_NAME, Sample, is_stale_nan};
+use promql_parser::parser::value::ValueType;
+use promql_parser::parser::{
+    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorSelector,
+};
+
+use super::{Col, Cols, Stop};
+use crate::aggregate::kahan_inc;
+use crate::binary::{binop, is_arithmetic};
+use crate::eval::Evaluator;
+use crate::functions::{math, range};
+use crate::select::{at_ms, duration_ms, offset_ms};
+
+/// Aggregations evaluated here (those without a parameter).
+const AGGREGATIONS: &[&str] = &[
+    "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar",
+];
+
+/// Series between interrupt checks in the per-series loops.
+const CHECK_EVERY: usize = 1024;
+
+/// The matrix selector an argument is, possibly in parentheses.
+fn matrix_selector(e: &Expr) -> Option<&MatrixSelector> {
+    match e {
+        Expr::Paren(p) => matrix_selector(&p.expr),
+        Expr::MatrixSelector(ms) => Some(ms),
+        _ => None,
+    }
+}
+
+/// Whether every node of `e` is one this module evaluates.
+pub(crate) fn supported(e: &Expr) -> bool {
+    match e {
+        Expr::NumberLiteral(_) | Expr::VectorSelector(_) => true,
+        Expr::Paren(p) => supported(&p.expr),
+        Expr::Unary(u) => supported(&u.expr),
+        Expr::Call(c) => {
+            let name = c.func.name;
+            match c.args.args.as_slice() {
+                [a] if math::simple(name).is_some() => {
+                    a.value_type() == ValueType::Vector && supported(a)
+                }
+                [a] if range::kernel(name).is_some() => matrix_selector(a).is_some(),
+                _ => false,
+            }
+        }
+        Expr::Aggregate(a) => {
+            a.param.is_none()
+                && AGGREGATIONS.contains(&a.op.to_string().as_str())
+                && supported(&a.expr)
+        }
+        Expr::Binary(b) => {
+            let op = b.op.to_string();
+            if binop(&op, 0.0, 0.0).is_err() {
+                return false;
+            }
+            let scalar_side =
+                b.lhs.value_type() == ValueType::Scalar || b.rhs.value_type() == ValueType::Scalar;
+            scalar_side && supported(&b.lhs) && supported(&b.rhs)
+        }
+        _ => false,
+    }
+}
+
+/// The context of one series-major evaluation.
+pub(crate) struct Cx<'e, 'a> {
+    pub ev: &'e Evaluator<'a>,
+    /// The steps, ms.
+    pub ts: &'e [i64],
+}
+
+fn interrupt(ev: &Evaluator<'_>, k: usize) -> Result<(), Stop> {
+    if k % CHECK_EVERY == 0 {
+        ev.check_interrupt().map_err(Stop::Err)?;
+    }
+    Ok(())
+}
+
+impl Cx<'_, '_> {
+    pub(crate) fn eval(&self, e: &Expr) -> Result<Cols, Stop> {
+        match e {
+            Expr::NumberLiteral(n) => Ok(Cols::Scalar(vec![n.val; self.ts.len()])),
+            Expr::Paren(p) => self.eval(&p.expr),
+            Expr::Unary(u) => Ok(match self.eval(&u.expr)? {
+                Cols::Scalar(v) => Cols::Scalar(v.into_iter().map(|x| -x).collect()),
+                Cols::Vector(mut cols) => {
+                    for c in &mut cols {
+                        c.vals.iter_mut().for_each(|v| *v = -*v);
+                        c.drop_name = true;
+                    }
+                    Cols::Vector(cols)
+                }
+            }),
+            Expr::VectorSelector(vs) => self.select(vs),
+            Expr::Call(c) => self.call(c),
+            Expr::Aggregate(a) => self.aggregate(a),
+            Expr::Binary(b) => self.binary(b),
+            _ => Err(Stop::Fallback),
+        }
+    }
+
+    /// A vector selector: per series one cursor moving forward across the steps.
+    fn select(&self, vs: &VectorSelector) -> Result<Cols, Stop> {
+        let ev = self.ev;
+        let at = at_ms(&vs.at, ev.start, ev.end);
+        let off = offset_ms(&vs.offset);
+        let n = self.ts.len();
+        let mut out = Vec::new();
+        for (k, (labels, samples)) in ev.data.get(vs).iter().enumerate() {
+            interrupt(ev, k)?;
+            let mut vals = vec![0.0; n];
+            let mut present = vec![false; n];
+            let mut any = false;
+            let mut idx = 0usize;
+            for ((&t, v), p) in self.ts.iter().zip(vals.iter_mut()).zip(present.iter_mut()) {
+                let target = at.unwrap_or(t).saturating_sub(off);
+                let lo = target.saturating_sub(ev.lookback_ms);
+                while samples.get(idx).is_some_and(|s| s.t <= target) {
+                    idx += 1;
+                }
+                let Some(last) = idx.checked_sub(1).and_then(|i| samples.get(i)) else {
+                    continue;
+                };
+                if last.t <= lo || is_stale_nan(last.v) {
+                    continue;
+                }
+                *v = last.v;
+                *p = true;
+                any = true;
+            }
+            if any {
+                out.push(Col {
+                    labels: labels.clone(),
+                    drop_name: false,
+                    vals,
+                    present,
+                });
+            }
+        }
+        Ok(Cols::Vector(out))
+    }
+
+    fn call(&self, c: &Call) -> Result<Cols, Stop> {
+        let name = c.func.name;
+        let [a] = c.args.args.as_slice() else {
+            return Err(Stop::Fallback);
+        };
+        if let Some(f) = math::simple(name) {
+            let Cols::Vector(mut cols) = self.eval(a)? else {
+                return Err(Stop::Fallback);
+            };
+            for c in &mut cols {
+                c.vals.iter_mut().for_each(|v| *v = f(*v));
+                c.drop_name = true;
+            }
+            return Ok(Cols::Vector(cols));
+        }
+        match (range::kernel(name), matrix_selector(a)) {
+            (Some(kernel), Some(ms)) => self.range_fn(name, kernel, ms),
+            _ => Err(Stop::Fallback),
+        }
+    }
+
+    /// A range function over a matrix selector: per series two cursors (window start
+    /// and end) moving forward across the steps.
+    fn range_fn(
+        &self,
+        name: &str,
+        kernel: range::Kernel,
+        ms: &MatrixSelector,
+    ) -> Result<Cols, Stop> {
+        let ev = self.ev;
+        let vs = &ms.vs;
+        let at = at_ms(&vs.at, ev.start, ev.end);
+        let off = offset_ms(&vs.offset);
+        let range_ms = duration_ms(&ms.range);
+        let keep_name = matches!(name, "last_over_time" | "first_over_time");
+        let counter = matches!(name, "rate" | "increase");
+        let n = self.ts.len();
+        // Samples held per step, as the step evaluator counts them against the limit.
+        let mut totals = vec![0usize; n];
+        let mut out = Vec::new();
+        for (k, (labels, samples)) in ev.data.get(vs).iter().enumerate() {
+            interrupt(ev, k)?;
+            let mut vals = vec![0.0; n];
+            let mut present = vec![false; n];
+            let (mut any_window, mut any) = (false, false);
+            let (mut a, mut b) = (0usize, 0usize);
+            let cells = self
+                .ts
+                .iter()
+                .zip(vals.iter_mut())
+                .zip(present.iter_mut())
+                .zip(totals.iter_mut());
+            for (((&t, v), p), total) in cells {
+                let end = at.unwrap_or(t).saturating_sub(off);
+                let lo = end.saturating_sub(range_ms);
+                while samples.get(a).is_some_and(|s| s.t <= lo) {
+                    a += 1;
+                }
+                while samples.get(b).is_some_and(|s| s.t <= end) {
+                    b += 1;
+                }
+                let window: &[Sample] = samples.get(a..b).unwrap_or(&[]);
+                if window.is_empty() {
+                    continue;
+                }
+                any_window = true;
+                *total += window.len();
+                if *total > ev.max_samples {
+                    return Err(Stop::Fallback);
+                }
+                if let Some(x) = kernel(window, end, range_ms) {
+                    *v = x;
+                    *p = true;
+                    any = true;
+                }
+            }
+            if counter && any_window {
+                ev.check_counter_name(labels);
+            }
+            if any {
+                out.push(Col {
+                    labels: labels.clone(),
+                    drop_name: !keep_name,
+                    vals,
+                    present,
+                });
+            }
+        }
+        Ok(Cols::Vector(out))
+    }
+
+    /// Arithmetic and comparisons with at least one scalar side.
+    fn binary(&self, b: &BinaryExpr) -> Result<Cols, Stop> {
+        let op = b.op.to_string();
+        let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+        let comparison = !is_arithmetic(&op);
+        let lhs = self.eval(&b.lhs)?;
+        let rhs = self.eval(&b.rhs)?;
+        match (lhs, rhs) {
+            (Cols::Scalar(l), Cols::Scalar(r)) => {
+                let mut out = Vec::with_capacity(l.len());
+                for (x, y) in l.into_iter().zip(r) {
+                    let (v, keep) = binop(&op, x, y).map_err(|_| Stop::Fallback)?;
+                    out.push(if comparison {
+                        if keep { 1.0 } else { 0.0 }
+                    } else {
+                        v
+                    });
+                }
+                Ok(Cols::Scalar(out))
+            }
+            (Cols::Vector(v), Cols::Scalar(s)) => {
+                vector_scalar(&op, v, &s, false, return_bool, comparison)
+            }
+            (Cols::Scalar(s), Cols::Vector(v)) => {
+                vector_scalar(&op, v, &s, true, return_bool, comparison)
+            }
+            _ => Err(Stop::Fallback),
+        }
+    }
+
+    fn aggregate(&self, a: &AggregateExpr) -> Result<Cols, Stop> {
+        let op = a.op.to_string();
+        let (without, names): (bool, &[String]) = match &a.modifier {
+            None => (false, &[]),
+            Some(LabelModifier::Include(ls)) => (false, &ls.labels),
+            Some(LabelModifier::Exclude(ls)) => (true, &ls.labels),
+        };
+        let keeps = |name: &str| {
+            if without {
+                name != METRIC_NAME && !names.iter().any(|n| n == name)
+            } else {
+                names.iter().any(|n| n == name)
+            }
+        };
+        let Cols::Vector(input) = self.eval(&a.expr)? else {
+            return Err(Stop::Fallback);
+        };
+        let n = self.ts.len();
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();
+        for (k, c) in input.into_iter().enumerate() {
+            interrupt(self.ev, k)?;
+            let mut b = c.labels.builder();
+            b.retain(|x| keeps(&x.name));
+            let gl = b.build();
+            let gi = match index.get(&gl) {
+                Some(&i) => i,
+                None => {
+                    index.insert(gl.clone(), groups.len());
+                    groups.push((gl, vec![Acc::default(); n]));
+                    groups.len() - 1
+                }
+            };
+            let Some((_, accs)) = groups.get_mut(gi) else {
+                continue;
+            };
+            for ((acc, &f), &p) in accs.iter_mut().zip(&c.vals).zip(&c.present) {
+                if p {
+                    acc.add(&op, f, c.drop_name);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for (labels, accs) in groups {
+            let mut vals = vec![0.0; n];
+            let mut present = vec![false; n];
+            let mut drops = (false, false);
+            for ((acc, v), p) in accs.iter().zip(vals.iter_mut()).zip(present.iter_mut()) {
+                if !acc.seen {
+                    continue;
+                }
+                *v = acc.finish(&op);
+                *p = true;
+                if acc.drop {
+                    drops.0 = true;
+                } else {
+                    drops.1 = true;
+                }
+            }
+            // A group whose name removal differs between steps keeps its name at some
+            // steps only; left to the step evaluator.
+            if drops.0 && drops.1 && labels.get(METRIC_NAME).is_some() {
+                return Err(Stop::Fallback);
+            }
+            out.push(Col {
+                labels,
+                drop_name: drops.0,
+                vals,
+                present,
+            });
+        }
+        Ok(Cols::Vector(out))
+    }
+}
+
+/// One group's running state at one step, as the step evaluator keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Acc {
+    value: f64,
+    mean: f64,
+    kahan_c: f64,
+    count: f64,
+    incremental_mean: bool,
+    seen: bool,
+    drop: bool,
+}
+
+impl Acc {
+    fn add(&mut self, op: &str, f: f64, drop: bool) {
+        if !self.seen {
+            self.value = match op {
+                "stddev" | "stdvar" => {
+                    if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    }
+                }
+                "group" => 1.0,
+                _ => f,
+            };
+            self.mean = f;
+            self.kahan_c = 0.0;
+            self.count = 1.0;
+            self.incremental_mean = false;
+            self.seen = true;
+            self.drop = drop;
+            return;
+        }
+        self.drop |= drop;
+        match op {
+            "sum" => (self.value, self.kahan_c) = kahan_inc(f, self.value, self.kahan_c),
+            "avg" => {
+                self.count += 1.0;
+                if !self.incremental_mean {
+                    let (v, c) = kahan_inc(f, self.value, self.kahan_c);
+                    if !v.is_infinite() {
+                        (self.value, self.kahan_c) = (v, c);
+                        return;
+                    }
+                    self.incremental_mean = true;
+                    self.mean = self.value / (self.count - 1.0);
+                    self.kahan_c /= self.count - 1.0;
+                }
+                let q = (self.count - 1.0) / self.count;
+                (self.mean, self.kahan_c) =
+                    kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
+            }
+            "count" => self.count += 1.0,
+            "max" if self.value < f || self.value.is_nan() => self.value = f,
+            "min" if self.value > f || self.value.is_nan() => self.value = f,
+            "stddev" | "stdvar" => {
+                self.count += 1.0;
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
+            }
+            _ => {}
+        }
+    }
+
+    fn finish(&self, op: &str) -> f64 {
+        match op {
+            "sum" => self.value + self.kahan_c,
+            "avg" if self.incremental_mean => self.mean + self.kahan_c,
+            "avg" => self.value / self.count + self.kahan_c / self.count,
+            "count" => self.count,
+            "stdvar" => self.value / self.count,
+            "stddev" => (self.value / self.count).sqrt(),
+            _ => self.value,
+        }
+    }
+}
+
+/// A vector and a scalar column (`swap`: the scalar is on the left).
+fn vector_scalar(
+    op: &str,
+    mut cols: Vec<Col>,
+    s: &[f64],
+    swap: bool,
+    return_bool: bool,
+    comparison: bool,
+) -> Result<Cols, Stop> {
+    for c in &mut cols {
+        for ((v, p), &x) in c.vals.iter_mut().zip(c.present.iter_mut()).zip(s) {
+            if !*p {
+                continue;
+            }
+            let (l, r) = if swap { (x, *v) } else { (*v, x) };
+            let (mut value, mut keep) = binop(op, l, r).map_err(|_| Stop::Fallback)?;
+            if comparison && swap {
+                value = r;
+            }
+            if return_bool {
+                value = if keep { 1.0 } else { 0.0 };
+                keep = true;
+            }
+            *v = value;
+            *p = keep;
+        }
+        c.drop_name = !comparison || return_bool || c.drop_name;
+    }
+    Ok(Cols::Vector(cols))
+}
