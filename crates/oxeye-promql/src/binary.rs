@@ -188,7 +188,7 @@ pub(crate) fn prom_string(l: &Labels) -> String {
 /// The labels of a vector/vector result element: the "many" side's labels; arithmetic
 /// removes the metric name; one-to-one matching keeps only the `on` labels (or removes
 /// the `ignoring` ones); `group_x` labels are copied from the "one" side.
-fn result_metric(
+pub(crate) fn result_metric(
     many: &Labels,
     one: &Labels,
     op: &str,
@@ -230,7 +230,7 @@ fn result_metric(
 
 /// The match signature of `l` under `on(names)` (`on`) or `ignoring(names)`; ignoring
 /// also drops the metric name.
-fn match_signature(l: &Labels, on: bool, names: &[String]) -> Labels {
+pub(crate) fn match_signature(l: &Labels, on: bool, names: &[String]) -> Labels {
     let mut b = l.builder();
     if on {
         b.retain(|x| names.contains(&x.name));
