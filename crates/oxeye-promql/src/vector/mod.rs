@@ -19,6 +19,7 @@
 //! [`with_mode`] selects the path for the calling thread: tests and benchmarks use it
 //! to force the step path or to run both and record any difference.
 
+mod matching;
 mod nodes;
 
 use std::cell::{Cell, RefCell};

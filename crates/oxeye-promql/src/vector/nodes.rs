@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use oxeye_core::{Labels, METRIC_NAME, Sample, is_stale_nan};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{
-    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorSelector,
+    AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
+    VectorSelector,
 };
 
 use super::{Col, Cols, Stop};
@@ -63,9 +64,11 @@ pub(crate) fn supported(e: &Expr) -> bool {
             if binop(&op, 0.0, 0.0).is_err() {
                 return false;
             }
-            let scalar_side =
-                b.lhs.value_type() == ValueType::Scalar || b.rhs.value_type() == ValueType::Scalar;
-            scalar_side && supported(&b.lhs) && supported(&b.rhs)
+            let many_to_many = b
+                .modifier
+                .as_ref()
+                .is_some_and(|m| m.card == VectorMatchCardinality::ManyToMany);
+            !many_to_many && supported(&b.lhs) && supported(&b.rhs)
         }
         _ => false,
     }
@@ -266,7 +269,9 @@ impl Cx<'_, '_> {
             (Cols::Scalar(s), Cols::Vector(v)) => {
                 vector_scalar(&op, v, &s, true, return_bool, comparison)
             }
-            _ => Err(Stop::Fallback),
+            (Cols::Vector(l), Cols::Vector(r)) => {
+                super::matching::vector_vector(b, &op, l, r, return_bool, comparison, self.ts.len())
+            }
         }
     }
 

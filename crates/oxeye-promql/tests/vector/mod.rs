@@ -126,6 +126,17 @@ const TEMPLATES: &[&str] = &[
     "last_over_time(g[1m]) + 1",
     "sum by (job) (increase(c_total[3m])) / 60",
     "max(abs(-g))",
+    "c_total / g",
+    "g > g",
+    "c_total > bool on (job, instance) g",
+    "g == ignoring (__name__) c_total",
+    "sum by (job) (rate(c_total[2m])) / sum by (job) (g)",
+    "g * on (job) group_left sum by (job) (g)",
+    "sum by (job) (g) + on (job) group_right g",
+    "c_total * on (instance) group_left (job) g",
+    "g - ignoring (instance) g",
+    "g / on (job) g",
+    "rate(c_total[2m]) / on (instance, job) group_left count_over_time(g[2m])",
 ];
 
 fn series() -> impl Strategy<Value = Vec<Option<f64>>> {

@@ -1,0 +1,147 @@
+//! Vector/vector arithmetic and comparisons over all steps: one-to-one and
+//! `group_left`/`group_right` matching.
+//!
+//! Match signatures are computed once per series. The "one" side's series are indexed by
+//! signature; each "many" series is paired with the "one" series of its signature, and
+//! every pair that matches at some step becomes one output column (its labels are the
+//! step evaluator's result labels for that pair, which do not depend on the step). The
+//! step evaluator's matching errors (duplicate series on the "one" side, multiple matches)
+//! are detected per step and left to it: the query falls back.
+
+use std::collections::HashMap;
+
+use oxeye_core::Labels;
+use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+
+use super::{Col, Cols, Stop};
+use crate::binary::{binop, match_signature, result_metric};
+
+/// Combines two vectors' columns as `b` does at every step.
+pub(crate) fn vector_vector(
+    b: &BinaryExpr,
+    op: &str,
+    lhs: Vec<Col>,
+    rhs: Vec<Col>,
+    return_bool: bool,
+    comparison: bool,
+    n: usize,
+) -> Result<Cols, Stop> {
+    let (card, matching) = match b.modifier.as_ref() {
+        None => (&VectorMatchCardinality::OneToOne, None),
+        Some(m) => (&m.card, m.matching.as_ref()),
+    };
+    let (on, names): (bool, &[String]) = match matching {
+        None => (false, &[]),
+        Some(LabelModifier::Include(ls)) => (true, &ls.labels),
+        Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
+    };
+    let (one_to_one, swapped, include): (bool, bool, &[String]) = match card {
+        VectorMatchCardinality::ManyToOne(ls) => (false, false, &ls.labels),
+        VectorMatchCardinality::OneToMany(ls) => (false, true, &ls.labels),
+        VectorMatchCardinality::OneToOne => (true, false, &[]),
+        VectorMatchCardinality::ManyToMany => return Err(Stop::Fallback),
+    };
+    let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
+    // The "one" side by signature; a signature present twice at a step is the step
+    // evaluator's "found duplicate series" error.
+    let mut one_index: HashMap<Labels, Vec<usize>> = HashMap::new();
+    for (j, c) in one.iter().enumerate() {
+        one_index
+            .entry(match_signature(&c.labels, on, names))
+            .or_default()
+            .push(j);
+    }
+    for members in one_index.values().filter(|m| m.len() > 1) {
+        if at_most_one_per_step(members.iter().filter_map(|&j| one.get(j)), n).is_none() {
+            return Err(Stop::Fallback);
+        }
+    }
+    let mut out: Vec<Col> = Vec::new();
+    // Per output column: its signature (and, many-to-one, its labels) and where it
+    // matched, to detect the step evaluator's "multiple matches" errors.
+    let mut matched: Vec<((Labels, Option<Labels>), Vec<bool>)> = Vec::new();
+    for m in &many {
+        let sig = match_signature(&m.labels, on, names);
+        let Some(candidates) = one_index.get(&sig) else {
+            continue;
+        };
+        for &j in candidates {
+            let Some(o) = one.get(j) else {
+                continue;
+            };
+            let mut col = Col {
+                labels: result_metric(&m.labels, &o.labels, op, one_to_one, on, names, include),
+                drop_name: return_bool || (comparison && m.drop_name),
+                vals: vec![0.0; n],
+                present: vec![false; n],
+            };
+            let mut hit = vec![false; n];
+            let mut any = false;
+            let cells = m
+                .vals
+                .iter()
+                .zip(&m.present)
+                .zip(o.vals.iter().zip(&o.present))
+                .zip(col.vals.iter_mut().zip(col.present.iter_mut()))
+                .zip(hit.iter_mut());
+            for ((((&mv, &mp), (&ov, &op_)), (v, p)), h) in cells {
+                if !mp || !op_ {
+                    continue;
+                }
+                let (fl, fr) = if swapped { (ov, mv) } else { (mv, ov) };
+                let (mut value, keep) = binop(op, fl, fr).map_err(|_| Stop::Fallback)?;
+                if return_bool {
+                    value = if keep { 1.0 } else { 0.0 };
+                }
+                *h = true;
+                any = true;
+                if keep || return_bool {
+                    *v = value;
+                    *p = true;
+                }
+            }
+            if !any {
+                continue;
+            }
+            // Many-to-one: the same result labels twice within a signature.
+            let key = (sig.clone(), (!one_to_one).then(|| col.labels.clone()));
+            matched.push((key, hit));
+            out.push(col);
+        }
+    }
+    // Two output columns of one signature (one-to-one) or of one signature and label set
+    // (many-to-one) matched at the same step: the step evaluator's error.
+    let mut by_key: HashMap<&(Labels, Option<Labels>), Vec<&Vec<bool>>> = HashMap::new();
+    for (k, h) in &matched {
+        by_key.entry(k).or_default().push(h);
+    }
+    for hits in by_key.values().filter(|h| h.len() > 1) {
+        for i in 0..n {
+            if hits
+                .iter()
+                .filter(|h| h.get(i).copied().unwrap_or(false))
+                .count()
+                > 1
+            {
+                return Err(Stop::Fallback);
+            }
+        }
+    }
+    Ok(Cols::Vector(out))
+}
+
+/// `Some(())` when at most one of `cols` is present at each step.
+fn at_most_one_per_step<'c>(cols: impl Iterator<Item = &'c Col>, n: usize) -> Option<()> {
+    let mut seen = vec![false; n];
+    for c in cols {
+        for (s, &p) in seen.iter_mut().zip(&c.present) {
+            if p {
+                if *s {
+                    return None;
+                }
+                *s = true;
+            }
+        }
+    }
+    Some(())
+}
