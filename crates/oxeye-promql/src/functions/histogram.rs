@@ -17,6 +17,29 @@ struct Group {
     buckets: Vec<Bucket>,
 }
 
+/// Prometheus's warning for a bucket series whose `le` label is missing or malformed.
+pub(crate) fn le_warning(labels: &Labels) -> String {
+    let le = labels.get("le").unwrap_or("");
+    let name = metric_name(labels);
+    let mut msg = format!(
+        "PromQL warning: bucket label \"le\" is missing or has a malformed value of {le:?}"
+    );
+    if !name.is_empty() {
+        msg.push_str(&format!(" for metric name {name:?}"));
+    }
+    msg
+}
+
+/// Prometheus's info for a histogram whose buckets had to be made monotonic.
+pub(crate) fn monotonicity_info(labels: &Labels) -> String {
+    let name = metric_name(labels);
+    let mut msg = "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_string();
+    if !name.is_empty() {
+        msg.push_str(&format!(" for metric name {name:?}"));
+    }
+    msg
+}
+
 impl Evaluator<'_> {
     /// Groups the elements of `v` into classic histograms by their labels without `le`,
     /// warning about elements whose `le` is missing or malformed. Groups keep the order in
@@ -27,14 +50,7 @@ impl Evaluator<'_> {
         for e in v {
             let le = e.labels.get("le").unwrap_or("");
             let Some(upper) = parse_le(le) else {
-                let name = metric_name(&e.labels);
-                let mut msg = format!(
-                    "PromQL warning: bucket label \"le\" is missing or has a malformed value of {le:?}"
-                );
-                if !name.is_empty() {
-                    msg.push_str(&format!(" for metric name {name:?}"));
-                }
-                self.warn(msg);
+                self.warn(le_warning(&e.labels));
                 continue;
             };
             let mut b = e.labels.builder();
@@ -58,7 +74,7 @@ impl Evaluator<'_> {
     }
 
     /// Prometheus's warning for a quantile outside [0, 1].
-    fn check_quantile(&self, q: f64) {
+    pub(crate) fn check_quantile(&self, q: f64) {
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
             self.warn(format!(
                 "PromQL warning: quantile value should be between 0 and 1, got {}",
@@ -72,12 +88,7 @@ impl Evaluator<'_> {
     fn group_quantile(&self, q: f64, g: &Group) -> f64 {
         let (value, forced) = bucket_quantile(q, g.buckets.clone());
         if forced.is_some() {
-            let name = metric_name(&g.labels);
-            let mut msg = "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_string();
-            if !name.is_empty() {
-                msg.push_str(&format!(" for metric name {name:?}"));
-            }
-            self.info(msg);
+            self.info(monotonicity_info(&g.labels));
         }
         value
     }

@@ -13,7 +13,7 @@
 //! As in Prometheus 3, functions that change a value mark the element with `drop_name`
 //! instead of removing `__name__`; the name is removed when the query's result is returned.
 
-mod histogram;
+pub(crate) mod histogram;
 mod labels;
 pub(crate) mod math;
 pub(crate) mod range;
