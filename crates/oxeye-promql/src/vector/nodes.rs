@@ -18,7 +18,7 @@ use super::{Col, Cols, Stop};
 use crate::aggregate::kahan_inc;
 use crate::binary::{binop, is_arithmetic};
 use crate::eval::Evaluator;
-use crate::functions::{math, range};
+use crate::functions::{histogram, math, range};
 use crate::select::{at_ms, duration_ms, offset_ms};
 
 /// Aggregations evaluated here (those without a parameter).
@@ -51,6 +51,12 @@ pub(crate) fn supported(e: &Expr) -> bool {
                     a.value_type() == ValueType::Vector && supported(a)
                 }
                 [a] if range::kernel(name).is_some() => matrix_selector(a).is_some(),
+                [q, v] if name == "histogram_quantile" => {
+                    q.value_type() == ValueType::Scalar
+                        && v.value_type() == ValueType::Vector
+                        && supported(q)
+                        && supported(v)
+                }
                 _ => false,
             }
         }
@@ -154,6 +160,9 @@ impl Cx<'_, '_> {
 
     fn call(&self, c: &Call) -> Result<Cols, Stop> {
         let name = c.func.name;
+        if let ("histogram_quantile", [q, v]) = (name, c.args.args.as_slice()) {
+            return self.histogram_quantile(q, v);
+        }
         let [a] = c.args.args.as_slice() else {
             return Err(Stop::Fallback);
         };
@@ -171,6 +180,81 @@ impl Cx<'_, '_> {
             (Some(kernel), Some(ms)) => self.range_fn(name, kernel, ms),
             _ => Err(Stop::Fallback),
         }
+    }
+
+    /// `histogram_quantile` over classic buckets: series grouped once by their labels
+    /// without `le`, the existing kernel applied per group and step.
+    fn histogram_quantile(&self, qe: &Expr, ve: &Expr) -> Result<Cols, Stop> {
+        let ev = self.ev;
+        let Cols::Scalar(q) = self.eval(qe)? else {
+            return Err(Stop::Fallback);
+        };
+        let Cols::Vector(cols) = self.eval(ve)? else {
+            return Err(Stop::Fallback);
+        };
+        for &x in &q {
+            ev.check_quantile(x);
+        }
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<(Labels, Vec<(f64, &Col)>)> = Vec::new();
+        for c in &cols {
+            let Some(upper) = histogram::parse_le(c.labels.get("le").unwrap_or("")) else {
+                if c.present.iter().any(|p| *p) {
+                    ev.warn(histogram::le_warning(&c.labels));
+                }
+                continue;
+            };
+            let mut b = c.labels.builder();
+            b.del("le");
+            let key = b.build();
+            let gi = match index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            if let Some((_, members)) = groups.get_mut(gi) {
+                members.push((upper, c));
+            }
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for (k, (labels, members)) in groups.into_iter().enumerate() {
+            interrupt(ev, k)?;
+            let mut col = Col {
+                labels,
+                drop_name: true,
+                vals: vec![0.0; q.len()],
+                present: vec![false; q.len()],
+            };
+            let mut forced_any = false;
+            let cells = q
+                .iter()
+                .zip(col.vals.iter_mut().zip(col.present.iter_mut()));
+            for (i, (&qi, (v, p))) in cells.enumerate() {
+                let buckets: Vec<histogram::Bucket> = members
+                    .iter()
+                    .filter(|(_, c)| c.present.get(i).copied().unwrap_or(false))
+                    .map(|(upper, c)| histogram::Bucket {
+                        upper: *upper,
+                        count: c.vals.get(i).copied().unwrap_or(f64::NAN),
+                    })
+                    .collect();
+                if buckets.is_empty() {
+                    continue;
+                }
+                let (value, forced) = histogram::bucket_quantile(qi, buckets);
+                forced_any |= forced.is_some();
+                *v = value;
+                *p = true;
+            }
+            if forced_any {
+                ev.info(histogram::monotonicity_info(&col.labels));
+            }
+            out.push(col);
+        }
+        Ok(Cols::Vector(out))
     }
 
     /// A range function over a matrix selector: per series two cursors (window start

@@ -126,6 +126,10 @@ const TEMPLATES: &[&str] = &[
     "last_over_time(g[1m]) + 1",
     "sum by (job) (increase(c_total[3m])) / 60",
     "max(abs(-g))",
+    "histogram_quantile(0.9, sum by (le) (rate(h_bucket[2m])))",
+    "histogram_quantile(0.5, rate(h_bucket[3m]))",
+    "histogram_quantile(1.5, h_bucket)",
+    "histogram_quantile(0.75, sum by (job, le) (h_bucket))",
     "c_total / g",
     "g > g",
     "c_total > bool on (job, instance) g",
@@ -176,6 +180,13 @@ fn store(data: &[Vec<Option<f64>>], jitter: &[i64]) -> MemStore {
         let l = |name: &str| {
             Labels::from_pairs(&[("__name__", name), ("instance", &inst), ("job", job)])
         };
+        // A classic histogram: the gauge's series become buckets of two histograms
+        // (job), non-monotonic at times; one series has a malformed `le`.
+        let le = ["0.5", "1", "5", "+Inf", "bad", "10"][i % 6];
+        st.add(
+            Labels::from_pairs(&[("__name__", "h_bucket"), ("job", job), ("le", le)]),
+            ctr.clone(),
+        );
         st.add(l("g"), gauge);
         st.add(l("c_total"), ctr);
     }
