@@ -159,7 +159,8 @@ impl Evaluator<'_> {
                         ));
                     }
                 }
-                self.aggregate_values(&op, param.unwrap_or(f64::NAN), &grouping, input)
+                let memo = a as *const AggregateExpr as usize;
+                self.aggregate_values(&op, param.unwrap_or(f64::NAN), &grouping, input, memo)
             }
         }
     }
@@ -170,9 +171,11 @@ impl Evaluator<'_> {
         q: f64,
         grouping: &Grouping<'_>,
         input: Vec<Elem>,
+        memo: usize,
     ) -> Result<StepValue, PromqlError> {
         let mut index: HashMap<u64, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
+        let mut memo_labels = self.group_memo.borrow_mut();
         for e in input {
             let f = e.value;
             let key = grouping.key(&e.labels);
@@ -189,8 +192,12 @@ impl Evaluator<'_> {
                     "group" => 1.0,
                     _ => f,
                 };
+                let labels = memo_labels
+                    .entry((memo, key))
+                    .or_insert_with(|| grouping.labels(&e.labels))
+                    .clone();
                 groups.push(Group {
-                    labels: grouping.labels(&e.labels),
+                    labels,
                     value,
                     mean: f,
                     kahan_c: 0.0,

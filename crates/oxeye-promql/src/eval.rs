@@ -92,6 +92,14 @@ pub(crate) struct Evaluator<'a> {
     /// Label sets of subquery series whose metric name is to be dropped, gathered while
     /// evaluating one function call's range argument.
     pub subquery_dropped: RefCell<HashSet<Labels>>,
+    /// Label sets without their metric name, by label set: the same input series gets
+    /// the same (shared) output labels at every step.
+    pub without_name: RefCell<HashMap<Labels, Labels>>,
+    /// Result labels of binary operations, by (operation address, many-side labels,
+    /// one-side labels when `group_x` copies from them).
+    pub metric_memo: RefCell<HashMap<(usize, Labels, Labels), Labels>>,
+    /// Output labels of aggregation groups, by (aggregation address, group hash).
+    pub group_memo: RefCell<HashMap<(usize, u64), Labels>>,
 }
 
 /// `l` without its metric name.
@@ -212,12 +220,21 @@ impl<'a> Evaluator<'a> {
     pub(crate) fn eval_checked(&self, e: &Expr, t: i64) -> Result<StepValue, PromqlError> {
         match self.eval(e, t)? {
             StepValue::Vector(mut v) => {
+                let mut cache = self.without_name.borrow_mut();
                 for e in &mut v {
                     if e.drop_name {
-                        e.labels = drop_name(&e.labels);
+                        e.labels = match cache.get(&e.labels) {
+                            Some(l) => l.clone(),
+                            None => {
+                                let dropped = drop_name(&e.labels);
+                                cache.insert(e.labels.clone(), dropped.clone());
+                                dropped
+                            }
+                        };
                         e.drop_name = false;
                     }
                 }
+                drop(cache);
                 unique(v)
             }
             other => Ok(other),

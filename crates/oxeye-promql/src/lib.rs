@@ -24,8 +24,21 @@ use std::collections::HashMap;
 
 use oxeye_core::{Labels, MetricsQueryable, Sample, StatusCode, StoreError, TenantId};
 
-use crate::eval::{Evaluator, StepValue};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::eval::{Annotations, Evaluator, StepValue};
 use crate::select::{Preloaded, preload};
+
+/// One thread's share of a range query: its series and annotations.
+type Chunk = (Vec<(Labels, Vec<Sample>)>, Annotations);
+
+/// State the threads of one range query share.
+struct Shared {
+    /// Result samples produced so far, against the sample limit.
+    total: AtomicUsize,
+    /// Set when a thread failed, so the others stop early.
+    failed: AtomicBool,
+}
 
 /// The result of a query, in the shapes of the Prometheus query API.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +118,9 @@ pub struct Engine {
     /// Step of subqueries written without one (`expr[5m:]`), ms; Prometheus uses its
     /// global evaluation interval (1m by default).
     pub subquery_step_ms: i64,
+    /// Threads evaluating the steps of a large range query: 0 picks the number of CPUs
+    /// (at most 4), 1 evaluates sequentially.
+    pub threads: usize,
 }
 
 impl Default for Engine {
@@ -115,6 +131,7 @@ impl Default for Engine {
             timeout: Some(std::time::Duration::from_secs(120)),
             cancel: None,
             subquery_step_ms: 60_000,
+            threads: 0,
         }
     }
 }
@@ -197,43 +214,164 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, start_ms, end_ms);
+        let deadline = self.deadline();
+        let n_steps = usize::try_from((end_ms - start_ms) / step_ms)
+            .unwrap_or(usize::MAX - 1)
+            .saturating_add(1);
+        let threads = self.step_threads(n_steps, data.series_count());
+        let shared = Shared {
+            total: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        };
+        let run = |steps: std::ops::Range<usize>| -> Result<Chunk, PromqlError> {
+            self.eval_steps(
+                &data, &ast, start_ms, end_ms, step_ms, steps, deadline, &shared,
+            )
+        };
+        let chunks: Vec<Result<Chunk, PromqlError>> = if threads <= 1 {
+            vec![run(0..n_steps)]
+        } else {
+            let per = n_steps.div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|k| {
+                        let lo = (k * per).min(n_steps);
+                        let hi = ((k + 1) * per).min(n_steps);
+                        let run = &run;
+                        scope.spawn(move || run(lo..hi))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(PromqlError::Execution(
+                                "query evaluation thread panicked".into(),
+                            ))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        // Chunks cover consecutive step ranges, so appending keeps samples in time order.
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
-        let mut total = 0usize;
-        let mut t = start_ms;
-        while t <= end_ms {
-            ev.check_interrupt()?;
-            let step = ev.eval_checked(&ast, t)?;
-            let elems = match step {
+        let mut annotations = Annotations::default();
+        for chunk in chunks {
+            let (part, notes) = chunk?;
+            annotations.warnings.extend(notes.warnings);
+            annotations.infos.extend(notes.infos);
+            for (labels, samples) in part {
+                match index.get(&labels) {
+                    Some(&i) => {
+                        if let Some((_, s)) = series.get_mut(i) {
+                            s.extend(samples);
+                        }
+                    }
+                    None => {
+                        index.insert(labels.clone(), series.len());
+                        series.push((labels, samples));
+                    }
+                }
+            }
+        }
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Output {
+            value: Value::Matrix(series),
+            warnings: annotations.warnings.into_iter().collect(),
+            infos: annotations.infos.into_iter().collect(),
+        })
+    }
+
+    /// How many threads evaluate the steps of a range query: one unless the query is
+    /// large enough for the split to pay.
+    fn step_threads(&self, n_steps: usize, series: usize) -> usize {
+        let max = match self.threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4),
+            n => n,
+        };
+        let work = n_steps.saturating_mul(series.max(1));
+        if max <= 1 || n_steps < 2 * max || work < 50_000 {
+            return 1;
+        }
+        max
+    }
+
+    /// Evaluates steps `steps` (indices from `start`) with an evaluator of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_steps(
+        &self,
+        data: &Preloaded,
+        ast: &promql_parser::parser::Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        steps: std::ops::Range<usize>,
+        deadline: Option<std::time::Instant>,
+        shared: &Shared,
+    ) -> Result<Chunk, PromqlError> {
+        let mut ev = self.evaluator(data, start, end);
+        ev.deadline = deadline;
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
+        for k in steps {
+            if shared.failed.load(Ordering::Relaxed) {
+                break;
+            }
+            let Some(t) = i64::try_from(k)
+                .ok()
+                .and_then(|k| k.checked_mul(step))
+                .and_then(|o| start.checked_add(o))
+            else {
+                break;
+            };
+            let result = ev.check_interrupt().and_then(|()| ev.eval_checked(ast, t));
+            let value = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    shared.failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            let elems = match value {
                 StepValue::Scalar(v) => vec![(Labels::default(), v)],
                 StepValue::Vector(v) => v.into_iter().map(|e| (e.labels, e.value)).collect(),
                 StepValue::Matrix(_) | StepValue::String(_) => {
+                    shared.failed.store(true, Ordering::Relaxed);
                     return Err(PromqlError::Execution(
                         "range query step did not produce a scalar or instant vector".into(),
                     ));
                 }
             };
-            total += elems.len();
+            let total = shared.total.fetch_add(elems.len(), Ordering::Relaxed) + elems.len();
             if total > self.max_samples {
+                shared.failed.store(true, Ordering::Relaxed);
                 return Err(PromqlError::TooManySamples(self.max_samples));
             }
             for (labels, v) in elems {
-                let i = *index.entry(labels.clone()).or_insert_with(|| {
-                    series.push((labels, Vec::new()));
-                    series.len() - 1
-                });
-                if let Some((_, samples)) = series.get_mut(i) {
-                    samples.push(Sample::new(t, v));
+                match index.get(&labels) {
+                    Some(&i) => {
+                        if let Some((_, samples)) = series.get_mut(i) {
+                            samples.push(Sample::new(t, v));
+                        }
+                    }
+                    None => {
+                        index.insert(labels.clone(), series.len());
+                        series.push((labels, vec![Sample::new(t, v)]));
+                    }
                 }
             }
-            t = match t.checked_add(step_ms) {
-                Some(next) => next,
-                None => break,
-            };
         }
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(ev.output(Value::Matrix(series)))
+        let notes = ev.annotations.take();
+        Ok((series, notes))
+    }
+
+    /// When a query started now must stop.
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.timeout.map(|d| std::time::Instant::now() + d)
     }
 
     fn evaluator<'a>(&'a self, data: &'a Preloaded, start: i64, end: i64) -> Evaluator<'a> {
@@ -249,6 +387,9 @@ impl Engine {
             subquery_step_ms: self.subquery_step_ms,
             subquery_cache: Default::default(),
             subquery_dropped: Default::default(),
+            without_name: Default::default(),
+            metric_memo: Default::default(),
+            group_memo: Default::default(),
         }
     }
 }
