@@ -100,6 +100,8 @@ pub(crate) struct Evaluator<'a> {
     pub metric_memo: RefCell<HashMap<(usize, Labels, Labels), Labels>>,
     /// Output labels of aggregation groups, by (aggregation address, group hash).
     pub group_memo: RefCell<HashMap<(usize, u64), Labels>>,
+    /// Per selector, where the previous step's windows were.
+    pub cursors: RefCell<HashMap<usize, Cursor>>,
 }
 
 /// `l` without its metric name.
@@ -264,9 +266,17 @@ impl<'a> Evaluator<'a> {
             .unwrap_or(t)
             .saturating_sub(offset_ms(&vs.offset));
         let lo = ts.saturating_sub(self.lookback_ms);
-        let mut out = Vec::new();
-        for (labels, samples) in self.data.get(vs) {
-            let idx = samples.partition_point(|s| s.t <= ts);
+        let series = self.data.get(vs);
+        let mut out = Vec::with_capacity(series.len());
+        let mut cursors = self.cursors.borrow_mut();
+        let cursor = cursors.entry(selector_key(vs)).or_default();
+        let forward = cursor.reset(ts, series.len());
+        for (i, (labels, samples)) in series.iter().enumerate() {
+            let Some((_, b)) = cursor.positions.get_mut(i) else {
+                continue;
+            };
+            *b = seek(samples, *b, forward, ts);
+            let idx = *b;
             let Some(last) = idx.checked_sub(1).and_then(|i| samples.get(i)) else {
                 continue;
             };
@@ -300,10 +310,16 @@ impl<'a> Evaluator<'a> {
         let series = data.get(vs);
         let mut out = Vec::with_capacity(series.len());
         let mut total = 0usize;
-        for (labels, samples) in series {
-            let a = samples.partition_point(|s| s.t <= lo);
-            let b = samples.partition_point(|s| s.t <= ts);
-            let window = samples.get(a..b).unwrap_or(&[]);
+        let mut cursors = self.cursors.borrow_mut();
+        let cursor = cursors.entry(selector_key(vs)).or_default();
+        let forward = cursor.reset(ts, series.len());
+        for (i, (labels, samples)) in series.iter().enumerate() {
+            let Some((a, b)) = cursor.positions.get_mut(i) else {
+                continue;
+            };
+            *a = seek(samples, *a, forward, lo);
+            *b = seek(samples, (*b).max(*a), forward, ts);
+            let window = samples.get(*a..*b).unwrap_or(&[]);
             debug_assert!(window.iter().all(|s| !is_stale_nan(s.v)));
             if window.is_empty() {
                 continue;
@@ -448,6 +464,53 @@ impl<'a> Evaluator<'a> {
         }
         Ok(out)
     }
+}
+
+/// Per selector, where the previous step's windows ended, so the next step (usually a
+/// little later) continues from there instead of searching each series again.
+#[derive(Debug, Default)]
+pub(crate) struct Cursor {
+    /// The window end of the previous evaluation.
+    last_ts: Option<i64>,
+    /// Per series: index of the first sample after the window start, and of the first
+    /// sample after the window end.
+    positions: Vec<(usize, usize)>,
+}
+
+impl Cursor {
+    /// Prepares for an evaluation at `ts`: whether positions may be advanced from the
+    /// previous ones (time moved forward) or must be searched afresh.
+    fn reset(&mut self, ts: i64, n: usize) -> bool {
+        let forward = self.last_ts.is_some_and(|l| ts >= l) && self.positions.len() == n;
+        if !forward {
+            self.positions.clear();
+            self.positions.resize(n, (0, 0));
+        }
+        self.last_ts = Some(ts);
+        forward
+    }
+}
+
+/// The index of the first sample with `t > bound`, starting from `from` when moving
+/// forward (a short linear scan, then a binary search of the rest), else searching all.
+fn seek(samples: &[Sample], from: usize, forward: bool, bound: i64) -> usize {
+    if !forward {
+        return samples.partition_point(|s| s.t <= bound);
+    }
+    let mut i = from;
+    for _ in 0..4 {
+        match samples.get(i) {
+            Some(s) if s.t <= bound => i += 1,
+            _ => return i,
+        }
+    }
+    i + samples
+        .get(i..)
+        .map_or(0, |rest| rest.partition_point(|s| s.t <= bound))
+}
+
+fn selector_key(vs: &VectorSelector) -> usize {
+    vs as *const VectorSelector as usize
 }
 
 /// Whether `e` is a subquery, possibly in parentheses.

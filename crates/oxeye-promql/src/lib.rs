@@ -118,8 +118,9 @@ pub struct Engine {
     /// Step of subqueries written without one (`expr[5m:]`), ms; Prometheus uses its
     /// global evaluation interval (1m by default).
     pub subquery_step_ms: i64,
-    /// Threads evaluating the steps of a large range query: 0 picks the number of CPUs
-    /// (at most 4), 1 evaluates sequentially.
+    /// Threads evaluating the steps of a range query: 0 uses up to the number of CPUs
+    /// (at most 4) when the query is large, 1 evaluates sequentially, more always splits
+    /// the steps (when there are at least two per thread).
     pub threads: usize,
 }
 
@@ -286,15 +287,18 @@ impl Engine {
     /// How many threads evaluate the steps of a range query: one unless the query is
     /// large enough for the split to pay.
     fn step_threads(&self, n_steps: usize, series: usize) -> usize {
-        let max = match self.threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-                .min(4),
-            n => n,
+        let (max, auto) = match self.threads {
+            0 => (
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1)
+                    .min(4),
+                true,
+            ),
+            n => (n, false),
         };
         let work = n_steps.saturating_mul(series.max(1));
-        if max <= 1 || n_steps < 2 * max || work < 50_000 {
+        if max <= 1 || n_steps < 2 * max || (auto && work < 50_000) {
             return 1;
         }
         max
@@ -390,6 +394,7 @@ impl Engine {
             without_name: Default::default(),
             metric_memo: Default::default(),
             group_memo: Default::default(),
+            cursors: Default::default(),
         }
     }
 }
