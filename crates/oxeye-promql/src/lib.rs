@@ -18,6 +18,7 @@ mod binary;
 mod eval;
 mod format;
 mod functions;
+pub mod promqltest;
 mod select;
 
 use std::collections::HashMap;
@@ -162,7 +163,7 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, t_ms, t_ms);
+        let ev = self.evaluator(&data, t_ms, t_ms, 0);
         let out = ev.eval_checked(&ast, t_ms)?;
         let value = match out {
             StepValue::Scalar(v) => Value::Scalar(t_ms, v),
@@ -317,7 +318,7 @@ impl Engine {
         deadline: Option<std::time::Instant>,
         shared: &Shared,
     ) -> Result<Chunk, PromqlError> {
-        let mut ev = self.evaluator(data, start, end);
+        let mut ev = self.evaluator(data, start, end, step);
         ev.deadline = deadline;
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
@@ -378,11 +379,18 @@ impl Engine {
         self.timeout.map(|d| std::time::Instant::now() + d)
     }
 
-    fn evaluator<'a>(&'a self, data: &'a Preloaded, start: i64, end: i64) -> Evaluator<'a> {
+    fn evaluator<'a>(
+        &'a self,
+        data: &'a Preloaded,
+        start: i64,
+        end: i64,
+        step_ms: i64,
+    ) -> Evaluator<'a> {
         Evaluator {
             data,
             start,
             end,
+            step_ms,
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
             annotations: Default::default(),
