@@ -147,15 +147,18 @@ impl Evaluator<'_> {
         match op.as_str() {
             "topk" | "bottomk" | "limitk" | "limit_ratio" => {
                 let p = param.unwrap_or(f64::NAN);
-                self.aggregate_k(&op, p, &grouping, input)
+                let at = a.param.as_deref().map(|p| self.position_suffix(p));
+                self.aggregate_k(&op, p, &grouping, input, &at.unwrap_or_default())
             }
             _ => {
                 if op == "quantile" {
                     let q = param.unwrap_or(f64::NAN);
                     if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                        let at = a.param.as_deref().map(|p| self.position_suffix(p));
                         self.warn(format!(
-                            "PromQL warning: quantile value should be between 0 and 1, got {}",
-                            go_float_g(q)
+                            "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                            go_float_g(q),
+                            at.unwrap_or_default()
                         ));
                     }
                 }
@@ -294,6 +297,7 @@ impl Evaluator<'_> {
         p: f64,
         grouping: &Grouping<'_>,
         input: Vec<Elem>,
+        at: &str,
     ) -> Result<StepValue, PromqlError> {
         let mut ratio = 0.0;
         let mut k = 0usize;
@@ -307,7 +311,7 @@ impl Evaluator<'_> {
             ratio = p.clamp(-1.0, 1.0);
             if !(-1.0..=1.0).contains(&p) {
                 self.warn(format!(
-                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}{at}",
                     go_float_g(p),
                     go_float_g(ratio)
                 ));

@@ -80,6 +80,8 @@ pub(crate) struct Evaluator<'a> {
     pub end: i64,
     /// The query's resolution step (ms), 0 for instant queries; what `step()` answers.
     pub step_ms: i64,
+    /// The query text and its AST, to locate expressions for annotation positions.
+    pub query: Option<(&'a str, &'a Expr)>,
     pub lookback_ms: i64,
     pub max_samples: usize,
     pub annotations: std::cell::RefCell<Annotations>,
@@ -136,6 +138,26 @@ impl<'a> Evaluator<'a> {
     /// Records a warning annotation for the query.
     pub(crate) fn warn(&self, msg: impl Into<String>) {
         self.annotations.borrow_mut().warnings.insert(msg.into());
+    }
+
+    /// Where `e` starts in the query text, as Prometheus appends it to annotations
+    /// (` (line:column)`, 1-based); empty when the query text is unknown or `e` cannot be
+    /// found in it.
+    pub(crate) fn position_suffix(&self, e: &Expr) -> String {
+        let Some((text, _)) = self.query else {
+            return String::new();
+        };
+        let needle = e.to_string();
+        let Some(at) = find_expr_text(text, &needle) else {
+            return String::new();
+        };
+        let before = text.get(..at).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let col = match before.rfind('\n') {
+            Some(nl) => at - nl,
+            None => at + 1,
+        };
+        format!(" ({line}:{col})")
     }
 
     /// Records an info annotation for the query.
@@ -513,6 +535,19 @@ fn seek(samples: &[Sample], from: usize, forward: bool, bound: i64) -> usize {
 
 fn selector_key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
+}
+
+/// The byte offset of `needle` (an expression's canonical text) in the query text,
+/// ignoring case for keywords and literals such as `NaN`/`Inf`.
+fn find_expr_text(text: &str, needle: &str) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    if let Some(i) = text.find(needle) {
+        return Some(i);
+    }
+    let lower = text.to_ascii_lowercase();
+    lower.find(&needle.to_ascii_lowercase())
 }
 
 /// Whether `e` is a subquery, possibly in parentheses.

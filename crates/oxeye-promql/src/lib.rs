@@ -163,7 +163,8 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, t_ms, t_ms, 0);
+        let mut ev = self.evaluator(&data, t_ms, t_ms, 0);
+        ev.query = Some((expr, &ast));
         let out = ev.eval_checked(&ast, t_ms)?;
         let value = match out {
             StepValue::Scalar(v) => Value::Scalar(t_ms, v),
@@ -227,7 +228,7 @@ impl Engine {
         };
         let run = |steps: std::ops::Range<usize>| -> Result<Chunk, PromqlError> {
             self.eval_steps(
-                &data, &ast, start_ms, end_ms, step_ms, steps, deadline, &shared,
+                &data, expr, &ast, start_ms, end_ms, step_ms, steps, deadline, &shared,
             )
         };
         let chunks: Vec<Result<Chunk, PromqlError>> = if threads <= 1 {
@@ -310,6 +311,7 @@ impl Engine {
     fn eval_steps(
         &self,
         data: &Preloaded,
+        text: &str,
         ast: &promql_parser::parser::Expr,
         start: i64,
         end: i64,
@@ -320,6 +322,7 @@ impl Engine {
     ) -> Result<Chunk, PromqlError> {
         let mut ev = self.evaluator(data, start, end, step);
         ev.deadline = deadline;
+        ev.query = Some((text, ast));
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
         for k in steps {
@@ -391,6 +394,7 @@ impl Engine {
             start,
             end,
             step_ms,
+            query: None,
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
             annotations: Default::default(),

@@ -499,7 +499,7 @@ fn annotations_come_with_the_result() {
         .unwrap();
     assert_eq!(
         out.warnings,
-        vec!["PromQL warning: quantile value should be between 0 and 1, got 2".to_string()]
+        vec!["PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)".to_string()]
     );
 }
 
