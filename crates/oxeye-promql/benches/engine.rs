@@ -100,6 +100,22 @@ fn store(series: usize) -> Store {
     Store(Arc::new(out))
 }
 
+/// CPU time (user + system) this process used so far, from /proc (10 ms resolution);
+/// zero where unavailable. Includes threads that already finished.
+fn cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which is in parentheses): utime is the 12th, stime
+    // the 13th of them.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return Duration::ZERO;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 fn median(mut d: Vec<Duration>) -> Duration {
     d.sort();
     d[d.len() / 2]
@@ -125,13 +141,17 @@ fn main() {
         "http_requests_total",
     ];
     println!("{series} series, 1h range, 15s step, median of {runs} runs");
-    println!("{:<90} {:>12} {:>12}", "query", "1 thread", "parallel");
+    println!(
+        "{:<90} {:>12} {:>12} {:>12}",
+        "query", "1 thread", "cpu", "parallel"
+    );
     let only = std::env::var("BENCH_QUERY").ok();
     for q in queries {
         if only.as_deref().is_some_and(|o| !q.contains(o)) {
             continue;
         }
         let mut times = [Vec::new(), Vec::new()];
+        let mut cpu = Vec::new();
         for (k, threads) in [1usize, 0].into_iter().enumerate() {
             let engine = Engine {
                 threads,
@@ -139,18 +159,23 @@ fn main() {
             };
             for _ in 0..runs {
                 let start = Instant::now();
+                let cpu_start = cpu_time();
                 let out = engine
                     .range(&st, &tenant, q, 0, HOUR_MS, SCRAPE_MS)
                     .expect("benchmark query runs");
                 std::hint::black_box(out);
                 times[k].push(start.elapsed());
+                if threads == 1 {
+                    cpu.push(cpu_time().saturating_sub(cpu_start));
+                }
             }
         }
         let [seq, par] = times;
         println!(
-            "{:<90} {:>10.1}ms {:>10.1}ms",
+            "{:<90} {:>10.1}ms {:>10.1}ms {:>10.1}ms",
             q,
             median(seq).as_secs_f64() * 1000.0,
+            median(cpu).as_secs_f64() * 1000.0,
             median(par).as_secs_f64() * 1000.0
         );
     }
