@@ -2,16 +2,19 @@
 //!
 //! Data flow: the query text is parsed with `promql_parser` into an AST; every vector and
 //! matrix selector in it is selected once from a single querier covering the whole time
-//! span the query can touch (`start - lookback - max range - max offset` to `end`), and the
-//! samples are kept in memory. The AST is then evaluated once per step (once for an
-//! instant query) against those preloaded series; per-step instant vectors are stitched
-//! into a matrix for range queries.
+//! span the query can touch (lookback, ranges, `offset`, `@` and subquery windows
+//! included), and the samples are kept in memory (matrix selectors without stale
+//! markers). The AST is then evaluated once per step (once for an instant query) against
+//! those preloaded series: matrix windows are slices of them, found by continuing from
+//! the previous step's positions; per-step instant vectors are stitched into a matrix.
+//! A large range query splits its steps into contiguous chunks evaluated on a few
+//! threads, each with its own evaluator; chunks are appended in time order and their
+//! annotations merged.
 //!
-//! Supported so far: literals, vector/matrix selectors with `offset` and `@`, unary minus,
-//! arithmetic and comparison operators with one-to-one `on`/`ignoring` matching, the
-//! set operators `and`/`or`/`unless`,
-//! the common aggregations and a set of range and math functions. Anything else answers
-//! [`PromqlError::Unsupported`].
+//! Semantics follow Prometheus 3: left-open ranges, subqueries aligned to absolute
+//! multiples of their step, one-to-one and `group_left`/`group_right` matching, set
+//! operators, every aggregation, delayed metric-name removal, and Prometheus's error and
+//! annotation texts. Anything not implemented answers [`PromqlError::Unsupported`].
 
 mod aggregate;
 mod binary;
