@@ -153,15 +153,12 @@ fn main() {
         let mut times = [Vec::new(), Vec::new()];
         let mut cpu = Vec::new();
         for (k, threads) in [1usize, 0].into_iter().enumerate() {
-            let engine = Engine {
-                threads,
-                ..Engine::default()
-            };
+            let engine = Engine::default();
             for _ in 0..runs {
                 let start = Instant::now();
                 let cpu_start = cpu_time();
                 let out = engine
-                    .range(&st, &tenant, q, 0, HOUR_MS, SCRAPE_MS)
+                    .range_on_threads(&st, &tenant, q, 0, HOUR_MS, SCRAPE_MS, threads)
                     .expect("benchmark query runs");
                 std::hint::black_box(out);
                 times[k].push(start.elapsed());

@@ -122,10 +122,6 @@ pub struct Engine {
     /// Step of subqueries written without one (`expr[5m:]`), ms; Prometheus uses its
     /// global evaluation interval (1m by default).
     pub subquery_step_ms: i64,
-    /// Threads evaluating the steps of a range query: 0 uses up to the number of CPUs
-    /// (at most 4) when the query is large, 1 evaluates sequentially, more always splits
-    /// the steps (when there are at least two per thread).
-    pub threads: usize,
 }
 
 impl Default for Engine {
@@ -136,7 +132,6 @@ impl Default for Engine {
             timeout: Some(std::time::Duration::from_secs(120)),
             cancel: None,
             subquery_step_ms: 60_000,
-            threads: 0,
         }
     }
 }
@@ -181,6 +176,9 @@ impl Engine {
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` inclusive.
+    ///
+    /// A large query's steps are evaluated on up to as many threads as there are CPUs
+    /// (at most 4).
     pub fn range(
         &self,
         queryable: &dyn MetricsQueryable,
@@ -189,6 +187,22 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+    ) -> Result<Output, PromqlError> {
+        self.range_on_threads(queryable, tenant, expr, start_ms, end_ms, step_ms, 0)
+    }
+
+    /// [`Engine::range`] with the number of threads evaluating steps chosen: 0 picks it
+    /// as `range` does, 1 evaluates sequentially, more always splits the steps (when
+    /// there are at least two per thread).
+    pub fn range_on_threads(
+        &self,
+        queryable: &dyn MetricsQueryable,
+        tenant: &TenantId,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        threads: usize,
     ) -> Result<Output, PromqlError> {
         if step_ms <= 0 {
             return Err(PromqlError::Execution(format!(
@@ -224,7 +238,7 @@ impl Engine {
         let n_steps = usize::try_from((end_ms - start_ms) / step_ms)
             .unwrap_or(usize::MAX - 1)
             .saturating_add(1);
-        let threads = self.step_threads(n_steps, data.series_count());
+        let threads = step_threads(threads, n_steps, data.series_count());
         let shared = Shared {
             total: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
@@ -287,26 +301,6 @@ impl Engine {
             warnings: annotations.warnings.into_iter().collect(),
             infos: annotations.infos.into_iter().collect(),
         })
-    }
-
-    /// How many threads evaluate the steps of a range query: one unless the query is
-    /// large enough for the split to pay.
-    fn step_threads(&self, n_steps: usize, series: usize) -> usize {
-        let (max, auto) = match self.threads {
-            0 => (
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1)
-                    .min(4),
-                true,
-            ),
-            n => (n, false),
-        };
-        let work = n_steps.saturating_mul(series.max(1));
-        if max <= 1 || n_steps < 2 * max || (auto && work < 50_000) {
-            return 1;
-        }
-        max
     }
 
     /// Evaluates steps `steps` (indices from `start`) with an evaluator of its own.
@@ -412,4 +406,25 @@ impl Engine {
             cursors: Default::default(),
         }
     }
+}
+
+/// How many threads evaluate the steps of a range query (`asked` as for
+/// [`Engine::range_on_threads`]): automatically, one unless the query is large enough for
+/// the split to pay.
+fn step_threads(asked: usize, n_steps: usize, series: usize) -> usize {
+    let (max, auto) = match asked {
+        0 => (
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4),
+            true,
+        ),
+        n => (n, false),
+    };
+    let work = n_steps.saturating_mul(series.max(1));
+    if max <= 1 || n_steps < 2 * max || (auto && work < 50_000) {
+        return 1;
+    }
+    max
 }

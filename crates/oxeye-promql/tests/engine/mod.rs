@@ -772,15 +772,17 @@ fn parallel_range_evaluation_matches_sequential_and_instant_results() {
     ];
     let (start, end, step) = (0, 600_000, 100);
     for q in queries {
-        let run = |threads: usize| {
-            let engine = Engine {
-                threads,
-                ..Engine::default()
-            };
-            match engine.range(&store(), &tenant(), q, start, end, step) {
-                Ok(out) => out.value,
-                Err(e) => panic!("{q}: {e}"),
-            }
+        let run = |threads: usize| match Engine::default().range_on_threads(
+            &store(),
+            &tenant(),
+            q,
+            start,
+            end,
+            step,
+            threads,
+        ) {
+            Ok(out) => out.value,
+            Err(e) => panic!("{q}: {e}"),
         };
         let sequential = run(1);
         assert_eq!(sequential, run(3), "{q}");
