@@ -179,9 +179,19 @@ impl Evaluator<'_> {
         let mut index: HashMap<u64, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
         let mut memo_labels = self.group_memo.borrow_mut();
+        let mut memo_keys = self.group_key_memo.borrow_mut();
         for e in input {
             let f = e.value;
-            let key = grouping.key(&e.labels);
+            // A series' labels are the same (shared) set at every step: its group is
+            // computed once per query.
+            let key = match memo_keys.get(&(memo, e.labels.clone())) {
+                Some(k) => *k,
+                None => {
+                    let k = grouping.key(&e.labels);
+                    memo_keys.insert((memo, e.labels.clone()), k);
+                    k
+                }
+            };
             let Some(&gi) = index.get(&key) else {
                 index.insert(key, groups.len());
                 let value = match op {

@@ -104,6 +104,8 @@ pub(crate) struct Evaluator<'a> {
     pub metric_memo: RefCell<HashMap<(usize, Labels, Labels), Labels>>,
     /// Output labels of aggregation groups, by (aggregation address, group hash).
     pub group_memo: RefCell<HashMap<(usize, u64), Labels>>,
+    /// Group hashes of aggregation inputs, by (aggregation address, input labels).
+    pub group_key_memo: RefCell<HashMap<(usize, Labels), u64>>,
     /// Per selector, where the previous step's windows were.
     pub cursors: RefCell<HashMap<usize, Cursor>>,
 }

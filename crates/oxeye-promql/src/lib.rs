@@ -403,6 +403,7 @@ impl Engine {
             without_name: Default::default(),
             metric_memo: Default::default(),
             group_memo: Default::default(),
+            group_key_memo: Default::default(),
             cursors: Default::default(),
         }
     }
