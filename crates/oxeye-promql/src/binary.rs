@@ -130,7 +130,8 @@ impl Evaluator<'_> {
             right.insert(sig, r);
         }
         let mut matched_one: HashSet<u64> = HashSet::new();
-        let mut matched_many: HashMap<u64, HashSet<Labels>> = HashMap::new();
+        // (match signature, result labels hash) pairs seen, as Prometheus checks them.
+        let mut matched_many: HashSet<(u64, u64)> = HashSet::new();
         let mut out = Vec::new();
         let memo_key = b as *const BinaryExpr as usize;
         for l in &many {
@@ -173,7 +174,7 @@ impl Evaluator<'_> {
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                     ));
                 }
-            } else if !matched_many.entry(sig).or_default().insert(metric.clone()) {
+            } else if !matched_many.insert((sig, metric.hash64())) {
                 return Err(PromqlError::Execution(
                     "multiple matches for labels: grouping labels must ensure unique matches"
                         .into(),
