@@ -273,10 +273,12 @@ async fn promql_answers_match_prometheus() {
                 _ => None,
             };
             let prom_data = want.len() > 0;
+            let note = compare::error_note(&want, &got);
             Some((
                 i,
                 prom_error,
                 prom_data,
+                note,
                 compare::differences(want, got, ordered(q)),
             ))
         });
@@ -292,8 +294,11 @@ async fn promql_answers_match_prometheus() {
     let known: BTreeMap<&str, &str> = KNOWN_DIFFERENCES.iter().copied().collect();
     let (mut equal, mut different, mut unexpected) = (0, 0, Vec::new());
     let (mut prom_errors, mut prom_with_data) = (0, 0);
-    for (i, prom_error, prom_data, diffs) in &results {
+    for (i, prom_error, prom_data, note, diffs) in &results {
         let Some(q) = queries.get(*i) else { continue };
+        if let Some(n) = note {
+            println!("both failed, differently: {}: {n}", describe(q));
+        }
         if let Some(e) = prom_error {
             prom_errors += 1;
             println!("prometheus failed: {}: {e}", describe(q));

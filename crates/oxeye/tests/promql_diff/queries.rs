@@ -615,6 +615,36 @@ fn edge_cases(b: &mut Builder) {
     ] {
         b.range(e);
     }
+    for e in [
+        "up{instance=~\"10\\\\.0\\\\.0\\\\.[12]:.*\"}",
+        "queue_depth{job!~\"a.*\"}",
+        "up{code=~\"\"}",
+        "{__name__=~\"http_.*_total|up\"}",
+        "up{job=~\"(?i)API\"}",
+        "up{job=~\"API\"}",
+        "{__name__=~\"node_.*\", zone!=\"\"}",
+        "{job!=\"x\"}",
+        "{job=~\".*\"}",
+        "sum by (job) ({__name__=~\"queue_depth|up\"})",
+        "rate({__name__=~\"http_requests_total|http_request_duration_seconds_count\"}[5m])",
+        "abs({__name__=~\"http_request_duration_seconds_(sum|count)\"})",
+        "rate(http_requests_total[5m]) / on(job, instance, method) group_left rate(http_request_duration_seconds_count[5m])",
+        "max_over_time((queue_depth @ <T1>)[10m:1m])",
+        "max_over_time(queue_depth[1m:5m])",
+        "sum(rate(http_requests_total[5m] @ <T1>))",
+        "max_over_time(queue_depth[10m:1m] @ start())",
+        "count_values(\"v\", vector(1e-7))",
+        "count_values(\"v\", vector(1e21))",
+        "count_values(\"v\", vector(0.1 + 0.2))",
+        "count_values(\"v\", vector(-Inf))",
+        "-up[5m]",
+        "sum(up[5m])",
+        "rate(sum(up)[5m])",
+        "up == bool 1 and up",
+        "count(up) by (job) > 1",
+    ] {
+        b.range(e);
+    }
 }
 
 fn instants(b: &mut Builder) {
