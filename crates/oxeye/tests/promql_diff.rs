@@ -12,6 +12,7 @@
 
 mod compare;
 mod data;
+mod edge;
 mod queries;
 
 use std::collections::BTreeMap;
