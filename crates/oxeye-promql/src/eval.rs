@@ -78,6 +78,8 @@ pub(crate) struct Evaluator<'a> {
     pub data: &'a Preloaded,
     pub start: i64,
     pub end: i64,
+    /// The query's resolution step (ms), 0 for instant queries; what `step()` answers.
+    pub step_ms: i64,
     pub lookback_ms: i64,
     pub max_samples: usize,
     pub annotations: std::cell::RefCell<Annotations>,

@@ -145,7 +145,7 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, t_ms, t_ms);
+        let ev = self.evaluator(&data, t_ms, t_ms, 0);
         let out = ev.eval_checked(&ast, t_ms)?;
         let value = match out {
             StepValue::Scalar(v) => Value::Scalar(t_ms, v),
@@ -198,7 +198,7 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, start_ms, end_ms);
+        let ev = self.evaluator(&data, start_ms, end_ms, step_ms);
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
         let mut total = 0usize;
@@ -237,11 +237,18 @@ impl Engine {
         Ok(ev.output(Value::Matrix(series)))
     }
 
-    fn evaluator<'a>(&'a self, data: &'a Preloaded, start: i64, end: i64) -> Evaluator<'a> {
+    fn evaluator<'a>(
+        &'a self,
+        data: &'a Preloaded,
+        start: i64,
+        end: i64,
+        step_ms: i64,
+    ) -> Evaluator<'a> {
         Evaluator {
             data,
             start,
             end,
+            step_ms,
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
             annotations: Default::default(),

@@ -10,4 +10,5 @@ mod ingest;
 mod peers;
 mod promql_diff;
 mod reads;
+mod remote_read;
 mod restart;

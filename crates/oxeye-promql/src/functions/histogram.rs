@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use oxeye_core::Labels;
 use promql_parser::parser::Call;
 
-use super::{arg, go_g, metric_name};
+use super::{arg, check_unique, go_g, metric_name, string_arg};
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, StepValue};
 
@@ -57,33 +57,65 @@ impl Evaluator<'_> {
         groups
     }
 
-    pub(super) fn histogram_quantile(&self, c: &Call, t: i64) -> Result<StepValue, PromqlError> {
-        let q = self.eval_scalar(arg(c, 0)?, t)?;
-        let v = self.eval_vector(arg(c, 1)?, t)?;
+    /// Prometheus's warning for a quantile outside [0, 1].
+    fn check_quantile(&self, q: f64) {
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
             self.warn(format!(
                 "PromQL warning: quantile value should be between 0 and 1, got {}",
                 go_g(q)
             ));
         }
+    }
+
+    /// The `q`-quantile of one classic histogram, noting when its buckets had to be made
+    /// monotonic.
+    fn group_quantile(&self, q: f64, g: &Group) -> f64 {
+        let (value, forced) = bucket_quantile(q, g.buckets.clone());
+        if forced.is_some() {
+            let name = metric_name(&g.labels);
+            let mut msg = "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_string();
+            if !name.is_empty() {
+                msg.push_str(&format!(" for metric name {name:?}"));
+            }
+            self.info(msg);
+        }
+        value
+    }
+
+    pub(super) fn histogram_quantile(&self, c: &Call, t: i64) -> Result<StepValue, PromqlError> {
+        let q = self.eval_scalar(arg(c, 0)?, t)?;
+        let v = self.eval_vector(arg(c, 1)?, t)?;
+        self.check_quantile(q);
         let mut out = Vec::new();
         for g in self.classic_histograms(v) {
-            let name = metric_name(&g.labels).to_string();
-            let (value, forced) = bucket_quantile(q, g.buckets);
-            if forced.is_some() {
-                let mut msg = "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_string();
-                if !name.is_empty() {
-                    msg.push_str(&format!(" for metric name {name:?}"));
-                }
-                self.info(msg);
-            }
-            out.push(Elem {
-                labels: g.labels,
-                value,
-                sample_t: None,
-                drop_name: true,
-            });
+            let value = self.group_quantile(q, &g);
+            out.push(Elem::dropping(g.labels, value));
         }
+        Ok(StepValue::Vector(out))
+    }
+
+    /// `histogram_quantiles(v, "label", q0, q1, ...)`: one element per histogram and
+    /// quantile, the quantile written into `label`.
+    pub(super) fn histogram_quantiles(&self, c: &Call, t: i64) -> Result<StepValue, PromqlError> {
+        let label = string_arg(c, 1)?;
+        let mut qs = Vec::new();
+        for i in 2..c.args.args.len() {
+            let q = self.eval_scalar(arg(c, i)?, t)?;
+            self.check_quantile(q);
+            qs.push(q);
+        }
+        let groups = self.classic_histograms(self.eval_vector(arg(c, 0)?, t)?);
+        let mut out = Vec::new();
+        for &q in &qs {
+            let qs_label = openmetrics_float(q);
+            for g in &groups {
+                let value = self.group_quantile(q, g);
+                let mut b = g.labels.builder();
+                b.set(label, &qs_label);
+                out.push(Elem::dropping(b.build(), value));
+            }
+        }
+        check_unique(&out)?;
         Ok(StepValue::Vector(out))
     }
 
@@ -103,6 +135,15 @@ impl Evaluator<'_> {
                 .collect(),
         ))
     }
+}
+
+/// A float as OpenMetrics writes it in a label value (`0.0`, `1.0`, `0.25`, `+Inf`).
+fn openmetrics_float(v: f64) -> String {
+    let s = go_g(v);
+    if v.is_finite() && !s.contains(['e', '.']) {
+        return format!("{s}.0");
+    }
+    s
 }
 
 /// One cumulative bucket of a classic histogram.
@@ -422,6 +463,16 @@ mod tests {
         );
         assert_eq!(bucket_fraction(2.0, 1.0, b.clone()), 0.0);
         assert!(bucket_fraction(f64::NAN, 1.0, b).is_nan());
+    }
+
+    #[test]
+    fn openmetrics_label_floats() {
+        assert_eq!(openmetrics_float(0.0), "0.0");
+        assert_eq!(openmetrics_float(1.0), "1.0");
+        assert_eq!(openmetrics_float(0.25), "0.25");
+        assert_eq!(openmetrics_float(-0.1), "-0.1");
+        assert_eq!(openmetrics_float(f64::INFINITY), "+Inf");
+        assert_eq!(openmetrics_float(f64::NAN), "NaN");
     }
 
     #[test]

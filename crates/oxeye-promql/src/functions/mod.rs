@@ -27,8 +27,6 @@ use promql_parser::parser::{Call, Expr};
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, RangeSeries, StepValue};
 
-pub(crate) use range::extrapolated_rate;
-
 /// One step of Kahan-Babuška (Neumaier) compensated summation: adds `inc` to `sum` with
 /// running compensation `c`, as Prometheus sums floats.
 pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
@@ -106,15 +104,15 @@ fn metric_name(l: &Labels) -> &str {
     l.get(METRIC_NAME).unwrap_or("")
 }
 
-/// Fails when two elements carry the same label set (label_replace / label_join output).
+/// Fails when two elements carry the same label set (label_replace / label_join output),
+/// with Prometheus's message for that case.
 fn check_unique(v: &[Elem]) -> Result<(), PromqlError> {
     let mut seen: HashMap<&Labels, ()> = HashMap::with_capacity(v.len());
     for e in v {
         if seen.insert(&e.labels, ()).is_some() {
-            return Err(PromqlError::Execution(format!(
-                "vector cannot contain metrics with the same labelset {}",
-                e.labels
-            )));
+            return Err(PromqlError::Execution(
+                "vector cannot contain metrics with the same labelset".into(),
+            ));
         }
     }
     Ok(())
@@ -153,30 +151,10 @@ impl Evaluator<'_> {
             let v = self.eval_vector(arg(c, 0)?, t)?;
             return Ok(map_vector(v, f));
         }
+        if let Some(kernel) = range::kernel(name) {
+            return self.range_fn(c, t, kernel);
+        }
         match name {
-            "rate"
-            | "increase"
-            | "delta"
-            | "irate"
-            | "idelta"
-            | "deriv"
-            | "resets"
-            | "changes"
-            | "sum_over_time"
-            | "avg_over_time"
-            | "count_over_time"
-            | "min_over_time"
-            | "max_over_time"
-            | "last_over_time"
-            | "first_over_time"
-            | "present_over_time"
-            | "stddev_over_time"
-            | "stdvar_over_time"
-            | "mad_over_time"
-            | "ts_of_min_over_time"
-            | "ts_of_max_over_time"
-            | "ts_of_first_over_time"
-            | "ts_of_last_over_time" => self.range_fn(c, t),
             "quantile_over_time" => {
                 let q = self.eval_scalar(arg(c, 0)?, t)?;
                 let series = self.eval_range(arg(c, 1)?, t)?;
@@ -193,8 +171,10 @@ impl Evaluator<'_> {
             "predict_linear" => {
                 let series = self.eval_range(arg(c, 0)?, t)?;
                 let duration = self.eval_scalar(arg(c, 1)?, t)?;
+                // The regression's intercept is taken at the evaluation time itself, not at
+                // the window's end after `@`/`offset`, as Prometheus does.
                 Ok(per_series(series, true, |rs| {
-                    range::predict_linear(&rs.samples, rs.end, duration)
+                    range::predict_linear(&rs.samples, t, duration)
                 }))
             }
             "double_exponential_smoothing" => {
@@ -272,6 +252,7 @@ impl Evaluator<'_> {
             "start" => Ok(StepValue::Scalar(self.start as f64 / 1000.0)),
             "end" => Ok(StepValue::Scalar(self.end as f64 / 1000.0)),
             "range" => Ok(StepValue::Scalar((self.end - self.start) as f64 / 1000.0)),
+            "step" => Ok(StepValue::Scalar(self.step_ms as f64 / 1000.0)),
             "vector" => {
                 let s = self.eval_scalar(arg(c, 0)?, t)?;
                 Ok(StepValue::Vector(vec![Elem::new(Labels::default(), s)]))
@@ -306,6 +287,7 @@ impl Evaluator<'_> {
             "label_join" => self.label_join(c, t),
             "sort" | "sort_desc" | "sort_by_label" | "sort_by_label_desc" => self.sort(c, t),
             "histogram_quantile" => self.histogram_quantile(c, t),
+            "histogram_quantiles" => self.histogram_quantiles(c, t),
             "histogram_fraction" => self.histogram_fraction(c, t),
             "histogram_count" | "histogram_sum" | "histogram_avg" | "histogram_stddev"
             | "histogram_stdvar" => {
@@ -319,8 +301,8 @@ impl Evaluator<'_> {
         }
     }
 
-    /// Functions whose only argument is a range vector.
-    fn range_fn(&self, c: &Call, t: i64) -> Result<StepValue, PromqlError> {
+    /// Functions whose only argument is a range vector, computed by `kernel`.
+    fn range_fn(&self, c: &Call, t: i64, kernel: range::Kernel) -> Result<StepValue, PromqlError> {
         let name = c.func.name;
         let series = self.eval_range(arg(c, 0)?, t)?;
         if matches!(name, "rate" | "increase") {
@@ -328,35 +310,10 @@ impl Evaluator<'_> {
                 self.check_counter_name(&rs.labels);
             }
         }
+        // last_over_time and first_over_time act like an offset and keep the name.
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
         Ok(per_series(series, !keep_name, |rs| {
-            let s = &*rs.samples;
-            match name {
-                "rate" => extrapolated_rate(s, rs.end, rs.range_ms, true, true),
-                "increase" => extrapolated_rate(s, rs.end, rs.range_ms, true, false),
-                "delta" => extrapolated_rate(s, rs.end, rs.range_ms, false, false),
-                "irate" => range::instant_delta(s, true),
-                "idelta" => range::instant_delta(s, false),
-                "deriv" => range::deriv(s),
-                "resets" => Some(range::resets(s)),
-                "changes" => Some(range::changes(s)),
-                "sum_over_time" => Some(range::sum_over_time(s)),
-                "avg_over_time" => range::avg_over_time(s),
-                "count_over_time" => Some(s.len() as f64),
-                "min_over_time" => range::min_over_time(s),
-                "max_over_time" => range::max_over_time(s),
-                "last_over_time" => s.last().map(|x| x.v),
-                "first_over_time" => s.first().map(|x| x.v),
-                "present_over_time" => Some(1.0),
-                "stddev_over_time" => range::stdvar_over_time(s).map(f64::sqrt),
-                "stdvar_over_time" => range::stdvar_over_time(s),
-                "mad_over_time" => range::mad_over_time(s),
-                "ts_of_min_over_time" => range::ts_of_min_over_time(s),
-                "ts_of_max_over_time" => range::ts_of_max_over_time(s),
-                "ts_of_first_over_time" => s.first().map(|x| x.t as f64 / 1000.0),
-                "ts_of_last_over_time" => s.last().map(|x| x.t as f64 / 1000.0),
-                _ => None,
-            }
+            kernel(&rs.samples[..], rs.end, rs.range_ms)
         }))
     }
 }

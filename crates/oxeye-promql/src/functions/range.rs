@@ -11,6 +11,40 @@ use oxeye_core::Sample;
 use super::kahan_inc;
 use crate::aggregate::quantile;
 
+/// A function of one range-vector argument: the window's samples, its end and its length
+/// (ms) to the step's value, `None` for no result.
+pub(crate) type Kernel = fn(&[Sample], i64, i64) -> Option<f64>;
+
+/// The kernel of the single-argument range function called `name`, if it is one.
+pub(crate) fn kernel(name: &str) -> Option<Kernel> {
+    Some(match name {
+        "rate" => |s, end, range| extrapolated_rate(s, end, range, true, true),
+        "increase" => |s, end, range| extrapolated_rate(s, end, range, true, false),
+        "delta" => |s, end, range| extrapolated_rate(s, end, range, false, false),
+        "irate" => |s, _, _| instant_delta(s, true),
+        "idelta" => |s, _, _| instant_delta(s, false),
+        "deriv" => |s, _, _| deriv(s),
+        "resets" => |s, _, _| Some(resets(s)),
+        "changes" => |s, _, _| Some(changes(s)),
+        "sum_over_time" => |s, _, _| Some(sum_over_time(s)),
+        "avg_over_time" => |s, _, _| avg_over_time(s),
+        "count_over_time" => |s, _, _| Some(s.len() as f64),
+        "min_over_time" => |s, _, _| min_over_time(s),
+        "max_over_time" => |s, _, _| max_over_time(s),
+        "last_over_time" => |s, _, _| s.last().map(|x| x.v),
+        "first_over_time" => |s, _, _| s.first().map(|x| x.v),
+        "present_over_time" => |s, _, _| (!s.is_empty()).then_some(1.0),
+        "stddev_over_time" => |s, _, _| stdvar_over_time(s).map(f64::sqrt),
+        "stdvar_over_time" => |s, _, _| stdvar_over_time(s),
+        "mad_over_time" => |s, _, _| mad_over_time(s),
+        "ts_of_min_over_time" => |s, _, _| ts_of_min_over_time(s),
+        "ts_of_max_over_time" => |s, _, _| ts_of_max_over_time(s),
+        "ts_of_first_over_time" => |s, _, _| s.first().map(|x| x.t as f64 / 1000.0),
+        "ts_of_last_over_time" => |s, _, _| s.last().map(|x| x.t as f64 / 1000.0),
+        _ => return None,
+    })
+}
+
 /// Prometheus's extrapolated rate/increase/delta over the samples of one range window.
 ///
 /// `range_end` is the (offset-adjusted) evaluation time, `range_ms` the selector's range.
