@@ -307,6 +307,9 @@ async fn promql_answers_match_prometheus() {
             println!("prometheus failed: {}: {e}", describe(q));
         }
         prom_with_data += usize::from(*prom_data);
+        if !*prom_data && prom_error.is_none() {
+            println!("prometheus answered no data: {}", describe(q));
+        }
         if diffs.is_empty() {
             equal += 1;
             if known.contains_key(q.text.as_str()) {

@@ -92,7 +92,7 @@ pub fn edge_cases(b: &mut Builder) {
         "predict_linear(http_requests_total[30m], 3600)",
         "idelta(queue_depth[1m])",
         "irate(http_requests_total[1m] offset 1m)",
-        "max_over_time(http_requests_total[5m] @ end() offset 1h)",
+        "max_over_time(http_requests_total[5m] @ end() offset 30m)",
         "absent_over_time(up[5m] offset 1h)",
         "count_over_time(up[1m] offset -1m)",
         "max_over_time(rate(http_requests_total[5m] offset 1m)[10m:1m] offset 5m)",
@@ -172,6 +172,35 @@ pub fn edge_cases(b: &mut Builder) {
     }
 }
 
+/// Joins against an info metric that changes, a slowly scraped counter, a histogram
+/// missing a bucket.
+pub fn changing_data(b: &mut Builder) {
+    for e in [
+        "rate(http_requests_total[5m]) * on(job, instance) group_left(version) deploy_info",
+        "sum by (version) (rate(http_requests_total[5m]) * on(job, instance) group_left(version) deploy_info)",
+        "count by (version) (deploy_info)",
+        "deploy_info offset 10m",
+        "changes(deploy_info[30m])",
+        "count_over_time(deploy_info[10m])",
+        "queue_depth and on(job, instance) deploy_info{version=\"v2\"}",
+        "batch_jobs_total",
+        "rate(batch_jobs_total[2m])",
+        "rate(batch_jobs_total[5m])",
+        "increase(batch_jobs_total[10m])",
+        "irate(batch_jobs_total[3m])",
+        "rate(batch_jobs_total[5m:30s])",
+        "timestamp(batch_jobs_total)",
+        "count_over_time(batch_jobs_total[5m])",
+        "delta(batch_jobs_total[4m])",
+        "predict_linear(batch_jobs_total[15m], 600)",
+        "sum(rate(batch_jobs_total[10m])) / sum(rate(http_requests_total[10m]))",
+        "histogram_quantile(0.5, rate(http_request_duration_seconds_bucket{job=\"web\"}[5m]))",
+        "histogram_quantile(0.2, sum by (le) (rate(http_request_duration_seconds_bucket{job=\"web\"}[5m])))",
+    ] {
+        b.range(e);
+    }
+}
+
 /// String escapes, comments, number forms, keywords as label names, trailing commas.
 pub fn syntax(b: &mut Builder) {
     for e in [
@@ -183,7 +212,7 @@ pub fn syntax(b: &mut Builder) {
         "vector(.5) + vector(5.) * 1E3",
         "vector(inf) - vector(-INF)",
         "vector(nan)",
-        "up offset 1h30m",
+        "up offset 25m30s",
         "queue_depth offset -1h",
         "sum by (job,) (up)",
         "sum by (bool, on) (up)",

@@ -391,7 +391,7 @@ fn binary_operators(b: &mut Builder) {
         "rate(http_requests_total[5m]) unless rate(http_requests_total[5m]) > 10",
         "node_temperature_celsius unless ignoring(zone) node_temperature_celsius{zone=\"disk\"}",
         "(queue_depth > 30) or on() vector(-1)",
-        "up and on() (sum(up) > 16)",
+        "up and on() (sum(up) > 11)",
         "queue_depth and ignoring(queue) up",
     ] {
         b.range(e);
@@ -458,17 +458,17 @@ fn subqueries_offset_at(b: &mut Builder) {
         "http_requests_total offset 5m",
         "rate(http_requests_total[5m] offset 10m)",
         "sum(node_temperature_celsius offset -2m)",
-        "queue_depth offset 1h",
+        "queue_depth offset 40m",
         "node_temperature_celsius @ <T1>",
         "rate(http_requests_total[5m] @ <T2>)",
         "node_temperature_celsius @ start()",
-        "sum(rate(http_requests_total[5m] @ end()))",
+        "sum(rate(http_requests_total[30m] @ end()))",
         "queue_depth @ <T1> offset 5m",
         "queue_depth offset 5m @ <T2>",
         "timestamp(up offset 5m)",
         "timestamp(up @ <T1>)",
-        "up @ end() - up",
-        "increase(http_requests_total[10m] @ start())",
+        "up @ end() offset 10m - up",
+        "increase(http_requests_total[10m] @ start() offset -10m)",
         "avg_over_time(queue_depth[10m] @ <T2> offset -10m)",
         "node_temperature_celsius - node_temperature_celsius offset 10m",
         "delta(node_temperature_celsius[10m] offset 30m)",
@@ -510,7 +510,7 @@ fn instants(b: &mut Builder) {
         "(queue_depth > 5)[5m:1m]",
         "sort_desc(topk(3, rate(http_requests_total[5m])))",
         "sort(count_values(\"r\", cache_hit_ratio))",
-        "cache_hit_ratio[2m]",
+        "cache_hit_ratio[10m] offset 5m",
     ]
     .iter()
     .enumerate()
@@ -530,6 +530,7 @@ pub fn all() -> Vec<Query> {
     subqueries_offset_at(&mut b);
     super::edge::edge_cases(&mut b);
     super::edge::syntax(&mut b);
+    super::edge::changing_data(&mut b);
     // a sample of the range queries also as instant queries at each instant time
     let ranged: Vec<String> = b.out.iter().map(|q| q.text.clone()).collect();
     for (i, text) in ranged.iter().enumerate().filter(|(i, _)| i % 4 == 0) {
