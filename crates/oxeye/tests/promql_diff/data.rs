@@ -434,6 +434,22 @@ pub fn generate(t0: i64) -> Vec<GenSeries> {
         });
     }
 
+    // a recording-rule style name and label values that need escaping
+    let tg = &http_targets[0];
+    for (k, path) in ["/ü/\"x\"\\y", "/a/b c", "/ß/\u{1F600}"]
+        .into_iter()
+        .enumerate()
+    {
+        out.push(GenSeries {
+            labels: labels(&[
+                ("__name__", "job:http_requests:rate5m"),
+                ("job", tg.job),
+                ("path", path),
+            ]),
+            samples: Life::FULL.samples(&tg.times, |i| (i * (k + 1)) as f64 * 0.25),
+        });
+    }
+
     // up: flapping now and then
     for tg in http_targets.iter().chain(node_targets.iter()) {
         let down: Vec<bool> = (0..SCRAPES).map(|_| rng.below(25) == 0).collect();

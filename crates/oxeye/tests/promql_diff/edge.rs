@@ -195,6 +195,13 @@ pub fn changing_data(b: &mut Builder) {
         "predict_linear(batch_jobs_total[15m], 600)",
         "sum(rate(batch_jobs_total[10m])) / sum(rate(http_requests_total[10m]))",
         "histogram_quantile(0.5, rate(http_request_duration_seconds_bucket{job=\"web\"}[5m]))",
+        "job:http_requests:rate5m",
+        "job:http_requests:rate5m{path=~\"/ü/.*\"}",
+        "job:http_requests:rate5m{path=\"/a/b c\"}",
+        "job:http_requests:rate5m{path=~\".*\\\\\\\\y\"}",
+        "label_replace(job:http_requests:rate5m, \"first\", \"$1\", \"path\", \"/(.)/.*\")",
+        "count by (path) (job:http_requests:rate5m)",
+        "label_join(job:http_requests:rate5m, \"k\", \"|\", \"path\", \"job\")",
         "histogram_quantile(0.2, sum by (le) (rate(http_request_duration_seconds_bucket{job=\"web\"}[5m])))",
     ] {
         b.range(e);
