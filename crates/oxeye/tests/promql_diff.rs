@@ -3,12 +3,17 @@
 //! with its remote-write receiver; both must hold exactly the generated samples before
 //! any query runs. Then every query of [`queries::all`] (range queries over several
 //! windows and steps, instant queries at several times) is asked of both, and the answers
-//! are compared by [`compare::differences`]. Every difference is printed with its query,
-//! series, timestamp and both values, followed by `N queries, M equal, K different`.
+//! are compared by [`compare::differences`]. Each differing query is printed with its
+//! differences (series, timestamp, both values; the first 25 of each query), followed by
+//! `N queries, M equal, K different`. Queries Prometheus refused or answered empty are
+//! listed too, so that a query that tests nothing stands out.
 //!
 //! The test fails on any difference not listed in [`KNOWN_DIFFERENCES`], on a known
 //! difference that names no query, and when Prometheus answered too few queries with data
 //! (a broken setup must not pass as "both empty").
+//!
+//! `PROMQL_DIFF_QUERY=text cargo test -p oxeye --test main promql_diff -- --nocapture`
+//! runs only the queries containing `text` and prints both answers in full.
 
 mod compare;
 mod data;
