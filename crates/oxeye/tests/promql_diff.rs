@@ -341,7 +341,7 @@ async fn promql_answers_match_prometheus() {
         }
     }
     println!(
-        "{} queries, {equal} equal, {different} different ({} known, {} unexpected); prometheus failed {prom_errors} and answered {prom_with_data} with data; loaded in {:.1}s, total {:.1}s",
+        "{} queries, {equal} equal, {different} different ({} known, {} unexpected); {ranges} range queries; prometheus failed {prom_errors} and answered {prom_with_data} with data; loaded in {:.1}s, total {:.1}s",
         results.len(),
         different - unexpected.len(),
         unexpected.len(),
