@@ -1,126 +1,115 @@
-//! Aggregation operators (`sum`, `avg`, `topk`, `quantile`, ...) over instant vectors,
-//! grouped `by` or `without` labels.
+//! Aggregation operators over instant vectors, grouped `by` or `without` labels.
+//!
+//! Elements are assigned to groups by a 64-bit hash of their grouping labels (as
+//! Prometheus does); a group's output labels are built once, when the group is first
+//! seen. The numerics follow Prometheus: `sum` and `avg` use Kahan-Neumaier compensated
+//! summation, `avg` switches to an incremental mean when the running sum would overflow,
+//! `stddev`/`stdvar` use Welford's online algorithm. `topk`/`bottomk` keep the first
+//! elements among equal values; `limitk` keeps the first `k` of each group in input
+//! order; `limit_ratio` keeps a series when the hash of its labels, as a fraction of the
+//! hash space, falls within the ratio, so the choice is the same at every step.
 
 use std::collections::HashMap;
+use std::hash::Hasher;
 
 use oxeye_core::{Labels, METRIC_NAME};
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, StepValue};
+use crate::format::{go_float_g, go_float_v};
 
-impl Evaluator<'_> {
-    pub(crate) fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<StepValue, PromqlError> {
-        let op = a.op.to_string();
-        let input = self.eval_vector(&a.expr, t)?;
-        let param = match &a.param {
-            Some(p) => Some(self.eval_scalar(p, t)?),
-            None => None,
-        };
-        if matches!(op.as_str(), "topk" | "bottomk") && param.is_some_and(f64::is_nan) {
-            return Err(PromqlError::Execution(format!(
-                "parameter value is NaN for {op}"
-            )));
-        }
-        let group_key = |l: &Labels| -> Labels {
-            let mut b = l.builder();
-            match &a.modifier {
-                None => {
-                    b.retain(|_| false);
-                }
-                Some(LabelModifier::Include(ls)) => {
-                    b.retain(|x| ls.labels.contains(&x.name));
-                }
-                Some(LabelModifier::Exclude(ls)) => {
-                    b.retain(|x| x.name != METRIC_NAME && !ls.labels.contains(&x.name));
-                }
-            }
-            b.build()
-        };
-        let mut order: Vec<Labels> = Vec::new();
-        let mut groups: HashMap<Labels, Vec<Elem>> = HashMap::new();
-        for e in input {
-            let k = group_key(&e.labels);
-            groups
-                .entry(k.clone())
-                .or_insert_with(|| {
-                    order.push(k);
-                    Vec::new()
-                })
-                .push(e);
-        }
-        let mut out = Vec::new();
-        for k in order {
-            let Some(members) = groups.remove(&k) else {
-                continue;
-            };
-            let vals: Vec<f64> = members.iter().map(|e| e.value).collect();
-            let n = vals.len() as f64;
-            let dropping = members.iter().any(|e| e.drop_name);
-            let single = |value: f64| Elem {
-                labels: k.clone(),
-                value,
-                sample_t: None,
-                drop_name: dropping,
-            };
-            match op.as_str() {
-                "sum" => out.push(single(vals.iter().sum())),
-                "avg" => out.push(single(vals.iter().sum::<f64>() / n)),
-                "count" => out.push(single(n)),
-                "group" => out.push(single(1.0)),
-                "min" => out.push(single(vals.iter().copied().fold(f64::NAN, |acc, v| {
-                    if acc.is_nan() || v < acc { v } else { acc }
-                }))),
-                "max" => out.push(single(vals.iter().copied().fold(f64::NAN, |acc, v| {
-                    if acc.is_nan() || v > acc { v } else { acc }
-                }))),
-                "stddev" => out.push(single(variance(&vals).sqrt())),
-                "stdvar" => out.push(single(variance(&vals))),
-                "quantile" => {
-                    let q = param.unwrap_or(f64::NAN);
-                    if !(0.0..=1.0).contains(&q) {
-                        self.warn(format!(
-                            "PromQL warning: quantile value should be between 0 and 1, got {q}"
-                        ));
-                    }
-                    out.push(single(quantile(q, vals)))
-                }
-                "topk" | "bottomk" => {
-                    let k_param = param.unwrap_or(0.0);
-                    if k_param < 1.0 {
-                        continue;
-                    }
-                    let take = if k_param >= members.len() as f64 {
-                        members.len()
-                    } else {
-                        k_param as usize
-                    };
-                    let mut members = members;
-                    let top = op == "topk";
-                    members.sort_by(|x, y| {
-                        let ord = nan_low_cmp(x.value, y.value);
-                        if top { ord.reverse() } else { ord }
-                    });
-                    if !top {
-                        // NaN sorts last for bottomk too.
-                        members.sort_by_key(|e| e.value.is_nan());
-                    }
-                    out.extend(members.into_iter().take(take).map(|mut e| {
-                        e.sample_t = None;
-                        e
-                    }));
-                }
-                other => {
-                    return Err(PromqlError::Unsupported(format!(
-                        "aggregation {other} is not supported yet"
-                    )));
-                }
-            }
-        }
-        Ok(StepValue::Vector(out))
+/// Running state of one group for the value aggregations.
+struct Group {
+    labels: Labels,
+    value: f64,
+    mean: f64,
+    kahan_c: f64,
+    count: f64,
+    incremental_mean: bool,
+    values: Vec<f64>,
+    drop_name: bool,
+}
+
+/// Prometheus's Kahan-Neumaier increment: `(sum + inc, compensation)`.
+pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    if t.is_infinite() {
+        (t, 0.0)
+    } else if sum.abs() >= inc.abs() {
+        (t, c + ((sum - t) + inc))
+    } else {
+        (t, c + ((inc - t) + sum))
     }
 }
 
+/// Which labels define an element's group.
+struct Grouping<'e> {
+    without: bool,
+    names: &'e [String],
+}
+
+impl Grouping<'_> {
+    fn keeps(&self, name: &str) -> bool {
+        if self.without {
+            name != METRIC_NAME && !self.names.iter().any(|n| n == name)
+        } else {
+            self.names.iter().any(|n| n == name)
+        }
+    }
+
+    fn key(&self, l: &Labels) -> u64 {
+        if !self.without && self.names.is_empty() {
+            return 0;
+        }
+        let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+        for x in l.iter().filter(|x| self.keeps(&x.name)) {
+            h.write(x.name.as_bytes());
+            h.write_u8(0xff);
+            h.write(x.value.as_bytes());
+            h.write_u8(0xff);
+        }
+        h.finish()
+    }
+
+    fn labels(&self, l: &Labels) -> Labels {
+        let mut b = l.builder();
+        b.retain(|x| self.keeps(&x.name));
+        b.build()
+    }
+}
+
+/// Prometheus's label-set hash (xxhash64 over its length-prefixed string encoding), used
+/// to sample series for `limit_ratio` the way Prometheus does.
+fn prometheus_labels_hash(l: &Labels) -> u64 {
+    fn put(buf: &mut Vec<u8>, s: &str) {
+        let n = s.len();
+        if n < 255 {
+            buf.push(n as u8);
+        } else {
+            buf.extend_from_slice(&[255, n as u8, (n >> 8) as u8, (n >> 16) as u8]);
+        }
+        buf.extend_from_slice(s.as_bytes());
+    }
+    let mut buf = Vec::with_capacity(l.byte_size() + 2 * l.len());
+    for x in l.iter() {
+        put(&mut buf, &x.name);
+        put(&mut buf, &x.value);
+    }
+    xxhash_rust::xxh64::xxh64(&buf, 0)
+}
+
+/// Whether `limit_ratio(ratio, ...)` keeps a series with these labels.
+fn ratio_keeps(ratio: f64, l: &Labels) -> bool {
+    let offset = prometheus_labels_hash(l) as f64 / u64::MAX as f64;
+    if ratio >= 0.0 {
+        offset < ratio
+    } else {
+        offset >= 1.0 + ratio
+    }
+}
+
+/// NaN sorts lowest, as in Prometheus's value heaps.
 fn nan_low_cmp(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
@@ -130,10 +119,326 @@ fn nan_low_cmp(a: f64, b: f64) -> std::cmp::Ordering {
     }
 }
 
-fn variance(vals: &[f64]) -> f64 {
-    let n = vals.len() as f64;
-    let mean = vals.iter().sum::<f64>() / n;
-    vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n
+impl Evaluator<'_> {
+    pub(crate) fn aggregate(&self, a: &AggregateExpr, t: i64) -> Result<StepValue, PromqlError> {
+        let op = a.op.to_string();
+        let grouping = match &a.modifier {
+            None => Grouping {
+                without: false,
+                names: &[],
+            },
+            Some(LabelModifier::Include(ls)) => Grouping {
+                without: false,
+                names: &ls.labels,
+            },
+            Some(LabelModifier::Exclude(ls)) => Grouping {
+                without: true,
+                names: &ls.labels,
+            },
+        };
+        if op == "count_values" {
+            return self.count_values(a, &grouping, t);
+        }
+        let param = match &a.param {
+            Some(p) => Some(self.eval_scalar(p, t)?),
+            None => None,
+        };
+        let input = self.eval_vector(&a.expr, t)?;
+        match op.as_str() {
+            "topk" | "bottomk" | "limitk" | "limit_ratio" => {
+                let p = param.unwrap_or(f64::NAN);
+                self.aggregate_k(&op, p, &grouping, input)
+            }
+            _ => {
+                if op == "quantile" {
+                    let q = param.unwrap_or(f64::NAN);
+                    if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                        self.warn(format!(
+                            "PromQL warning: quantile value should be between 0 and 1, got {}",
+                            go_float_g(q)
+                        ));
+                    }
+                }
+                self.aggregate_values(&op, param.unwrap_or(f64::NAN), &grouping, input)
+            }
+        }
+    }
+
+    fn aggregate_values(
+        &self,
+        op: &str,
+        q: f64,
+        grouping: &Grouping<'_>,
+        input: Vec<Elem>,
+    ) -> Result<StepValue, PromqlError> {
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut groups: Vec<Group> = Vec::new();
+        for e in input {
+            let f = e.value;
+            let key = grouping.key(&e.labels);
+            let Some(&gi) = index.get(&key) else {
+                index.insert(key, groups.len());
+                let value = match op {
+                    "stddev" | "stdvar" => {
+                        if f.is_nan() || f.is_infinite() {
+                            f64::NAN
+                        } else {
+                            0.0
+                        }
+                    }
+                    "group" => 1.0,
+                    _ => f,
+                };
+                groups.push(Group {
+                    labels: grouping.labels(&e.labels),
+                    value,
+                    mean: f,
+                    kahan_c: 0.0,
+                    count: 1.0,
+                    incremental_mean: false,
+                    values: if op == "quantile" {
+                        vec![f]
+                    } else {
+                        Vec::new()
+                    },
+                    drop_name: e.drop_name,
+                });
+                continue;
+            };
+            let Some(g) = groups.get_mut(gi) else {
+                continue;
+            };
+            g.drop_name |= e.drop_name;
+            match op {
+                "sum" => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
+                "avg" => {
+                    g.count += 1.0;
+                    if !g.incremental_mean {
+                        let (v, c) = kahan_inc(f, g.value, g.kahan_c);
+                        if !v.is_infinite() {
+                            (g.value, g.kahan_c) = (v, c);
+                            continue;
+                        }
+                        // The sum would overflow: continue with an incremental mean.
+                        g.incremental_mean = true;
+                        g.mean = g.value / (g.count - 1.0);
+                        g.kahan_c /= g.count - 1.0;
+                    }
+                    let q = (g.count - 1.0) / g.count;
+                    (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
+                }
+                "count" => g.count += 1.0,
+                "group" => {}
+                "max" => {
+                    if g.value < f || g.value.is_nan() {
+                        g.value = f;
+                    }
+                }
+                "min" => {
+                    if g.value > f || g.value.is_nan() {
+                        g.value = f;
+                    }
+                }
+                "stddev" | "stdvar" => {
+                    g.count += 1.0;
+                    let delta = f - g.mean;
+                    g.mean += delta / g.count;
+                    g.value += delta * (f - g.mean);
+                }
+                "quantile" => g.values.push(f),
+                other => {
+                    return Err(PromqlError::Unsupported(format!(
+                        "aggregation {other} is not supported"
+                    )));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let value = match op {
+                "sum" => g.value + g.kahan_c,
+                "avg" if g.incremental_mean => g.mean + g.kahan_c,
+                "avg" => g.value / g.count + g.kahan_c / g.count,
+                "count" => g.count,
+                "stdvar" => g.value / g.count,
+                "stddev" => (g.value / g.count).sqrt(),
+                "quantile" => quantile(q, g.values),
+                "group" | "min" | "max" => g.value,
+                other => {
+                    return Err(PromqlError::Unsupported(format!(
+                        "aggregation {other} is not supported"
+                    )));
+                }
+            };
+            out.push(Elem {
+                labels: g.labels,
+                value,
+                sample_t: None,
+                drop_name: g.drop_name,
+            });
+        }
+        Ok(StepValue::Vector(out))
+    }
+
+    /// `topk`, `bottomk`, `limitk` and `limit_ratio`: elements keep their own labels.
+    fn aggregate_k(
+        &self,
+        op: &str,
+        p: f64,
+        grouping: &Grouping<'_>,
+        input: Vec<Elem>,
+    ) -> Result<StepValue, PromqlError> {
+        let mut ratio = 0.0;
+        let mut k = 0usize;
+        if op == "limit_ratio" {
+            if p == 0.0 {
+                return Ok(StepValue::Vector(Vec::new()));
+            }
+            if p.is_nan() {
+                return Err(PromqlError::Execution("Ratio value is NaN".into()));
+            }
+            ratio = p.clamp(-1.0, 1.0);
+            if !(-1.0..=1.0).contains(&p) {
+                self.warn(format!(
+                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                    go_float_g(p),
+                    go_float_g(ratio)
+                ));
+            }
+        } else {
+            if p < 1.0 {
+                return Ok(StepValue::Vector(Vec::new()));
+            }
+            if p.is_nan() {
+                return Err(PromqlError::Execution("Parameter value is NaN".into()));
+            }
+            if p >= i64::MAX as f64 {
+                return Err(PromqlError::Execution(format!(
+                    "Scalar value {} overflows int64",
+                    go_float_v(p)
+                )));
+            }
+            k = (p as i64).min(input.len() as i64).max(0) as usize;
+            if k < 1 {
+                return Ok(StepValue::Vector(Vec::new()));
+            }
+        }
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut groups: Vec<Vec<Elem>> = Vec::new();
+        for mut e in input {
+            e.sample_t = None;
+            if op == "limit_ratio" && !ratio_keeps(ratio, &e.labels) {
+                // The group still exists, it just may stay empty.
+                continue;
+            }
+            let key = grouping.key(&e.labels);
+            let gi = *index.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            if let Some(g) = groups.get_mut(gi) {
+                if op == "limitk" && g.len() >= k {
+                    continue;
+                }
+                g.push(e);
+            }
+        }
+        let mut out = Vec::new();
+        for mut g in groups {
+            match op {
+                "topk" => {
+                    // Descending, NaN last; stable, so the first among equals wins.
+                    g.sort_by(|x, y| nan_low_cmp(y.value, x.value));
+                    g.truncate(k);
+                }
+                "bottomk" => {
+                    g.sort_by(|x, y| match (x.value.is_nan(), y.value.is_nan()) {
+                        (false, false) => x
+                            .value
+                            .partial_cmp(&y.value)
+                            .unwrap_or(std::cmp::Ordering::Equal),
+                        (a, b) => a.cmp(&b),
+                    });
+                    g.truncate(k);
+                }
+                _ => {}
+            }
+            out.extend(g);
+        }
+        Ok(StepValue::Vector(out))
+    }
+
+    /// `count_values("label", v)`: per group, how many elements have each value; the
+    /// value (formatted as Prometheus does) becomes the label.
+    fn count_values(
+        &self,
+        a: &AggregateExpr,
+        grouping: &Grouping<'_>,
+        t: i64,
+    ) -> Result<StepValue, PromqlError> {
+        let Some(p) = &a.param else {
+            return Err(PromqlError::Execution(
+                "count_values needs a label name parameter".into(),
+            ));
+        };
+        let label = match self.eval(p, t)? {
+            StepValue::String(s) => s,
+            _ => {
+                return Err(PromqlError::Execution(format!(
+                    "expected a string label name for count_values, got {p}"
+                )));
+            }
+        };
+        if label.is_empty() {
+            return Err(PromqlError::Execution(format!(
+                "invalid label name {label:?}"
+            )));
+        }
+        let input = self.eval_vector(&a.expr, t)?;
+        let mut names: Vec<String> = grouping.names.to_vec();
+        if !grouping.without {
+            names.push(label.clone());
+        }
+        let grouping = Grouping {
+            without: grouping.without,
+            names: &names,
+        };
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut out: Vec<Elem> = Vec::new();
+        for e in input {
+            let mut b = e.labels.builder();
+            b.set(&label, &go_float_format_f(e.value));
+            let metric = b.build();
+            let key = grouping.key(&metric);
+            match index.get(&key) {
+                Some(&i) => {
+                    if let Some(x) = out.get_mut(i) {
+                        x.value += 1.0;
+                    }
+                }
+                None => {
+                    index.insert(key, out.len());
+                    out.push(Elem::new(grouping.labels(&metric), 1.0));
+                }
+            }
+        }
+        Ok(StepValue::Vector(out))
+    }
+}
+
+/// Go's `strconv.FormatFloat(f, 'f', -1, 64)`: shortest decimal, no exponent.
+fn go_float_format_f(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".into()
+    } else if f.is_infinite() {
+        if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{f}")
+    }
 }
 
 /// The `q`-quantile with linear interpolation between closest ranks.
@@ -156,4 +461,28 @@ pub(crate) fn quantile(q: f64, mut vals: Vec<f64>) -> f64 {
     let lv = vals.get(lower as usize).copied().unwrap_or(f64::NAN);
     let uv = vals.get(upper as usize).copied().unwrap_or(f64::NAN);
     lv * (1.0 - weight) + uv * weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kahan_sum_keeps_small_terms() {
+        let (mut s, mut c) = (0.0, 0.0);
+        for v in [1e16, 1.0, -1e16, 1.0] {
+            (s, c) = kahan_inc(v, s, c);
+        }
+        assert_eq!(s + c, 2.0);
+    }
+
+    #[test]
+    fn limit_ratio_sampling_is_complementary() {
+        let l = Labels::from_pairs(&[("a", "1")]);
+        for r in [0.1, 0.5, 0.9] {
+            assert_ne!(ratio_keeps(r, &l), ratio_keeps(-(1.0 - r), &l));
+        }
+        assert!(ratio_keeps(1.0, &l));
+        assert!(ratio_keeps(-1.0, &l));
+    }
 }

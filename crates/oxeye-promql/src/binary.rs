@@ -1,7 +1,7 @@
 //! Binary operators: arithmetic and comparisons between scalars and vectors with
 //! `on`/`ignoring` matching, and the set operators `and`, `or`, `unless`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use oxeye_core::{Labels, METRIC_NAME};
 use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
@@ -82,6 +82,8 @@ impl Evaluator<'_> {
         }
     }
 
+    /// Arithmetic and comparisons between two vectors, one-to-one or with
+    /// `group_left`/`group_right` (many-to-one, one-to-many), as Prometheus matches them.
     fn vector_vector(
         &self,
         b: &BinaryExpr,
@@ -91,88 +93,139 @@ impl Evaluator<'_> {
         return_bool: bool,
         comparison: bool,
     ) -> Result<Vec<Elem>, PromqlError> {
-        let (on, names): (bool, Vec<String>) = match b.modifier.as_ref() {
-            None => (false, Vec::new()),
-            Some(m) => {
-                if !matches!(m.card, VectorMatchCardinality::OneToOne) {
-                    return Err(PromqlError::Unsupported(
-                        "group_left/group_right matching is not supported yet".into(),
-                    ));
-                }
-                match &m.matching {
-                    None => (false, Vec::new()),
-                    Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
-                    Some(LabelModifier::Exclude(ls)) => (false, ls.labels.clone()),
-                }
-            }
+        let (card, matching) = match b.modifier.as_ref() {
+            None => (&VectorMatchCardinality::OneToOne, None),
+            Some(m) => (&m.card, m.matching.as_ref()),
         };
-        let signature = |l: &Labels| -> Labels {
-            let mut bld = l.builder();
-            if on {
-                bld.retain(|x| names.contains(&x.name));
-            } else {
-                bld.retain(|x| x.name != METRIC_NAME && !names.contains(&x.name));
-            }
-            bld.build()
+        let (on, names): (bool, &[String]) = match matching {
+            None => (false, &[]),
+            Some(LabelModifier::Include(ls)) => (true, &ls.labels),
+            Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
         };
-        let mut right: HashMap<Labels, &Elem> = HashMap::new();
-        for r in &rhs {
-            let sig = signature(&r.labels);
-            if right.insert(sig.clone(), r).is_some() {
+        let (one_to_one, swapped, include): (bool, bool, &[String]) = match card {
+            VectorMatchCardinality::ManyToOne(ls) => (false, false, &ls.labels),
+            VectorMatchCardinality::OneToMany(ls) => (false, true, &ls.labels),
+            _ => (true, false, &[]),
+        };
+        if lhs.is_empty() || rhs.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The "many" side on the left, the "one" side on the right.
+        let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
+        let mut right: HashMap<Labels, &Elem> = HashMap::with_capacity(one.len());
+        for r in &one {
+            let sig = match_signature(&r.labels, on, names);
+            if let Some(prev) = right.get(&sig) {
+                let one_side = if swapped { "left" } else { "right" };
+                let (mut d1, mut d2) = (prom_string(&r.labels), prom_string(&prev.labels));
+                if d1 > d2 {
+                    std::mem::swap(&mut d1, &mut d2);
+                }
                 return Err(PromqlError::Execution(format!(
-                    "found duplicate series for the match group {sig} on the right hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
+                    "found duplicate series for the match group {} on the {one_side} hand-side of the operation: [{d1}, {d2}];many-to-many matching not allowed: matching labels must be unique on one side",
+                    prom_string(&sig)
                 )));
             }
+            right.insert(sig, r);
         }
-        let mut left: HashMap<Labels, ()> = HashMap::new();
-        for l in &lhs {
-            let sig = signature(&l.labels);
-            if right.contains_key(&sig) && left.insert(sig.clone(), ()).is_some() {
-                return Err(PromqlError::Execution(format!(
-                    "found duplicate series for the match group {sig} on the left hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side"
-                )));
-            }
-        }
-        let mut seen: HashMap<Labels, ()> = HashMap::new();
+        let mut matched_one: HashSet<Labels> = HashSet::new();
+        let mut matched_many: HashMap<Labels, HashSet<Labels>> = HashMap::new();
         let mut out = Vec::new();
-        for l in &lhs {
-            let sig = signature(&l.labels);
+        for l in &many {
+            let sig = match_signature(&l.labels, on, names);
             let Some(r) = right.get(&sig) else {
                 continue;
             };
-            let (mut v, mut keep) = binop(op, l.value, r.value)?;
+            let (fl, fr) = if swapped {
+                (r.value, l.value)
+            } else {
+                (l.value, r.value)
+            };
+            let (mut v, keep) = binop(op, fl, fr)?;
             if return_bool {
                 v = if keep { 1.0 } else { 0.0 };
-                keep = true;
             }
-            if !keep {
+            let metric = result_metric(&l.labels, &r.labels, op, one_to_one, on, names, include);
+            if one_to_one {
+                if !matched_one.insert(sig) {
+                    return Err(PromqlError::Execution(
+                        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
+                    ));
+                }
+            } else if !matched_many.entry(sig).or_default().insert(metric.clone()) {
+                return Err(PromqlError::Execution(
+                    "multiple matches for labels: grouping labels must ensure unique matches"
+                        .into(),
+                ));
+            }
+            if !keep && !return_bool {
                 continue;
-            }
-            let dropping = !comparison || return_bool || l.drop_name;
-            let mut metric = l.labels.clone();
-            if on {
-                let mut bld = metric.builder();
-                bld.retain(|x| names.contains(&x.name));
-                metric = bld.build();
-            } else if !names.is_empty() {
-                let mut bld = metric.builder();
-                bld.retain(|x| !names.contains(&x.name));
-                metric = bld.build();
-            }
-            if seen.insert(sig.clone(), ()).is_some() {
-                return Err(PromqlError::Execution(format!(
-                    "multiple matches for labels {sig}: many-to-one matching must be explicit (group_left/group_right)"
-                )));
             }
             out.push(Elem {
                 labels: metric,
                 value: v,
                 sample_t: None,
-                drop_name: dropping,
+                drop_name: return_bool || (comparison && l.drop_name),
             });
         }
         Ok(out)
     }
+}
+
+/// Prometheus's notation of a label set in error messages: `{__name__="x", a="b"}`.
+pub(crate) fn prom_string(l: &Labels) -> String {
+    let mut s = String::from("{");
+    for (i, x) in l.iter().enumerate() {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push_str(&format!("{}={:?}", x.name, x.value));
+    }
+    s.push('}');
+    s
+}
+
+/// The labels of a vector/vector result element: the "many" side's labels; arithmetic
+/// removes the metric name; one-to-one matching keeps only the `on` labels (or removes
+/// the `ignoring` ones); `group_x` labels are copied from the "one" side.
+fn result_metric(
+    many: &Labels,
+    one: &Labels,
+    op: &str,
+    one_to_one: bool,
+    on: bool,
+    names: &[String],
+    include: &[String],
+) -> Labels {
+    let arithmetic = is_arithmetic(op);
+    if !arithmetic && !one_to_one && include.is_empty() {
+        return many.clone();
+    }
+    if !arithmetic && one_to_one && !on && names.is_empty() {
+        return many.clone();
+    }
+    let mut b = many.builder();
+    if arithmetic {
+        b.del(METRIC_NAME);
+    }
+    if one_to_one {
+        if on {
+            b.retain(|x| names.contains(&x.name));
+        } else {
+            b.retain(|x| !names.contains(&x.name));
+        }
+    }
+    for name in include {
+        match one.get(name) {
+            Some(v) => {
+                b.set(name, v);
+            }
+            None => {
+                b.del(name);
+            }
+        }
+    }
+    b.build()
 }
 
 /// The match signature of `l` under `on(names)` (`on`) or `ignoring(names)`; ignoring

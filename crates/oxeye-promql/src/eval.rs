@@ -2,16 +2,26 @@
 //!
 //! Each call evaluates the AST at one timestamp against preloaded series and returns a
 //! [`StepValue`]. Vector selectors take the latest non-stale sample within the lookback
-//! window `(ts - lookback, ts]`; matrix selectors take the non-stale samples in the
-//! left-open window `(ts - range, ts]`.
+//! window `(ts - lookback, ts]`; matrix selectors take the samples in the left-open
+//! window `(ts - range, ts]` as a slice of the preloaded series (stale markers were
+//! removed at preload).
+//!
+//! A subquery `expr[range:step]` at step `t` evaluates `expr` at every multiple of
+//! `step` in `(t - offset - range, t - offset]` (absolute alignment, as Prometheus does)
+//! and stitches the results into series. Inner results are cached per subquery and
+//! inner timestamp, so consecutive outer steps whose windows overlap evaluate each inner
+//! timestamp once.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
 use oxeye_core::{Labels, METRIC_NAME, Sample, is_stale_nan};
-use promql_parser::parser::{Expr, MatrixSelector, VectorSelector};
+use promql_parser::parser::{Expr, MatrixSelector, SubqueryExpr, VectorSelector};
 
 use crate::PromqlError;
-use crate::select::{Preloaded, at_ms, offset_ms};
+use crate::select::{Preloaded, at_ms, duration_ms, offset_ms};
 
 /// One element of an instant vector.
 #[derive(Debug, Clone)]
@@ -68,6 +78,8 @@ pub(crate) struct Evaluator<'a> {
     pub data: &'a Preloaded,
     pub start: i64,
     pub end: i64,
+    /// The query's resolution step (ms), 0 for instant queries; what `step()` answers.
+    pub step_ms: i64,
     pub lookback_ms: i64,
     pub max_samples: usize,
     pub annotations: std::cell::RefCell<Annotations>,
@@ -75,6 +87,13 @@ pub(crate) struct Evaluator<'a> {
     pub deadline: Option<std::time::Instant>,
     /// Set by another thread to cancel the query.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Step of subqueries written without one (`expr[5m:]`), ms.
+    pub subquery_step_ms: i64,
+    /// Inner results of subqueries: per subquery (by address), per inner timestamp.
+    pub subquery_cache: RefCell<HashMap<usize, BTreeMap<i64, Rc<Vec<Elem>>>>>,
+    /// Label sets of subquery series whose metric name is to be dropped, gathered while
+    /// evaluating one function call's range argument.
+    pub subquery_dropped: RefCell<HashSet<Labels>>,
 }
 
 /// `l` without its metric name.
@@ -87,7 +106,7 @@ pub(crate) fn drop_name(l: &Labels) -> Labels {
     b.build()
 }
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
     /// Fails when the query was cancelled or ran past its deadline; called between steps
     /// and inside long loops.
     pub(crate) fn check_interrupt(&self) -> Result<(), PromqlError> {
@@ -133,7 +152,7 @@ impl Evaluator<'_> {
             Expr::MatrixSelector(ms) => {
                 let m = self.select_matrix(ms, t)?;
                 Ok(StepValue::Matrix(
-                    m.into_iter().map(|(l, s, _)| (l, s)).collect(),
+                    m.into_iter().map(|(l, s, _)| (l, s.to_vec())).collect(),
                 ))
             }
             Expr::Unary(u) => match self.eval(&u.expr, t)? {
@@ -149,10 +168,39 @@ impl Evaluator<'_> {
             },
             Expr::Binary(b) => self.binary(b, t),
             Expr::Aggregate(a) => self.aggregate(a, t),
-            Expr::Call(c) => self.call(c, t),
-            Expr::Subquery(_) => Err(PromqlError::Unsupported(
-                "subqueries are not supported yet".into(),
-            )),
+            Expr::Call(c) => {
+                if !c.args.args.iter().any(|a| is_subquery(a)) {
+                    return self.call(c, t);
+                }
+                // A range function over a subquery keeps the subquery series' pending
+                // name removal (e.g. `last_over_time(abs(x)[5m:])` has no name).
+                let saved = self.subquery_dropped.take();
+                let result = self.call(c, t);
+                let flagged = self.subquery_dropped.replace(saved);
+                let mut result = result?;
+                if let StepValue::Vector(v) = &mut result
+                    && !flagged.is_empty()
+                {
+                    for e in v.iter_mut() {
+                        if flagged.contains(&e.labels) {
+                            e.drop_name = true;
+                        }
+                    }
+                }
+                Ok(result)
+            }
+            Expr::Subquery(sq) => {
+                let series = self.eval_subquery(sq, t)?;
+                Ok(StepValue::Matrix(
+                    series
+                        .into_iter()
+                        .map(|(labels, samples, dropping)| {
+                            let labels = if dropping { drop_name(&labels) } else { labels };
+                            (labels, samples)
+                        })
+                        .collect(),
+                ))
+            }
             Expr::Extension(_) => Err(PromqlError::Unsupported(
                 "extension expressions are not supported".into(),
             )),
@@ -220,30 +268,28 @@ impl Evaluator<'_> {
         out
     }
 
-    /// The matrix at step `t` plus, per series, the range end used (ms).
+    /// The matrix at step `t` plus, per series, the range end used (ms); each window is a
+    /// slice of the preloaded samples.
     pub(crate) fn select_matrix(
         &self,
         ms: &MatrixSelector,
         t: i64,
-    ) -> Result<Vec<(Labels, Vec<Sample>, i64)>, PromqlError> {
+    ) -> Result<Vec<(Labels, &'a [Sample], i64)>, PromqlError> {
         let vs = &ms.vs;
         let ts = at_ms(&vs.at, self.start, self.end)
             .unwrap_or(t)
             .saturating_sub(offset_ms(&vs.offset));
-        let range = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX / 4);
+        let range = duration_ms(&ms.range);
         let lo = ts.saturating_sub(range);
-        let mut out = Vec::new();
+        let data: &'a Preloaded = self.data;
+        let series = data.get(vs);
+        let mut out = Vec::with_capacity(series.len());
         let mut total = 0usize;
-        for (labels, samples) in self.data.get(vs) {
+        for (labels, samples) in series {
             let a = samples.partition_point(|s| s.t <= lo);
             let b = samples.partition_point(|s| s.t <= ts);
-            let window: Vec<Sample> = samples
-                .get(a..b)
-                .unwrap_or(&[])
-                .iter()
-                .filter(|s| !is_stale_nan(s.v))
-                .copied()
-                .collect();
+            let window = samples.get(a..b).unwrap_or(&[]);
+            debug_assert!(window.iter().all(|s| !is_stale_nan(s.v)));
             if window.is_empty() {
                 continue;
             }
@@ -258,38 +304,153 @@ impl Evaluator<'_> {
 
     /// A range-vector argument (a matrix selector, or a subquery) at step `t`: per series,
     /// its samples in the window, the window's end and its length.
-    pub(crate) fn eval_range(&self, e: &Expr, t: i64) -> Result<Vec<RangeSeries>, PromqlError> {
+    pub(crate) fn eval_range(&self, e: &Expr, t: i64) -> Result<Vec<RangeSeries<'a>>, PromqlError> {
         match e {
             Expr::Paren(p) => self.eval_range(&p.expr, t),
             Expr::MatrixSelector(ms) => {
-                let range_ms = i64::try_from(ms.range.as_millis()).unwrap_or(i64::MAX / 4);
+                let range_ms = duration_ms(&ms.range);
                 Ok(self
                     .select_matrix(ms, t)?
                     .into_iter()
                     .map(|(labels, samples, end)| RangeSeries {
                         labels,
-                        samples,
+                        samples: Cow::Borrowed(samples),
                         end,
                         range_ms,
                     })
                     .collect())
             }
-            Expr::Subquery(_) => Err(PromqlError::Unsupported(
-                "subqueries are not supported yet".into(),
-            )),
+            Expr::Subquery(sq) => {
+                let range_ms = duration_ms(&sq.range);
+                let end = self.subquery_end(sq, t);
+                let series = self.eval_subquery(sq, t)?;
+                let mut flagged = self.subquery_dropped.borrow_mut();
+                Ok(series
+                    .into_iter()
+                    .map(|(labels, samples, dropping)| {
+                        if dropping {
+                            flagged.insert(labels.clone());
+                        }
+                        RangeSeries {
+                            labels,
+                            samples: Cow::Owned(samples),
+                            end,
+                            range_ms,
+                        }
+                    })
+                    .collect())
+            }
             other => Err(PromqlError::Execution(format!(
                 "expected a range vector, got {other}"
             ))),
         }
     }
+
+    /// The end of a subquery's window at outer step `t`, after `@` and `offset`.
+    fn subquery_end(&self, sq: &SubqueryExpr, t: i64) -> i64 {
+        at_ms(&sq.at, self.start, self.end)
+            .unwrap_or(t)
+            .saturating_sub(offset_ms(&sq.offset))
+    }
+
+    /// The series of subquery `sq` at outer step `t`: labels, samples at the inner
+    /// timestamps, and whether the series' metric name is to be dropped.
+    pub(crate) fn eval_subquery(
+        &self,
+        sq: &SubqueryExpr,
+        t: i64,
+    ) -> Result<Vec<(Labels, Vec<Sample>, bool)>, PromqlError> {
+        let range = duration_ms(&sq.range);
+        let step = sq
+            .step
+            .as_ref()
+            .map(duration_ms)
+            .filter(|s| *s > 0)
+            .unwrap_or(self.subquery_step_ms)
+            .max(1);
+        let end = self.subquery_end(sq, t);
+        let lo = end.saturating_sub(range);
+        // The first multiple of the step after the window's (open) start.
+        let first = lo.div_euclid(step).saturating_add(1).saturating_mul(step);
+        let key = sq as *const SubqueryExpr as usize;
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut out: Vec<(Labels, Vec<Sample>, bool)> = Vec::new();
+        let mut total = 0usize;
+        let mut ti = first;
+        while ti <= end {
+            let cached = self
+                .subquery_cache
+                .borrow()
+                .get(&key)
+                .and_then(|m| m.get(&ti).cloned());
+            let elems = match cached {
+                Some(v) => v,
+                None => {
+                    self.check_interrupt()?;
+                    let v = match self.eval(&sq.expr, ti)? {
+                        StepValue::Vector(v) => v,
+                        StepValue::Scalar(x) => vec![Elem::new(Labels::default(), x)],
+                        _ => {
+                            return Err(PromqlError::Execution(format!(
+                                "subquery is only allowed on instant vector, got {}",
+                                sq.expr
+                            )));
+                        }
+                    };
+                    let v = Rc::new(v);
+                    self.subquery_cache
+                        .borrow_mut()
+                        .entry(key)
+                        .or_default()
+                        .insert(ti, v.clone());
+                    v
+                }
+            };
+            total += elems.len();
+            if total > self.max_samples {
+                return Err(PromqlError::TooManySamples(self.max_samples));
+            }
+            for e in elems.iter() {
+                let i = *index.entry(e.labels.clone()).or_insert_with(|| {
+                    out.push((e.labels.clone(), Vec::new(), false));
+                    out.len() - 1
+                });
+                if let Some((_, samples, dropping)) = out.get_mut(i) {
+                    samples.push(Sample::new(ti, e.value));
+                    *dropping |= e.drop_name;
+                }
+            }
+            ti = match ti.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        // Later steps only look at later inner timestamps: forget the ones before this
+        // window.
+        if let Some(m) = self.subquery_cache.borrow_mut().get_mut(&key) {
+            let keep = m.split_off(&first);
+            *m = keep;
+        }
+        Ok(out)
+    }
+}
+
+/// Whether `e` is a subquery, possibly in parentheses.
+fn is_subquery(e: &Expr) -> bool {
+    match e {
+        Expr::Paren(p) => is_subquery(&p.expr),
+        Expr::Subquery(_) => true,
+        _ => false,
+    }
 }
 
 /// One series of a range-vector argument at one step.
 #[derive(Debug, Clone)]
-pub(crate) struct RangeSeries {
+pub(crate) struct RangeSeries<'a> {
     pub labels: Labels,
-    /// The non-stale samples in the window `(end - range_ms, end]`.
-    pub samples: Vec<Sample>,
+    /// The non-stale samples in the window `(end - range_ms, end]`: a slice of the
+    /// preloaded series for a matrix selector, owned for a subquery.
+    pub samples: Cow<'a, [Sample]>,
     /// The window's end (ms), after `offset` and `@`.
     pub end: i64,
     /// The window's length (ms).

@@ -16,7 +16,9 @@
 mod aggregate;
 mod binary;
 mod eval;
+mod format;
 mod functions;
+pub mod promqltest;
 mod select;
 
 use std::collections::HashMap;
@@ -101,6 +103,9 @@ pub struct Engine {
     pub timeout: Option<std::time::Duration>,
     /// Set from another thread to stop the query (its client went away).
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Step of subqueries written without one (`expr[5m:]`), ms; Prometheus uses its
+    /// global evaluation interval (1m by default).
+    pub subquery_step_ms: i64,
 }
 
 impl Default for Engine {
@@ -110,6 +115,7 @@ impl Default for Engine {
             max_samples: 50_000_000,
             timeout: Some(std::time::Duration::from_secs(120)),
             cancel: None,
+            subquery_step_ms: 60_000,
         }
     }
 }
@@ -129,8 +135,17 @@ impl Engine {
         t_ms: i64,
     ) -> Result<Output, PromqlError> {
         let ast = promql_parser::parser::parse(expr).map_err(PromqlError::Parse)?;
-        let data = preload(queryable, tenant, &ast, t_ms, t_ms, 0, self.lookback_ms)?;
-        let ev = self.evaluator(&data, t_ms, t_ms);
+        let data = preload(
+            queryable,
+            tenant,
+            &ast,
+            t_ms,
+            t_ms,
+            0,
+            self.lookback_ms,
+            self.max_samples,
+        )?;
+        let ev = self.evaluator(&data, t_ms, t_ms, 0);
         let out = ev.eval_checked(&ast, t_ms)?;
         let value = match out {
             StepValue::Scalar(v) => Value::Scalar(t_ms, v),
@@ -181,8 +196,9 @@ impl Engine {
             end_ms,
             step_ms,
             self.lookback_ms,
+            self.max_samples,
         )?;
-        let ev = self.evaluator(&data, start_ms, end_ms);
+        let ev = self.evaluator(&data, start_ms, end_ms, step_ms);
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
         let mut total = 0usize;
@@ -221,16 +237,26 @@ impl Engine {
         Ok(ev.output(Value::Matrix(series)))
     }
 
-    fn evaluator<'a>(&'a self, data: &'a Preloaded, start: i64, end: i64) -> Evaluator<'a> {
+    fn evaluator<'a>(
+        &'a self,
+        data: &'a Preloaded,
+        start: i64,
+        end: i64,
+        step_ms: i64,
+    ) -> Evaluator<'a> {
         Evaluator {
             data,
             start,
             end,
+            step_ms,
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
             annotations: Default::default(),
             deadline: self.timeout.map(|d| std::time::Instant::now() + d),
             cancel: self.cancel.clone(),
+            subquery_step_ms: self.subquery_step_ms,
+            subquery_cache: Default::default(),
+            subquery_dropped: Default::default(),
         }
     }
 }

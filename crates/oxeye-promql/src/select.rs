@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use oxeye_core::{
     Labels, METRIC_NAME, MatchOp, Matcher, MetricsQueryable, Sample, SelectHints, TenantId,
+    is_stale_nan,
 };
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
@@ -35,7 +36,8 @@ fn key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
 }
 
-fn duration_ms(d: &Duration) -> i64 {
+/// A duration in ms, saturating.
+pub(crate) fn duration_ms(d: &Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
@@ -61,15 +63,13 @@ pub(crate) fn at_ms(at: &Option<AtModifier>, start: i64, end: i64) -> Option<i64
     }
 }
 
-/// Converts a selector's matchers to core matchers, adding the metric name if needed.
-fn matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlError> {
-    if !vs.matchers.or_matchers.is_empty() {
-        return Err(PromqlError::Unsupported(
-            "'or' between label matchers is not supported yet".into(),
-        ));
-    }
-    let mut out = Vec::with_capacity(vs.matchers.matchers.len() + 1);
-    for m in &vs.matchers.matchers {
+/// Converts one list of parser matchers to core matchers, adding the metric name if needed.
+fn convert(
+    list: &[promql_parser::label::Matcher],
+    name: Option<&String>,
+) -> Result<Vec<Matcher>, PromqlError> {
+    let mut out = Vec::with_capacity(list.len() + 1);
+    for m in list {
         let op = match m.op {
             PMatchOp::Equal => MatchOp::Equal,
             PMatchOp::NotEqual => MatchOp::NotEqual,
@@ -80,48 +80,101 @@ fn matchers(vs: &VectorSelector) -> Result<Vec<Matcher>, PromqlError> {
             .map_err(|e| PromqlError::Parse(e.to_string()))?;
         out.push(matcher);
     }
-    if let Some(name) = &vs.name
+    if let Some(name) = name
         && !out.iter().any(|m| m.name == METRIC_NAME)
     {
         out.push(Matcher::equal(METRIC_NAME, name.clone()));
     }
+    if !out.iter().any(|m| !m.matches_empty()) {
+        return Err(PromqlError::Parse(
+            "vector selector must contain at least one non-empty matcher".into(),
+        ));
+    }
     Ok(out)
+}
+
+/// The selector's matcher sets: one set, or one per alternative of `{a="1" or b="2"}`
+/// (a series matching any set is selected).
+fn matcher_sets(vs: &VectorSelector) -> Result<Vec<Vec<Matcher>>, PromqlError> {
+    let name = vs.name.as_ref();
+    if vs.matchers.or_matchers.is_empty() {
+        return Ok(vec![convert(&vs.matchers.matchers, name)?]);
+    }
+    let mut sets = Vec::with_capacity(vs.matchers.or_matchers.len());
+    for alt in &vs.matchers.or_matchers {
+        let mut list = vs.matchers.matchers.clone();
+        list.extend(alt.iter().cloned());
+        sets.push(convert(&list, name)?);
+    }
+    Ok(sets)
 }
 
 struct Found<'a> {
     vs: &'a VectorSelector,
+    /// Range of a matrix selector; 0 for an instant vector selector.
     range_ms: i64,
     func: Option<String>,
+    /// The evaluation times this selector can be evaluated at, inclusive.
+    window: (i64, i64),
 }
 
-fn walk<'a>(e: &'a Expr, func: Option<&str>, out: &mut Vec<Found<'a>>) {
+/// The evaluation times an expression evaluated over `window` reads through a modifier
+/// pinning `at` and shifting by `offset` back `back` ms further.
+fn shifted(window: (i64, i64), at: Option<i64>, off: i64, back: i64) -> (i64, i64) {
+    let (s, e) = match at {
+        Some(t) => (t, t),
+        None => window,
+    };
+    (
+        s.saturating_sub(off).saturating_sub(back),
+        e.saturating_sub(off),
+    )
+}
+
+fn walk<'a>(
+    e: &'a Expr,
+    func: Option<&str>,
+    window: (i64, i64),
+    bounds: (i64, i64),
+    out: &mut Vec<Found<'a>>,
+) {
     match e {
         Expr::VectorSelector(vs) => out.push(Found {
             vs,
             range_ms: 0,
             func: func.map(str::to_string),
+            window,
         }),
         Expr::MatrixSelector(ms) => out.push(Found {
             vs: &ms.vs,
-            range_ms: duration_ms(&ms.range),
+            range_ms: duration_ms(&ms.range).max(1),
             func: func.map(str::to_string),
+            window,
         }),
         Expr::Aggregate(a) => {
-            walk(&a.expr, None, out);
+            walk(&a.expr, None, window, bounds, out);
             if let Some(p) = &a.param {
-                walk(p, None, out);
+                walk(p, None, window, bounds, out);
             }
         }
-        Expr::Unary(u) => walk(&u.expr, None, out),
+        Expr::Unary(u) => walk(&u.expr, None, window, bounds, out),
         Expr::Binary(b) => {
-            walk(&b.lhs, None, out);
-            walk(&b.rhs, None, out);
+            walk(&b.lhs, None, window, bounds, out);
+            walk(&b.rhs, None, window, bounds, out);
         }
-        Expr::Paren(p) => walk(&p.expr, func, out),
-        Expr::Subquery(s) => walk(&s.expr, None, out),
+        Expr::Paren(p) => walk(&p.expr, func, window, bounds, out),
+        Expr::Subquery(s) => {
+            let inner = shifted(
+                window,
+                at_ms(&s.at, bounds.0, bounds.1),
+                offset_ms(&s.offset),
+                duration_ms(&s.range),
+            );
+            walk(&s.expr, None, inner, bounds, out)
+        }
         Expr::Call(c) => {
             for a in &c.args.args {
-                walk(a, Some(c.func.name), out);
+                walk(a, Some(c.func.name), window, bounds, out);
             }
         }
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
@@ -129,6 +182,10 @@ fn walk<'a>(e: &'a Expr, func: Option<&str>, out: &mut Vec<Found<'a>>) {
 }
 
 /// Selects and loads every selector's series for evaluation over `[start, end]`.
+///
+/// Series of matrix selectors are loaded without stale markers (a range never returns
+/// them), so steps can hand out windows as plain slices; instant vector selectors keep
+/// them, since a stale marker ends a series within the lookback window.
 pub(crate) fn preload(
     queryable: &dyn MetricsQueryable,
     tenant: &TenantId,
@@ -137,9 +194,10 @@ pub(crate) fn preload(
     end: i64,
     step: i64,
     lookback: i64,
+    max_samples: usize,
 ) -> Result<Preloaded, PromqlError> {
     let mut found = Vec::new();
-    walk(ast, None, &mut found);
+    walk(ast, None, (start, end), (start, end), &mut found);
     let mut out = Preloaded::default();
     if found.is_empty() {
         return Ok(out);
@@ -148,19 +206,19 @@ pub(crate) fn preload(
     let mut spans = Vec::with_capacity(found.len());
     let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
     for f in &found {
-        let off = offset_ms(&f.vs.offset);
-        let (s, e) = match at_ms(&f.vs.at, start, end) {
-            Some(t) => (t, t),
-            None => (start, end),
-        };
         let back = if f.range_ms > 0 { f.range_ms } else { lookback };
-        let lo = s.saturating_sub(off).saturating_sub(back);
-        let hi = e.saturating_sub(off);
+        let (lo, hi) = shifted(
+            f.window,
+            at_ms(&f.vs.at, start, end),
+            offset_ms(&f.vs.offset),
+            back,
+        );
         mint = mint.min(lo);
         maxt = maxt.max(hi);
         spans.push((lo, hi));
     }
     let querier = queryable.querier(tenant, mint, maxt)?;
+    let mut total = 0usize;
     for (f, (lo, hi)) in found.iter().zip(spans) {
         let hints = SelectHints {
             start: lo,
@@ -169,17 +227,31 @@ pub(crate) fn preload(
             func: f.func.clone(),
             limit: None,
         };
-        let ms = matchers(f.vs)?;
-        if !ms.iter().any(|m| !m.matches_empty()) {
-            return Err(PromqlError::Parse(
-                "vector selector must contain at least one non-empty matcher".into(),
-            ));
+        let sets = matcher_sets(f.vs)?;
+        let mut loaded: Vec<(Labels, Vec<Sample>)> = Vec::new();
+        for ms in &sets {
+            for s in querier.select(ms, &hints)? {
+                if sets.len() > 1 && loaded.iter().any(|(l, _)| *l == s.labels) {
+                    continue;
+                }
+                let mut samples = s.data.samples()?;
+                // Only the span this selector reads is kept.
+                let a = samples.partition_point(|x| x.t <= lo);
+                let b = samples.partition_point(|x| x.t <= hi);
+                samples.truncate(b);
+                samples.drain(..a);
+                if f.range_ms > 0 {
+                    samples.retain(|x| !is_stale_nan(x.v));
+                }
+                total = total.saturating_add(samples.len());
+                if total > max_samples {
+                    return Err(PromqlError::TooManySamples(max_samples));
+                }
+                loaded.push((s.labels, samples));
+            }
         }
-        let selected = querier.select(&ms, &hints)?;
-        let mut loaded = Vec::with_capacity(selected.len());
-        for s in selected {
-            let samples = s.data.samples()?;
-            loaded.push((s.labels, samples));
+        if sets.len() > 1 {
+            loaded.sort_by(|a, b| a.0.cmp(&b.0));
         }
         out.series.insert(key(f.vs), loaded);
     }

@@ -192,3 +192,4 @@ macro_rules! assert_close {
 
 mod conformance;
 mod engine;
+mod functions;

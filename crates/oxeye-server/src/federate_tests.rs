@@ -14,6 +14,10 @@ fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> SeriesWrite {
 }
 
 fn state() -> Arc<ServerState> {
+    state_with_lookback(crate::state::QueryLimits::default())
+}
+
+fn state_with_lookback(limits: crate::state::QueryLimits) -> Arc<ServerState> {
     let store = MemStore::new();
     let batch = WriteBatch {
         series: vec![
@@ -62,6 +66,7 @@ fn state() -> Arc<ServerState> {
         .unwrap();
     let s = ServerState::builder(store.clone(), store)
         .clock(Arc::new(ManualClock::new(NOW)))
+        .query_limits(limits)
         .build();
     s.set_ready(true);
     s
@@ -120,6 +125,24 @@ async fn selectors_errors_and_tenants() {
     assert_eq!(
         body,
         format!("# TYPE up untyped\nup{{job=\"o\",instance=\"\"}} 7 {NOW}\n")
+    );
+}
+
+#[tokio::test]
+async fn the_lookback_delta_bounds_the_newest_sample() {
+    let st = state_with_lookback(crate::state::QueryLimits {
+        lookback_delta_ms: 30_000,
+        ..Default::default()
+    });
+    let (code, body) = get(&st, "/federate?match[]=up").await;
+    assert_eq!(code, 200);
+    // job="a" last wrote 60s ago, beyond a 30s lookback
+    assert_eq!(
+        body,
+        format!(
+            "# TYPE up untyped\nup{{instance=\"h:1\",job=\"b\"}} 1 {}\n",
+            NOW - 5_000
+        )
     );
 }
 

@@ -324,20 +324,9 @@ fn time_vector_scalar_timestamp() {
 
 #[test]
 fn unsupported_and_invalid_queries_are_errors() {
-    let err = instant("label_replace(up, \"a\", \"b\", \"c\", \"d\")", 0).unwrap_err();
+    let err = instant("info(up)", 0).unwrap_err();
     assert!(matches!(err, PromqlError::Unsupported(_)));
-    assert_eq!(
-        err.to_string(),
-        "function label_replace is not supported yet"
-    );
-    assert!(matches!(
-        instant("max_over_time(rate(x[5m])[10m:1m])", 0),
-        Err(PromqlError::Unsupported(_))
-    ));
-    assert!(matches!(
-        instant("http_requests + on(job) group_left http_requests", 0),
-        Err(PromqlError::Unsupported(_))
-    ));
+    assert_eq!(err.to_string(), "function info is not supported yet");
     assert!(matches!(instant("sum(", 0), Err(PromqlError::Parse(_))));
     let range = Engine::default()
         .range(&store(), &tenant(), "x[5m]", 0, 60_000, 1_000)
@@ -460,7 +449,10 @@ fn duplicate_label_sets_are_errors() {
         300,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("left hand-side"), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"
+    );
 }
 
 #[test]
@@ -534,4 +526,236 @@ fn cancelled_and_timed_out_queries_stop() {
         .unwrap_err();
     assert_eq!(err.to_string(), "query timed out in expression evaluation");
     assert_eq!(err.status_code().http_status(), 503);
+}
+
+#[test]
+fn subqueries_align_steps_to_absolute_multiples() {
+    // api/a is 10*i at 60*i s. At 330s, [2m:1m] covers (210, 330]: steps at 240 and 300,
+    // reading 40 and 50.
+    let got = instant("http_requests{instance=\"a\"}[2m:1m]", 330).unwrap();
+    let Value::Matrix(m) = got else {
+        panic!("expected a matrix, got {got:?}")
+    };
+    assert_eq!(m.len(), 1);
+    assert_eq!(m[0].1, vec![s(240, 40.0), s(300, 50.0)]);
+    // Left-open: a step exactly at the window start is excluded.
+    assert_close!(
+        one("count_over_time(http_requests{instance=\"a\"}[2m:1m])", 300),
+        2.0
+    );
+    // Default step is 1m; offset shifts the window.
+    assert_close!(
+        one(
+            "sum_over_time(http_requests{instance=\"a\"}[3m:] offset 1m)",
+            300
+        ),
+        20.0 + 30.0 + 40.0
+    );
+    // @ pins the window whatever the evaluation time.
+    assert_close!(
+        one(
+            "max_over_time(http_requests{instance=\"a\"}[5m:30s] @ 120)",
+            600
+        ),
+        20.0
+    );
+    // Nested subqueries and a rate over a subquery of a rate.
+    assert_close!(
+        one(
+            "max_over_time(sum_over_time(http_requests{instance=\"b\"}[2m:1m])[3m:1m])",
+            300
+        ),
+        80.0 + 100.0
+    );
+    assert_close!(
+        one(
+            "avg_over_time(rate(http_requests{instance=\"a\"}[2m])[4m:1m])",
+            600
+        ),
+        10.0 / 60.0
+    );
+}
+
+#[test]
+fn subqueries_in_range_queries_and_name_dropping() {
+    let out = Engine::default()
+        .range(
+            &store(),
+            &tenant(),
+            "sum_over_time(http_requests{instance=\"a\"}[2m:1m])",
+            120_000,
+            240_000,
+            60_000,
+        )
+        .unwrap();
+    let Value::Matrix(m) = out.value else {
+        panic!("expected a matrix")
+    };
+    assert_eq!(m.len(), 1);
+    let values: Vec<f64> = m[0].1.iter().map(|x| x.v).collect();
+    assert_eq!(values, vec![10.0 + 20.0, 20.0 + 30.0, 30.0 + 40.0]);
+    // last_over_time keeps the name, unless the subquery's expression dropped it.
+    let v = vector("last_over_time(http_requests{instance=\"a\"}[2m:1m])", 300);
+    assert_eq!(v, vec![(api("a"), 50.0)]);
+    let v = vector(
+        "last_over_time(abs(http_requests{instance=\"a\"})[2m:1m])",
+        300,
+    );
+    assert_eq!(v, vec![(l(&[("job", "api"), ("instance", "a")]), 50.0)]);
+}
+
+#[test]
+fn group_left_and_group_right_copy_labels_from_the_one_side() {
+    let t = 300; // a=50, b=100, c=7
+    // Many-to-one: each api series divided by the job total, keeping its own labels and
+    // taking `instance` from nowhere (the one side has none, so it is removed).
+    let got = vector(
+        "http_requests / on(job) group_left sum by (job) (http_requests)",
+        t,
+    );
+    assert_eq!(got.len(), 3);
+    assert_close!(got[0].1, 50.0 / 150.0);
+    assert_eq!(got[0].0, l(&[("job", "api"), ("instance", "a")]));
+    // group_left(label) copies the label from the one side; two results with the same
+    // labels for one match group are an error.
+    let err = instant(
+        "sum by (job, instance) (http_requests) * on(job) group_left(instance) http_requests{instance=\"b\"}",
+        t,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "multiple matches for labels: grouping labels must ensure unique matches"
+    );
+    let got = vector(
+        "sum by (job) (http_requests) * on(job) group_left(instance) http_requests{instance=\"b\"}",
+        t,
+    );
+    assert_eq!(
+        got,
+        vec![(l(&[("job", "api"), ("instance", "b")]), 150.0 * 100.0)]
+    );
+    // group_right: the right side is the many side; values still left op right.
+    let got = vector(
+        "http_requests{instance=\"b\"} - on(job) group_right http_requests",
+        t,
+    );
+    assert_eq!(
+        got,
+        vec![
+            (l(&[("job", "api"), ("instance", "a")]), 50.0),
+            (l(&[("job", "api"), ("instance", "b")]), 0.0),
+        ]
+    );
+    // Comparisons filter and keep the many side's name.
+    let got = vector(
+        "http_requests > on(job) group_left sum by (job) (http_requests) / 3",
+        t,
+    );
+    assert_eq!(got, vec![(api("b"), 100.0), (web_c(), 7.0)]);
+    // Duplicates on the one side are many-to-many.
+    let err = instant(
+        "sum by (job) (http_requests) + on(job) group_left http_requests",
+        t,
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "found duplicate series for the match group {job=\"api\"} on the right hand-side of the operation: [{__name__=\"http_requests\", instance=\"a\", job=\"api\"}, {__name__=\"http_requests\", instance=\"b\", job=\"api\"}];many-to-many matching not allowed: matching labels must be unique on one side"
+    );
+}
+
+fn web_c() -> Labels {
+    l(&[
+        ("__name__", "http_requests"),
+        ("job", "web"),
+        ("instance", "c"),
+    ])
+}
+
+#[test]
+fn aggregations_follow_prometheus_numerics_and_grouping() {
+    let t = 300; // a=50, b=100, c=7
+    // count_values labels each group with the value, formatted as Prometheus does.
+    assert_eq!(
+        vector("count_values(\"v\", http_requests > 10)", t),
+        vec![(l(&[("v", "100")]), 1.0), (l(&[("v", "50")]), 1.0)]
+    );
+    assert_eq!(
+        vector("count_values by (job) (\"v\", http_requests * 0)", t),
+        vec![
+            (l(&[("job", "api"), ("v", "0")]), 2.0),
+            (l(&[("job", "web"), ("v", "0")]), 1.0),
+        ]
+    );
+    let err = instant("count_values(\"\", http_requests)", t).unwrap_err();
+    assert_eq!(err.to_string(), "invalid label name \"\"");
+    // topk/bottomk per group keep the elements' labels.
+    assert_eq!(
+        vector("topk by (job) (1, http_requests)", t),
+        vec![(api("b"), 100.0), (web_c(), 7.0)]
+    );
+    assert_eq!(vector("bottomk(1, http_requests)", t), vec![(web_c(), 7.0)]);
+    // limitk keeps the first k of each group.
+    assert_eq!(vector("limitk by (job) (5, http_requests)", t).len(), 3);
+    assert_eq!(vector("limitk(1, http_requests)", t).len(), 1);
+    let err = instant("limitk(NaN, http_requests)", t).unwrap_err();
+    assert_eq!(err.to_string(), "Parameter value is NaN");
+    // limit_ratio: a ratio and its complement split the series between them.
+    let r = vector("limit_ratio(0.5, http_requests)", t).len();
+    let c = vector("limit_ratio(-0.5, http_requests)", t).len();
+    assert_eq!(r + c, 3);
+    assert_eq!(vector("limit_ratio(1, http_requests)", t).len(), 3);
+    let err = instant("limit_ratio(NaN, http_requests)", t).unwrap_err();
+    assert_eq!(err.to_string(), "Ratio value is NaN");
+    // Grouping by the metric name keeps it; without drops it.
+    assert_eq!(
+        vector("sum by (__name__) (http_requests)", t),
+        vec![(l(&[("__name__", "http_requests")]), 157.0)]
+    );
+    assert_eq!(
+        vector("max without (instance) (http_requests)", t),
+        vec![(l(&[("job", "api")]), 100.0), (l(&[("job", "web")]), 7.0)]
+    );
+    // Population standard deviation and variance.
+    assert_close!(one("stdvar(http_requests{job=\"api\"})", t), 625.0);
+    assert_close!(one("stddev(http_requests{job=\"api\"})", t), 25.0);
+    assert_close!(one("quantile(0.5, http_requests)", t), 50.0);
+}
+
+#[test]
+fn avg_switches_to_an_incremental_mean_instead_of_overflowing() {
+    let big = f64::MAX / 2.0;
+    let store = VecStore(vec![
+        (l(&[("__name__", "big"), ("i", "1")]), vec![s(0, big)]),
+        (l(&[("__name__", "big"), ("i", "2")]), vec![s(0, big)]),
+        (l(&[("__name__", "big"), ("i", "3")]), vec![s(0, big)]),
+    ]);
+    let out = Engine::default()
+        .instant(&store, &tenant(), "avg(big)", 0)
+        .unwrap();
+    let Value::Vector(v) = out.value else {
+        panic!("expected a vector")
+    };
+    assert_close!(v[0].2 / big, 1.0);
+    let out = Engine::default()
+        .instant(&store, &tenant(), "sum(big)", 0)
+        .unwrap();
+    let Value::Vector(v) = out.value else {
+        panic!("expected a vector")
+    };
+    assert!(v[0].2.is_infinite());
+    // Compensated summation: 1e100 + 1 - 1e100 loses nothing.
+    let store = VecStore(vec![
+        (l(&[("__name__", "k"), ("i", "1")]), vec![s(0, 1e100)]),
+        (l(&[("__name__", "k"), ("i", "2")]), vec![s(0, 1.0)]),
+        (l(&[("__name__", "k"), ("i", "3")]), vec![s(0, -1e100)]),
+    ]);
+    for (q, want) in [("sum(k)", 1.0), ("avg(k)", 1.0 / 3.0)] {
+        let out = Engine::default().instant(&store, &tenant(), q, 0).unwrap();
+        let Value::Vector(v) = out.value else {
+            panic!("expected a vector")
+        };
+        assert_close!(v[0].2, want);
+    }
 }
