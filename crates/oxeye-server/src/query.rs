@@ -339,6 +339,7 @@ async fn execute(
         max_samples: state.query_limits.max_samples,
         timeout: Some(opts.timeout.saturating_sub(queued)),
         cancel: Some(guard.flag.clone()),
+        ..Engine::default()
     };
     let queryable = state.queryable.clone();
     let expr = opts.expr;

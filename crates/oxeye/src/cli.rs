@@ -94,6 +94,18 @@ pub struct ServeArgs {
     /// storage.wal_sync).
     #[arg(long = "storage.tsdb.wal-sync")]
     pub wal_sync: Option<String>,
+    /// Longest a query may run, including its wait for a slot.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
+    /// Queries evaluated at once; further queries wait.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+    /// Most samples a single query may load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+    /// How far back an instant selector looks for the latest sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub query_lookback_delta: String,
     /// Most samples one remote read query may return in a sampled answer; 0 means no
     /// limit (streamed answers are not limited).
     #[arg(
@@ -110,18 +122,6 @@ pub struct ServeArgs {
         default_value_t = 1_048_576
     )]
     pub remote_read_max_bytes_in_frame: usize,
-    /// Longest a query may run, including its wait for a slot.
-    #[arg(long = "query.timeout", default_value = "2m")]
-    pub query_timeout: String,
-    /// Queries evaluated at once; further queries wait.
-    #[arg(long = "query.max-concurrency", default_value_t = 20)]
-    pub query_max_concurrency: usize,
-    /// Most samples a single query may load into memory.
-    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
-    pub query_max_samples: usize,
-    /// How far back an instant selector looks for the latest sample.
-    #[arg(long = "query.lookback-delta", default_value = "5m")]
-    pub query_lookback_delta: String,
 }
 
 impl ServeArgs {
