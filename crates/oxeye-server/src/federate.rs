@@ -8,7 +8,7 @@
 //! newest sample (staleness markers drop the series: the text format cannot carry them),
 //! sort stably by metric name and write one untyped family per name. Labels with empty values and nameless series are left out; a series without an
 //! `instance` label gets `instance=""`, so a scraper with `honor_labels: true` does not
-//! attach its own target's instance.
+//! attach its own target's instance. Answers are gzipped when the client accepts gzip.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -191,6 +191,12 @@ pub fn write_text(samples: &[(Labels, Sample)]) -> String {
         let _ = writeln!(out, " {}", s.t);
     }
     out
+}
+
+/// Gzip for clients that accept it, as Prometheus compresses its federation answers
+/// (federating many series is a large text body).
+pub fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
 }
 
 /// `GET /federate`

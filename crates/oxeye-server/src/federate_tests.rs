@@ -129,6 +129,31 @@ async fn selectors_errors_and_tenants() {
 }
 
 #[tokio::test]
+async fn gzip_when_accepted() {
+    use std::io::Read;
+    let st = state();
+    let plain = get(&st, "/federate?match[]=up").await.1;
+    let req = axum::http::Request::get("/federate?match[]=up")
+        .header("accept-encoding", "gzip")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(crate::router(st.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, plain);
+    assert!(plain.contains("up{job=\"a\",instance=\"\"} 1"), "{plain}");
+}
+
+#[tokio::test]
 async fn the_lookback_delta_bounds_the_newest_sample() {
     let st = state_with_lookback(crate::state::QueryLimits {
         lookback_delta_ms: 30_000,
