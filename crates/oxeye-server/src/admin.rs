@@ -80,7 +80,7 @@ struct DroppedJson {
 struct TargetDiscovery {
     active_targets: Vec<ActiveTarget>,
     dropped_targets: Vec<DroppedJson>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Dropped targets per pool; `null` when dropped targets were not asked for.
     dropped_target_counts: Option<BTreeMap<String, usize>>,
 }
 

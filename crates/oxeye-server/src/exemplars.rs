@@ -143,7 +143,7 @@ pub async fn query_exemplars(
     }
     if sets.is_empty() {
         // Prometheus answers a query without selectors with no data at all
-        return Ok(axum::Json(serde_json::json!({"status": "success"})).into_response());
+        return Ok(axum::http::StatusCode::NO_CONTENT.into_response());
     }
     let queryable = state.queryable.clone();
     let merged = blocking(move || {

@@ -8,6 +8,11 @@
 //! becomes an [`ApiError`], whose [`oxeye_core::StatusCode`] decides the HTTP status in one
 //! place ([`error`]).
 //!
+//! PromQL queries ([`query`]) wait for one of the state's query slots and run the engine
+//! on a blocking thread under the configured [`QueryLimits`]; exemplars, status and
+//! cardinality endpoints live in [`exemplars`] and [`status`]. Unknown `/api/` paths
+//! answer Prometheus's JSON error with 404.
+//!
 //! Main types: [`ServerState`] (stores, hooks, tenancy, limits, self metrics), [`router`],
 //! and [`serve`] which binds the listeners and shuts them down gracefully.
 

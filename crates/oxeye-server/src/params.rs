@@ -194,7 +194,10 @@ impl<S: Send + Sync> FromRequest<S> for Params {
                         "cannot read form body of at most {MAX_FORM_BYTES} bytes: {e}"
                     ))
                 })?;
-            params.0.extend(Params::parse(&body).0);
+            // as in Go's `Request.Form`, body values come first and win over the URL's
+            let mut form = Params::parse(&body);
+            form.0.append(&mut params.0);
+            params = form;
         }
         Ok(params)
     }

@@ -339,7 +339,7 @@ async fn execute(
         max_samples: state.query_limits.max_samples,
         timeout: Some(opts.timeout.saturating_sub(queued)),
         cancel: Some(guard.flag.clone()),
-        ..Engine::default()
+        subquery_step_ms: state.query_limits.subquery_step_ms,
     };
     let queryable = state.queryable.clone();
     let expr = opts.expr;

@@ -64,6 +64,8 @@ pub struct QueryLimits {
     pub max_samples: usize,
     /// How far back an instant selector looks, ms (`--query.lookback-delta`).
     pub lookback_delta_ms: i64,
+    /// Step of subqueries written without one, ms (the global evaluation interval).
+    pub subquery_step_ms: i64,
 }
 
 impl Default for QueryLimits {
@@ -73,6 +75,7 @@ impl Default for QueryLimits {
             max_concurrency: 20,
             max_samples: 50_000_000,
             lookback_delta_ms: 300_000,
+            subquery_step_ms: 60_000,
         }
     }
 }

@@ -87,7 +87,7 @@ fn server_limits(cfg: &Config) -> anyhow::Result<ServerLimits> {
 }
 
 /// The query protections from the `--query.*` flags.
-fn query_limits(args: &ServeArgs) -> anyhow::Result<QueryLimits> {
+fn query_limits(args: &ServeArgs, cfg: &Config) -> anyhow::Result<QueryLimits> {
     let timeout = oxeye_scrape::parse_duration(&args.query_timeout)
         .with_context(|| format!("invalid --query.timeout {:?}", args.query_timeout))?;
     let lookback = oxeye_scrape::parse_duration(&args.query_lookback_delta).with_context(|| {
@@ -105,6 +105,8 @@ fn query_limits(args: &ServeArgs) -> anyhow::Result<QueryLimits> {
         max_concurrency: args.query_max_concurrency,
         max_samples: args.query_max_samples,
         lookback_delta_ms: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
+        subquery_step_ms: i64::try_from(cfg.global.evaluation_interval.get().as_millis())
+            .unwrap_or(60_000),
     })
 }
 
@@ -261,7 +263,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config_path: PathBuf = args.config_file.clone();
     let cfg = Config::load(&config_path, &self_scrape_addr(local))?;
     let options = tsdb_options(&cfg, &args)?;
-    let query_limits = query_limits(&args)?;
+    let query_limits = query_limits(&args, &cfg)?;
     let config_text = Arc::new(std::sync::Mutex::new(
         std::fs::read_to_string(&config_path).unwrap_or_default(),
     ));

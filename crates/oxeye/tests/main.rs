@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `oxeye` binary on free loopback ports with a temporary
 //! storage directory, driven over HTTP and gRPC.
 
+mod api;
 mod architecture;
 mod cli;
 mod compat;

@@ -39,7 +39,13 @@ pub fn variants(expr: &str, ts_ms: i64) -> Option<(String, Vec<i64>)> {
     let times = if ts_ms == 0 {
         vec![-1000, 0, 1000]
     } else {
-        vec![-10 * ts_ms, 0, ts_ms / 5, ts_ms, 10 * ts_ms]
+        vec![
+            ts_ms.saturating_mul(-10),
+            0,
+            ts_ms / 5,
+            ts_ms,
+            ts_ms.saturating_mul(10),
+        ]
     };
     Some((ast.to_string(), times))
 }

@@ -166,7 +166,10 @@ impl State {
                 continue;
             }
             let samples = s.points.iter().enumerate().filter_map(|(i, p)| match p {
-                Point::Float(v) => Some(oxeye_core::Sample::new(i as i64 * load.interval, *v)),
+                Point::Float(v) => Some(oxeye_core::Sample::new(
+                    (i as i64).saturating_mul(load.interval),
+                    *v,
+                )),
                 Point::Omitted | Point::Histogram => None,
             });
             self.store.add(s.labels.clone(), samples);

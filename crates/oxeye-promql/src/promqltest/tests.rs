@@ -539,3 +539,43 @@ eval instant at 1m m[1m]
         "{got:?}"
     );
 }
+
+#[test]
+fn experimental_syntax_the_parser_rejects_is_skipped() {
+    let text = "\
+load 1m
+  a 1+1x10
+  b 1
+
+eval instant at 5m rate(a[5m] anchored)
+  {} 1
+
+eval instant at 5m sum_over_time(a[1m+1m])
+  {} 9
+
+eval instant at 5m a offset (1m * 2)
+  a 4
+
+eval instant at 5m a +
+  a 5
+";
+    let got = outcomes(text);
+    let reasons: Vec<String> = got
+        .iter()
+        .map(|o| match o {
+            Outcome::Skipped(SkipReason::Experimental(what)) => what.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reasons[..3],
+        [
+            "anchored/smoothed range selector modifiers",
+            "duration expressions",
+            "duration expressions",
+        ],
+        "{got:?}"
+    );
+    // A plain syntax error is a failure, not a skip.
+    assert!(matches!(got[3], Outcome::Failed(_)), "{got:?}");
+}

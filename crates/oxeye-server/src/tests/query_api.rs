@@ -93,13 +93,16 @@ async fn range_query_and_errors() {
     let (code, body) = get(&s, "/api/v1/query?query=sum(").await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(json(&body)["errorType"], "bad_data");
-    let (code, body) = get(&s, "/api/v1/query?query=label_join(reqs,%22a%22,%22%22)").await;
-    assert_eq!(code, 400, "{body}");
-    assert!(
-        json(&body)["error"]
-            .as_str()
-            .unwrap()
-            .contains("not supported yet")
+    let (code, body) = get(
+        &s,
+        "/api/v1/query?query=label_replace(reqs,%22a%22,%22b%22,%22c%22,%22(%22)",
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(json(&body)["errorType"], "execution");
+    assert_eq!(
+        json(&body)["error"],
+        "invalid regular expression in label_replace(): ("
     );
     let (code, body) = get(&s, "/api/v1/query?query=reqs%2Bon()reqs&time=60").await;
     assert_eq!(code, 422, "{body}");
