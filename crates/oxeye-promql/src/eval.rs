@@ -80,6 +80,8 @@ pub(crate) struct Evaluator<'a> {
     pub end: i64,
     /// The query's resolution step (ms), 0 for instant queries; what `step()` answers.
     pub step_ms: i64,
+    /// The query text and its AST, to locate expressions for annotation positions.
+    pub query: Option<(&'a str, &'a Expr)>,
     pub lookback_ms: i64,
     pub max_samples: usize,
     pub annotations: std::cell::RefCell<Annotations>,

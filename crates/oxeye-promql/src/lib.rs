@@ -145,7 +145,8 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, t_ms, t_ms, 0);
+        let mut ev = self.evaluator(&data, t_ms, t_ms, 0);
+        ev.query = Some((expr, &ast));
         let out = ev.eval_checked(&ast, t_ms)?;
         let value = match out {
             StepValue::Scalar(v) => Value::Scalar(t_ms, v),
@@ -198,7 +199,8 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, start_ms, end_ms, step_ms);
+        let mut ev = self.evaluator(&data, start_ms, end_ms, step_ms);
+        ev.query = Some((expr, &ast));
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
         let mut total = 0usize;
@@ -249,6 +251,7 @@ impl Engine {
             start,
             end,
             step_ms,
+            query: None,
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
             annotations: Default::default(),
