@@ -174,9 +174,10 @@ impl Evaluator<'_> {
         }
         let mut v = self.eval_vector(arg(c, 0)?, t)?;
         if self.start != self.end {
-            self.warn(
-                "PromQL warning: sort is ineffective for range queries since results are always ordered by labels",
-            );
+            self.warn(format!(
+                "PromQL warning: sort is ineffective for range queries since results are always ordered by labels{}",
+                self.position_suffix(c)
+            ));
         }
         let by_labels = |a: &Elem, b: &Elem| -> Ordering {
             for l in &by {

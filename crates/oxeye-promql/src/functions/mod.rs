@@ -16,6 +16,7 @@
 mod histogram;
 mod labels;
 mod math;
+mod position;
 mod range;
 mod time;
 
@@ -119,21 +120,49 @@ fn check_unique(v: &[Elem]) -> Result<(), PromqlError> {
 }
 
 impl Evaluator<'_> {
-    /// Prometheus's info annotation for `rate`/`increase` over a series whose name does
-    /// not look like a counter's.
-    fn check_counter_name(&self, labels: &Labels) {
-        let Some(name) = labels.get(METRIC_NAME) else {
-            return;
+    /// ` (line:col)` of `node` (an `Expr`, or a `Call` inside one) in the query text, as
+    /// Prometheus ends its annotations; empty when the position is unknown.
+    pub(crate) fn position_suffix<T>(&self, node: &T) -> String {
+        let Some((q, root)) = self.query else {
+            return String::new();
         };
-        if ["_total", "_sum", "_count", "_bucket"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix))
-        {
-            return;
+        match position::Positions::new(q, root).of(position::key(node)) {
+            Some(p) => format!(" ({p})"),
+            None => String::new(),
         }
-        self.info(format!(
-            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
-        ));
+    }
+
+    /// Prometheus's info annotation for `rate`/`increase` over series whose names do not
+    /// look like a counter's; `arg` is the range argument the position points at.
+    fn check_counter_names(&self, series: &[RangeSeries], arg: &Expr) {
+        let mut pos: Option<String> = None;
+        for rs in series {
+            let Some(name) = rs.labels.get(METRIC_NAME) else {
+                continue;
+            };
+            if ["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
+            {
+                continue;
+            }
+            let pos = pos.get_or_insert_with(|| self.position_suffix(arg));
+            self.info(format!(
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{pos}"
+            ));
+        }
+    }
+
+    /// Prometheus's warning for a quantile outside [0, 1]; `arg` is the quantile's
+    /// expression.
+    fn check_quantile(&self, q: f64, arg: &Expr) {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            self.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                go_g(q),
+                self.position_suffix(arg)
+            ));
+        }
     }
 
     /// The optional scalar argument `i`, or `default` when absent.
@@ -158,11 +187,8 @@ impl Evaluator<'_> {
             "quantile_over_time" => {
                 let q = self.eval_scalar(arg(c, 0)?, t)?;
                 let series = self.eval_range(arg(c, 1)?, t)?;
-                if !series.is_empty() && (q.is_nan() || !(0.0..=1.0).contains(&q)) {
-                    self.warn(format!(
-                        "PromQL warning: quantile value should be between 0 and 1, got {}",
-                        go_g(q)
-                    ));
+                if !series.is_empty() {
+                    self.check_quantile(q, arg(c, 0)?);
                 }
                 Ok(per_series(series, true, |rs| {
                     range::quantile_over_time(q, &rs.samples)
@@ -306,9 +332,7 @@ impl Evaluator<'_> {
         let name = c.func.name;
         let series = self.eval_range(arg(c, 0)?, t)?;
         if matches!(name, "rate" | "increase") {
-            for rs in &series {
-                self.check_counter_name(&rs.labels);
-            }
+            self.check_counter_names(&series, arg(c, 0)?);
         }
         // last_over_time and first_over_time act like an offset and keep the name.
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
