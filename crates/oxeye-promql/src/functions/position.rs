@@ -115,6 +115,13 @@ impl<'q> Positions<'q> {
         Some(format!("{line}:{col}"))
     }
 
+    /// The source text of the token the node at address `key` starts with.
+    pub(crate) fn first_token(&self, key: usize) -> Option<&'q str> {
+        let start = *self.starts.get(&key)?;
+        let t = self.toks.iter().find(|t| t.start == start)?;
+        self.q.get(t.start..t.end)
+    }
+
     fn text(&self, i: usize) -> &str {
         self.toks
             .get(i)
@@ -288,6 +295,66 @@ impl<'q> Positions<'q> {
     }
 }
 
+/// Whether a quoted string literal's source text decodes to valid UTF-8 under Go's
+/// escape rules, where `\xNN` and octal escapes are raw bytes (so `"\xff"` is not text).
+pub(crate) fn literal_is_utf8(src: &str) -> bool {
+    let b = src.as_bytes();
+    let (Some(&quote), Some(inner)) = (b.first(), b.get(1..b.len().saturating_sub(1))) else {
+        return true;
+    };
+    if quote == b'`' {
+        return true;
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(inner.len());
+    let mut i = 0;
+    while let Some(&c) = inner.get(i) {
+        i += 1;
+        if c != b'\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&e) = inner.get(i) else {
+            return true;
+        };
+        i += 1;
+        let hex = |s: Option<&[u8]>| {
+            s.and_then(|s| std::str::from_utf8(s).ok())
+                .and_then(|s| u32::from_str_radix(s, 16).ok())
+        };
+        match e {
+            b'x' => {
+                let Some(v) = hex(inner.get(i..i + 2)) else {
+                    return true;
+                };
+                out.push(v as u8);
+                i += 2;
+            }
+            b'0'..=b'7' => {
+                let oct = inner
+                    .get(i - 1..i + 2)
+                    .and_then(|s| std::str::from_utf8(s).ok())
+                    .and_then(|s| u32::from_str_radix(s, 8).ok());
+                let Some(v) = oct else {
+                    return true;
+                };
+                out.push(v as u8);
+                i += 2;
+            }
+            b'u' | b'U' => {
+                let n = if e == b'u' { 4 } else { 8 };
+                let Some(ch) = hex(inner.get(i..i + n)).and_then(char::from_u32) else {
+                    return true;
+                };
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                i += n;
+            }
+            other => out.push(other),
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,6 +380,21 @@ mod tests {
             };
         }
         p.of(key(e))
+    }
+
+    #[test]
+    fn raw_byte_escapes_can_make_invalid_text() {
+        assert!(!literal_is_utf8(r#""\xff""#));
+        assert!(literal_is_utf8(r#""\xc3\xbf""#));
+        assert!(literal_is_utf8(r#""\u00ff""#));
+        assert!(!literal_is_utf8(r#""\377""#));
+        assert!(literal_is_utf8(r#""dst""#));
+        assert!(literal_is_utf8("`\\xff`"));
+        let q = r#"label_replace(x, "\xff", "", "src", "(.*)")"#;
+        let root = parse(q).unwrap();
+        let p = Positions::new(q, &root);
+        let Expr::Call(c) = &root else { panic!() };
+        assert_eq!(p.first_token(key(&*c.args.args[1])), Some(r#""\xff""#));
     }
 
     #[test]
