@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use oxeye_core::Labels;
 use promql_parser::parser::{Call, Expr};
 
-use super::{arg, check_unique, go_g, metric_name, string_arg};
+use super::{arg, check_unique, metric_name, string_arg};
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, StepValue};
+use crate::format::go_float_g;
 
 /// One classic histogram of an instant vector: its labels without `le` and its buckets.
 struct Group {
@@ -135,7 +136,7 @@ impl Evaluator<'_> {
 
 /// A float as OpenMetrics writes it in a label value (`0.0`, `1.0`, `0.25`, `+Inf`).
 fn openmetrics_float(v: f64) -> String {
-    let s = go_g(v);
+    let s = go_float_g(v);
     if v.is_finite() && !s.contains(['e', '.']) {
         return format!("{s}.0");
     }

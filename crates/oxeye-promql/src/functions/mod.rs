@@ -27,43 +27,7 @@ use promql_parser::parser::{Call, Expr};
 
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, RangeSeries, StepValue};
-
-/// One step of Kahan-Babuška (Neumaier) compensated summation: adds `inc` to `sum` with
-/// running compensation `c`, as Prometheus sums floats.
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
-
-/// Formats a float as Go's `%g` verb does (shortest representation, exponent form for
-/// exponents below -4 or from 6 up), which Prometheus uses in annotation texts.
-pub(crate) fn go_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    // Shortest round-trip digits and decimal exponent.
-    let sci = format!("{:e}", v);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exp.abs());
-    }
-    format!("{v}")
-}
+use crate::format::go_float_g;
 
 fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
     c.args.args.get(i).map(|b| b.as_ref()).ok_or_else(|| {
@@ -159,7 +123,7 @@ impl Evaluator<'_> {
         if q.is_nan() || !(0.0..=1.0).contains(&q) {
             self.warn(format!(
                 "PromQL warning: quantile value should be between 0 and 1, got {}{}",
-                go_g(q),
+                go_float_g(q),
                 self.position_suffix(arg)
             ));
         }
@@ -370,24 +334,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kahan_recovers_lost_low_order_bits() {
-        let (mut s, mut c) = (0.0, 0.0);
-        for v in [1.0, 1e100, 1.0, -1e100] {
-            (s, c) = kahan_inc(v, s, c);
-        }
-        assert_eq!(s + c, 2.0);
+    fn duplicate_label_sets_are_rejected() {
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let b = Labels::from_pairs(&[("a", "2")]);
+        assert!(check_unique(&[Elem::new(a.clone(), 1.0), Elem::new(b, 2.0)]).is_ok());
+        let err = check_unique(&[Elem::new(a.clone(), 1.0), Elem::new(a, 2.0)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "vector cannot contain metrics with the same labelset"
+        );
     }
 
     #[test]
-    fn go_g_formatting() {
-        assert_eq!(go_g(1.5), "1.5");
-        assert_eq!(go_g(-0.5), "-0.5");
-        assert_eq!(go_g(f64::NAN), "NaN");
-        assert_eq!(go_g(f64::INFINITY), "+Inf");
-        assert_eq!(go_g(1e21), "1e+21");
-        assert_eq!(go_g(123456.0), "123456");
-        assert_eq!(go_g(1234567.0), "1.234567e+06");
-        assert_eq!(go_g(0.0001), "0.0001");
-        assert_eq!(go_g(0.00001), "1e-05");
+    fn element_wise_functions_mark_the_name_for_removal() {
+        let l = Labels::from_pairs(&[("__name__", "m"), ("a", "1")]);
+        let StepValue::Vector(v) = map_vector(vec![Elem::new(l.clone(), -2.0)], f64::abs) else {
+            panic!("expected a vector");
+        };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].value, 2.0);
+        assert!(v[0].drop_name);
+        assert_eq!(v[0].labels, l);
     }
 }
