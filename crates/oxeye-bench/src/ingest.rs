@@ -13,6 +13,7 @@ use clap::Args;
 use crate::data::{self, DataSet, Shape, Templates};
 use oxeye_storage::block::dir_size;
 
+use crate::peers::{self, Peer};
 use crate::proc::{Server, free_port, wait_ready};
 
 #[derive(Args, Debug)]
@@ -176,65 +177,6 @@ async fn scrape_node_exporter(client: &reqwest::Client, bin: &Path) -> anyhow::R
     Ok(body.to_vec())
 }
 
-struct Target {
-    server: Server,
-    base: String,
-}
-
-async fn start(system: &str, args: &IngestArgs, dir: &Path) -> anyhow::Result<(Target, String)> {
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let (server, ready) = match system {
-        "oxeye" => {
-            let cfg = dir.join("oxeye.yml");
-            std::fs::write(&cfg, "scrape_configs: []\n")?;
-            let grpc = free_port()?;
-            let http = free_port()?;
-            let s = Server::spawn(
-                "oxeye",
-                Command::new(&args.oxeye_bin)
-                    .arg("serve")
-                    .arg(format!("--config.file={}", cfg.display()))
-                    .arg(format!("--storage.path={}", dir.join("data").display()))
-                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                    .arg(format!("--otlp.grpc-listen-address=127.0.0.1:{grpc}"))
-                    .arg(format!("--otlp.http-listen-address=127.0.0.1:{http}")),
-            )?;
-            (s, "/-/ready")
-        }
-        "prometheus" => {
-            let cfg = dir.join("prometheus.yml");
-            std::fs::write(&cfg, "global:\n  scrape_interval: 15s\n")?;
-            let s = Server::spawn(
-                "prometheus",
-                Command::new("prometheus")
-                    .arg(format!("--config.file={}", cfg.display()))
-                    .arg(format!(
-                        "--storage.tsdb.path={}",
-                        dir.join("data").display()
-                    ))
-                    .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                    .arg("--web.enable-remote-write-receiver")
-                    .arg("--web.enable-admin-api"),
-            )?;
-            (s, "/-/ready")
-        }
-        "victoria-metrics" => {
-            let s = Server::spawn(
-                "victoria-metrics",
-                Command::new("victoria-metrics")
-                    .arg(format!("-storageDataPath={}", dir.join("data").display()))
-                    .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
-                    .arg("-retentionPeriod=10y")
-                    .arg("-search.maxSeries=10000000"),
-            )?;
-            (s, "/health")
-        }
-        other => bail!("unknown system {other:?}: use oxeye, prometheus or victoria-metrics"),
-    };
-    Ok((Target { server, base }, ready.to_string()))
-}
-
 async fn measure(
     system: &str,
     args: &IngestArgs,
@@ -242,14 +184,7 @@ async fn measure(
     data: &Arc<DataSet>,
     dir: &Path,
 ) -> anyhow::Result<Outcome> {
-    let (mut target, ready) = start(system, args, dir).await?;
-    wait_ready(
-        client,
-        &format!("{}{}", target.base, ready),
-        Duration::from_secs(60),
-    )
-    .await
-    .with_context(|| format!("{system} did not become ready"))?;
+    let mut target = peers::start(client, system, &args.oxeye_bin, dir, None).await?;
     let cpu0 = target.server.cpu_seconds()?;
     let failed = Arc::new(AtomicUsize::new(0));
     let url = format!("{}/api/v1/write", target.base);
@@ -319,7 +254,7 @@ async fn measure(
 async fn persist_and_measure(
     system: &str,
     client: &reqwest::Client,
-    target: &Target,
+    target: &Peer,
     dir: &Path,
 ) -> anyhow::Result<u64> {
     let data_dir = dir.join("data");

@@ -5,10 +5,19 @@
 //! pushes the same requests to each system in turn (oxeye, Prometheus with its remote
 //! write receiver, VictoriaMetrics) and prints samples/s, CPU seconds, peak RSS, RSS per
 //! active series and on-disk bytes per sample, with ratios against oxeye.
+//!
+//! `oxeye-bench query` loads the same dashboard data (HTTP request counters, latency
+//! histograms, gauges, an info metric) into the three systems, lets them settle, checks
+//! they hold the same data, then times a suite of dashboard range queries over 1 h, 6 h
+//! and 24 h windows and prints latencies and ratios side by side.
 
+mod dash;
 mod data;
 mod ingest;
+mod peers;
 mod proc;
+mod query;
+mod suite;
 
 use clap::{Parser, Subcommand};
 
@@ -23,11 +32,14 @@ struct Cli {
 enum Cmd {
     /// Remote-write ingest: throughput, CPU, memory and disk, against the peers.
     Ingest(ingest::IngestArgs),
+    /// Dashboard range queries: latency side by side on the same data.
+    Query(query::QueryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Ingest(args) => ingest::run(args),
+        Cmd::Query(args) => query::run(args),
     }
 }

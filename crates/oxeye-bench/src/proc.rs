@@ -78,7 +78,7 @@ fn clock_ticks() -> f64 {
     100.0
 }
 
-fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
+pub fn status_kib(pid: u32, key: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     for line in status.lines() {
         if let Some(rest) = line.strip_prefix(key) {

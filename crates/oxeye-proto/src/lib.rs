@@ -13,6 +13,8 @@
 //!
 //! - [`exposition`]: Prometheus text 0.0.4 and OpenMetrics 1.0 scrape bodies.
 //! - [`remote_write`]: Prometheus remote write 1.0 and 2.0 (snappy + protobuf), both ways.
+//! - [`remote_read`]: Prometheus remote read requests, sampled answers and streamed XOR
+//!   chunks.
 //! - [`otlp`]: OTLP metrics (protobuf or JSON) mapped onto the Prometheus data model.
 //! - [`compression`]: Content-Encoding decoding with a size limit against decompression bombs.
 //!
@@ -22,6 +24,7 @@
 pub mod compression;
 pub mod exposition;
 pub mod otlp;
+pub mod remote_read;
 pub mod remote_write;
 
 mod error;

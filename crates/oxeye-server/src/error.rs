@@ -26,6 +26,14 @@ pub enum ApiError {
     /// A blocking task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A query failed the way Prometheus reports with its own error types.
+    #[error("{message}")]
+    Query {
+        /// Which of Prometheus's query error types.
+        kind: QueryFailure,
+        /// What went wrong.
+        message: String,
+    },
     /// An error already classified by another crate (wire decoding, for example).
     #[error("{message}")]
     Coded {
@@ -36,7 +44,26 @@ pub enum ApiError {
     },
 }
 
+/// Query errors Prometheus answers with types of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryFailure {
+    /// The query could not be evaluated (`execution`, 422).
+    Execution,
+    /// The client went away (`canceled`, 499).
+    Canceled,
+    /// The query ran out of time (`timeout`, 503).
+    Timeout,
+}
+
 impl ApiError {
+    /// A query error of one of Prometheus's query error types.
+    pub fn query(kind: QueryFailure, message: impl Into<String>) -> Self {
+        ApiError::Query {
+            kind,
+            message: message.into(),
+        }
+    }
+
     /// Wraps an error already classified by the crate that produced it.
     pub fn coded(code: StatusCode, message: impl Into<String>) -> Self {
         ApiError::Coded {
@@ -53,6 +80,10 @@ impl ApiError {
             ApiError::Store(e) => e.status_code(),
             ApiError::Internal(_) => StatusCode::Internal,
             ApiError::Coded { code, .. } => *code,
+            ApiError::Query { kind, .. } => match kind {
+                QueryFailure::Execution => StatusCode::BadData,
+                QueryFailure::Canceled | QueryFailure::Timeout => StatusCode::Timeout,
+            },
         }
     }
 
@@ -60,6 +91,12 @@ impl ApiError {
     pub fn http_status(&self) -> axum::http::StatusCode {
         let code = match self {
             ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::Query { kind, .. } => match kind {
+                QueryFailure::Execution => 422,
+                // nginx's "client closed request", as Prometheus answers
+                QueryFailure::Canceled => 499,
+                QueryFailure::Timeout => 503,
+            },
             other => other.status_code().http_status(),
         };
         axum::http::StatusCode::from_u16(code)
@@ -68,6 +105,13 @@ impl ApiError {
 
     /// Prometheus's `errorType` for this error.
     pub fn prometheus_error_type(&self) -> &'static str {
+        if let ApiError::Query { kind, .. } = self {
+            return match kind {
+                QueryFailure::Execution => "execution",
+                QueryFailure::Canceled => "canceled",
+                QueryFailure::Timeout => "timeout",
+            };
+        }
         match self.status_code() {
             StatusCode::BadData | StatusCode::TooLarge => "bad_data",
             StatusCode::LimitExceeded => "unavailable",

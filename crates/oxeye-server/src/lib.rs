@@ -13,15 +13,19 @@
 
 pub mod admin;
 pub mod error;
+pub mod exemplars;
+pub mod federate;
 pub mod metadata;
 pub mod otlp;
 pub mod params;
 pub mod query;
 pub mod read;
+pub mod remote_read;
 pub mod selector;
 pub mod self_metrics;
 pub mod serve;
 pub mod state;
+pub mod status;
 pub mod write;
 
 #[cfg(test)]
@@ -33,12 +37,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
-pub use error::{ApiError, JsonApiError};
+pub use error::{ApiError, JsonApiError, QueryFailure};
 pub use self_metrics::{SelfMetrics, StatKind, StatValue, StatsFn};
 pub use serve::{Listeners, serve};
 pub use state::{
-    ActiveTarget, BuildInfo, DroppedTarget, FlushFn, Limits, ReloadFn, ServerState,
-    ServerStateBuilder, TENANT_HEADER, TargetsFn, TargetsSnapshot,
+    ActiveTarget, BuildInfo, ConfigFn, ConfigLoad, DroppedTarget, FlushFn, Limits, QueryLimits,
+    ReloadFn, ServerState, ServerStateBuilder, StoreStatus, StoreStatusFn, TENANT_HEADER,
+    TargetsFn, TargetsSnapshot,
 };
 
 /// The HTTP API over `state`.
@@ -49,6 +54,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/-/reload", post(admin::reload).put(admin::reload))
         .route("/metrics", get(admin::metrics))
         .route("/api/v1/status/buildinfo", get(admin::buildinfo))
+        .route("/api/v1/status/config", get(status::config))
+        .route("/api/v1/status/flags", get(status::flags))
+        .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
+        .route("/api/v1/status/tsdb", get(status::tsdb))
         .route("/api/v1/targets", get(admin::targets))
         .route(
             "/api/v1/admin/tsdb/flush",
@@ -59,6 +68,14 @@ pub fn router(state: Arc<ServerState>) -> Router {
             "/api/v1/query_range",
             get(query::query_range).post(query::query_range),
         )
+        .route(
+            "/api/v1/query_exemplars",
+            get(exemplars::query_exemplars).post(exemplars::query_exemplars),
+        )
+        .route(
+            "/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
         .route("/api/v1/series", get(read::series).post(read::series))
         .route("/api/v1/labels", get(read::labels).post(read::labels))
         .route(
@@ -67,14 +84,17 @@ pub fn router(state: Arc<ServerState>) -> Router {
         )
         .route("/api/v1/export", get(read::export).post(read::export))
         .route("/api/v1/metadata", get(metadata::metadata))
+        .route("/api/v1/read", post(remote_read::remote_read))
+        .route("/federate", get(federate::federate))
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
         .route("/v1/metrics", post(otlp::http_metrics));
-    api.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        admin::track,
-    ))
-    // write handlers enforce their own, configurable body limits
-    .layer(DefaultBodyLimit::disable())
-    .with_state(state)
+    api.fallback(admin::not_found)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::track,
+        ))
+        // write handlers enforce their own, configurable body limits
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
 }

@@ -23,17 +23,14 @@ struct Entry {
     unit: String,
 }
 
-fn limit_param(params: &Params, name: &str) -> Result<Option<usize>, ApiError> {
+/// A limit as Prometheus reads it: any integer, `None` when absent; the error names the
+/// parameter as Prometheus does (`limit must be a number`).
+fn limit_param(params: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     match params.get(name) {
         None | Some("") => Ok(None),
-        Some(v) => match v.parse::<i64>() {
-            // Prometheus treats zero and negative limits as "no limit"
-            Ok(n) if n <= 0 => Ok(None),
-            Ok(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-            Err(_) => Err(ApiError::BadRequest(format!(
-                "invalid parameter {name:?}: {v:?} is not an integer"
-            ))),
-        },
+        Some(v) => crate::params::parse_go_int(v)
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{name} must be a number"))),
     }
 }
 
@@ -43,8 +40,14 @@ pub async fn metadata(
     ReadTenant(tenant): ReadTenant,
     params: Params,
 ) -> Result<Response, JsonApiError> {
-    let limit = limit_param(&params, "limit")?;
-    let per_metric = limit_param(&params, "limit_per_metric")?;
+    // a negative `limit` means no limit, zero answers nothing (as Prometheus)
+    let limit = limit_param(&params, "limit")?
+        .filter(|n| *n >= 0)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    // `limit_per_metric` of zero or less means no limit
+    let per_metric = limit_param(&params, "limit_per_metric")?
+        .filter(|n| *n > 0)
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX));
     let metric = params
         .get("metric")
         .filter(|m| !m.is_empty())

@@ -54,37 +54,126 @@ impl Params {
             None | Some("") => Ok(default),
             Some(v) => parse_time(v).ok_or_else(|| {
                 ApiError::BadRequest(format!(
-                    "invalid parameter {name:?}: cannot parse {v:?} to a valid timestamp"
+                    "invalid parameter {name:?}: invalid time value for '{name}': cannot parse {v:?} to a valid timestamp"
                 ))
             }),
         }
     }
 
-    /// `start` and `end` with Prometheus's defaults, `end` not before `start`.
+    /// A required time parameter in ms (`start` and `end` of a range query).
+    pub fn required_time(&self, name: &str) -> Result<i64, ApiError> {
+        let raw = self.get(name).unwrap_or("");
+        parse_time(raw).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "invalid parameter {name:?}: cannot parse {raw:?} to a valid timestamp"
+            ))
+        })
+    }
+
+    /// `start` and `end` with Prometheus's defaults. Like Prometheus, an `end` before
+    /// `start` is not an error: the range is empty (see [`is_empty_range`]).
     pub fn time_range(&self) -> Result<(i64, i64), ApiError> {
         let start = self.time("start", MIN_TIME_MS)?;
         let end = self.time("end", MAX_TIME_MS)?;
-        if end < start {
-            return Err(ApiError::BadRequest(
-                "invalid parameter \"end\": end timestamp must not be before start time".into(),
-            ));
-        }
         Ok((start, end))
     }
 
-    /// The `limit` parameter: `None` when absent or 0 (no limit).
+    /// The `limit` parameter: `None` when absent or 0 (no limit); Prometheus's messages
+    /// for values that are not a non-negative integer.
     pub fn limit(&self) -> Result<Option<usize>, ApiError> {
         match self.get("limit") {
             None | Some("") => Ok(None),
-            Some(v) => match v.parse::<i64>() {
+            Some(v) => match parse_go_int(v) {
                 Ok(0) => Ok(None),
                 Ok(n) if n > 0 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-                _ => Err(ApiError::BadRequest(format!(
-                    "invalid parameter \"limit\": {v:?} is not a non-negative integer"
+                Ok(_) => Err(ApiError::BadRequest(
+                    "invalid parameter \"limit\": limit must be non-negative".into(),
+                )),
+                Err(e) => Err(ApiError::BadRequest(format!(
+                    "invalid parameter \"limit\": {e}"
                 ))),
             },
         }
     }
+
+    /// A duration parameter in ms (float seconds or a Prometheus duration), `None` when
+    /// absent or empty; the error is Prometheus's text without the parameter name.
+    pub fn duration(&self, name: &str) -> Result<Option<i64>, String> {
+        match self.get(name) {
+            None | Some("") => Ok(None),
+            Some(v) => parse_duration(v).map(Some),
+        }
+    }
+}
+
+/// Whether `[start, end]` holds no time at all.
+pub fn is_empty_range(start: i64, end: i64) -> bool {
+    end < start
+}
+
+/// Parses a decimal integer as Go's `strconv.Atoi` does, with its error text.
+pub fn parse_go_int(s: &str) -> Result<i64, String> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("strconv.Atoi: parsing {s:?}: invalid syntax"));
+    }
+    s.parse::<i64>()
+        .map_err(|_| format!("strconv.Atoi: parsing {s:?}: value out of range"))
+}
+
+/// Parses float seconds or a Prometheus duration (`1h30m`, `15s`, `100ms`: units `y w d
+/// h m s ms`, each at most once, largest first) into ms.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    if let Ok(f) = s.parse::<f64>() {
+        let ns = f * 1e9;
+        if !ns.is_finite() || ns > i64::MAX as f64 || ns < i64::MIN as f64 {
+            return Err(format!(
+                "cannot parse {s:?} to a valid duration. It overflows int64"
+            ));
+        }
+        return Ok((ns / 1e6) as i64);
+    }
+    parse_prometheus_duration(s).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
+}
+
+/// A Prometheus duration string into ms, `None` when it is not one.
+fn parse_prometheus_duration(s: &str) -> Option<i64> {
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 86_400_000),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    if s.is_empty() {
+        return None;
+    }
+    let mut rest = s;
+    let mut next_unit = 0usize;
+    let mut total: i64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        if digits == 0 {
+            return None;
+        }
+        let n: i64 = rest.get(..digits)?.parse().ok()?;
+        rest = rest.get(digits..)?;
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = rest.get(..unit_len)?;
+        let pos = UNITS.iter().position(|(u, _)| *u == unit)?;
+        if pos < next_unit {
+            return None;
+        }
+        next_unit = pos + 1;
+        let mult = UNITS.get(pos)?.1;
+        total = total.checked_add(n.checked_mul(mult)?)?;
+        rest = rest.get(unit_len..)?;
+    }
+    Some(total)
 }
 
 impl<S: Send + Sync> FromRequest<S> for Params {
@@ -225,6 +314,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn durations_as_prometheus_parses_them() {
+        assert_eq!(parse_duration("15"), Ok(15_000));
+        assert_eq!(parse_duration("0.5"), Ok(500));
+        assert_eq!(parse_duration("-1"), Ok(-1_000));
+        assert_eq!(parse_duration("1m30s"), Ok(90_000));
+        assert_eq!(parse_duration("1h0m"), Ok(3_600_000));
+        assert_eq!(parse_duration("100ms"), Ok(100));
+        assert_eq!(parse_duration("1d2h"), Ok(93_600_000));
+        assert_eq!(parse_duration("0"), Ok(0));
+        assert!(parse_duration("30s1m").is_err(), "units out of order");
+        assert!(parse_duration("1m1m").is_err(), "unit repeated");
+        assert!(parse_duration("1x").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("m").is_err());
+        assert_eq!(
+            parse_duration("1e300").unwrap_err(),
+            "cannot parse \"1e300\" to a valid duration. It overflows int64"
+        );
+    }
+
+    #[test]
     fn float_seconds() {
         assert_eq!(parse_time("1700000000"), Some(1_700_000_000_000));
         assert_eq!(parse_time("1700000000.123"), Some(1_700_000_000_123));
@@ -264,7 +374,12 @@ mod tests {
         assert_eq!(p.time_range().unwrap(), (10_000, MAX_TIME_MS));
         assert_eq!(p.limit().unwrap(), None);
         let p = Params::parse(b"start=10&end=5");
-        assert!(p.time_range().is_err());
+        let (start, end) = p.time_range().unwrap();
+        assert!(is_empty_range(start, end));
+        assert_eq!(
+            Params::parse(b"limit=x").limit().unwrap_err().to_string(),
+            "invalid parameter \"limit\": strconv.Atoi: parsing \"x\": invalid syntax"
+        );
         assert!(Params::parse(b"limit=-1").limit().is_err());
         assert!(Params::parse(b"start=yesterday").time_range().is_err());
     }

@@ -16,13 +16,12 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use oxeye_core::{
     Labels, Matcher, MetricsQuerier, SelectHints, Series, StoreError, TenantId, is_stale_nan,
-    validate_label_name,
 };
 use serde::Serialize;
 use serde::ser::SerializeMap;
 
 use crate::error::{ApiError, JsonApiError, blocking};
-use crate::params::Params;
+use crate::params::{Params, is_empty_range};
 use crate::selector::parse_selector;
 use crate::state::{ReadTenant, ServerState};
 
@@ -90,14 +89,58 @@ impl Serialize for SeriesList {
     }
 }
 
+/// The `match[]` selectors; `required` for `/series`, whose parse errors Prometheus
+/// prefixes with the parameter name.
 fn selectors(params: &Params, required: bool) -> Result<Vec<Vec<Matcher>>, ApiError> {
     let raw = params.all("match[]");
     if raw.is_empty() && required {
         return Err(ApiError::BadRequest("no match[] parameter provided".into()));
     }
     raw.into_iter()
-        .map(|s| parse_selector(s).map_err(|e| ApiError::BadRequest(e.to_string())))
+        .map(|s| {
+            parse_selector(s).map_err(|e| {
+                if required {
+                    ApiError::BadRequest(format!("invalid parameter \"match[]\": {e}"))
+                } else {
+                    ApiError::BadRequest(e.to_string())
+                }
+            })
+        })
         .collect()
+}
+
+/// Decodes a label name sent in Prometheus's `U__` value-encoding escaping (`_2e_` for
+/// `.`, `__` for `_`); a name that is not validly escaped is taken as it is.
+fn unescape_label_name(name: &str) -> String {
+    let Some(rest) = name.strip_prefix("U__") else {
+        return name.to_string();
+    };
+    let mut out = String::with_capacity(rest.len());
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '_' {
+            out.push(c);
+            continue;
+        }
+        if chars.peek() == Some(&'_') {
+            chars.next();
+            out.push('_');
+            continue;
+        }
+        let mut hex = String::new();
+        loop {
+            match chars.next() {
+                Some('_') => break,
+                Some(h) if h.is_ascii_hexdigit() => hex.push(h),
+                _ => return name.to_string(),
+            }
+        }
+        match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+            Some(decoded) => out.push(decoded),
+            None => return name.to_string(),
+        }
+    }
+    out
 }
 
 fn truncate<T>(mut v: Vec<T>, limit: Option<usize>) -> (Vec<T>, bool) {
@@ -116,9 +159,15 @@ pub async fn series(
     ReadTenant(tenant): ReadTenant,
     params: Params,
 ) -> Result<Response, JsonApiError> {
-    let sets = selectors(&params, true)?;
-    let (start, end) = params.time_range()?;
+    if params.all("match[]").is_empty() {
+        return Err(ApiError::BadRequest("no match[] parameter provided".into()).into());
+    }
     let limit = params.limit()?;
+    let (start, end) = params.time_range()?;
+    let sets = selectors(&params, true)?;
+    if is_empty_range(start, end) {
+        return Ok(Success::new(SeriesList(Vec::new())).into_response());
+    }
     let queryable = state.queryable.clone();
     let found = blocking(move || {
         let q = queryable.querier(&tenant, start, end)?;
@@ -148,9 +197,9 @@ pub async fn labels(
     ReadTenant(tenant): ReadTenant,
     params: Params,
 ) -> Result<Response, JsonApiError> {
-    let sets = selectors(&params, false)?;
-    let (start, end) = params.time_range()?;
     let limit = params.limit()?;
+    let (start, end) = params.time_range()?;
+    let sets = selectors(&params, false)?;
     let names =
         strings_over_selectors(&state, tenant, start, end, sets, |q, m| q.label_names(m)).await?;
     let (names, truncated) = truncate(names, limit);
@@ -164,12 +213,14 @@ pub async fn label_values(
     Path(name): Path<String>,
     params: Params,
 ) -> Result<Response, JsonApiError> {
-    if !validate_label_name(&name) {
+    // Prometheus 3 accepts any UTF-8 label name, escaped or not
+    let name = unescape_label_name(&name);
+    if name.is_empty() {
         return Err(ApiError::BadRequest(format!("invalid label name: {name:?}")).into());
     }
-    let sets = selectors(&params, false)?;
-    let (start, end) = params.time_range()?;
     let limit = params.limit()?;
+    let (start, end) = params.time_range()?;
+    let sets = selectors(&params, false)?;
     let values = strings_over_selectors(&state, tenant, start, end, sets, move |q, m| {
         q.label_values(&name, m)
     })
@@ -188,6 +239,9 @@ async fn strings_over_selectors(
     sets: Vec<Vec<Matcher>>,
     read: impl Fn(&dyn MetricsQuerier, &[Matcher]) -> Result<Vec<String>, StoreError> + Send + 'static,
 ) -> Result<Vec<String>, ApiError> {
+    if is_empty_range(start, end) {
+        return Ok(Vec::new());
+    }
     let queryable = state.queryable.clone();
     blocking(move || {
         let q = queryable.querier(&tenant, start, end)?;
@@ -304,6 +358,14 @@ pub async fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_label_names() {
+        assert_eq!(unescape_label_name("job"), "job");
+        assert_eq!(unescape_label_name("U__http_2e_method"), "http.method");
+        assert_eq!(unescape_label_name("U__a__b"), "a_b");
+        assert_eq!(unescape_label_name("U__bad_zz_"), "U__bad_zz_");
+    }
 
     #[test]
     fn values_like_victoriametrics() {

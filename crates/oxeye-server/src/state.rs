@@ -10,6 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -52,6 +53,55 @@ impl Default for Limits {
     }
 }
 
+/// The protections every PromQL query runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Longest a query may run, including its wait for a slot (`--query.timeout`).
+    pub timeout: Duration,
+    /// Queries evaluated at once; others wait for a slot (`--query.max-concurrency`).
+    pub max_concurrency: usize,
+    /// Most samples one query may hold in memory (`--query.max-samples`).
+    pub max_samples: usize,
+    /// How far back an instant selector looks, ms (`--query.lookback-delta`).
+    pub lookback_delta_ms: i64,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(120),
+            max_concurrency: 20,
+            max_samples: 50_000_000,
+            lookback_delta_ms: 300_000,
+        }
+    }
+}
+
+/// What the store reports for the status endpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStatus {
+    /// Corrupt blocks and WAL segments found since start.
+    pub corruption_count: u64,
+    /// Earliest sample time in the tenant's in-memory head, ms.
+    pub head_min_t: Option<i64>,
+    /// Latest sample time in the tenant's in-memory head, ms.
+    pub head_max_t: Option<i64>,
+}
+
+/// The store's status for a tenant.
+pub type StoreStatusFn = Arc<dyn Fn(&TenantId) -> StoreStatus + Send + Sync>;
+/// The configuration file's text as last loaded.
+pub type ConfigFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// Outcome of the last configuration (re)load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigLoad {
+    /// Whether it succeeded.
+    pub success: bool,
+    /// When it was attempted, ms.
+    pub at_ms: i64,
+}
+
 /// What `/api/v1/status/buildinfo` reports.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,13 +133,23 @@ impl Default for BuildInfo {
     }
 }
 
+/// Writes a label map in name order, so answers are stable.
+pub fn sorted_map<S: serde::Serializer>(
+    m: &HashMap<String, String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().collect::<std::collections::BTreeMap<_, _>>())
+}
+
 /// A scrape target in the shape of Prometheus's `/api/v1/targets` `activeTargets`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ActiveTarget {
     /// Labels before relabeling.
+    #[serde(serialize_with = "sorted_map")]
     pub discovered_labels: HashMap<String, String>,
     /// Labels after relabeling.
+    #[serde(serialize_with = "sorted_map")]
     pub labels: HashMap<String, String>,
     /// The job.
     pub scrape_pool: String,
@@ -116,6 +176,7 @@ pub struct ActiveTarget {
 #[serde(rename_all = "camelCase")]
 pub struct DroppedTarget {
     /// Labels before relabeling.
+    #[serde(serialize_with = "sorted_map")]
     pub discovered_labels: HashMap<String, String>,
 }
 
@@ -142,8 +203,19 @@ pub struct ServerState {
     pub(crate) metrics: SelfMetrics,
     pub(crate) build_info: BuildInfo,
     pub(crate) ready: AtomicBool,
+    pub(crate) query_limits: QueryLimits,
+    /// One permit per query allowed to evaluate at once.
+    pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) store_status: Option<StoreStatusFn>,
+    pub(crate) config_text: Option<ConfigFn>,
+    pub(crate) flags: Vec<(String, String)>,
+    pub(crate) storage_retention: String,
+    pub(crate) started_ms: i64,
+    pub(crate) last_config: Mutex<ConfigLoad>,
     /// Per tenant: the cumulative state of OTLP delta series.
     pub(crate) otlp_delta: Mutex<HashMap<TenantId, Arc<Mutex<oxeye_proto::otlp::DeltaState>>>>,
+    /// Remote read limits and its concurrency gate.
+    pub(crate) remote_read: crate::remote_read::RemoteReadGate,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -205,14 +277,59 @@ impl ServerStateBuilder {
         self
     }
 
+    /// Limits of `POST /api/v1/read`.
+    pub fn remote_read_limits(mut self, l: crate::remote_read::RemoteReadLimits) -> Self {
+        self.state.remote_read = crate::remote_read::RemoteReadGate::new(l);
+        self
+    }
+
     /// What buildinfo reports.
     pub fn build_info(mut self, b: BuildInfo) -> Self {
         self.state.build_info = b;
         self
     }
 
+    /// Query timeout, concurrency, sample limit and lookback delta.
+    pub fn query_limits(mut self, l: QueryLimits) -> Self {
+        self.state.query_limits = l;
+        self
+    }
+
+    /// Source of the store's corruption count and head range (status endpoints).
+    pub fn store_status(mut self, f: StoreStatusFn) -> Self {
+        self.state.store_status = Some(f);
+        self
+    }
+
+    /// Source of `/api/v1/status/config`.
+    pub fn config_text(mut self, f: ConfigFn) -> Self {
+        self.state.config_text = Some(f);
+        self
+    }
+
+    /// The command-line flags `/api/v1/status/flags` reports, name without dashes.
+    pub fn flags(mut self, flags: Vec<(String, String)>) -> Self {
+        self.state.flags = flags;
+        self
+    }
+
+    /// The retention `/api/v1/status/runtimeinfo` reports, e.g. `15d`.
+    pub fn storage_retention(mut self, r: impl Into<String>) -> Self {
+        self.state.storage_retention = r.into();
+        self
+    }
+
     /// The finished state; not ready until [`ServerState::set_ready`].
     pub fn build(mut self) -> Arc<ServerState> {
+        let now = self.state.clock.now_ms();
+        self.state.started_ms = now;
+        *self.state.last_config.lock() = ConfigLoad {
+            success: true,
+            at_ms: now,
+        };
+        self.state.query_slots = Arc::new(tokio::sync::Semaphore::new(
+            self.state.query_limits.max_concurrency.max(1),
+        ));
         self.state.metrics = SelfMetrics::new(&self.state.build_info.version, self.stats);
         Arc::new(self.state)
     }
@@ -239,7 +356,21 @@ impl ServerState {
                 metrics: SelfMetrics::new(&build_info.version, None),
                 build_info,
                 ready: AtomicBool::new(false),
+                query_limits: QueryLimits::default(),
+                query_slots: Arc::new(tokio::sync::Semaphore::new(
+                    QueryLimits::default().max_concurrency,
+                )),
+                store_status: None,
+                config_text: None,
+                flags: Vec::new(),
+                storage_retention: String::new(),
+                started_ms: 0,
+                last_config: Mutex::new(ConfigLoad {
+                    success: true,
+                    at_ms: 0,
+                }),
                 otlp_delta: Mutex::new(HashMap::new()),
+                remote_read: crate::remote_read::RemoteReadGate::default(),
             },
             stats: None,
         }
@@ -253,6 +384,25 @@ impl ServerState {
     /// Whether `/-/ready` answers 200.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Re-reads the configuration through the reload hook and records the outcome for
+    /// `/api/v1/status/runtimeinfo`.
+    pub async fn reload_config(&self) -> Result<(), String> {
+        let Some(f) = self.reload.clone() else {
+            return Err("reloading is not available".into());
+        };
+        let r = f().await;
+        *self.last_config.lock() = ConfigLoad {
+            success: r.is_ok(),
+            at_ms: self.clock.now_ms(),
+        };
+        r
+    }
+
+    /// The outcome of the last configuration load.
+    pub fn last_config_load(&self) -> ConfigLoad {
+        *self.last_config.lock()
     }
 
     /// The self-metrics registry.

@@ -31,6 +31,13 @@ pub enum Command {
     /// Send a Prometheus text or OpenMetrics file (optionally gzipped) with timestamps to a
     /// running server.
     Import(ImportArgs),
+    /// Run Prometheus promqltest scripts against the PromQL engine; exit 1 when a case
+    /// fails, 2 when a file cannot be read.
+    Promqltest {
+        /// The `.test` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `oxeye check ...`
@@ -87,6 +94,80 @@ pub struct ServeArgs {
     /// storage.wal_sync).
     #[arg(long = "storage.tsdb.wal-sync")]
     pub wal_sync: Option<String>,
+    /// Longest a query may run, including its wait for a slot.
+    #[arg(long = "query.timeout", default_value = "2m")]
+    pub query_timeout: String,
+    /// Queries evaluated at once; further queries wait.
+    #[arg(long = "query.max-concurrency", default_value_t = 20)]
+    pub query_max_concurrency: usize,
+    /// Most samples a single query may load into memory.
+    #[arg(long = "query.max-samples", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+    /// How far back an instant selector looks for the latest sample.
+    #[arg(long = "query.lookback-delta", default_value = "5m")]
+    pub query_lookback_delta: String,
+    /// Most samples one remote read query may return in a sampled answer; 0 means no
+    /// limit (streamed answers are not limited).
+    #[arg(
+        long = "storage.remote.read-sample-limit",
+        default_value_t = 50_000_000
+    )]
+    pub remote_read_sample_limit: usize,
+    /// Most remote read requests served at once (more wait); 0 means no limit.
+    #[arg(long = "storage.remote.read-concurrent-limit", default_value_t = 10)]
+    pub remote_read_concurrent_limit: usize,
+    /// Chunk bytes per streamed remote read frame.
+    #[arg(
+        long = "storage.remote.read-max-bytes-in-frame",
+        default_value_t = 1_048_576
+    )]
+    pub remote_read_max_bytes_in_frame: usize,
+}
+
+impl ServeArgs {
+    /// Every flag and its value, named as on the command line without the dashes (what
+    /// `/api/v1/status/flags` reports).
+    pub fn flag_values(&self) -> Vec<(String, String)> {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+        let format = match self.log_format {
+            LogFormat::Logfmt => "logfmt",
+            LogFormat::Json => "json",
+        };
+        [
+            ("config.file", self.config_file.display().to_string()),
+            ("storage.path", self.storage_path.display().to_string()),
+            ("web.listen-address", self.listen_address.clone()),
+            ("otlp.grpc-listen-address", self.otlp_grpc_address.clone()),
+            ("otlp.http-listen-address", self.otlp_http_address.clone()),
+            ("log.format", format.to_string()),
+            ("log.level", self.log_level.clone()),
+            ("storage.tsdb.retention.time", opt(&self.retention_time)),
+            ("storage.tsdb.retention.size", opt(&self.retention_size)),
+            ("storage.tsdb.wal-sync", opt(&self.wal_sync)),
+            ("query.timeout", self.query_timeout.clone()),
+            (
+                "query.max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            ("query.max-samples", self.query_max_samples.to_string()),
+            ("query.lookback-delta", self.query_lookback_delta.clone()),
+            (
+                "storage.remote.read-sample-limit",
+                self.remote_read_sample_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-concurrent-limit",
+                self.remote_read_concurrent_limit.to_string(),
+            ),
+            (
+                "storage.remote.read-max-bytes-in-frame",
+                self.remote_read_max_bytes_in_frame.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
 }
 
 /// Flags of `oxeye import`.

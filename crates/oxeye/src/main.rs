@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod import;
 mod logging;
+mod promqltest;
 mod run;
 mod store;
 
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Promqltest { files }) => promqltest::run(&files, &mut std::io::stdout()),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }

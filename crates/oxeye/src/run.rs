@@ -16,8 +16,8 @@ use anyhow::Context;
 use oxeye_core::{Clock, SystemClock, TenantId};
 use oxeye_scrape::ScrapeManager;
 use oxeye_server::{
-    ActiveTarget, DroppedTarget, Limits as ServerLimits, Listeners, ServerState, StatValue,
-    TargetsSnapshot,
+    ActiveTarget, DroppedTarget, Limits as ServerLimits, Listeners, QueryLimits, ServerState,
+    StatValue, StoreStatus, TargetsSnapshot,
 };
 use oxeye_tsdb::{Limits, Tsdb, TsdbOptions};
 use tokio::net::TcpListener;
@@ -84,6 +84,39 @@ fn server_limits(cfg: &Config) -> anyhow::Result<ServerLimits> {
         l.max_decoded_bytes = usize::try_from(parse_size(s)?).unwrap_or(usize::MAX);
     }
     Ok(l)
+}
+
+/// The query protections from the `--query.*` flags.
+fn query_limits(args: &ServeArgs) -> anyhow::Result<QueryLimits> {
+    let timeout = oxeye_scrape::parse_duration(&args.query_timeout)
+        .with_context(|| format!("invalid --query.timeout {:?}", args.query_timeout))?;
+    let lookback = oxeye_scrape::parse_duration(&args.query_lookback_delta).with_context(|| {
+        format!(
+            "invalid --query.lookback-delta {:?}",
+            args.query_lookback_delta
+        )
+    })?;
+    anyhow::ensure!(
+        args.query_max_concurrency > 0,
+        "--query.max-concurrency must be at least 1"
+    );
+    Ok(QueryLimits {
+        timeout,
+        max_concurrency: args.query_max_concurrency,
+        max_samples: args.query_max_samples,
+        lookback_delta_ms: i64::try_from(lookback.as_millis()).unwrap_or(i64::MAX),
+    })
+}
+
+/// The head range and corruption count of a tenant, for the status endpoints.
+fn store_status(tsdb: &Tsdb, tenant: &TenantId) -> StoreStatus {
+    let s = tsdb.stats();
+    let head = s.tenants.get(tenant.as_str());
+    StoreStatus {
+        corruption_count: s.total.corrupt_blocks_total + s.total.corrupt_wals_total,
+        head_min_t: head.and_then(|h| h.head_min_t),
+        head_max_t: head.and_then(|h| h.head_max_t),
+    }
 }
 
 async fn bind(addr: &str, what: &str) -> anyhow::Result<Option<TcpListener>> {
@@ -228,6 +261,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config_path: PathBuf = args.config_file.clone();
     let cfg = Config::load(&config_path, &self_scrape_addr(local))?;
     let options = tsdb_options(&cfg, &args)?;
+    let query_limits = query_limits(&args)?;
+    let config_text = Arc::new(std::sync::Mutex::new(
+        std::fs::read_to_string(&config_path).unwrap_or_default(),
+    ));
+    let retention = oxeye_scrape::format_duration(options.retention);
     let otlp_http = bind(&args.otlp_http_address, "--otlp.http-listen-address").await?;
     let otlp_grpc = bind(&args.otlp_grpc_address, "--otlp.grpc-listen-address").await?;
 
@@ -243,14 +281,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config_path.clone(),
         self_scrape_addr(local),
         manager.clone(),
+        config_text.clone(),
     );
     let state = {
         let flush_db = store.clone();
         let stats_db = store.clone();
         let targets_mgr = manager.clone();
+        let status_db = store.clone();
         ServerState::builder(store.clone(), store.clone())
+            .query_limits(query_limits)
+            .flags(args.flag_values())
+            .storage_retention(retention)
+            .config_text(Arc::new(move || {
+                config_text.lock().map(|t| t.clone()).unwrap_or_default()
+            }))
+            .store_status(Arc::new(move |tenant| {
+                status_db
+                    .get()
+                    .map(|db| store_status(db, tenant))
+                    .unwrap_or_default()
+            }))
             .default_tenant(default_tenant)
             .limits(server_limits(&cfg)?)
+            .remote_read_limits(oxeye_server::remote_read::RemoteReadLimits {
+                sample_limit: args.remote_read_sample_limit,
+                concurrent_limit: args.remote_read_concurrent_limit,
+                max_bytes_in_frame: args.remote_read_max_bytes_in_frame,
+            })
             .clock(clock.clone())
             .flush(Arc::new(move || Ok(flush_db.get()?.flush()?)))
             .stats(Arc::new(move || {
@@ -316,7 +373,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     state.set_ready(true);
     tracing::info!("server is ready");
 
-    wait_for_signals(shutdown.clone(), reload).await;
+    wait_for_signals(shutdown.clone(), state.clone()).await;
     state.set_ready(false);
     tracing::info!("shutting down: stopping listeners");
     shutdown.cancel();
@@ -345,17 +402,23 @@ fn reload_fn(
     path: PathBuf,
     self_addr: String,
     manager: Arc<ScrapeManager>,
+    config_text: Arc<std::sync::Mutex<String>>,
 ) -> oxeye_server::ReloadFn {
     Arc::new(move || {
         let path = path.clone();
         let self_addr = self_addr.clone();
         let manager = manager.clone();
+        let config_text = config_text.clone();
         Box::pin(async move {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
             let cfg = Config::load(&path, &self_addr).map_err(|e| format!("{e:#}"))?;
             manager
                 .apply_config(cfg.global.clone(), cfg.scrape_configs.clone())
                 .await
                 .map_err(|e| e.to_string())?;
+            if let Ok(mut t) = config_text.lock() {
+                *t = text;
+            }
             tracing::info!(path = %path.display(), "configuration reloaded");
             Ok(())
         })
@@ -380,7 +443,7 @@ async fn maintenance_loop(tsdb: Arc<Tsdb>, shutdown: CancellationToken) {
 }
 
 /// Waits for SIGINT/SIGTERM; SIGHUP reloads the configuration meanwhile.
-async fn wait_for_signals(shutdown: CancellationToken, reload: oxeye_server::ReloadFn) {
+async fn wait_for_signals(shutdown: CancellationToken, state: Arc<ServerState>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -398,7 +461,7 @@ async fn wait_for_signals(shutdown: CancellationToken, reload: oxeye_server::Rel
             _ = shutdown.cancelled() => return,
             _ = hup.recv() => {
                 tracing::info!("received SIGHUP, reloading configuration");
-                if let Err(e) = reload().await {
+                if let Err(e) = state.reload_config().await {
                     tracing::error!(error = %e, "configuration reload failed");
                 }
             }

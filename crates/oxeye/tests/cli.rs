@@ -120,3 +120,78 @@ async fn json_logs_and_flag_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn promqltest_reports_failures_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "\
+load 1m
+  up{job=\"a\"} 1+1x5
+  hist {{schema:0 sum:1 count:1}}
+
+eval instant at 2m up
+  up{job=\"a\"} 3
+
+eval range from 0 to 2m step 1m up * 2
+  {job=\"a\"} 2 4 6
+
+eval instant at 2m up
+  up{job=\"a\"} 4
+
+eval instant at 0 hist
+  hist {{schema:0 sum:1 count:1}}
+";
+    let mixed = dir.path().join("mixed.test");
+    std::fs::write(&mixed, script).unwrap();
+    let out = Command::new(BIN)
+        .arg("promqltest")
+        .arg(&mixed)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failing case exits 1:\n{text}"
+    );
+    assert!(
+        text.contains("mixed.test:11: up"),
+        "the failing eval is named by file and line:\n{text}"
+    );
+    assert!(text.contains("expected 4"), "expected value shown:\n{text}");
+    assert!(text.contains("up{job=\"a\"} 3"), "got value shown:\n{text}");
+    assert!(
+        !text.contains("mixed.test:5:"),
+        "passing cases are not listed:\n{text}"
+    );
+    assert!(
+        text.contains("skipped 1: native histogram"),
+        "skip reasons are counted:\n{text}"
+    );
+    assert_eq!(
+        text.lines().last(),
+        Some("2 passed, 1 failed, 1 skipped"),
+        "{text}"
+    );
+
+    let passing = dir.path().join("passing.test");
+    std::fs::write(&passing, "load 1m\n  m 5\n\neval instant at 0 m\n  m 5\n").unwrap();
+    let out = Command::new(BIN)
+        .arg("promqltest")
+        .arg(&passing)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(text.lines().last(), Some("1 passed, 0 failed, 0 skipped"));
+
+    let missing = dir.path().join("missing.test");
+    let out = Command::new(BIN)
+        .arg("promqltest")
+        .arg(&passing)
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unreadable file exits 2");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.test"));
+}

@@ -37,7 +37,8 @@ pub async fn wait_ok(url: &str) {
     panic!("{url} did not answer");
 }
 
-async fn start_prometheus(dir: &Path) -> Peer {
+/// A fresh Prometheus with its remote-write receiver on a free loopback port.
+pub async fn start_prometheus(dir: &Path) -> Peer {
     let port = free_port();
     let cfg = dir.join("prometheus.yml");
     std::fs::write(&cfg, "global:\n  scrape_interval: 1h\n").unwrap();

@@ -8,5 +8,7 @@ mod crash;
 mod harness;
 mod ingest;
 mod peers;
+mod promql_diff;
 mod reads;
+mod remote_read;
 mod restart;

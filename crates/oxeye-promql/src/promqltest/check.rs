@@ -7,6 +7,7 @@ use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{Expr, VectorSelector};
 use promql_parser::util::{ExprVisitor, walk_expr};
 
+use super::at;
 use super::parse::{Eval, ExpectKind, Point, SeriesDesc};
 use super::{Outcome, SkipReason, State};
 use crate::{Engine, Output, PromqlError, Value};
@@ -70,13 +71,29 @@ pub(super) fn run_eval(engine: &Engine, tenant: &TenantId, state: &State, ev: &E
 }
 
 fn check(engine: &Engine, tenant: &TenantId, state: &State, ev: &Eval) -> Result<(), String> {
-    let result = match ev.range {
-        Some((end, step)) => engine.range(&state.store, tenant, &ev.expr, ev.start, end, step),
-        None => engine.instant(&state.store, tenant, &ev.expr, ev.start),
-    };
+    if let Some((end, step)) = ev.range {
+        let result = engine.range(&state.store, tenant, &ev.expr, ev.start, end, step);
+        return check_result(ev, result).map(|_| ());
+    }
+    check_instant(engine, tenant, state, ev, &ev.expr, ev.start)?;
+    if ev.expected.string.is_some() || ev.expected.range_vector.is_some() {
+        return Ok(());
+    }
+    // Pinned with `@`, the query must answer the same at other evaluation times.
+    if let Some((pinned, times)) = at::variants(&ev.expr, ev.start) {
+        for t in times {
+            check_instant(engine, tenant, state, ev, &pinned, t)
+                .map_err(|e| format!("{pinned} evaluated at {t}ms: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks an error or a result against the expectations (failure, annotations, value).
+fn check_result(ev: &Eval, result: Result<Output, PromqlError>) -> Result<Option<Output>, String> {
     let expects_fail = ev.has(ExpectKind::Fail);
     let out = match result {
-        Err(e) if expects_fail => return check_failure(ev, &e),
+        Err(e) if expects_fail => return check_failure(ev, &e).map(|()| None),
         Err(e) => return Err(format!("error evaluating query: {e}")),
         Ok(_) if expects_fail => {
             return Err("expected an error evaluating the query but got none".into());
@@ -85,24 +102,31 @@ fn check(engine: &Engine, tenant: &TenantId, state: &State, ev: &Eval) -> Result
     };
     check_annotations(ev, &out)?;
     compare(ev, &out.value)?;
-    if ev.range.is_some()
-        || ev.expected.string.is_some()
+    Ok(Some(out))
+}
+
+/// Runs `expr` as an instant query at `t` and, unless the eval opts out, as a range query
+/// around `t` whose middle step must give the same answer.
+fn check_instant(
+    engine: &Engine,
+    tenant: &TenantId,
+    state: &State,
+    ev: &Eval,
+    expr: &str,
+    t: i64,
+) -> Result<(), String> {
+    let result = engine.instant(&state.store, tenant, expr, t);
+    let Some(out) = check_result(ev, result)? else {
+        return Ok(());
+    };
+    if ev.expected.string.is_some()
         || ev.expected.range_vector.is_some()
-        || uses_query_context(&ev.expr)
+        || uses_query_context(expr)
     {
         return Ok(());
     }
-    // The same query in range mode must give the same answer at its middle step.
-    let t = ev.start;
     let ranged = engine
-        .range(
-            &state.store,
-            tenant,
-            &ev.expr,
-            t - 60_000,
-            t + 60_000,
-            60_000,
-        )
+        .range(&state.store, tenant, expr, t - 60_000, t + 60_000, 60_000)
         .map_err(|e| format!("error evaluating query in range mode: {e}"))?;
     if ev.has(ExpectKind::Ordered) {
         return Ok(());
@@ -136,7 +160,7 @@ fn check_failure(ev: &Eval, e: &PromqlError) -> Result<(), String> {
     }
 }
 
-fn check_annotations(ev: &Eval, out: &Output) -> Result<(), String> {
+pub(super) fn check_annotations(ev: &Eval, out: &Output) -> Result<(), String> {
     check_annotation_kind(ev, ExpectKind::Warn, &out.warnings, "warn")?;
     check_annotation_kind(ev, ExpectKind::Info, &out.infos, "info")?;
     if ev.has(ExpectKind::NoWarn) && !out.warnings.is_empty() {
@@ -218,7 +242,9 @@ fn compare(ev: &Eval, got: &Value) -> Result<(), String> {
             let (start, end, step) = match (ev.range, exp.range_vector) {
                 (_, Some(rv)) => rv,
                 (Some((end, step)), None) => (ev.start, end, step),
-                (None, None) => (ev.start, ev.start, 0),
+                // An instant query has no range to place points in (Prometheus's runner
+                // rejects any expected point here).
+                (None, None) => (ev.start, i64::MIN, 0),
             };
             for (labels, samples) in m {
                 let Some(want) = exp.series.iter().find(|s| &s.labels == labels) else {
@@ -253,8 +279,9 @@ fn compare(ev: &Eval, got: &Value) -> Result<(), String> {
                     }
                     if !almost_equal(*v, s.v) {
                         return Err(detail(format!(
-                            "expected {v} at t={t}ms for {labels}, got {}",
-                            s.v
+                            "expected {} at t={t}ms for {labels}, got {}",
+                            fmt_value(*v),
+                            fmt_value(s.v)
                         )));
                     }
                 }
@@ -274,7 +301,8 @@ fn compare(ev: &Eval, got: &Value) -> Result<(), String> {
                     .find(|(_, s)| &s.labels == labels)
                 else {
                     return Err(detail(format!(
-                        "unexpected series {labels} in result, value {value}"
+                        "unexpected series {labels} in result, value {}",
+                        fmt_value(*value)
                     )));
                 };
                 if ordered && want_pos != pos {
@@ -290,7 +318,9 @@ fn compare(ev: &Eval, got: &Value) -> Result<(), String> {
                 };
                 if !almost_equal(want_v, *value) {
                     return Err(detail(format!(
-                        "expected {want_v} for {labels}, got {value}"
+                        "expected {} for {labels}, got {}",
+                        fmt_value(want_v),
+                        fmt_value(*value)
                     )));
                 }
             }
@@ -303,7 +333,11 @@ fn compare(ev: &Eval, got: &Value) -> Result<(), String> {
                 ));
             };
             if !almost_equal(want, *v) {
-                return Err(detail(format!("expected scalar {want}, got {v}")));
+                return Err(detail(format!(
+                    "expected scalar {}, got {}",
+                    fmt_value(want),
+                    fmt_value(*v)
+                )));
             }
             Ok(())
         }
@@ -329,12 +363,17 @@ fn missing<'a>(
     Ok(())
 }
 
+/// Formats a value for reports: `stale` for the stale marker, exponent notation for very
+/// large or small magnitudes.
 fn fmt_value(v: f64) -> String {
     if is_stale_nan(v) {
-        "stale".to_string()
-    } else {
-        format!("{v}")
+        return "stale".to_string();
     }
+    let a = v.abs();
+    if a.is_finite() && a != 0.0 && !(1e-4..1e21).contains(&a) {
+        return format!("{v:e}");
+    }
+    format!("{v}")
 }
 
 fn render_expected(ev: &Eval) -> String {

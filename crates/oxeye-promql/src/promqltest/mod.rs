@@ -14,7 +14,9 @@
 //! syntax the PromQL parser does not accept. Everything else passes or fails; a query the
 //! engine does not support fails.
 
+mod at;
 mod check;
+mod labels;
 pub mod parse;
 mod store;
 #[cfg(test)]

@@ -15,6 +15,7 @@ type Data = BTreeMap<TenantId, BTreeMap<Labels, Vec<Sample>>>;
 pub(crate) struct MemStore {
     data: Mutex<Data>,
     metadata: Mutex<Vec<(TenantId, MetricMetadata)>>,
+    exemplars: Mutex<BTreeMap<TenantId, BTreeMap<Labels, Vec<Exemplar>>>>,
     /// When set, appends fail with this error.
     pub(crate) fail_with: Mutex<Option<fn() -> StoreError>>,
     pub(crate) flushes: std::sync::atomic::AtomicUsize,
@@ -52,6 +53,15 @@ impl MetricsAppender for MemStore {
         self.metadata
             .lock()
             .extend(batch.metadata.iter().map(|m| (tenant.clone(), m.clone())));
+        {
+            let mut ex = self.exemplars.lock();
+            let tex = ex.entry(tenant.clone()).or_default();
+            for s in batch.series.iter().filter(|s| !s.exemplars.is_empty()) {
+                tex.entry(s.labels.clone())
+                    .or_default()
+                    .extend(s.exemplars.iter().cloned());
+            }
+        }
         let mut data = self.data.lock();
         let tdata = data.entry(tenant.clone()).or_default();
         let mut stats = AppendStats::default();
@@ -99,13 +109,32 @@ impl MetricsQueryable for MemStore {
             .filter(|(t, _)| t == tenant)
             .map(|(_, m)| m.clone())
             .collect();
-        Ok(Box::new(MemQuerier { series, metadata }))
+        let exemplars = self
+            .exemplars
+            .lock()
+            .get(tenant)
+            .map(|m| {
+                m.iter()
+                    .map(|(l, ex)| {
+                        let kept = ex.iter().filter(|e| e.t >= mint && e.t <= maxt).cloned();
+                        (l.clone(), kept.collect::<Vec<_>>())
+                    })
+                    .filter(|(_, ex)| !ex.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Box::new(MemQuerier {
+            series,
+            metadata,
+            exemplars,
+        }))
     }
 }
 
 struct MemQuerier {
     series: Vec<(Labels, Vec<Sample>)>,
     metadata: Vec<MetricMetadata>,
+    exemplars: Vec<(Labels, Vec<Exemplar>)>,
 }
 
 impl MemQuerier {
@@ -154,8 +183,13 @@ impl MetricsQuerier for MemQuerier {
         Ok(values)
     }
 
-    fn exemplars(&self, _: &[Matcher]) -> Result<Vec<(Labels, Vec<Exemplar>)>, StoreError> {
-        Ok(Vec::new())
+    fn exemplars(&self, ms: &[Matcher]) -> Result<Vec<(Labels, Vec<Exemplar>)>, StoreError> {
+        Ok(self
+            .exemplars
+            .iter()
+            .filter(|(l, _)| ms.iter().all(|m| m.matches(l.get(&m.name).unwrap_or(""))))
+            .cloned()
+            .collect())
     }
 
     fn metadata(&self, metric: Option<&str>) -> Result<Vec<MetricMetadata>, StoreError> {

@@ -1,5 +1,6 @@
 //! Router tests over a small in-memory store implementing the core traits.
 
+mod api_contract;
 mod memstore;
 mod otlp_api;
 mod query_api;

@@ -42,7 +42,7 @@ async fn instant_query_shapes() {
         v["data"],
         serde_json::json!({
             "resultType": "vector",
-            "result": [{"metric": {"job": "api"}, "value": [60.0, "120"]}],
+            "result": [{"metric": {"job": "api"}, "value": [60, "120"]}],
         })
     );
     let (_, body) = get(&s, "/api/v1/query?query=1%2B1.5&time=10.5").await;
@@ -53,7 +53,7 @@ async fn instant_query_shapes() {
     let (_, body) = get(&s, "/api/v1/query?query=%22hi%22&time=1").await;
     assert_eq!(
         json(&body)["data"],
-        serde_json::json!({"resultType": "string", "result": [1.0, "hi"]})
+        serde_json::json!({"resultType": "string", "result": [1, "hi"]})
     );
     let (_, body) = get(
         &s,
@@ -66,7 +66,7 @@ async fn instant_query_shapes() {
             "resultType": "matrix",
             "result": [{
                 "metric": {"__name__": "reqs", "job": "api"},
-                "values": [[60.0, "60"], [120.0, "120"]],
+                "values": [[60, "60"], [120, "120"]],
             }],
         })
     );
@@ -87,19 +87,22 @@ async fn range_query_and_errors() {
             "resultType": "matrix",
             // At 60s the window (-60s, 60s] holds 0 and 60: the start extension stops
             // where the counter would be zero, so 60 over the 120s range.
-            "result": [{"metric": {"job": "api"}, "values": [[60.0, "0.5"], [120.0, "1"]]}],
+            "result": [{"metric": {"job": "api"}, "values": [[60, "0.5"], [120, "1"]]}],
         })
     );
     let (code, body) = get(&s, "/api/v1/query?query=sum(").await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(json(&body)["errorType"], "bad_data");
-    let (code, body) = get(&s, "/api/v1/query?query=label_join(reqs,%22a%22,%22%22)").await;
-    assert_eq!(code, 400, "{body}");
-    assert!(
-        json(&body)["error"]
-            .as_str()
-            .unwrap()
-            .contains("not supported yet")
+    let (code, body) = get(
+        &s,
+        "/api/v1/query?query=label_replace(reqs,%22a%22,%22b%22,%22c%22,%22(%22)",
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert_eq!(json(&body)["errorType"], "execution");
+    assert_eq!(
+        json(&body)["error"],
+        "invalid regular expression in label_replace(): ("
     );
     let (code, body) = get(&s, "/api/v1/query?query=reqs%2Bon()reqs&time=60").await;
     assert_eq!(code, 422, "{body}");
@@ -112,4 +115,58 @@ async fn range_query_and_errors() {
     )
     .await;
     assert_eq!(code, 400);
+}
+
+/// A client that goes away cancels its query: the only query slot is free again at once,
+/// long before the abandoned evaluation (tens of seconds of work) could have finished.
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_query_is_canceled_and_frees_its_slot() {
+    let store = MemStore::new();
+    let samples: Vec<Sample> = (0..200_000i64)
+        .map(|i| Sample::new(i * 1000, i as f64))
+        .collect();
+    let batch = WriteBatch {
+        series: vec![SeriesWrite {
+            labels: Labels::from_pairs(&[("__name__", "x")]),
+            samples,
+            exemplars: Vec::new(),
+        }],
+        metadata: Vec::new(),
+    };
+    store
+        .append(&TenantId::new("anonymous").unwrap(), batch)
+        .unwrap();
+    let state = ServerState::builder(store.clone(), store)
+        .query_limits(crate::QueryLimits {
+            max_concurrency: 1,
+            ..Default::default()
+        })
+        .build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let client = reqwest::Client::new();
+    let heavy = client
+        .get(format!(
+            "http://{addr}/api/v1/query_range?query=sum_over_time(x%5B1d%5D)&start=0&end=200000&step=20"
+        ))
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(heavy.is_err(), "the heavy query should outlast its client");
+    let gave_up = std::time::Instant::now();
+    let r = client
+        .get(format!(
+            "http://{addr}/api/v1/query?query=1%2B1&time=1&timeout=20"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        gave_up.elapsed() < std::time::Duration::from_secs(3),
+        "the slot was held for {:?} after the client went away",
+        gave_up.elapsed()
+    );
+    server.abort();
 }
