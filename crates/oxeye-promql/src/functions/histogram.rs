@@ -21,11 +21,14 @@ struct Group {
 impl Evaluator<'_> {
     /// Groups the elements of `v` into classic histograms by their labels without `le`,
     /// warning about elements whose `le` is missing or malformed. Groups keep the order in
-    /// which they first appear.
-    /// `arg` is the vector argument's expression, which annotations point at.
+    /// which they first appear. `arg` is the vector argument's expression, which
+    /// annotations point at.
+    ///
+    /// Groups are found by a hash of the labels without `le`, so a label set is built only
+    /// once per histogram rather than once per bucket.
     fn classic_histograms(&self, v: Vec<Elem>, arg: &Expr) -> Vec<Group> {
         let mut pos: Option<String> = None;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
         for e in v {
             let le = e.labels.get("le").unwrap_or("");
@@ -41,16 +44,25 @@ impl Evaluator<'_> {
                 self.warn(msg);
                 continue;
             };
-            let mut b = e.labels.builder();
-            b.del("le");
-            let key = b.build();
-            let i = *index.entry(key.clone()).or_insert_with(|| {
-                groups.push(Group {
-                    labels: key,
-                    buckets: Vec::new(),
-                });
-                groups.len() - 1
+            let candidates = index.entry(hash_without_le(&e.labels)).or_default();
+            let found = candidates.iter().copied().find(|&i| {
+                groups
+                    .get(i)
+                    .is_some_and(|g| same_without_le(&g.labels, &e.labels))
             });
+            let i = match found {
+                Some(i) => i,
+                None => {
+                    let mut b = e.labels.builder();
+                    b.del("le");
+                    groups.push(Group {
+                        labels: b.build(),
+                        buckets: Vec::new(),
+                    });
+                    candidates.push(groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
             if let Some(g) = groups.get_mut(i) {
                 g.buckets.push(Bucket {
                     upper,
@@ -132,6 +144,22 @@ impl Evaluator<'_> {
                 .collect(),
         ))
     }
+}
+
+/// A hash of a label set's pairs other than `le`.
+fn hash_without_le(l: &Labels) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for x in l.iter().filter(|x| x.name != "le") {
+        x.name.hash(&mut h);
+        x.value.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Whether `group` (which has no `le`) equals `l` without its `le`.
+fn same_without_le(group: &Labels, l: &Labels) -> bool {
+    group.iter().eq(l.iter().filter(|x| x.name != "le"))
 }
 
 /// A float as OpenMetrics writes it in a label value (`0.0`, `1.0`, `0.25`, `+Inf`).
