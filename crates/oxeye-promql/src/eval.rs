@@ -142,26 +142,6 @@ impl<'a> Evaluator<'a> {
         self.annotations.borrow_mut().warnings.insert(msg.into());
     }
 
-    /// Where `e` starts in the query text, as Prometheus appends it to annotations
-    /// (` (line:column)`, 1-based); empty when the query text is unknown or `e` cannot be
-    /// found in it.
-    pub(crate) fn position_suffix(&self, e: &Expr) -> String {
-        let Some((text, _)) = self.query else {
-            return String::new();
-        };
-        let needle = e.to_string();
-        let Some(at) = find_expr_text(text, &needle) else {
-            return String::new();
-        };
-        let before = text.get(..at).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let col = match before.rfind('\n') {
-            Some(nl) => at - nl,
-            None => at + 1,
-        };
-        format!(" ({line}:{col})")
-    }
-
     /// Records an info annotation for the query.
     pub(crate) fn info(&self, msg: impl Into<String>) {
         self.annotations.borrow_mut().infos.insert(msg.into());
@@ -537,19 +517,6 @@ fn seek(samples: &[Sample], from: usize, forward: bool, bound: i64) -> usize {
 
 fn selector_key(vs: &VectorSelector) -> usize {
     vs as *const VectorSelector as usize
-}
-
-/// The byte offset of `needle` (an expression's canonical text) in the query text,
-/// ignoring case for keywords and literals such as `NaN`/`Inf`.
-fn find_expr_text(text: &str, needle: &str) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
-    }
-    if let Some(i) = text.find(needle) {
-        return Some(i);
-    }
-    let lower = text.to_ascii_lowercase();
-    lower.find(&needle.to_ascii_lowercase())
 }
 
 /// Whether `e` is a subquery, possibly in parentheses.

@@ -489,7 +489,7 @@ fn annotations_come_with_the_result() {
     assert_eq!(
         out.infos,
         vec![
-            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"http_requests\""
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"http_requests\" (1:6)"
                 .to_string()
         ]
     );
