@@ -38,6 +38,20 @@ const JOBS: [&str; 10] = [
 const VERSIONS: [&str; 3] = ["1.4.2", "1.5.0", "1.5.1"];
 const QUEUES: usize = 4;
 
+/// Every metric name of the data.
+pub const METRIC_NAMES: [&str; 10] = [
+    "http_requests_total",
+    "http_request_duration_seconds_bucket",
+    "http_request_duration_seconds_sum",
+    "http_request_duration_seconds_count",
+    "process_resident_memory_bytes",
+    "go_goroutines",
+    "process_cpu_seconds_total",
+    "queue_depth",
+    "up",
+    "build_info",
+];
+
 /// Series each instance exposes.
 pub const SERIES_PER_INSTANCE: usize = HANDLERS.len() * METHODS.len() * CODES.len()
     + HANDLERS.len() * METHODS.len() * (BUCKETS.len() + 3)
@@ -385,6 +399,9 @@ mod tests {
         }
         let distinct: std::collections::HashSet<_> = g.labels.iter().collect();
         assert_eq!(distinct.len(), g.labels.len());
+        let names: std::collections::HashSet<_> =
+            g.labels.iter().filter_map(|l| l.metric_name()).collect();
+        assert_eq!(names, METRIC_NAMES.into_iter().collect());
     }
 
     #[test]

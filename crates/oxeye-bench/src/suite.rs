@@ -90,6 +90,8 @@ pub struct Timing {
     pub median_ms: Option<f64>,
     pub series: Option<usize>,
     pub error: Option<String>,
+    /// Measured runs behind the median.
+    pub runs: usize,
 }
 
 /// One row of the table.
@@ -152,25 +154,32 @@ pub async fn query_range(
     Ok((took, series))
 }
 
-/// Runs `expr` over `w` against every system: one warm-up run each, then `runs` rounds
-/// that visit the systems in turn, so a change in background load hits all alike.
+/// Runs `expr` over `w` against every system: one warm-up run each, then up to `runs`
+/// rounds that visit the systems in turn, so a change in background load hits all alike.
+/// A system whose warm-up took longer than `budget / runs` gets fewer measured runs (at
+/// least one), so one slow system cannot stretch the suite without bound.
 pub async fn time_query(
     client: &reqwest::Client,
     bases: &[String],
     expr: &str,
     w: &Window,
     runs: usize,
+    budget: Duration,
 ) -> Vec<Timing> {
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); bases.len()];
     let mut out: Vec<Timing> = vec![Timing::default(); bases.len()];
+    let mut allowed = vec![runs; bases.len()];
     for round in 0..=runs {
         for (i, base) in bases.iter().enumerate() {
-            if out[i].error.is_some() {
+            if out[i].error.is_some() || (round > 0 && samples[i].len() >= allowed[i]) {
                 continue;
             }
             match query_range(client, base, expr, w).await {
                 Ok((took, series)) => {
-                    if round > 0 {
+                    if round == 0 {
+                        let fit = budget.as_secs_f64() / took.as_secs_f64().max(1e-6);
+                        allowed[i] = (fit as usize).clamp(1, runs.max(1));
+                    } else {
                         samples[i].push(took.as_secs_f64() * 1000.0);
                     }
                     out[i].series = Some(series);
@@ -180,6 +189,7 @@ pub async fn time_query(
         }
     }
     for (o, s) in out.iter_mut().zip(samples.iter_mut()) {
+        o.runs = s.len();
         if o.error.is_none() {
             o.median_ms = median(s);
         }

@@ -147,19 +147,23 @@ impl Evaluator<'_> {
         match op.as_str() {
             "topk" | "bottomk" | "limitk" | "limit_ratio" => {
                 let p = param.unwrap_or(f64::NAN);
-                self.aggregate_k(&op, p, &grouping, input)
+                let at = a.param.as_deref().map(|p| self.position_suffix(p));
+                self.aggregate_k(&op, p, &grouping, input, &at.unwrap_or_default())
             }
             _ => {
                 if op == "quantile" {
                     let q = param.unwrap_or(f64::NAN);
                     if q.is_nan() || !(0.0..=1.0).contains(&q) {
+                        let at = a.param.as_deref().map(|p| self.position_suffix(p));
                         self.warn(format!(
-                            "PromQL warning: quantile value should be between 0 and 1, got {}",
-                            go_float_g(q)
+                            "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                            go_float_g(q),
+                            at.unwrap_or_default()
                         ));
                     }
                 }
-                self.aggregate_values(&op, param.unwrap_or(f64::NAN), &grouping, input)
+                let memo = a as *const AggregateExpr as usize;
+                self.aggregate_values(&op, param.unwrap_or(f64::NAN), &grouping, input, memo)
             }
         }
     }
@@ -170,12 +174,24 @@ impl Evaluator<'_> {
         q: f64,
         grouping: &Grouping<'_>,
         input: Vec<Elem>,
+        memo: usize,
     ) -> Result<StepValue, PromqlError> {
         let mut index: HashMap<u64, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
+        let mut memo_labels = self.group_memo.borrow_mut();
+        let mut memo_keys = self.group_key_memo.borrow_mut();
         for e in input {
             let f = e.value;
-            let key = grouping.key(&e.labels);
+            // A series' labels are the same (shared) set at every step: its group is
+            // computed once per query.
+            let key = match memo_keys.get(&(memo, e.labels.clone())) {
+                Some(k) => *k,
+                None => {
+                    let k = grouping.key(&e.labels);
+                    memo_keys.insert((memo, e.labels.clone()), k);
+                    k
+                }
+            };
             let Some(&gi) = index.get(&key) else {
                 index.insert(key, groups.len());
                 let value = match op {
@@ -189,8 +205,12 @@ impl Evaluator<'_> {
                     "group" => 1.0,
                     _ => f,
                 };
+                let labels = memo_labels
+                    .entry((memo, key))
+                    .or_insert_with(|| grouping.labels(&e.labels))
+                    .clone();
                 groups.push(Group {
-                    labels: grouping.labels(&e.labels),
+                    labels,
                     value,
                     mean: f,
                     kahan_c: 0.0,
@@ -287,6 +307,7 @@ impl Evaluator<'_> {
         p: f64,
         grouping: &Grouping<'_>,
         input: Vec<Elem>,
+        at: &str,
     ) -> Result<StepValue, PromqlError> {
         let mut ratio = 0.0;
         let mut k = 0usize;
@@ -300,7 +321,7 @@ impl Evaluator<'_> {
             ratio = p.clamp(-1.0, 1.0);
             if !(-1.0..=1.0).contains(&p) {
                 self.warn(format!(
-                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}",
+                    "PromQL warning: ratio value should be between -1 and 1, got {}, capping to {}{at}",
                     go_float_g(p),
                     go_float_g(ratio)
                 ));

@@ -112,10 +112,11 @@ impl Evaluator<'_> {
         }
         // The "many" side on the left, the "one" side on the right.
         let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
-        let mut right: HashMap<Labels, &Elem> = HashMap::with_capacity(one.len());
+        let mut right: HashMap<u64, &Elem> = HashMap::with_capacity(one.len());
         for r in &one {
-            let sig = match_signature(&r.labels, on, names);
+            let sig = signature_hash(&r.labels, on, names);
             if let Some(prev) = right.get(&sig) {
+                let sig = match_signature(&r.labels, on, names);
                 let one_side = if swapped { "left" } else { "right" };
                 let (mut d1, mut d2) = (prom_string(&r.labels), prom_string(&prev.labels));
                 if d1 > d2 {
@@ -128,11 +129,13 @@ impl Evaluator<'_> {
             }
             right.insert(sig, r);
         }
-        let mut matched_one: HashSet<Labels> = HashSet::new();
-        let mut matched_many: HashMap<Labels, HashSet<Labels>> = HashMap::new();
+        let mut matched_one: HashSet<u64> = HashSet::new();
+        // (match signature, result labels hash) pairs seen, as Prometheus checks them.
+        let mut matched_many: HashSet<(u64, u64)> = HashSet::new();
         let mut out = Vec::new();
+        let memo_key = b as *const BinaryExpr as usize;
         for l in &many {
-            let sig = match_signature(&l.labels, on, names);
+            let sig = signature_hash(&l.labels, on, names);
             let Some(r) = right.get(&sig) else {
                 continue;
             };
@@ -145,14 +148,33 @@ impl Evaluator<'_> {
             if return_bool {
                 v = if keep { 1.0 } else { 0.0 };
             }
-            let metric = result_metric(&l.labels, &r.labels, op, one_to_one, on, names, include);
+            let metric = if result_is_many(op, one_to_one, on, names, include) {
+                l.labels.clone()
+            } else {
+                let one_labels = if include.is_empty() {
+                    Labels::default()
+                } else {
+                    r.labels.clone()
+                };
+                let key = (memo_key, l.labels.clone(), one_labels);
+                let cached = self.metric_memo.borrow().get(&key).cloned();
+                match cached {
+                    Some(m) => m,
+                    None => {
+                        let m =
+                            result_metric(&l.labels, &r.labels, op, one_to_one, on, names, include);
+                        self.metric_memo.borrow_mut().insert(key, m.clone());
+                        m
+                    }
+                }
+            };
             if one_to_one {
                 if !matched_one.insert(sig) {
                     return Err(PromqlError::Execution(
                         "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)".into(),
                     ));
                 }
-            } else if !matched_many.entry(sig).or_default().insert(metric.clone()) {
+            } else if !matched_many.insert((sig, metric.hash64())) {
                 return Err(PromqlError::Execution(
                     "multiple matches for labels: grouping labels must ensure unique matches"
                         .into(),
@@ -170,6 +192,18 @@ impl Evaluator<'_> {
         }
         Ok(out)
     }
+}
+
+/// Whether a result element's labels are the "many" side's labels unchanged.
+fn result_is_many(
+    op: &str,
+    one_to_one: bool,
+    on: bool,
+    names: &[String],
+    include: &[String],
+) -> bool {
+    !is_arithmetic(op)
+        && ((!one_to_one && include.is_empty()) || (one_to_one && !on && names.is_empty()))
 }
 
 /// Prometheus's notation of a label set in error messages: `{__name__="x", a="b"}`.
@@ -197,13 +231,10 @@ pub(crate) fn result_metric(
     names: &[String],
     include: &[String],
 ) -> Labels {
+    if result_is_many(op, one_to_one, on, names, include) {
+        return many.clone();
+    }
     let arithmetic = is_arithmetic(op);
-    if !arithmetic && !one_to_one && include.is_empty() {
-        return many.clone();
-    }
-    if !arithmetic && one_to_one && !on && names.is_empty() {
-        return many.clone();
-    }
     let mut b = many.builder();
     if arithmetic {
         b.del(METRIC_NAME);
@@ -228,6 +259,27 @@ pub(crate) fn result_metric(
     b.build()
 }
 
+/// A 64-bit hash of the match signature of `l` (see [`match_signature`]); equal
+/// signatures hash equal, and no label set is built.
+fn signature_hash(l: &Labels, on: bool, names: &[String]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = xxhash_rust::xxh64::Xxh64::new(0);
+    for x in l.iter() {
+        let keep = if on {
+            names.contains(&x.name)
+        } else {
+            x.name != METRIC_NAME && !names.contains(&x.name)
+        };
+        if keep {
+            h.write(x.name.as_bytes());
+            h.write_u8(0xff);
+            h.write(x.value.as_bytes());
+            h.write_u8(0xff);
+        }
+    }
+    h.finish()
+}
+
 /// The match signature of `l` under `on(names)` (`on`) or `ignoring(names)`; ignoring
 /// also drops the metric name.
 pub(crate) fn match_signature(l: &Labels, on: bool, names: &[String]) -> Labels {
@@ -242,34 +294,41 @@ pub(crate) fn match_signature(l: &Labels, on: bool, names: &[String]) -> Labels 
 
 /// `and`, `or`, `unless`: many-to-many filtering by match signature.
 fn set_op(b: &BinaryExpr, op: &str, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Vec<Elem> {
-    let (on, names): (bool, Vec<String>) =
-        match b.modifier.as_ref().and_then(|m| m.matching.as_ref()) {
-            Some(LabelModifier::Include(ls)) => (true, ls.labels.clone()),
-            Some(LabelModifier::Exclude(ls)) => (false, ls.labels.clone()),
-            None => (false, Vec::new()),
-        };
-    let right: HashMap<Labels, ()> = rhs
-        .iter()
-        .map(|e| (match_signature(&e.labels, on, &names), ()))
-        .collect();
+    let (on, names): (bool, &[String]) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref())
+    {
+        Some(LabelModifier::Include(ls)) => (true, &ls.labels),
+        Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
+        None => (false, &[]),
+    };
     match op {
-        "and" => lhs
-            .into_iter()
-            .filter(|e| right.contains_key(&match_signature(&e.labels, on, &names)))
-            .collect(),
-        "unless" => lhs
-            .into_iter()
-            .filter(|e| !right.contains_key(&match_signature(&e.labels, on, &names)))
-            .collect(),
-        _ => {
-            let left: HashMap<Labels, ()> = lhs
+        "and" | "unless" => {
+            if rhs.is_empty() {
+                return if op == "and" { Vec::new() } else { lhs };
+            }
+            let right: HashSet<u64> = rhs
                 .iter()
-                .map(|e| (match_signature(&e.labels, on, &names), ()))
+                .map(|e| signature_hash(&e.labels, on, names))
+                .collect();
+            let keep_matched = op == "and";
+            lhs.into_iter()
+                .filter(|e| right.contains(&signature_hash(&e.labels, on, names)) == keep_matched)
+                .collect()
+        }
+        _ => {
+            if lhs.is_empty() {
+                return rhs;
+            }
+            if rhs.is_empty() {
+                return lhs;
+            }
+            let left: HashSet<u64> = lhs
+                .iter()
+                .map(|e| signature_hash(&e.labels, on, names))
                 .collect();
             let mut out = lhs;
             out.extend(
                 rhs.into_iter()
-                    .filter(|e| !left.contains_key(&match_signature(&e.labels, on, &names))),
+                    .filter(|e| !left.contains(&signature_hash(&e.labels, on, names))),
             );
             out
         }

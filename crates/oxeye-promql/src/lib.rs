@@ -2,16 +2,19 @@
 //!
 //! Data flow: the query text is parsed with `promql_parser` into an AST; every vector and
 //! matrix selector in it is selected once from a single querier covering the whole time
-//! span the query can touch (`start - lookback - max range - max offset` to `end`), and the
-//! samples are kept in memory. The AST is then evaluated once per step (once for an
-//! instant query) against those preloaded series; per-step instant vectors are stitched
-//! into a matrix for range queries.
+//! span the query can touch (lookback, ranges, `offset`, `@` and subquery windows
+//! included), and the samples are kept in memory (matrix selectors without stale
+//! markers). The AST is then evaluated once per step (once for an instant query) against
+//! those preloaded series: matrix windows are slices of them, found by continuing from
+//! the previous step's positions; per-step instant vectors are stitched into a matrix.
+//! A large range query splits its steps into contiguous chunks evaluated on a few
+//! threads, each with its own evaluator; chunks are appended in time order and their
+//! annotations merged.
 //!
-//! Supported so far: literals, vector/matrix selectors with `offset` and `@`, unary minus,
-//! arithmetic and comparison operators with one-to-one `on`/`ignoring` matching, the
-//! set operators `and`/`or`/`unless`,
-//! the common aggregations and a set of range and math functions. Anything else answers
-//! [`PromqlError::Unsupported`].
+//! Semantics follow Prometheus 3: left-open ranges, subqueries aligned to absolute
+//! multiples of their step, one-to-one and `group_left`/`group_right` matching, set
+//! operators, every aggregation, delayed metric-name removal, and Prometheus's error and
+//! annotation texts. Anything not implemented answers [`PromqlError::Unsupported`].
 
 mod aggregate;
 mod binary;
@@ -26,8 +29,21 @@ use std::collections::HashMap;
 
 use oxeye_core::{Labels, MetricsQueryable, Sample, StatusCode, StoreError, TenantId};
 
-use crate::eval::{Evaluator, StepValue};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::eval::{Annotations, Evaluator, StepValue};
 use crate::select::{Preloaded, preload};
+
+/// One thread's share of a range query: its series and annotations.
+type Chunk = (Vec<(Labels, Vec<Sample>)>, Annotations);
+
+/// State the threads of one range query share.
+struct Shared {
+    /// Result samples produced so far, against the sample limit.
+    total: AtomicUsize,
+    /// Set when a thread failed, so the others stop early.
+    failed: AtomicBool,
+}
 
 /// The result of a query, in the shapes of the Prometheus query API.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +162,8 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, t_ms, t_ms, 0);
+        let mut ev = self.evaluator(&data, t_ms, t_ms, 0);
+        ev.query = Some((expr, &ast));
         let out = ev.eval_checked(&ast, t_ms)?;
         let value = match out {
             StepValue::Scalar(v) => Value::Scalar(t_ms, v),
@@ -160,6 +177,9 @@ impl Engine {
     }
 
     /// Evaluates `expr` at every step from `start_ms` to `end_ms` inclusive.
+    ///
+    /// A large query's steps are evaluated on up to as many threads as there are CPUs
+    /// (at most 4).
     pub fn range(
         &self,
         queryable: &dyn MetricsQueryable,
@@ -168,6 +188,22 @@ impl Engine {
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+    ) -> Result<Output, PromqlError> {
+        self.range_on_threads(queryable, tenant, expr, start_ms, end_ms, step_ms, 0)
+    }
+
+    /// [`Engine::range`] with the number of threads evaluating steps chosen: 0 picks it
+    /// as `range` does, 1 evaluates sequentially, more always splits the steps (when
+    /// there are at least two per thread).
+    pub fn range_on_threads(
+        &self,
+        queryable: &dyn MetricsQueryable,
+        tenant: &TenantId,
+        expr: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        threads: usize,
     ) -> Result<Output, PromqlError> {
         if step_ms <= 0 {
             return Err(PromqlError::Execution(format!(
@@ -199,56 +235,174 @@ impl Engine {
             self.lookback_ms,
             self.max_samples,
         )?;
-        let ev = self.evaluator(&data, start_ms, end_ms, step_ms);
-        vector::range(self, &ev, &ast, start_ms, end_ms, step_ms)
+        let deadline = self.deadline();
+        vector::range(
+            self,
+            &data,
+            expr,
+            &ast,
+            (start_ms, end_ms, step_ms),
+            threads,
+            deadline,
+        )
     }
 
-    /// Evaluates a range query step by step (the path for anything the series-major
-    /// evaluator in [`vector`] leaves to it).
+    /// Evaluates a range query step by step, the steps split over `threads` (the path
+    /// for anything the series-major evaluator in [`vector`] leaves to it).
+    #[allow(clippy::too_many_arguments)]
     fn range_steps(
         &self,
-        ev: &Evaluator<'_>,
+        data: &Preloaded,
+        expr: &str,
         ast: &promql_parser::parser::Expr,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
+        threads: usize,
+        deadline: Option<std::time::Instant>,
     ) -> Result<Output, PromqlError> {
+        let n_steps = usize::try_from((end_ms - start_ms) / step_ms)
+            .unwrap_or(usize::MAX - 1)
+            .saturating_add(1);
+        let threads = step_threads(threads, n_steps, data.series_count());
+        let shared = Shared {
+            total: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        };
+        let run = |steps: std::ops::Range<usize>| -> Result<Chunk, PromqlError> {
+            self.eval_steps(
+                data, expr, ast, start_ms, end_ms, step_ms, steps, deadline, &shared,
+            )
+        };
+        let chunks: Vec<Result<Chunk, PromqlError>> = if threads <= 1 {
+            vec![run(0..n_steps)]
+        } else {
+            let per = n_steps.div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|k| {
+                        let lo = (k * per).min(n_steps);
+                        let hi = ((k + 1) * per).min(n_steps);
+                        let run = &run;
+                        scope.spawn(move || run(lo..hi))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(PromqlError::Execution(
+                                "query evaluation thread panicked".into(),
+                            ))
+                        })
+                    })
+                    .collect()
+            })
+        };
+        // Chunks cover consecutive step ranges, so appending keeps samples in time order.
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
-        let mut total = 0usize;
-        let mut t = start_ms;
-        while t <= end_ms {
-            ev.check_interrupt()?;
-            let step = ev.eval_checked(ast, t)?;
-            let elems = match step {
+        let mut annotations = Annotations::default();
+        for chunk in chunks {
+            let (part, notes) = chunk?;
+            annotations.warnings.extend(notes.warnings);
+            annotations.infos.extend(notes.infos);
+            for (labels, samples) in part {
+                match index.get(&labels) {
+                    Some(&i) => {
+                        if let Some((_, s)) = series.get_mut(i) {
+                            s.extend(samples);
+                        }
+                    }
+                    None => {
+                        index.insert(labels.clone(), series.len());
+                        series.push((labels, samples));
+                    }
+                }
+            }
+        }
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(Output {
+            value: Value::Matrix(series),
+            warnings: annotations.warnings.into_iter().collect(),
+            infos: annotations.infos.into_iter().collect(),
+        })
+    }
+
+    /// Evaluates steps `steps` (indices from `start`) with an evaluator of its own.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_steps(
+        &self,
+        data: &Preloaded,
+        text: &str,
+        ast: &promql_parser::parser::Expr,
+        start: i64,
+        end: i64,
+        step: i64,
+        steps: std::ops::Range<usize>,
+        deadline: Option<std::time::Instant>,
+        shared: &Shared,
+    ) -> Result<Chunk, PromqlError> {
+        let mut ev = self.evaluator(data, start, end, step);
+        ev.deadline = deadline;
+        ev.query = Some((text, ast));
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut series: Vec<(Labels, Vec<Sample>)> = Vec::new();
+        for k in steps {
+            if shared.failed.load(Ordering::Relaxed) {
+                break;
+            }
+            let Some(t) = i64::try_from(k)
+                .ok()
+                .and_then(|k| k.checked_mul(step))
+                .and_then(|o| start.checked_add(o))
+            else {
+                break;
+            };
+            let result = ev.check_interrupt().and_then(|()| ev.eval_checked(ast, t));
+            let value = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    shared.failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            };
+            let elems = match value {
                 StepValue::Scalar(v) => vec![(Labels::default(), v)],
                 StepValue::Vector(v) => v.into_iter().map(|e| (e.labels, e.value)).collect(),
                 StepValue::Matrix(_) | StepValue::String(_) => {
+                    shared.failed.store(true, Ordering::Relaxed);
                     return Err(PromqlError::Execution(
                         "range query step did not produce a scalar or instant vector".into(),
                     ));
                 }
             };
-            total += elems.len();
+            let total = shared.total.fetch_add(elems.len(), Ordering::Relaxed) + elems.len();
             if total > self.max_samples {
+                shared.failed.store(true, Ordering::Relaxed);
                 return Err(PromqlError::TooManySamples(self.max_samples));
             }
             for (labels, v) in elems {
-                let i = *index.entry(labels.clone()).or_insert_with(|| {
-                    series.push((labels, Vec::new()));
-                    series.len() - 1
-                });
-                if let Some((_, samples)) = series.get_mut(i) {
-                    samples.push(Sample::new(t, v));
+                match index.get(&labels) {
+                    Some(&i) => {
+                        if let Some((_, samples)) = series.get_mut(i) {
+                            samples.push(Sample::new(t, v));
+                        }
+                    }
+                    None => {
+                        index.insert(labels.clone(), series.len());
+                        series.push((labels, vec![Sample::new(t, v)]));
+                    }
                 }
             }
-            t = match t.checked_add(step_ms) {
-                Some(next) => next,
-                None => break,
-            };
         }
-        series.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(ev.output(Value::Matrix(series)))
+        let notes = ev.annotations.take();
+        Ok((series, notes))
+    }
+
+    /// When a query started now must stop.
+    fn deadline(&self) -> Option<std::time::Instant> {
+        self.timeout.map(|d| std::time::Instant::now() + d)
     }
 
     fn evaluator<'a>(
@@ -263,6 +417,7 @@ impl Engine {
             start,
             end,
             step_ms,
+            query: None,
             lookback_ms: self.lookback_ms,
             max_samples: self.max_samples,
             annotations: Default::default(),
@@ -271,6 +426,32 @@ impl Engine {
             subquery_step_ms: self.subquery_step_ms,
             subquery_cache: Default::default(),
             subquery_dropped: Default::default(),
+            without_name: Default::default(),
+            metric_memo: Default::default(),
+            group_memo: Default::default(),
+            group_key_memo: Default::default(),
+            cursors: Default::default(),
         }
     }
+}
+
+/// How many threads evaluate the steps of a range query (`asked` as for
+/// [`Engine::range_on_threads`]): automatically, one unless the query is large enough for
+/// the split to pay.
+fn step_threads(asked: usize, n_steps: usize, series: usize) -> usize {
+    let (max, auto) = match asked {
+        0 => (
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .min(4),
+            true,
+        ),
+        n => (n, false),
+    };
+    let work = n_steps.saturating_mul(series.max(1));
+    if max <= 1 || n_steps < 2 * max || (auto && work < 50_000) {
+        return 1;
+    }
+    max
 }

@@ -24,6 +24,11 @@ pub struct Preloaded {
 }
 
 impl Preloaded {
+    /// How many series were loaded over all selectors.
+    pub(crate) fn series_count(&self) -> usize {
+        self.series.values().map(Vec::len).sum()
+    }
+
     pub(crate) fn get(&self, vs: &VectorSelector) -> &[(Labels, Vec<Sample>)] {
         self.series
             .get(&key(vs))

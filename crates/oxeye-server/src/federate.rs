@@ -2,13 +2,13 @@
 //! the text exposition format, so another Prometheus can scrape oxeye.
 //!
 //! Flow, as Prometheus's federation handler: parse every `match[]` (a bad one answers 400
-//! in plain text; none selects nothing), open a querier over `[now - 5m, now]` for the
-//! request's tenant on a blocking thread, select each selector's series and merge them by
-//! label set, keep each series' newest sample (staleness markers drop the series: the text
-//! format cannot carry them), sort stably by metric name and write one untyped family per
-//! name. Labels with empty values and nameless series are left out; a series without an
+//! in plain text; none selects nothing), open a querier over `[now - lookback, now]`
+//! (`--query.lookback-delta`, 5m by default) for the request's tenant on a blocking
+//! thread, select each selector's series and merge them by label set, keep each series'
+//! newest sample (staleness markers drop the series: the text format cannot carry them),
+//! sort stably by metric name and write one untyped family per name. Labels with empty values and nameless series are left out; a series without an
 //! `instance` label gets `instance=""`, so a scraper with `honor_labels: true` does not
-//! attach its own target's instance.
+//! attach its own target's instance. Answers are gzipped when the client accepts gzip.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -25,9 +25,6 @@ use crate::params::Params;
 use crate::selector::parse_selector;
 use crate::state::{ServerState, Tenant};
 
-/// How far back the newest sample of a series may be, as Prometheus's default lookback.
-pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
-
 /// Content-Type of the text exposition format 0.0.4.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -43,17 +40,19 @@ fn newest(series: &Series) -> Result<Option<Sample>, ApiError> {
     Ok(last)
 }
 
-/// Newest samples of the series matching any of `sets`, sorted stably by metric name.
+/// Newest samples in `[now - lookback_ms, now]` of the series matching any of `sets`,
+/// sorted stably by metric name.
 pub fn latest_samples(
     state: &ServerState,
     tenant: &oxeye_core::TenantId,
     sets: &[Vec<Matcher>],
     now: i64,
+    lookback_ms: i64,
 ) -> Result<Vec<(Labels, Sample)>, ApiError> {
     if sets.is_empty() {
         return Ok(Vec::new());
     }
-    let (mint, maxt) = (now.saturating_sub(LOOKBACK_MS), now);
+    let (mint, maxt) = (now.saturating_sub(lookback_ms), now);
     let q = state.queryable.querier(tenant, mint, maxt)?;
     let hints = SelectHints {
         start: mint,
@@ -194,6 +193,12 @@ pub fn write_text(samples: &[(Labels, Sample)]) -> String {
     out
 }
 
+/// Gzip for clients that accept it, as Prometheus compresses its federation answers
+/// (federating many series is a large text body).
+pub fn compression() -> tower_http::compression::CompressionLayer {
+    tower_http::compression::CompressionLayer::new()
+}
+
 /// `GET /federate`
 pub async fn federate(
     State(state): State<Arc<ServerState>>,
@@ -209,9 +214,10 @@ pub async fn federate(
             .map(|s| parse_selector(s).map_err(|e| ApiError::BadRequest(e.to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         let now = state.clock.now_ms();
+        let lookback = state.query_limits.lookback_delta_ms;
         let st = state.clone();
         blocking(move || {
-            let samples = latest_samples(&st, &tenant, &sets, now)?;
+            let samples = latest_samples(&st, &tenant, &sets, now, lookback)?;
             Ok(write_text(&samples))
         })
         .await

@@ -14,6 +14,10 @@ fn series(pairs: &[(&str, &str)], samples: &[(i64, f64)]) -> SeriesWrite {
 }
 
 fn state() -> Arc<ServerState> {
+    state_with_lookback(crate::state::QueryLimits::default())
+}
+
+fn state_with_lookback(limits: crate::state::QueryLimits) -> Arc<ServerState> {
     let store = MemStore::new();
     let batch = WriteBatch {
         series: vec![
@@ -62,6 +66,7 @@ fn state() -> Arc<ServerState> {
         .unwrap();
     let s = ServerState::builder(store.clone(), store)
         .clock(Arc::new(ManualClock::new(NOW)))
+        .query_limits(limits)
         .build();
     s.set_ready(true);
     s
@@ -120,6 +125,49 @@ async fn selectors_errors_and_tenants() {
     assert_eq!(
         body,
         format!("# TYPE up untyped\nup{{job=\"o\",instance=\"\"}} 7 {NOW}\n")
+    );
+}
+
+#[tokio::test]
+async fn gzip_when_accepted() {
+    use std::io::Read;
+    let st = state();
+    let plain = get(&st, "/federate?match[]=up").await.1;
+    let req = axum::http::Request::get("/federate?match[]=up")
+        .header("accept-encoding", "gzip")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(crate::router(st.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let bytes = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&bytes[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, plain);
+    assert!(plain.contains("up{job=\"a\",instance=\"\"} 1"), "{plain}");
+}
+
+#[tokio::test]
+async fn the_lookback_delta_bounds_the_newest_sample() {
+    let st = state_with_lookback(crate::state::QueryLimits {
+        lookback_delta_ms: 30_000,
+        ..Default::default()
+    });
+    let (code, body) = get(&st, "/federate?match[]=up").await;
+    assert_eq!(code, 200);
+    // job="a" last wrote 60s ago, beyond a 30s lookback
+    assert_eq!(
+        body,
+        format!(
+            "# TYPE up untyped\nup{{instance=\"h:1\",job=\"b\"}} 1 {}\n",
+            NOW - 5_000
+        )
     );
 }
 

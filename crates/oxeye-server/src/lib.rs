@@ -90,7 +90,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/export", get(read::export).post(read::export))
         .route("/api/v1/metadata", get(metadata::metadata))
         .route("/api/v1/read", post(remote_read::remote_read))
-        .route("/federate", get(federate::federate))
+        .route(
+            "/federate",
+            get(federate::federate).layer(federate::compression()),
+        )
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
         .route("/v1/metrics", post(otlp::http_metrics));

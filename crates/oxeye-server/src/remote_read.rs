@@ -13,7 +13,8 @@
 //! - STREAMED_XOR_CHUNKS: series are streamed in label order, one per frame, re-encoded
 //!   as XOR chunks of at most 120 samples, frames bounded by the frame byte budget; the
 //!   sample limit does not apply (as in Prometheus). Frames are produced on a blocking
-//!   thread and sent through a bounded channel, so memory stays at a few frames.
+//!   thread and sent in batches of about 64 KiB through a bounded channel, so memory
+//!   stays at a few batches.
 //!
 //! Errors before the answer starts are plain-text bodies: 400 for undecodable requests,
 //! unknown matcher types, bad regexes and unsupported response types; store errors map
@@ -203,12 +204,42 @@ fn sampled_response(
     Ok(pb::ReadResponse { results })
 }
 
+/// Frames are sent to the body in batches of about this many bytes: frames are
+/// self-delimiting, and fewer hand-offs cost less than one per (often small) frame.
+const SEND_BATCH_BYTES: usize = 64 << 10;
+
+/// Collects frames and hands them to the response body in batches.
+struct FrameSink<'a> {
+    tx: &'a tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    pending: Vec<u8>,
+}
+
+impl FrameSink<'_> {
+    /// Queues a frame; `false` when the client went away.
+    fn push(&mut self, frame: &[u8]) -> bool {
+        self.pending.extend_from_slice(frame);
+        self.pending.len() < SEND_BATCH_BYTES || self.flush()
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.pending.is_empty() {
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(SEND_BATCH_BYTES));
+        self.tx.blocking_send(Ok(Bytes::from(batch))).is_ok()
+    }
+}
+
 /// Streams every selected series as framed XOR chunks into `tx`.
 fn stream_frames(
     selected: &[Selected],
     max_bytes_in_frame: usize,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), ApiError> {
+    let mut sink = FrameSink {
+        tx,
+        pending: Vec::with_capacity(SEND_BATCH_BYTES),
+    };
     for (index, sel) in selected.iter().enumerate() {
         let query_index = i64::try_from(index).unwrap_or(i64::MAX);
         for s in &sel.series {
@@ -221,7 +252,7 @@ fn stream_frames(
                     match framer.push(*sample) {
                         Ok(None) => {}
                         Ok(Some(frame)) => {
-                            if tx.blocking_send(Ok(Bytes::from(frame))).is_err() {
+                            if !sink.push(&frame) {
                                 gone = true;
                                 return ControlFlow::Break(());
                             }
@@ -241,11 +272,14 @@ fn stream_frames(
                 return Err(cancelled_error());
             }
             if let Some(frame) = framer.finish()
-                && tx.blocking_send(Ok(Bytes::from(frame))).is_err()
+                && !sink.push(&frame)
             {
                 return Err(cancelled_error());
             }
         }
+    }
+    if !sink.flush() {
+        return Err(cancelled_error());
     }
     Ok(())
 }

@@ -316,11 +316,15 @@ async fn tenants_see_only_their_data() {
 
 #[tokio::test]
 async fn concurrency_limit_queues_requests() {
-    // many series so the producer of an unread streamed answer blocks on its channel
-    let many: Vec<SeriesWrite> = (0..50)
+    // enough frames (well over the channel's few 64 KiB batches) that the producer of
+    // an unread streamed answer blocks, holding its slot
+    let many: Vec<SeriesWrite> = (0..2000)
         .map(|i| {
-            let job = format!("j{i:02}");
-            series(&[("__name__", "up"), ("job", job.as_str())], ramp(10, 1000))
+            let job = format!("j{i:04}");
+            series(
+                &[("__name__", "up"), ("job", job.as_str())],
+                ramp(120, 1000),
+            )
         })
         .collect();
     let store = store_with(
@@ -350,7 +354,7 @@ async fn concurrency_limit_queues_requests() {
         rr::decode_chunked_responses(&first_body, 1 << 20)
             .unwrap()
             .len(),
-        50
+        2000
     );
     let (code, _, _) = tokio::time::timeout(Duration::from_secs(5), raw(&st, request(q(), &[])))
         .await

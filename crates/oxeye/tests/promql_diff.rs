@@ -3,15 +3,21 @@
 //! with its remote-write receiver; both must hold exactly the generated samples before
 //! any query runs. Then every query of [`queries::all`] (range queries over several
 //! windows and steps, instant queries at several times) is asked of both, and the answers
-//! are compared by [`compare::differences`]. Every difference is printed with its query,
-//! series, timestamp and both values, followed by `N queries, M equal, K different`.
+//! are compared by [`compare::differences`]. Each differing query is printed with its
+//! differences (series, timestamp, both values; the first 25 of each query), followed by
+//! `N queries, M equal, K different`. Queries Prometheus refused or answered empty are
+//! listed too, so that a query that tests nothing stands out.
 //!
 //! The test fails on any difference not listed in [`KNOWN_DIFFERENCES`], on a known
 //! difference that names no query, and when Prometheus answered too few queries with data
 //! (a broken setup must not pass as "both empty").
+//!
+//! `PROMQL_DIFF_QUERY=text cargo test -p oxeye --test main promql_diff -- --nocapture`
+//! runs only the queries containing `text` and prints both answers in full.
 
 mod compare;
 mod data;
+mod edge;
 mod queries;
 
 use std::collections::BTreeMap;
@@ -27,18 +33,7 @@ use crate::ingest::now_ms;
 
 /// Queries whose answers differ today while the engine is being completed, each with the
 /// difference seen. The goal is an empty list.
-const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
-    (
-        "predict_linear(node_temperature_celsius[5m] offset 5m, 3600)",
-        "node-1 ambient: prometheus -43.813, oxeye -41.314: oxeye predicts from the window end \
-         (t - offset) instead of the evaluation time t (Prometheus: linearRegression(samples, enh.Ts))",
-    ),
-    (
-        "predict_linear(node_temperature_celsius[5m] @ <T1>, 600)",
-        "oxeye predicts from the @ time instead of the evaluation time t \
-         (Prometheus: linearRegression(samples, enh.Ts); promqltest functions.test \"intercept at t = 600+3600\")",
-    ),
-];
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 
 /// Queries asked at once (of each server).
 const PARALLEL: usize = 3;
@@ -252,31 +247,46 @@ async fn promql_answers_match_prometheus() {
     wait_same_data(&client, [prom.url.as_str(), s.http.as_str()], &series, t0).await;
     let loaded = began.elapsed();
 
-    let queries = Arc::new(queries::all());
+    // PROMQL_DIFF_QUERY=text runs only the queries containing text and prints both answers
+    let only = std::env::var("PROMQL_DIFF_QUERY").ok();
+    let mut all = queries::all();
+    if let Some(f) = &only {
+        all.retain(|q| q.text.contains(f.as_str()));
+    }
+    let queries = Arc::new(all);
     let ranges = queries
         .iter()
         .filter(|q| matches!(q.kind, Kind::Range(_)))
         .count();
-    assert!(ranges >= 300, "only {ranges} range queries");
+    assert!(
+        only.is_some() || ranges >= 300,
+        "only {ranges} range queries"
+    );
 
     let sem = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..queries.len() {
         let (sem, queries, client) = (sem.clone(), queries.clone(), client.clone());
         let (pu, ou) = (prom.url.clone(), s.http.clone());
+        let show = only.is_some();
         tasks.spawn(async move {
             let _permit = sem.acquire().await;
             let q = queries.get(i)?;
             let (want, got) = tokio::join!(ask(&client, &pu, q, t0), ask(&client, &ou, q, t0));
+            if show {
+                println!("{}\n  prometheus: {want:?}\n  oxeye: {got:?}", describe(q));
+            }
             let prom_error = match &want {
                 Answer::Error(e) => Some(e.clone()),
                 _ => None,
             };
             let prom_data = want.len() > 0;
+            let note = compare::error_note(&want, &got);
             Some((
                 i,
                 prom_error,
                 prom_data,
+                note,
                 compare::differences(want, got, ordered(q)),
             ))
         });
@@ -292,13 +302,19 @@ async fn promql_answers_match_prometheus() {
     let known: BTreeMap<&str, &str> = KNOWN_DIFFERENCES.iter().copied().collect();
     let (mut equal, mut different, mut unexpected) = (0, 0, Vec::new());
     let (mut prom_errors, mut prom_with_data) = (0, 0);
-    for (i, prom_error, prom_data, diffs) in &results {
+    for (i, prom_error, prom_data, note, diffs) in &results {
         let Some(q) = queries.get(*i) else { continue };
+        if let Some(n) = note {
+            println!("both failed, differently: {}: {n}", describe(q));
+        }
         if let Some(e) = prom_error {
             prom_errors += 1;
             println!("prometheus failed: {}: {e}", describe(q));
         }
         prom_with_data += usize::from(*prom_data);
+        if !*prom_data && prom_error.is_none() {
+            println!("prometheus answered no data: {}", describe(q));
+        }
         if diffs.is_empty() {
             equal += 1;
             if known.contains_key(q.text.as_str()) {
@@ -325,7 +341,7 @@ async fn promql_answers_match_prometheus() {
         }
     }
     println!(
-        "{} queries, {equal} equal, {different} different ({} known, {} unexpected); prometheus failed {prom_errors} and answered {prom_with_data} with data; loaded in {:.1}s, total {:.1}s",
+        "{} queries, {equal} equal, {different} different ({} known, {} unexpected); {ranges} range queries; prometheus failed {prom_errors} and answered {prom_with_data} with data; loaded in {:.1}s, total {:.1}s",
         results.len(),
         different - unexpected.len(),
         unexpected.len(),
@@ -339,11 +355,11 @@ async fn promql_answers_match_prometheus() {
         .copied()
         .collect();
     assert!(
-        stale.is_empty(),
+        only.is_some() || stale.is_empty(),
         "KNOWN_DIFFERENCES names no query: {stale:?}"
     );
     assert!(
-        prom_with_data * 10 >= results.len() * 8,
+        only.is_some() || prom_with_data * 10 >= results.len() * 8,
         "prometheus answered only {prom_with_data} of {} queries with data",
         results.len()
     );

@@ -3,7 +3,9 @@
 //! - a Prometheus with `remote_read` pointing at oxeye answers PromQL queries with oxeye's
 //!   data (its 2.42 client asks for sampled responses) and none of another tenant's;
 //! - the XOR chunks oxeye streams are byte-identical to the chunks Prometheus writes itself
-//!   for the same samples (read from a Prometheus snapshot), and carry the same samples;
+//!   for the same samples (read from a Prometheus snapshot); the same remote read request
+//!   sent to oxeye and to Prometheus's own endpoint gets the same samples (streamed) and
+//!   the same message (sampled);
 //! - a Prometheus scraping oxeye's `/federate` with `honor_labels: true` stores the newest
 //!   samples with their labels and timestamps.
 //!
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use oxeye_core::{Labels, STALE_NAN_BITS, Sample, SeriesWrite, WriteBatch, stale_nan};
+use oxeye_core::{Labels, Sample, SeriesWrite, WriteBatch, stale_nan};
 use oxeye_proto::remote_read::{self as rr, pb};
 
 use crate::compat::{Peer, get_json, wait_ok};
@@ -327,11 +329,11 @@ fn block_chunks(snapshot: &Path) -> Vec<Vec<u8>> {
 }
 
 async fn post_read(
-    s: &Server,
+    base: &str,
     req: &pb::ReadRequest,
 ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
     let r = reqwest::Client::new()
-        .post(format!("{}/api/v1/read", s.http))
+        .post(format!("{base}/api/v1/read"))
         .header("Content-Type", "application/x-protobuf")
         .header("Content-Encoding", "snappy")
         .header("X-Prometheus-Remote-Read-Version", "0.1.0")
@@ -342,6 +344,32 @@ async fn post_read(
     let code = r.status().as_u16();
     let headers = r.headers().clone();
     (code, headers, r.bytes().await.unwrap().to_vec())
+}
+
+fn pb_labels(labels: &[pb::Label]) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect()
+}
+
+/// Samples per series of a streamed answer; also checks each chunk's time range.
+fn streamed_points(body: &[u8]) -> BTreeMap<BTreeMap<String, String>, Points> {
+    let mut out: BTreeMap<_, Points> = BTreeMap::new();
+    for frame in rr::decode_chunked_responses(body, 50 << 20).unwrap() {
+        assert_eq!(frame.query_index, 0);
+        for cs in frame.chunked_series {
+            let entry = out.entry(pb_labels(&cs.labels)).or_default();
+            for c in cs.chunks {
+                assert_eq!(c.r#type, pb::ChunkEncoding::Xor as i32);
+                let samples = rr::decode_xor_chunk(&c.data).unwrap();
+                assert_eq!(samples.first().map(|s| s.t), Some(c.min_time_ms));
+                assert_eq!(samples.last().map(|s| s.t), Some(c.max_time_ms));
+                entry.extend(points(&samples));
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -431,7 +459,7 @@ async fn streamed_chunks_are_the_chunks_prometheus_writes() {
         .collect();
     assert_eq!(prom_points, written);
 
-    // oxeye's streamed answer: same samples, chunks of at most 120, frames checksummed
+    // the same remote read request to oxeye and to Prometheus's own endpoint
     let req = pb::ReadRequest {
         queries: vec![pb::Query {
             start_timestamp_ms: t0 - 1,
@@ -445,62 +473,69 @@ async fn streamed_chunks_are_the_chunks_prometheus_writes() {
         }],
         accepted_response_types: vec![pb::ResponseType::StreamedXorChunks as i32],
     };
-    let (code, headers, body) = post_read(&s, &req).await;
-    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(
-        headers["content-type"],
-        "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
-    );
-    let mut streamed: BTreeMap<BTreeMap<String, String>, Points> = BTreeMap::new();
-    for frame in rr::decode_chunked_responses(&body, 50 << 20).unwrap() {
-        for cs in frame.chunked_series {
-            let key = cs
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect();
-            let entry = streamed.entry(key).or_default();
-            for c in cs.chunks {
-                let samples = rr::decode_xor_chunk(&c.data).unwrap();
-                assert!(samples.len() <= rr::MAX_SAMPLES_PER_CHUNK);
-                entry.extend(points(&samples));
-            }
-        }
-    }
     let want: BTreeMap<_, _> = batch
         .series
         .iter()
         .map(|s| (labels_of(&s.labels), points(&s.samples)))
         .collect();
-    assert_eq!(streamed, want);
+    let (code, headers, body) = post_read(&s.http, &req).await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let (pcode, pheaders, pbody) = post_read(&prom.url, &req).await;
+    assert_eq!(pcode, 200, "{}", String::from_utf8_lossy(&pbody));
+    assert_eq!(headers["content-type"], pheaders["content-type"]);
+    assert_eq!(streamed_points(&body), want);
+    assert_eq!(streamed_points(&pbody), want);
+    // oxeye cuts chunks at 120 samples; one series per frame, frames in label order
+    let frames = rr::decode_chunked_responses(&body, 50 << 20).unwrap();
+    let order: Vec<_> = frames
+        .iter()
+        .map(|f| pb_labels(&f.chunked_series[0].labels))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{order:?}");
+    for f in &frames {
+        for c in &f.chunked_series[0].chunks {
+            let n = rr::decode_xor_chunk(&c.data).unwrap().len();
+            assert!(n <= rr::MAX_SAMPLES_PER_CHUNK);
+        }
+    }
 
-    // and the sampled answer of the same request
+    // the sampled answers are the same message
     let sampled = pb::ReadRequest {
-        accepted_response_types: vec![],
+        accepted_response_types: vec![pb::ResponseType::Samples as i32],
+        ..req.clone()
+    };
+    let (code, headers, body) = post_read(&s.http, &sampled).await;
+    let (pcode, pheaders, pbody) = post_read(&prom.url, &sampled).await;
+    assert_eq!((code, pcode), (200, 200));
+    for h in ["content-type", "content-encoding"] {
+        assert_eq!(headers[h], pheaders[h], "{h}");
+    }
+    let ours = rr::decode_read_response(&body, 1 << 30).unwrap();
+    let theirs = rr::decode_read_response(&pbody, 1 << 30).unwrap();
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.results[0].timeseries.len(), 3);
+
+    // refusals: an unsupported response type and an undecodable body answer 400 on both
+    let unsupported = pb::ReadRequest {
+        accepted_response_types: vec![9],
         ..req
     };
-    let (code, headers, body) = post_read(&s, &sampled).await;
-    assert_eq!(code, 200);
-    assert_eq!(headers["content-encoding"], "snappy");
-    let resp = rr::decode_read_response(&body, 1 << 30).unwrap();
-    let got: BTreeMap<_, _> = resp.results[0]
-        .timeseries
-        .iter()
-        .map(|ts| {
-            let l = ts
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect();
-            let p = ts
-                .samples
-                .iter()
-                .map(|x| (x.timestamp, x.value.to_bits()))
-                .collect();
-            (l, p)
-        })
-        .collect();
-    assert_eq!(got, want);
+    for base in [&s.http, &prom.url] {
+        let (code, _, body) = post_read(base, &unsupported).await;
+        let text = String::from_utf8_lossy(&body).to_string();
+        assert_eq!(code, 400, "{base}: {text}");
+        assert!(
+            text.starts_with("server does not support any of the requested response types"),
+            "{base}: {text}"
+        );
+        let r = reqwest::Client::new()
+            .post(format!("{base}/api/v1/read"))
+            .body("definitely not snappy")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{base}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -595,8 +630,54 @@ async fn prometheus_federates_from_oxeye() {
     assert_eq!(got, want);
     let v = query(&prom.url, "up{job=\"federate\"}", now_ms()).await;
     assert_eq!(v["data"]["result"][0]["value"][1], "1", "{v}");
-    assert!(
-        !got.values().flatten().any(|p| p.1 == STALE_NAN_BITS),
-        "staleness markers are not federated"
-    );
+
+    // Prometheus federating the same data answers the same text
+    let twin = start_prometheus(
+        dir.path(),
+        "global:\n  scrape_interval: 1h\n",
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/write", twin.url))
+        .header("Content-Type", "application/x-protobuf")
+        .header("Content-Encoding", "snappy")
+        .header("X-Prometheus-Remote-Write-Version", "0.1.0")
+        .body(oxeye_proto::remote_write::encode_v1(&batch))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    for selectors in [
+        &["{job=\"fed\"}"][..],
+        &["fed_metric", "{k=\"b\"}", "fed_gone"][..],
+        &["nothing_here"][..],
+    ] {
+        let params: Vec<(&str, &str)> = selectors.iter().map(|m| ("match[]", *m)).collect();
+        let mut bodies = Vec::new();
+        for base in [&s.http, &twin.url] {
+            let r = reqwest::Client::new()
+                .get(format!("{base}/federate"))
+                .query(&params)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{base}");
+            let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+            bodies.push((ct, r.text().await.unwrap()));
+        }
+        assert_eq!(bodies[0], bodies[1], "{selectors:?}");
+        assert_eq!(
+            bodies[0].1.contains("fed_metric{"),
+            selectors[0] != "nothing_here",
+            "{selectors:?}: {}",
+            bodies[0].1
+        );
+    }
+    let r = reqwest::Client::new()
+        .get(format!("{}/federate?match[]=%7B", s.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

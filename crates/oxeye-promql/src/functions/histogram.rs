@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 
 use oxeye_core::Labels;
-use promql_parser::parser::Call;
+use promql_parser::parser::{Call, Expr};
 
-use super::{arg, check_unique, go_g, metric_name, string_arg};
+use super::{arg, check_unique, metric_name, string_arg};
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, StepValue};
+use crate::format::go_float_g;
 
 /// One classic histogram of an instant vector: its labels without `le` and its buckets.
 struct Group {
@@ -17,8 +18,9 @@ struct Group {
     buckets: Vec<Bucket>,
 }
 
-/// Prometheus's warning for a bucket series whose `le` label is missing or malformed.
-pub(crate) fn le_warning(labels: &Labels) -> String {
+/// Prometheus's warning for a bucket series whose `le` label is missing or malformed;
+/// `pos` is the ` (line:col)` suffix.
+pub(crate) fn le_warning(labels: &Labels, pos: &str) -> String {
     let le = labels.get("le").unwrap_or("");
     let name = metric_name(labels);
     let mut msg = format!(
@@ -27,42 +29,60 @@ pub(crate) fn le_warning(labels: &Labels) -> String {
     if !name.is_empty() {
         msg.push_str(&format!(" for metric name {name:?}"));
     }
+    msg.push_str(pos);
     msg
 }
 
-/// Prometheus's info for a histogram whose buckets had to be made monotonic.
-pub(crate) fn monotonicity_info(labels: &Labels) -> String {
+/// Prometheus's info for a histogram whose buckets had to be made monotonic; `pos` is the
+/// ` (line:col)` suffix.
+pub(crate) fn monotonicity_info(labels: &Labels, pos: &str) -> String {
     let name = metric_name(labels);
     let mut msg = "PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)".to_string();
     if !name.is_empty() {
         msg.push_str(&format!(" for metric name {name:?}"));
     }
+    msg.push_str(pos);
     msg
 }
 
 impl Evaluator<'_> {
     /// Groups the elements of `v` into classic histograms by their labels without `le`,
     /// warning about elements whose `le` is missing or malformed. Groups keep the order in
-    /// which they first appear.
-    fn classic_histograms(&self, v: Vec<Elem>) -> Vec<Group> {
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+    /// which they first appear. `arg` is the vector argument's expression, which
+    /// annotations point at.
+    ///
+    /// Groups are found by a hash of the labels without `le`, so a label set is built only
+    /// once per histogram rather than once per bucket.
+    fn classic_histograms(&self, v: Vec<Elem>, arg: &Expr) -> Vec<Group> {
+        let mut pos: Option<String> = None;
+        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
         for e in v {
             let le = e.labels.get("le").unwrap_or("");
             let Some(upper) = parse_le(le) else {
-                self.warn(le_warning(&e.labels));
+                let pos = pos.get_or_insert_with(|| self.position_suffix(arg));
+                self.warn(le_warning(&e.labels, pos));
                 continue;
             };
-            let mut b = e.labels.builder();
-            b.del("le");
-            let key = b.build();
-            let i = *index.entry(key.clone()).or_insert_with(|| {
-                groups.push(Group {
-                    labels: key,
-                    buckets: Vec::new(),
-                });
-                groups.len() - 1
+            let candidates = index.entry(hash_without_le(&e.labels)).or_default();
+            let found = candidates.iter().copied().find(|&i| {
+                groups
+                    .get(i)
+                    .is_some_and(|g| same_without_le(&g.labels, &e.labels))
             });
+            let i = match found {
+                Some(i) => i,
+                None => {
+                    let mut b = e.labels.builder();
+                    b.del("le");
+                    groups.push(Group {
+                        labels: b.build(),
+                        buckets: Vec::new(),
+                    });
+                    candidates.push(groups.len() - 1);
+                    groups.len() - 1
+                }
+            };
             if let Some(g) = groups.get_mut(i) {
                 g.buckets.push(Bucket {
                     upper,
@@ -73,22 +93,12 @@ impl Evaluator<'_> {
         groups
     }
 
-    /// Prometheus's warning for a quantile outside [0, 1].
-    pub(crate) fn check_quantile(&self, q: f64) {
-        if q.is_nan() || !(0.0..=1.0).contains(&q) {
-            self.warn(format!(
-                "PromQL warning: quantile value should be between 0 and 1, got {}",
-                go_g(q)
-            ));
-        }
-    }
-
     /// The `q`-quantile of one classic histogram, noting when its buckets had to be made
     /// monotonic.
-    fn group_quantile(&self, q: f64, g: &Group) -> f64 {
+    fn group_quantile(&self, q: f64, g: &Group, arg: &Expr) -> f64 {
         let (value, forced) = bucket_quantile(q, g.buckets.clone());
         if forced.is_some() {
-            self.info(monotonicity_info(&g.labels));
+            self.info(monotonicity_info(&g.labels, &self.position_suffix(arg)));
         }
         value
     }
@@ -96,10 +106,11 @@ impl Evaluator<'_> {
     pub(super) fn histogram_quantile(&self, c: &Call, t: i64) -> Result<StepValue, PromqlError> {
         let q = self.eval_scalar(arg(c, 0)?, t)?;
         let v = self.eval_vector(arg(c, 1)?, t)?;
-        self.check_quantile(q);
+        self.check_quantile(q, arg(c, 0)?);
         let mut out = Vec::new();
-        for g in self.classic_histograms(v) {
-            let value = self.group_quantile(q, &g);
+        let vec_arg = arg(c, 1)?;
+        for g in self.classic_histograms(v, vec_arg) {
+            let value = self.group_quantile(q, &g, vec_arg);
             out.push(Elem::dropping(g.labels, value));
         }
         Ok(StepValue::Vector(out))
@@ -112,15 +123,16 @@ impl Evaluator<'_> {
         let mut qs = Vec::new();
         for i in 2..c.args.args.len() {
             let q = self.eval_scalar(arg(c, i)?, t)?;
-            self.check_quantile(q);
+            self.check_quantile(q, arg(c, i)?);
             qs.push(q);
         }
-        let groups = self.classic_histograms(self.eval_vector(arg(c, 0)?, t)?);
+        let vec_arg = arg(c, 0)?;
+        let groups = self.classic_histograms(self.eval_vector(vec_arg, t)?, vec_arg);
         let mut out = Vec::new();
         for &q in &qs {
             let qs_label = openmetrics_float(q);
             for g in &groups {
-                let value = self.group_quantile(q, g);
+                let value = self.group_quantile(q, g, vec_arg);
                 let mut b = g.labels.builder();
                 b.set(label, &qs_label);
                 out.push(Elem::dropping(b.build(), value));
@@ -135,7 +147,7 @@ impl Evaluator<'_> {
         let upper = self.eval_scalar(arg(c, 1)?, t)?;
         let v = self.eval_vector(arg(c, 2)?, t)?;
         Ok(StepValue::Vector(
-            self.classic_histograms(v)
+            self.classic_histograms(v, arg(c, 2)?)
                 .into_iter()
                 .map(|g| Elem {
                     value: bucket_fraction(lower, upper, g.buckets),
@@ -148,9 +160,25 @@ impl Evaluator<'_> {
     }
 }
 
+/// A hash of a label set's pairs other than `le`.
+fn hash_without_le(l: &Labels) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for x in l.iter().filter(|x| x.name != "le") {
+        x.name.hash(&mut h);
+        x.value.hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Whether `group` (which has no `le`) equals `l` without its `le`.
+fn same_without_le(group: &Labels, l: &Labels) -> bool {
+    group.iter().eq(l.iter().filter(|x| x.name != "le"))
+}
+
 /// A float as OpenMetrics writes it in a label value (`0.0`, `1.0`, `0.25`, `+Inf`).
 fn openmetrics_float(v: f64) -> String {
-    let s = go_g(v);
+    let s = go_float_g(v);
     if v.is_finite() && !s.contains(['e', '.']) {
         return format!("{s}.0");
     }

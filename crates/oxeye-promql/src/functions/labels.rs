@@ -8,14 +8,10 @@ use oxeye_core::{Labels, METRIC_NAME};
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{Call, Expr};
 
+use super::position::{Positions, key, literal_is_utf8};
 use super::{arg, check_unique, string_arg};
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, StepValue};
-
-/// Prometheus 3 accepts any non-empty UTF-8 label name.
-fn valid_label_name(name: &str) -> bool {
-    !name.is_empty()
-}
 
 /// The labels `absent(expr)` reports: the label values the selector in `expr` pins with
 /// exactly one equality matcher (the metric name excluded); nothing for other expressions.
@@ -94,6 +90,22 @@ fn value_asc(a: f64, b: f64) -> Ordering {
 }
 
 impl Evaluator<'_> {
+    /// Prometheus 3 accepts any non-empty UTF-8 label name. The parser has already turned
+    /// the literal into text, so raw-byte escapes (`"\xff"`) are checked in the query.
+    fn valid_label_name(&self, c: &Call, i: usize, name: &str) -> bool {
+        if name.is_empty() {
+            return false;
+        }
+        let (Some((q, root)), Ok(mut e)) = (self.query, arg(c, i)) else {
+            return true;
+        };
+        while let Expr::Paren(p) = e {
+            e = &p.expr;
+        }
+        let positions = Positions::new(q, root);
+        positions.first_token(key(e)).is_none_or(literal_is_utf8)
+    }
+
     pub(super) fn label_replace(&self, c: &Call, t: i64) -> Result<StepValue, PromqlError> {
         let dst = string_arg(c, 1)?;
         let repl = string_arg(c, 2)?;
@@ -104,7 +116,7 @@ impl Evaluator<'_> {
                 "invalid regular expression in label_replace(): {pattern}"
             ))
         })?;
-        if !valid_label_name(dst) {
+        if !self.valid_label_name(c, 1, dst) {
             return Err(PromqlError::Execution(format!(
                 "invalid destination label name in label_replace(): {dst}"
             )));
@@ -134,14 +146,14 @@ impl Evaluator<'_> {
         let mut srcs = Vec::new();
         for i in 3..c.args.args.len() {
             let s = string_arg(c, i)?;
-            if !valid_label_name(s) {
+            if !self.valid_label_name(c, i, s) {
                 return Err(PromqlError::Execution(format!(
                     "invalid source label name in label_join(): {s}"
                 )));
             }
             srcs.push(s);
         }
-        if !valid_label_name(dst) {
+        if !self.valid_label_name(c, 1, dst) {
             return Err(PromqlError::Execution(format!(
                 "invalid destination label name in label_join(): {dst}"
             )));
@@ -174,9 +186,10 @@ impl Evaluator<'_> {
         }
         let mut v = self.eval_vector(arg(c, 0)?, t)?;
         if self.start != self.end {
-            self.warn(
-                "PromQL warning: sort is ineffective for range queries since results are always ordered by labels",
-            );
+            self.warn(format!(
+                "PromQL warning: sort is ineffective for range queries since results are always ordered by labels{}",
+                self.position_suffix(c)
+            ));
         }
         let by_labels = |a: &Elem, b: &Elem| -> Ordering {
             for l in &by {

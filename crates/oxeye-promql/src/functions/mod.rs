@@ -16,6 +16,7 @@
 pub(crate) mod histogram;
 mod labels;
 pub(crate) mod math;
+mod position;
 pub(crate) mod range;
 mod time;
 
@@ -26,43 +27,7 @@ use promql_parser::parser::{Call, Expr};
 
 use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, RangeSeries, StepValue};
-
-/// One step of Kahan-Babuška (Neumaier) compensated summation: adds `inc` to `sum` with
-/// running compensation `c`, as Prometheus sums floats.
-pub(crate) fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
-    let t = sum + inc;
-    let c = if t.is_infinite() {
-        0.0
-    } else if sum.abs() >= inc.abs() {
-        c + ((sum - t) + inc)
-    } else {
-        c + ((inc - t) + sum)
-    };
-    (t, c)
-}
-
-/// Formats a float as Go's `%g` verb does (shortest representation, exponent form for
-/// exponents below -4 or from 6 up), which Prometheus uses in annotation texts.
-pub(crate) fn go_g(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    // Shortest round-trip digits and decimal exponent.
-    let sci = format!("{:e}", v);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exp.abs());
-    }
-    format!("{v}")
-}
+use crate::format::go_float_g;
 
 fn arg(c: &Call, i: usize) -> Result<&Expr, PromqlError> {
     c.args.args.get(i).map(|b| b.as_ref()).ok_or_else(|| {
@@ -119,21 +84,53 @@ fn check_unique(v: &[Elem]) -> Result<(), PromqlError> {
 }
 
 impl Evaluator<'_> {
-    /// Prometheus's info annotation for `rate`/`increase` over a series whose name does
-    /// not look like a counter's.
-    pub(crate) fn check_counter_name(&self, labels: &Labels) {
-        let Some(name) = labels.get(METRIC_NAME) else {
-            return;
+    /// ` (line:col)` of `node` (an `Expr`, or a `Call` inside one) in the query text, as
+    /// Prometheus ends its annotations; empty when the position is unknown.
+    pub(crate) fn position_suffix<T>(&self, node: &T) -> String {
+        let Some((q, root)) = self.query else {
+            return String::new();
         };
-        if ["_total", "_sum", "_count", "_bucket"]
-            .iter()
-            .any(|suffix| name.ends_with(suffix))
-        {
-            return;
+        match position::Positions::new(q, root).of(position::key(node)) {
+            Some(p) => format!(" ({p})"),
+            None => String::new(),
         }
-        self.info(format!(
-            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}"
-        ));
+    }
+
+    /// Prometheus's info annotation for `rate`/`increase` over series whose names do not
+    /// look like a counter's; `arg` is the range argument the position points at.
+    pub(crate) fn check_counter_names<'l>(
+        &self,
+        series: impl IntoIterator<Item = &'l Labels>,
+        arg: &Expr,
+    ) {
+        let mut pos: Option<String> = None;
+        for labels in series {
+            let Some(name) = labels.get(METRIC_NAME) else {
+                continue;
+            };
+            if ["_total", "_sum", "_count", "_bucket"]
+                .iter()
+                .any(|suffix| name.ends_with(suffix))
+            {
+                continue;
+            }
+            let pos = pos.get_or_insert_with(|| self.position_suffix(arg));
+            self.info(format!(
+                "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {name:?}{pos}"
+            ));
+        }
+    }
+
+    /// Prometheus's warning for a quantile outside [0, 1]; `arg` is the quantile's
+    /// expression.
+    pub(crate) fn check_quantile(&self, q: f64, arg: &Expr) {
+        if q.is_nan() || !(0.0..=1.0).contains(&q) {
+            self.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                go_float_g(q),
+                self.position_suffix(arg)
+            ));
+        }
     }
 
     /// The optional scalar argument `i`, or `default` when absent.
@@ -158,11 +155,8 @@ impl Evaluator<'_> {
             "quantile_over_time" => {
                 let q = self.eval_scalar(arg(c, 0)?, t)?;
                 let series = self.eval_range(arg(c, 1)?, t)?;
-                if !series.is_empty() && (q.is_nan() || !(0.0..=1.0).contains(&q)) {
-                    self.warn(format!(
-                        "PromQL warning: quantile value should be between 0 and 1, got {}",
-                        go_g(q)
-                    ));
+                if !series.is_empty() {
+                    self.check_quantile(q, arg(c, 0)?);
                 }
                 Ok(per_series(series, true, |rs| {
                     range::quantile_over_time(q, &rs.samples)
@@ -306,9 +300,7 @@ impl Evaluator<'_> {
         let name = c.func.name;
         let series = self.eval_range(arg(c, 0)?, t)?;
         if matches!(name, "rate" | "increase") {
-            for rs in &series {
-                self.check_counter_name(&rs.labels);
-            }
+            self.check_counter_names(series.iter().map(|rs| &rs.labels), arg(c, 0)?);
         }
         // last_over_time and first_over_time act like an offset and keep the name.
         let keep_name = matches!(name, "last_over_time" | "first_over_time");
@@ -346,24 +338,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kahan_recovers_lost_low_order_bits() {
-        let (mut s, mut c) = (0.0, 0.0);
-        for v in [1.0, 1e100, 1.0, -1e100] {
-            (s, c) = kahan_inc(v, s, c);
-        }
-        assert_eq!(s + c, 2.0);
+    fn duplicate_label_sets_are_rejected() {
+        let a = Labels::from_pairs(&[("a", "1")]);
+        let b = Labels::from_pairs(&[("a", "2")]);
+        assert!(check_unique(&[Elem::new(a.clone(), 1.0), Elem::new(b, 2.0)]).is_ok());
+        let err = check_unique(&[Elem::new(a.clone(), 1.0), Elem::new(a, 2.0)]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "vector cannot contain metrics with the same labelset"
+        );
     }
 
     #[test]
-    fn go_g_formatting() {
-        assert_eq!(go_g(1.5), "1.5");
-        assert_eq!(go_g(-0.5), "-0.5");
-        assert_eq!(go_g(f64::NAN), "NaN");
-        assert_eq!(go_g(f64::INFINITY), "+Inf");
-        assert_eq!(go_g(1e21), "1e+21");
-        assert_eq!(go_g(123456.0), "123456");
-        assert_eq!(go_g(1234567.0), "1.234567e+06");
-        assert_eq!(go_g(0.0001), "0.0001");
-        assert_eq!(go_g(0.00001), "1e-05");
+    fn element_wise_functions_mark_the_name_for_removal() {
+        let l = Labels::from_pairs(&[("__name__", "m"), ("a", "1")]);
+        let StepValue::Vector(v) = map_vector(vec![Elem::new(l.clone(), -2.0)], f64::abs) else {
+            panic!("expected a vector");
+        };
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].value, 2.0);
+        assert!(v[0].drop_name);
+        assert_eq!(v[0].labels, l);
     }
 }

@@ -8,8 +8,7 @@
 
 use oxeye_core::Sample;
 
-use super::kahan_inc;
-use crate::aggregate::quantile;
+use crate::aggregate::{kahan_inc, quantile};
 
 /// A function of one range-vector argument: the window's samples, its end and its length
 /// (ms) to the step's value, `None` for no result.

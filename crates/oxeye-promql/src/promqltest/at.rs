@@ -29,6 +29,11 @@ const AT_UNSAFE: &[&str] = &[
 /// The query with `@ ts_ms` on its selectors, and the evaluation times it is re-run at.
 /// `None` when the query has no step-invariant form (or does not parse).
 pub fn variants(expr: &str, ts_ms: i64) -> Option<(String, Vec<i64>)> {
+    // A string written with raw byte escapes that are not UTF-8 (`"\xff"`) cannot be
+    // printed back from the syntax tree: the re-rendered query would mean something else.
+    if has_non_utf8_escape(expr) {
+        return None;
+    }
     let mut ast = promql_parser::parser::parse(expr).ok()?;
     // The parser prints an `@` time before the epoch as 0; such variants are not made.
     let at =
@@ -48,6 +53,18 @@ pub fn variants(expr: &str, ts_ms: i64) -> Option<(String, Vec<i64>)> {
         ]
     };
     Some((ast.to_string(), times))
+}
+
+/// Whether `expr` holds a `\xHH` escape of a byte >= 0x80 (not UTF-8 on its own).
+fn has_non_utf8_escape(expr: &str) -> bool {
+    let b = expr.as_bytes();
+    b.windows(4).any(|w| {
+        w.first() == Some(&b'\\')
+            && w.get(1) == Some(&b'x')
+            && w.get(2)
+                .is_some_and(|h| matches!(h, b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F'))
+            && w.get(3).is_some_and(u8::is_ascii_hexdigit)
+    })
 }
 
 /// Sets `@` on unpinned selectors and outermost subqueries; false when an at-unsafe
@@ -97,6 +114,12 @@ fn pin(e: &mut Expr, at: &AtModifier) -> bool {
 #[cfg(test)]
 mod tests {
     use super::variants;
+
+    #[test]
+    fn raw_byte_escapes_make_no_variant() {
+        assert!(variants(r#"label_replace(m, "\xff", "", "", "")"#, 60_000).is_none());
+        assert!(variants(r#"label_replace(m, "\x41", "", "", "")"#, 60_000).is_some());
+    }
 
     #[test]
     fn selectors_get_pinned_and_unsafe_functions_opt_out() {

@@ -21,14 +21,17 @@
 
 mod matching;
 mod nodes;
+mod series;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::time::Instant;
 
 use oxeye_core::{Labels, Sample};
 use promql_parser::parser::Expr;
 
 use crate::eval::{Evaluator, drop_name};
+use crate::select::Preloaded;
 use crate::{Engine, Output, PromqlError, Value};
 
 /// Which path `Engine::range` takes on the calling thread.
@@ -93,34 +96,41 @@ pub(crate) enum Stop {
     Err(PromqlError),
 }
 
-/// Evaluates a range query whose AST is `ast`, series-major when possible.
+/// Evaluates a range query whose AST is `ast`, series-major when possible; `bounds` are
+/// start, end and step (ms), `threads` and `deadline` as `Engine::range_on_threads` got
+/// them.
 pub(crate) fn range(
     engine: &Engine,
-    ev: &Evaluator<'_>,
+    data: &Preloaded,
+    expr: &str,
     ast: &Expr,
-    start: i64,
-    end: i64,
-    step: i64,
+    bounds: (i64, i64, i64),
+    threads: usize,
+    deadline: Option<Instant>,
 ) -> Result<Output, PromqlError> {
+    let (start, end, step) = bounds;
     let mode = MODE.with(|m| m.get());
     if mode == Mode::StepOnly || !nodes::supported(ast) {
-        return engine.range_steps(ev, ast, start, end, step);
+        return engine.range_steps(data, expr, ast, start, end, step, threads, deadline);
     }
-    let vectorized = vectorized(ev, ast, start, end, step, engine.max_samples);
-    let out = match vectorized {
+    let result = {
+        let mut ev = engine.evaluator(data, start, end, step);
+        ev.deadline = deadline;
+        ev.query = Some((expr, ast));
+        vectorized(&ev, ast, start, end, step, engine.max_samples, threads)
+    };
+    let out = match result {
         Ok(v) => v,
         Err(Stop::Err(e)) => return Err(e),
         Err(Stop::Fallback) => {
-            ev.annotations.take();
-            return engine.range_steps(ev, ast, start, end, step);
+            return engine.range_steps(data, expr, ast, start, end, step, threads, deadline);
         }
     };
     VECTORIZED.with(|c| c.set(c.get() + 1));
     if mode == Mode::Auto {
         return Ok(out);
     }
-    let ev2 = engine.evaluator(ev.data, start, end, step);
-    let reference = engine.range_steps(&ev2, ast, start, end, step);
+    let reference = engine.range_steps(data, expr, ast, start, end, step, threads, deadline);
     let diff = match &reference {
         Ok(r) => compare(r, &out),
         Err(e) => Some(format!(
@@ -130,7 +140,7 @@ pub(crate) fn range(
     if let Some(d) = diff {
         MISMATCHES.with(|m| {
             m.borrow_mut()
-                .push(format!("{ast} [{start}..{end} step {step}]: {d}"))
+                .push(format!("{expr} [{start}..{end} step {step}]: {d}"))
         });
     }
     reference
@@ -157,10 +167,15 @@ fn vectorized(
     end: i64,
     step: i64,
     max_samples: usize,
+    threads: usize,
 ) -> Result<Output, Stop> {
     ev.check_interrupt().map_err(Stop::Err)?;
     let ts = steps(start, end, step);
-    let cx = nodes::Cx { ev, ts: &ts };
+    let cx = nodes::Cx {
+        ev,
+        ts: &ts,
+        threads,
+    };
     let value = match cx.eval(ast)? {
         Cols::Scalar(vals) => {
             if vals.len() > max_samples {

@@ -7,13 +7,14 @@
 
 use std::collections::HashMap;
 
-use oxeye_core::{Labels, METRIC_NAME, Sample, is_stale_nan};
+use oxeye_core::{Labels, METRIC_NAME};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{
     AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
     VectorSelector,
 };
 
+use super::series;
 use super::{Col, Cols, Stop};
 use crate::aggregate::kahan_inc;
 use crate::binary::{binop, is_arithmetic};
@@ -85,6 +86,8 @@ pub(crate) struct Cx<'e, 'a> {
     pub ev: &'e Evaluator<'a>,
     /// The steps, ms.
     pub ts: &'e [i64],
+    /// Threads for the per-series loops: 0 picks, 1 is sequential.
+    pub threads: usize,
 }
 
 fn interrupt(ev: &Evaluator<'_>, k: usize) -> Result<(), Stop> {
@@ -117,45 +120,38 @@ impl Cx<'_, '_> {
         }
     }
 
+    fn interrupt(&self) -> series::Interrupt {
+        series::Interrupt {
+            cancel: self.ev.cancel.clone(),
+            deadline: self.ev.deadline,
+        }
+    }
+
+    /// Joins the parts of a split loop: an interrupted part is the evaluator's error.
+    fn join(&self, parts: &[series::Part]) -> Result<(), Stop> {
+        if parts.iter().any(|p| p.stopped) {
+            self.ev.check_interrupt().map_err(Stop::Err)?;
+            return Err(Stop::Fallback);
+        }
+        Ok(())
+    }
+
     /// A vector selector: per series one cursor moving forward across the steps.
     fn select(&self, vs: &VectorSelector) -> Result<Cols, Stop> {
         let ev = self.ev;
         let at = at_ms(&vs.at, ev.start, ev.end);
         let off = offset_ms(&vs.offset);
-        let n = self.ts.len();
-        let mut out = Vec::new();
-        for (k, (labels, samples)) in ev.data.get(vs).iter().enumerate() {
-            interrupt(ev, k)?;
-            let mut vals = vec![0.0; n];
-            let mut present = vec![false; n];
-            let mut any = false;
-            let mut idx = 0usize;
-            for ((&t, v), p) in self.ts.iter().zip(vals.iter_mut()).zip(present.iter_mut()) {
-                let target = at.unwrap_or(t).saturating_sub(off);
-                let lo = target.saturating_sub(ev.lookback_ms);
-                while samples.get(idx).is_some_and(|s| s.t <= target) {
-                    idx += 1;
-                }
-                let Some(last) = idx.checked_sub(1).and_then(|i| samples.get(i)) else {
-                    continue;
-                };
-                if last.t <= lo || is_stale_nan(last.v) {
-                    continue;
-                }
-                *v = last.v;
-                *p = true;
-                any = true;
-            }
-            if any {
-                out.push(Col {
-                    labels: labels.clone(),
-                    drop_name: false,
-                    vals,
-                    present,
-                });
-            }
-        }
-        Ok(Cols::Vector(out))
+        let data = ev.data.get(vs);
+        let stop = self.interrupt();
+        let threads = series::threads(self.threads, data.len(), self.ts.len());
+        let (ts, lookback) = (self.ts, ev.lookback_ms);
+        let parts = series::split(data, threads, |run| {
+            series::select(run, ts, at, off, lookback, &stop)
+        });
+        self.join(&parts)?;
+        Ok(Cols::Vector(
+            parts.into_iter().flat_map(|p| p.cols).collect(),
+        ))
     }
 
     fn call(&self, c: &Call) -> Result<Cols, Stop> {
@@ -177,7 +173,7 @@ impl Cx<'_, '_> {
             return Ok(Cols::Vector(cols));
         }
         match (range::kernel(name), matrix_selector(a)) {
-            (Some(kernel), Some(ms)) => self.range_fn(name, kernel, ms),
+            (Some(kernel), Some(ms)) => self.range_fn(name, kernel, ms, a),
             _ => Err(Stop::Fallback),
         }
     }
@@ -193,14 +189,16 @@ impl Cx<'_, '_> {
             return Err(Stop::Fallback);
         };
         for &x in &q {
-            ev.check_quantile(x);
+            ev.check_quantile(x, qe);
         }
+        let mut pos: Option<String> = None;
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut groups: Vec<(Labels, Vec<(f64, &Col)>)> = Vec::new();
         for c in &cols {
             let Some(upper) = histogram::parse_le(c.labels.get("le").unwrap_or("")) else {
                 if c.present.iter().any(|p| *p) {
-                    ev.warn(histogram::le_warning(&c.labels));
+                    let pos = pos.get_or_insert_with(|| ev.position_suffix(ve));
+                    ev.warn(histogram::le_warning(&c.labels, pos));
                 }
                 continue;
             };
@@ -250,7 +248,10 @@ impl Cx<'_, '_> {
                 *p = true;
             }
             if forced_any {
-                ev.info(histogram::monotonicity_info(&col.labels));
+                ev.info(histogram::monotonicity_info(
+                    &col.labels,
+                    &ev.position_suffix(ve),
+                ));
             }
             out.push(col);
         }
@@ -264,67 +265,38 @@ impl Cx<'_, '_> {
         name: &str,
         kernel: range::Kernel,
         ms: &MatrixSelector,
+        arg: &Expr,
     ) -> Result<Cols, Stop> {
         let ev = self.ev;
         let vs = &ms.vs;
-        let at = at_ms(&vs.at, ev.start, ev.end);
-        let off = offset_ms(&vs.offset);
-        let range_ms = duration_ms(&ms.range);
-        let keep_name = matches!(name, "last_over_time" | "first_over_time");
-        let counter = matches!(name, "rate" | "increase");
-        let n = self.ts.len();
+        let rf = series::RangeFn {
+            kernel,
+            at: at_ms(&vs.at, ev.start, ev.end),
+            off: offset_ms(&vs.offset),
+            range_ms: duration_ms(&ms.range),
+            keep_name: matches!(name, "last_over_time" | "first_over_time"),
+        };
+        let data = ev.data.get(vs);
+        let stop = self.interrupt();
+        let threads = series::threads(self.threads, data.len(), self.ts.len());
+        let parts = series::split(data, threads, |run| series::range(run, self.ts, &rf, &stop));
+        self.join(&parts)?;
         // Samples held per step, as the step evaluator counts them against the limit.
-        let mut totals = vec![0usize; n];
-        let mut out = Vec::new();
-        for (k, (labels, samples)) in ev.data.get(vs).iter().enumerate() {
-            interrupt(ev, k)?;
-            let mut vals = vec![0.0; n];
-            let mut present = vec![false; n];
-            let (mut any_window, mut any) = (false, false);
-            let (mut a, mut b) = (0usize, 0usize);
-            let cells = self
-                .ts
-                .iter()
-                .zip(vals.iter_mut())
-                .zip(present.iter_mut())
-                .zip(totals.iter_mut());
-            for (((&t, v), p), total) in cells {
-                let end = at.unwrap_or(t).saturating_sub(off);
-                let lo = end.saturating_sub(range_ms);
-                while samples.get(a).is_some_and(|s| s.t <= lo) {
-                    a += 1;
-                }
-                while samples.get(b).is_some_and(|s| s.t <= end) {
-                    b += 1;
-                }
-                let window: &[Sample] = samples.get(a..b).unwrap_or(&[]);
-                if window.is_empty() {
-                    continue;
-                }
-                any_window = true;
-                *total += window.len();
-                if *total > ev.max_samples {
-                    return Err(Stop::Fallback);
-                }
-                if let Some(x) = kernel(window, end, range_ms) {
-                    *v = x;
-                    *p = true;
-                    any = true;
-                }
-            }
-            if counter && any_window {
-                ev.check_counter_name(labels);
-            }
-            if any {
-                out.push(Col {
-                    labels: labels.clone(),
-                    drop_name: !keep_name,
-                    vals,
-                    present,
-                });
+        let mut totals = vec![0usize; self.ts.len()];
+        for p in &parts {
+            for (t, x) in totals.iter_mut().zip(&p.totals) {
+                *t += x;
             }
         }
-        Ok(Cols::Vector(out))
+        if totals.iter().any(|t| *t > ev.max_samples) {
+            return Err(Stop::Fallback);
+        }
+        if matches!(name, "rate" | "increase") {
+            ev.check_counter_names(parts.iter().flat_map(|p| p.windowed.iter()), arg);
+        }
+        Ok(Cols::Vector(
+            parts.into_iter().flat_map(|p| p.cols).collect(),
+        ))
     }
 
     /// Arithmetic and comparisons with at least one scalar side.

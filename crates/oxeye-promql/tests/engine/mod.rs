@@ -489,7 +489,7 @@ fn annotations_come_with_the_result() {
     assert_eq!(
         out.infos,
         vec![
-            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"http_requests\""
+            "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"http_requests\" (1:6)"
                 .to_string()
         ]
     );
@@ -499,7 +499,7 @@ fn annotations_come_with_the_result() {
         .unwrap();
     assert_eq!(
         out.warnings,
-        vec!["PromQL warning: quantile value should be between 0 and 1, got 2".to_string()]
+        vec!["PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)".to_string()]
     );
 }
 
@@ -757,5 +757,52 @@ fn avg_switches_to_an_incremental_mean_instead_of_overflowing() {
             panic!("expected a vector")
         };
         assert_close!(v[0].2, want);
+    }
+}
+
+#[test]
+fn parallel_range_evaluation_matches_sequential_and_instant_results() {
+    let queries = [
+        "http_requests",
+        "rate(http_requests[2m])",
+        "sum by (job) (http_requests) / on(job) group_left count by (job) (http_requests)",
+        "max_over_time(http_requests{instance=\"b\"}[3m:1m]) - http_requests{instance=\"b\"}",
+        "stale_metric or sparse",
+        "topk(1, http_requests)",
+    ];
+    let (start, end, step) = (0, 600_000, 100);
+    for q in queries {
+        let run = |threads: usize| match Engine::default().range_on_threads(
+            &store(),
+            &tenant(),
+            q,
+            start,
+            end,
+            step,
+            threads,
+        ) {
+            Ok(out) => out.value,
+            Err(e) => panic!("{q}: {e}"),
+        };
+        let sequential = run(1);
+        assert_eq!(sequential, run(3), "{q}");
+        let Value::Matrix(m) = sequential else {
+            panic!("{q}: expected a matrix")
+        };
+        for t in (start..=end).step_by(9_700) {
+            let Ok(Value::Vector(v)) = Engine::default()
+                .instant(&store(), &tenant(), q, t)
+                .map(|o| o.value)
+            else {
+                panic!("{q}: instant query failed")
+            };
+            for (labels, _, value) in &v {
+                let series = m.iter().find(|(l, _)| l == labels);
+                let got = series.and_then(|(_, s)| s.iter().find(|x| x.t == t));
+                assert_eq!(got.map(|x| x.v), Some(*value), "{q} at {t}");
+            }
+            let present = m.iter().filter(|(_, s)| s.iter().any(|x| x.t == t)).count();
+            assert_eq!(present, v.len(), "{q} at {t}");
+        }
     }
 }

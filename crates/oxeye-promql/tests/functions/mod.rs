@@ -148,7 +148,7 @@ fn sort_order_reaches_the_result() {
     assert_eq!(
         out.warnings,
         vec![
-            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels"
+            "PromQL warning: sort is ineffective for range queries since results are always ordered by labels (1:1)"
         ]
     );
 }
@@ -166,19 +166,19 @@ fn histogram_quantile_on_classic_buckets() {
     assert_eq!(
         out.warnings,
         vec![
-            r#"PromQL warning: bucket label "le" is missing or has a malformed value of "oops" for metric name "req_bucket""#
+            r#"PromQL warning: bucket label "le" is missing or has a malformed value of "oops" for metric name "req_bucket" (1:25)"#
         ]
     );
     assert_eq!(
         out.infos,
         vec![
-            r#"PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name "req_bucket""#
+            r#"PromQL info: input to histogram_quantile needed to be fixed for monotonicity (see https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric name "req_bucket" (1:25)"#
         ]
     );
     let out = run("histogram_quantile(1.5, req_bucket{job=\"a\"})", 0).unwrap();
     assert_eq!(
         out.warnings,
-        vec!["PromQL warning: quantile value should be between 0 and 1, got 1.5"]
+        vec!["PromQL warning: quantile value should be between 0 and 1, got 1.5 (1:20)"]
     );
     let frac = elems("histogram_fraction(0, 0.1, req_bucket{job=\"a\"})", 0);
     assert_eq!(frac.len(), 1);
@@ -191,7 +191,7 @@ fn rate_on_a_non_counter_name_gives_an_info() {
     assert_eq!(
         out.infos,
         vec![
-            r#"PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "http_requests""#
+            r#"PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: "http_requests" (1:6)"#
         ]
     );
     assert!(

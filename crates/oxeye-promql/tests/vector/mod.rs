@@ -255,3 +255,32 @@ fn duplicate_labelsets_after_name_removal_fail_as_step_path() {
     assert_eq!(w.to_string(), g.to_string());
     assert!(g.to_string().contains("same labelset"), "{g}");
 }
+
+#[test]
+fn series_split_over_threads_matches_step_path() {
+    let data: Vec<Vec<Option<f64>>> = (0..40)
+        .map(|i| {
+            (0..40)
+                .map(|k| match (i * 7 + k * 3) % 11 {
+                    0 => None,
+                    1 => Some(-45.0),
+                    x => Some(x as f64 * 1.5 - i as f64),
+                })
+                .collect()
+        })
+        .collect();
+    let jitter: Vec<i64> = (0..40).map(|i| i * 311 % 15_000).collect();
+    let st = store(&data, &jitter);
+    let tenant = TenantId::new("t1").expect("valid tenant");
+    take_vectorized_count();
+    for q in TEMPLATES {
+        let want = with_mode(Mode::StepOnly, || {
+            Engine::default().range_on_threads(&st, &tenant, q, 30_000, 600_000, 15_000, 1)
+        });
+        let got = with_mode(Mode::Auto, || {
+            Engine::default().range_on_threads(&st, &tenant, q, 30_000, 600_000, 15_000, 2)
+        });
+        assert_eq!(format!("{want:?}"), format!("{got:?}"), "{q}");
+    }
+    assert!(take_vectorized_count() >= TEMPLATES.len() / 2);
+}

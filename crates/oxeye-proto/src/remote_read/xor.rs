@@ -66,23 +66,23 @@ impl BitWriter {
         self.bytes.push(b << self.free);
     }
 
-    /// Writes the `n` low bits of `v`, highest first.
+    /// Writes the `n` low bits of `v`, highest first, filling the last byte and then
+    /// whole bytes (at most nine steps for 64 bits).
     fn bits(&mut self, v: u64, n: u32) {
         debug_assert!(n <= 64);
-        if n == 0 {
-            return;
-        }
-        let mut u = v << (64 - n);
         let mut n = n;
-        while n >= 8 {
-            self.byte((u >> 56) as u8);
-            u <<= 8;
-            n -= 8;
-        }
         while n > 0 {
-            self.bit(u >> 63 == 1);
-            u <<= 1;
-            n -= 1;
+            if self.free == 0 {
+                self.bytes.push(0);
+                self.free = 8;
+            }
+            let take = n.min(u32::from(self.free));
+            n -= take;
+            let part = ((v >> n) & ((1u64 << take) - 1)) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= part << (u32::from(self.free) - take);
+            }
+            self.free -= take as u8;
         }
     }
 

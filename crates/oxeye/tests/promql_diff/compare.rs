@@ -121,6 +121,16 @@ pub fn parse(status: u16, body: &str) -> Answer {
     parsed.unwrap_or_else(bad)
 }
 
+/// When both failed but with a different status or error type, both errors (the answers
+/// still count as equal).
+pub fn error_note(want: &Answer, got: &Answer) -> Option<String> {
+    let (Answer::Error(w), Answer::Error(g)) = (want, got) else {
+        return None;
+    };
+    let kind = |e: &str| e.splitn(3, ':').take(2).collect::<Vec<_>>().join(":");
+    (kind(w) != kind(g)).then(|| format!("prometheus {w} | oxeye {g}"))
+}
+
 /// Values equal within 1e-9 relative; NaN equals NaN.
 pub fn same_value(a: f64, b: f64) -> bool {
     if a.is_nan() || b.is_nan() {

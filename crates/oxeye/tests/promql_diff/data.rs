@@ -9,7 +9,8 @@
 //! Shapes: counters with resets and fractional increments, gauges with negative and
 //! fractional values (dyadic, so sums are exact whatever the summation order), integer
 //! gauges with zeros and flat stretches, a ratio with NaN and +Inf, classic histograms (`le` buckets up to `+Inf`,
-//! `_sum`, `_count`), an info metric for joins; some series start late, some stop, some
+//! `_sum`, `_count`; one lacks a bucket), info metrics for joins (one changes version),
+//! a counter scraped every minute; some series start late, some stop, some
 //! pause (half of those with a staleness marker, as a failed scrape leaves).
 
 use oxeye_core::{Labels, Sample, SeriesWrite, WriteBatch, stale_nan};
@@ -61,9 +62,20 @@ struct Target {
 
 impl Target {
     fn new(rng: &mut Rng, t0: i64, job: &'static str, instance: String) -> Target {
+        Self::every(rng, t0, job, instance, INTERVAL_MS)
+    }
+
+    /// A target scraped every `interval_ms` over the same 90 minutes.
+    fn every(
+        rng: &mut Rng,
+        t0: i64,
+        job: &'static str,
+        instance: String,
+        interval_ms: i64,
+    ) -> Target {
         let offset = rng.range(150, 400);
-        let times = (0..SCRAPES)
-            .map(|i| t0 + i * INTERVAL_MS + offset + rng.range(-49, 49))
+        let times = (0..SCRAPES * INTERVAL_MS / interval_ms)
+            .map(|i| t0 + i * interval_ms + offset + rng.range(-49, 49))
             .collect();
         Target {
             job,
@@ -247,6 +259,10 @@ pub fn generate(t0: i64) -> Vec<GenSeries> {
                 ]
             };
             for (bi, (le, _)) in BUCKETS.iter().enumerate() {
+                // one histogram lacks a bucket
+                if ti == 5 && method == "GET" && bi == 2 {
+                    continue;
+                }
                 let mut pairs = base("http_request_duration_seconds_bucket");
                 pairs.push(("le", le));
                 let samples = life.samples(&tg.times, |i| {
@@ -362,6 +378,75 @@ pub fn generate(t0: i64) -> Vec<GenSeries> {
                 ("job", tg.job),
             ]),
             samples: life.samples(&tg.times, |i| values.get(i).copied().unwrap_or(0.0)),
+        });
+    }
+
+    // an info metric whose version changes once per target (the old series ends with a
+    // staleness marker, as when a scrape no longer exposes it)
+    for tg in &http_targets {
+        let switch = rng.range(100, 250) as usize;
+        for (version, life) in [
+            (
+                "v1",
+                Life {
+                    end: switch,
+                    stale_marker: true,
+                    ..Life::FULL
+                },
+            ),
+            (
+                "v2",
+                Life {
+                    start: switch,
+                    ..Life::FULL
+                },
+            ),
+        ] {
+            out.push(GenSeries {
+                labels: labels(&[
+                    ("__name__", "deploy_info"),
+                    ("instance", &tg.instance),
+                    ("job", tg.job),
+                    ("version", version),
+                ]),
+                samples: life.samples(&tg.times, |_| 1.0),
+            });
+        }
+    }
+
+    // a counter scraped every minute
+    for k in 1..=2 {
+        let tg = Target::every(&mut rng, t0, "batch", format!("batch-{k}:9091"), 60_000);
+        let mut v = rng.range(50_000, 90_000) as f64;
+        let incs: Vec<f64> = (0..SCRAPES)
+            .map(|_| rng.range(0, 300) as f64 + rng.below(64) as f64 / 64.0)
+            .collect();
+        out.push(GenSeries {
+            labels: labels(&[
+                ("__name__", "batch_jobs_total"),
+                ("instance", &tg.instance),
+                ("job", tg.job),
+            ]),
+            samples: Life::FULL.samples(&tg.times, |i| {
+                v += incs.get(i).copied().unwrap_or(0.0);
+                v
+            }),
+        });
+    }
+
+    // a recording-rule style name and label values that need escaping
+    let tg = &http_targets[0];
+    for (k, path) in ["/ü/\"x\"\\y", "/a/b c", "/ß/\u{1F600}"]
+        .into_iter()
+        .enumerate()
+    {
+        out.push(GenSeries {
+            labels: labels(&[
+                ("__name__", "job:http_requests:rate5m"),
+                ("job", tg.job),
+                ("path", path),
+            ]),
+            samples: Life::FULL.samples(&tg.times, |i| (i * (k + 1)) as f64 * 0.25),
         });
     }
 

@@ -80,17 +80,17 @@ const GAUGES: [&str; 5] = [
 
 const RANGES: [&str; 5] = ["1m", "5m", "10m", "90s", "30m"];
 
-const TEMP: &str = "node_temperature_celsius";
+pub const TEMP: &str = "node_temperature_celsius";
 const RATE: &str = "rate(http_requests_total[5m])";
 const BUCKET_RATE: &str = "rate(http_request_duration_seconds_bucket[5m])";
 
 /// Collects queries, cycling through the range windows.
-struct Builder {
+pub struct Builder {
     out: Vec<Query>,
 }
 
 impl Builder {
-    fn range(&mut self, text: impl Into<String>) {
+    pub fn range(&mut self, text: impl Into<String>) {
         let w = self.out.len() % RANGE_WINDOWS.len();
         self.out.push(Query {
             text: text.into(),
@@ -127,7 +127,11 @@ fn range_functions(b: &mut Builder) {
     }
     b.range(format!("predict_linear({TEMP}[10m], -300)"));
     b.range(format!("predict_linear({TEMP}[5m] offset 5m, 3600)"));
-    b.range(format!("predict_linear({TEMP}[5m] @ <T1>, 600)"));
+    // instant only: in a range query Prometheus turns the @ of predict_linear's selector
+    // (an @-unsafe function, never step-invariant) into an offset from the query start, so
+    // the window slides past the @ time over data it never loaded: an artifact, not a rule
+    b.instant(format!("predict_linear({TEMP}[5m] @ <T1>, 600)"), 0);
+    b.instant(format!("predict_linear({TEMP}[5m] @ start(), 600)"), 1);
     for f in [
         "avg", "min", "max", "sum", "count", "stddev", "stdvar", "present",
     ] {
@@ -387,7 +391,7 @@ fn binary_operators(b: &mut Builder) {
         "rate(http_requests_total[5m]) unless rate(http_requests_total[5m]) > 10",
         "node_temperature_celsius unless ignoring(zone) node_temperature_celsius{zone=\"disk\"}",
         "(queue_depth > 30) or on() vector(-1)",
-        "up and on() (sum(up) > 16)",
+        "up and on() (sum(up) > 11)",
         "queue_depth and ignoring(queue) up",
     ] {
         b.range(e);
@@ -454,17 +458,17 @@ fn subqueries_offset_at(b: &mut Builder) {
         "http_requests_total offset 5m",
         "rate(http_requests_total[5m] offset 10m)",
         "sum(node_temperature_celsius offset -2m)",
-        "queue_depth offset 1h",
+        "queue_depth offset 40m",
         "node_temperature_celsius @ <T1>",
         "rate(http_requests_total[5m] @ <T2>)",
         "node_temperature_celsius @ start()",
-        "sum(rate(http_requests_total[5m] @ end()))",
+        "sum(rate(http_requests_total[30m] @ end()))",
         "queue_depth @ <T1> offset 5m",
         "queue_depth offset 5m @ <T2>",
         "timestamp(up offset 5m)",
         "timestamp(up @ <T1>)",
-        "up @ end() - up",
-        "increase(http_requests_total[10m] @ start())",
+        "up @ end() offset 10m - up",
+        "increase(http_requests_total[10m] @ start() offset -10m)",
         "avg_over_time(queue_depth[10m] @ <T2> offset -10m)",
         "node_temperature_celsius - node_temperature_celsius offset 10m",
         "delta(node_temperature_celsius[10m] offset 30m)",
@@ -473,145 +477,6 @@ fn subqueries_offset_at(b: &mut Builder) {
         "vector(1) @ <T1>",
         "time() @ <T2>",
         "minute(vector(time() @ <T1>))",
-    ] {
-        b.range(e);
-    }
-}
-
-/// NaN and infinities, literals, odd ranges and steps, label edge cases.
-fn edge_cases(b: &mut Builder) {
-    const RATIO: &str = "cache_hit_ratio";
-    for f in [
-        "avg_over_time",
-        "max_over_time",
-        "min_over_time",
-        "sum_over_time",
-        "stddev_over_time",
-        "changes",
-        "delta",
-        "deriv",
-        "present_over_time",
-    ] {
-        b.range(format!("{f}({RATIO}[5m])"));
-    }
-    for e in [
-        format!("quantile_over_time(0.5, {RATIO}[10m])"),
-        format!("max({RATIO})"),
-        format!("min by (job) ({RATIO})"),
-        format!("sum({RATIO})"),
-        format!("avg by (job) ({RATIO})"),
-        format!("count({RATIO} > 0.5)"),
-        format!("quantile(0.5, {RATIO})"),
-        format!("stddev({RATIO})"),
-        format!("count_values(\"r\", {RATIO})"),
-        format!("{RATIO} != {RATIO}"),
-        format!("{RATIO} == bool {RATIO}"),
-        format!("clamp_min({RATIO}, 0.2)"),
-        format!("{RATIO} * 0"),
-        format!("1 / {RATIO}"),
-        format!("-{RATIO}"),
-        format!("{RATIO} > bool 0.25"),
-        format!("abs(-{RATIO})"),
-        format!("sgn({RATIO} - 0.5)"),
-        format!("round({TEMP}, scalar(up{{instance=\"node-1:9100\"}}))"),
-        "clamp(queue_depth, scalar(min(queue_depth)), 10)".into(),
-    ] {
-        b.range(e);
-    }
-    for e in [
-        "5 % -3",
-        "-5 % 3",
-        "5.5 % Inf",
-        "Inf % 2",
-        "2 ^ Inf",
-        "(-8) ^ (1 / 3)",
-        "0 ^ 0",
-        "NaN ^ 0",
-        "1 ^ NaN",
-        "1 atan2 0",
-        "0 atan2 -1",
-        "NaN == bool NaN",
-        "Inf > bool -Inf",
-        "1e308 * 10",
-        "0x1f * queue_depth",
-        "1e-3 * queue_depth",
-        "queue_depth * Inf",
-        "queue_depth + NaN",
-        "vector(Inf)",
-        "vector(NaN) + 1",
-        "-vector(-0.5)",
-        "round(vector(-2.5))",
-        "round(vector(2.5))",
-        "round(vector(-0.5))",
-        "exp(vector(1000))",
-        "ln(vector(-1))",
-        "acos(vector(2))",
-        "day_of_week(vector(0))",
-        "year(vector(-1))",
-        "days_in_month(vector(1709164800))",
-        "day_of_year(vector(1735603200))",
-        "hour(vector(1735689599.5))",
-        "month(vector(1e10))",
-        "minute(vector(-61))",
-    ] {
-        b.range(e);
-    }
-    for e in [
-        "rate(http_requests_total[15s])",
-        "rate(http_requests_total[16s])",
-        "irate(http_requests_total[20s])",
-        "increase(http_requests_total[1h30m])",
-        "count_over_time(up[1m30s])",
-        "sum_over_time(queue_depth[500ms])",
-        "deriv(http_requests_total[10m])",
-        "predict_linear(http_requests_total[30m], 3600)",
-        "idelta(queue_depth[1m])",
-        "irate(http_requests_total[1m] offset 1m)",
-        "max_over_time(http_requests_total[5m] @ end() offset 1h)",
-        "absent_over_time(up[5m] offset 1h)",
-        "count_over_time(up[1m] offset -1m)",
-        "max_over_time(rate(http_requests_total[5m] offset 1m)[10m:1m] offset 5m)",
-        "max_over_time(queue_depth[17m:7s])",
-        "max_over_time(timestamp(up)[10m:1m])",
-        "quantile_over_time(0.5, rate(http_requests_total[5m])[20m:1m])",
-        "count_over_time(up[1m:15s])",
-    ] {
-        b.range(e);
-    }
-    for e in [
-        "absent(nonexistent_metric{job=\"a\",job=\"b\"})",
-        "absent(rate(nonexistent_metric{job=\"x\"}[5m]))",
-        "absent(up offset 1h)",
-        "label_replace(up, \"instance\", \"$2:$1\", \"instance\", \"(.*):(.*)\")",
-        "label_replace(up, \"x\", \"$1\", \"instance\", \"(\")",
-        // "1x" is a valid label name in 3.x (UTF-8 names), not in 2.42; "" is in neither
-        "label_replace(up, \"\", \"a\", \"instance\", \".*\")",
-        "label_join(up, \"all\", \"\", \"job\", \"instance\", \"job\")",
-        "histogram_quantile(0.5, label_replace(rate(http_request_duration_seconds_bucket[5m]), \"le\", \"1.0\", \"le\", \"1\"))",
-        "histogram_quantile(0.5, label_replace(rate(http_request_duration_seconds_bucket[5m]), \"le\", \"Inf\", \"le\", \"\\\\+Inf\"))",
-        "histogram_quantile(0.9, label_replace(rate(http_request_duration_seconds_bucket[5m]), \"le\", \"0.50\", \"le\", \"1\"))",
-        "histogram_quantile(0.5, rate(http_request_duration_seconds_bucket[5m]) > 0)",
-        "count without (le) (http_request_duration_seconds_bucket)",
-        "count(count by (job) (up))",
-        "count without (job, instance, method, code) (http_requests_total)",
-        "sum(nonexistent_metric)",
-        "count(nonexistent_metric)",
-        "topk(-1, queue_depth)",
-        "bottomk(2, sum by (job, instance) (rate(http_requests_total[5m])))",
-        "topk(1, max_over_time(node_temperature_celsius[10m]))",
-        "build_info < on(job, instance) group_right queue_depth",
-        "queue_depth > on(job, instance) group_left build_info",
-        "sum by (instance) (up) * on(instance) group_right sum by (instance, zone) (node_temperature_celsius)",
-        "sum by (code) (rate(http_requests_total[5m])) / ignoring(code) group_left sum(rate(http_requests_total[5m]))",
-        "vector(1) and on() absent(nonexistent_metric)",
-        "queue_depth or up and queue_depth",
-        "queue_depth unless up or node_temperature_celsius",
-        "((queue_depth))",
-        "-queue_depth offset 5m",
-        "scalar(vector(3)) * 2",
-        "time() > bool 0",
-        "sum(up) == bool on() sum(up)",
-        "queue_depth and on(job, instance, queue) group_left queue_depth",
     ] {
         b.range(e);
     }
@@ -645,7 +510,7 @@ fn instants(b: &mut Builder) {
         "(queue_depth > 5)[5m:1m]",
         "sort_desc(topk(3, rate(http_requests_total[5m])))",
         "sort(count_values(\"r\", cache_hit_ratio))",
-        "cache_hit_ratio[2m]",
+        "cache_hit_ratio[10m] offset 5m",
     ]
     .iter()
     .enumerate()
@@ -663,7 +528,9 @@ pub fn all() -> Vec<Query> {
     aggregations(&mut b);
     binary_operators(&mut b);
     subqueries_offset_at(&mut b);
-    edge_cases(&mut b);
+    super::edge::edge_cases(&mut b);
+    super::edge::syntax(&mut b);
+    super::edge::changing_data(&mut b);
     // a sample of the range queries also as instant queries at each instant time
     let ranged: Vec<String> = b.out.iter().map(|q| q.text.clone()).collect();
     for (i, text) in ranged.iter().enumerate().filter(|(i, _)| i % 4 == 0) {
