@@ -110,7 +110,7 @@ fn ratio_keeps(ratio: f64, l: &Labels) -> bool {
 }
 
 /// NaN sorts lowest, as in Prometheus's value heaps.
-fn nan_low_cmp(a: f64, b: f64) -> std::cmp::Ordering {
+pub(crate) fn nan_low_cmp(a: f64, b: f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => std::cmp::Ordering::Equal,
         (true, false) => std::cmp::Ordering::Less,

@@ -21,6 +21,7 @@
 
 mod matching;
 mod nodes;
+mod ranked;
 mod series;
 
 use std::cell::{Cell, RefCell};

@@ -14,8 +14,8 @@ use promql_parser::parser::{
     VectorSelector,
 };
 
-use super::series;
 use super::{Col, Cols, Stop};
+use super::{ranked, series};
 use crate::aggregate::kahan_inc;
 use crate::binary::{binop, is_arithmetic};
 use crate::eval::Evaluator;
@@ -26,6 +26,9 @@ use crate::select::{at_ms, duration_ms, offset_ms};
 const AGGREGATIONS: &[&str] = &[
     "sum", "avg", "min", "max", "count", "group", "stddev", "stdvar",
 ];
+
+/// Aggregations with a scalar parameter evaluated here.
+const PARAM_AGGREGATIONS: &[&str] = &["topk", "bottomk", "quantile"];
 
 /// Series between interrupt checks in the per-series loops.
 const CHECK_EVERY: usize = 1024;
@@ -52,6 +55,11 @@ pub(crate) fn supported(e: &Expr) -> bool {
                     a.value_type() == ValueType::Vector && supported(a)
                 }
                 [a] if range::kernel(name).is_some() => matrix_selector(a).is_some(),
+                [q, a] if name == "quantile_over_time" => {
+                    q.value_type() == ValueType::Scalar
+                        && supported(q)
+                        && matrix_selector(a).is_some()
+                }
                 [q, v] if name == "histogram_quantile" => {
                     q.value_type() == ValueType::Scalar
                         && v.value_type() == ValueType::Vector
@@ -62,9 +70,16 @@ pub(crate) fn supported(e: &Expr) -> bool {
             }
         }
         Expr::Aggregate(a) => {
-            a.param.is_none()
-                && AGGREGATIONS.contains(&a.op.to_string().as_str())
-                && supported(&a.expr)
+            let op = a.op.to_string();
+            let param_ok = match &a.param {
+                None => AGGREGATIONS.contains(&op.as_str()),
+                Some(p) => {
+                    PARAM_AGGREGATIONS.contains(&op.as_str())
+                        && p.value_type() == ValueType::Scalar
+                        && supported(p)
+                }
+            };
+            param_ok && supported(&a.expr)
         }
         Expr::Binary(b) => {
             let op = b.op.to_string();
@@ -159,6 +174,15 @@ impl Cx<'_, '_> {
         if let ("histogram_quantile", [q, v]) = (name, c.args.args.as_slice()) {
             return self.histogram_quantile(q, v);
         }
+        if let ("quantile_over_time", [q, a]) = (name, c.args.args.as_slice()) {
+            let Cols::Scalar(qs) = self.eval(q)? else {
+                return Err(Stop::Fallback);
+            };
+            let Some(ms) = matrix_selector(a) else {
+                return Err(Stop::Fallback);
+            };
+            return self.range_fn(name, series::Apply::Quantile(qs), ms, a, Some(q));
+        }
         let [a] = c.args.args.as_slice() else {
             return Err(Stop::Fallback);
         };
@@ -173,7 +197,9 @@ impl Cx<'_, '_> {
             return Ok(Cols::Vector(cols));
         }
         match (range::kernel(name), matrix_selector(a)) {
-            (Some(kernel), Some(ms)) => self.range_fn(name, kernel, ms, a),
+            (Some(kernel), Some(ms)) => {
+                self.range_fn(name, series::Apply::Kernel(kernel), ms, a, None)
+            }
             _ => Err(Stop::Fallback),
         }
     }
@@ -263,14 +289,15 @@ impl Cx<'_, '_> {
     fn range_fn(
         &self,
         name: &str,
-        kernel: range::Kernel,
+        apply: series::Apply,
         ms: &MatrixSelector,
         arg: &Expr,
+        quantile_arg: Option<&Expr>,
     ) -> Result<Cols, Stop> {
         let ev = self.ev;
         let vs = &ms.vs;
         let rf = series::RangeFn {
-            kernel,
+            apply,
             at: at_ms(&vs.at, ev.start, ev.end),
             off: offset_ms(&vs.offset),
             range_ms: duration_ms(&ms.range),
@@ -290,6 +317,14 @@ impl Cx<'_, '_> {
         }
         if totals.iter().any(|t| *t > ev.max_samples) {
             return Err(Stop::Fallback);
+        }
+        if let (Some(q_arg), series::Apply::Quantile(qs)) = (quantile_arg, &rf.apply) {
+            // Warned at the steps where some series had samples, as the step path does.
+            for (&q, &total) in qs.iter().zip(&totals) {
+                if total > 0 {
+                    ev.check_quantile(q, q_arg);
+                }
+            }
         }
         if matches!(name, "rate" | "increase") {
             ev.check_counter_names(parts.iter().flat_map(|p| p.windowed.iter()), arg);
@@ -345,9 +380,31 @@ impl Cx<'_, '_> {
                 names.iter().any(|n| n == name)
             }
         };
+        let param = match &a.param {
+            Some(p) => match self.eval(p)? {
+                Cols::Scalar(v) => Some((v, p)),
+                Cols::Vector(_) => return Err(Stop::Fallback),
+            },
+            None => None,
+        };
         let Cols::Vector(input) = self.eval(&a.expr)? else {
             return Err(Stop::Fallback);
         };
+        if let Some((p, p_expr)) = param {
+            let (group_of, labels) = ranked::groups(&input, keeps);
+            return match op.as_str() {
+                "topk" | "bottomk" => {
+                    ranked::topk(op == "topk", &p, input, &group_of, labels.len())
+                }
+                "quantile" => {
+                    for &q in &p {
+                        self.ev.check_quantile(q, p_expr);
+                    }
+                    ranked::quantiles(&p, &input, &group_of, labels)
+                }
+                _ => Err(Stop::Fallback),
+            };
+        }
         let n = self.ts.len();
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();

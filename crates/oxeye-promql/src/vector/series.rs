@@ -14,7 +14,7 @@ use std::time::Instant;
 use oxeye_core::{Labels, Sample, is_stale_nan};
 
 use super::Col;
-use crate::functions::range::Kernel;
+use crate::functions::range::{Kernel, quantile_over_time};
 
 /// Series between checks for cancellation and the deadline.
 const CHECK_EVERY: usize = 1024;
@@ -152,9 +152,17 @@ pub(crate) fn select(
     part
 }
 
+/// What a range function computes per window.
+pub(crate) enum Apply {
+    /// A single-argument kernel.
+    Kernel(Kernel),
+    /// `quantile_over_time` with the quantile per step.
+    Quantile(Vec<f64>),
+}
+
 /// The parameters of a range function over a matrix selector.
 pub(crate) struct RangeFn {
-    pub kernel: Kernel,
+    pub apply: Apply,
     pub at: Option<i64>,
     pub off: i64,
     pub range_ms: i64,
@@ -183,7 +191,7 @@ pub(crate) fn range(run: &[Series], ts: &[i64], rf: &RangeFn, stop: &Interrupt) 
             .zip(vals.iter_mut())
             .zip(present.iter_mut())
             .zip(part.totals.iter_mut());
-        for (((&t, v), p), total) in cells {
+        for (i, (((&t, v), p), total)) in cells.enumerate() {
             let end = rf.at.unwrap_or(t).saturating_sub(rf.off);
             let lo = end.saturating_sub(rf.range_ms);
             while samples.get(a).is_some_and(|s| s.t <= lo) {
@@ -198,7 +206,13 @@ pub(crate) fn range(run: &[Series], ts: &[i64], rf: &RangeFn, stop: &Interrupt) 
             }
             any_window = true;
             *total += window.len();
-            if let Some(x) = (rf.kernel)(window, end, rf.range_ms) {
+            let value = match &rf.apply {
+                Apply::Kernel(kernel) => kernel(window, end, rf.range_ms),
+                Apply::Quantile(q) => {
+                    quantile_over_time(q.get(i).copied().unwrap_or(f64::NAN), window)
+                }
+            };
+            if let Some(x) = value {
                 *v = x;
                 *p = true;
                 any = true;
