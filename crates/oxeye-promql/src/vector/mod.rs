@@ -9,12 +9,22 @@
 //! per-window kernels, the compensated sums and the operator functions are the ones the
 //! step evaluator calls, so the numbers are identical.
 //!
-//! Data flow: [`range`] is called by `Engine::range` after preload. A static check
-//! decides whether every node of the query is one this module evaluates; if not, or if
-//! evaluation meets a case it leaves to the step evaluator (a duplicate label set after
-//! name removal, the sample limit, any execution error), the whole query is evaluated
-//! step by step instead, with fresh annotations, so the answer and the error text are
-//! always the step evaluator's. Timeouts and cancellation are returned directly.
+//! Data flow: [`range`] is called by `Engine::range_on_threads` after preload. A static
+//! check decides whether every node of the query is one this module evaluates; if not,
+//! or if evaluation meets a case it leaves to the step evaluator (a duplicate label set
+//! after name removal, the sample limit, a matching or parameter error), the whole query
+//! is evaluated step by step instead, with fresh annotations, so the answer and the error
+//! text are always the step evaluator's. Timeouts and cancellation are returned directly.
+//! Annotations carry the same `(line:col)` suffixes, from the same AST nodes.
+//!
+//! Evaluated here: number literals, parentheses, unary minus, vector selectors (`offset`,
+//! `@`, lookback, staleness), the single-argument range functions of `functions::range`
+//! and `quantile_over_time` over a matrix selector, the element-wise math functions,
+//! `histogram_quantile` on classic buckets, `sum`/`avg`/`min`/`max`/`count`/`group`/
+//! `stddev`/`stdvar`/`topk`/`bottomk`/`quantile` with `by`/`without`, and arithmetic and
+//! comparison operators between scalars and vectors with one-to-one and
+//! `group_left`/`group_right` matching. Everything else (subqueries, set operators,
+//! label functions, `absent`, `sort`, `count_values`, `timestamp`, ...) falls back.
 //!
 //! [`with_mode`] selects the path for the calling thread: tests and benchmarks use it
 //! to force the step path or to run both and record any difference.

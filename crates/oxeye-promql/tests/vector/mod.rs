@@ -294,3 +294,48 @@ fn series_split_over_threads_matches_step_path() {
     }
     assert!(take_vectorized_count() >= TEMPLATES.len() / 2);
 }
+
+#[test]
+fn sample_limit_fails_as_step_path() {
+    let data: Vec<Vec<Option<f64>>> = (0..4)
+        .map(|i| (0..40).map(|k| Some((i * k) as f64)).collect())
+        .collect();
+    let st = store(&data, &[0, 1000, 2000, 3000]);
+    let tenant = TenantId::new("t1").expect("valid tenant");
+    let engine = Engine {
+        max_samples: 300,
+        ..Engine::default()
+    };
+    for q in ["rate(c_total[5m])", "g * 2", "g", "max_over_time(g[10m])"] {
+        let want = with_mode(Mode::StepOnly, || {
+            engine.range(&st, &tenant, q, 0, 600_000, 5_000)
+        });
+        let got = with_mode(Mode::Auto, || {
+            engine.range(&st, &tenant, q, 0, 600_000, 5_000)
+        });
+        assert!(want.is_err(), "{q}: the limit is small enough to fail");
+        assert_eq!(format!("{want:?}"), format!("{got:?}"), "{q}");
+    }
+}
+
+#[test]
+fn cancelled_query_fails_as_step_path() {
+    let data: Vec<Vec<Option<f64>>> = vec![(0..40).map(|k| Some(k as f64)).collect()];
+    let st = store(&data, &[0]);
+    let tenant = TenantId::new("t1").expect("valid tenant");
+    let engine = Engine {
+        cancel: Some(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        ))),
+        ..Engine::default()
+    };
+    let q = "sum(rate(c_total[5m]))";
+    let want = with_mode(Mode::StepOnly, || {
+        engine.range(&st, &tenant, q, 0, 600_000, 15_000)
+    });
+    let got = with_mode(Mode::Auto, || {
+        engine.range(&st, &tenant, q, 0, 600_000, 15_000)
+    });
+    assert!(matches!(got, Err(PromqlError::Canceled(_))), "{got:?}");
+    assert_eq!(format!("{want:?}"), format!("{got:?}"));
+}
