@@ -145,3 +145,52 @@ fn at_most_one_per_step<'c>(cols: impl Iterator<Item = &'c Col>, n: usize) -> Op
     }
     Some(())
 }
+
+/// `and`, `or`, `unless`: each series' signature computed once; per signature, the steps
+/// at which the other side has a series with it.
+pub(crate) fn set_op(b: &BinaryExpr, op: &str, lhs: Vec<Col>, rhs: Vec<Col>, n: usize) -> Cols {
+    let (on, names): (bool, &[String]) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref())
+    {
+        Some(LabelModifier::Include(ls)) => (true, &ls.labels),
+        Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
+        None => (false, &[]),
+    };
+    let union = |cols: &[Col]| {
+        let mut m: HashMap<Labels, Vec<bool>> = HashMap::new();
+        for c in cols {
+            let u = m
+                .entry(match_signature(&c.labels, on, names))
+                .or_insert_with(|| vec![false; n]);
+            for (x, &p) in u.iter_mut().zip(&c.present) {
+                *x |= p;
+            }
+        }
+        m
+    };
+    // Keeps `c` at the steps where `other` has (`keep_matched`) or lacks its signature.
+    let mask = |mut c: Col, other: &HashMap<Labels, Vec<bool>>, keep_matched: bool| {
+        let sig = match_signature(&c.labels, on, names);
+        let hits = other.get(&sig);
+        for (i, p) in c.present.iter_mut().enumerate() {
+            let hit = hits.and_then(|h| h.get(i)).copied().unwrap_or(false);
+            *p &= hit == keep_matched;
+        }
+        c
+    };
+    match op {
+        "and" => {
+            let right = union(&rhs);
+            Cols::Vector(lhs.into_iter().map(|c| mask(c, &right, true)).collect())
+        }
+        "unless" => {
+            let right = union(&rhs);
+            Cols::Vector(lhs.into_iter().map(|c| mask(c, &right, false)).collect())
+        }
+        _ => {
+            let left = union(&lhs);
+            let mut out = lhs;
+            out.extend(rhs.into_iter().map(|c| mask(c, &left, false)));
+            Cols::Vector(out)
+        }
+    }
+}

@@ -23,8 +23,9 @@
 //! `histogram_quantile` on classic buckets, `sum`/`avg`/`min`/`max`/`count`/`group`/
 //! `stddev`/`stdvar`/`topk`/`bottomk`/`quantile` with `by`/`without`, and arithmetic and
 //! comparison operators between scalars and vectors with one-to-one and
-//! `group_left`/`group_right` matching. Everything else (subqueries, set operators,
-//! label functions, `absent`, `sort`, `count_values`, `timestamp`, ...) falls back.
+//! `group_left`/`group_right` matching, and the set operators `and`/`or`/`unless`.
+//! Everything else (subqueries, label functions, `absent`, `sort`, `count_values`,
+//! `timestamp`, `limitk`, ...) falls back.
 //!
 //! [`with_mode`] selects the path for the calling thread: tests and benchmarks use it
 //! to force the step path or to run both and record any difference.

@@ -83,6 +83,12 @@ pub(crate) fn supported(e: &Expr) -> bool {
         }
         Expr::Binary(b) => {
             let op = b.op.to_string();
+            if matches!(op.as_str(), "and" | "or" | "unless") {
+                return b.lhs.value_type() == ValueType::Vector
+                    && b.rhs.value_type() == ValueType::Vector
+                    && supported(&b.lhs)
+                    && supported(&b.rhs);
+            }
             if binop(&op, 0.0, 0.0).is_err() {
                 return false;
             }
@@ -337,6 +343,13 @@ impl Cx<'_, '_> {
     /// Arithmetic and comparisons with at least one scalar side.
     fn binary(&self, b: &BinaryExpr) -> Result<Cols, Stop> {
         let op = b.op.to_string();
+        if matches!(op.as_str(), "and" | "or" | "unless") {
+            let (Cols::Vector(l), Cols::Vector(r)) = (self.eval(&b.lhs)?, self.eval(&b.rhs)?)
+            else {
+                return Err(Stop::Fallback);
+            };
+            return Ok(super::matching::set_op(b, &op, l, r, self.ts.len()));
+        }
         let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
         let comparison = !is_arithmetic(&op);
         let lhs = self.eval(&b.lhs)?;
