@@ -14,6 +14,7 @@
 //!
 //! This crate has no async and no HTTP dependencies.
 
+pub mod civil;
 mod clock;
 mod error;
 mod labels;

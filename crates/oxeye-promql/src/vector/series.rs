@@ -19,6 +19,9 @@ use crate::functions::range::{Kernel, quantile_over_time};
 /// Series between checks for cancellation and the deadline.
 const CHECK_EVERY: usize = 1024;
 
+/// Samples a range function may visit between two interrupt checks.
+const CHECK_WORK: usize = 1 << 22;
+
 /// Fewest series x steps worth a second thread when the count is picked automatically.
 const MIN_PARALLEL_WORK: usize = 200_000;
 
@@ -115,6 +118,9 @@ pub(crate) fn select(
 ) -> Part {
     let n = ts.len();
     let mut part = Part::default();
+    // Samples visited since the last interrupt check: one series with huge windows over
+    // many steps must not run on unchecked after its client went away.
+    let mut work = 0usize;
     for (k, (labels, samples)) in run.iter().enumerate() {
         if k % CHECK_EVERY == 0 && stop.hit() {
             part.stopped = true;
@@ -177,6 +183,9 @@ pub(crate) fn range(run: &[Series], ts: &[i64], rf: &RangeFn, stop: &Interrupt) 
         totals: vec![0; n],
         ..Part::default()
     };
+    // Samples visited since the last interrupt check: one series with huge windows over
+    // many steps must not run on unchecked after its client went away.
+    let mut work = 0usize;
     for (k, (labels, samples)) in run.iter().enumerate() {
         if k % CHECK_EVERY == 0 && stop.hit() {
             part.stopped = true;
@@ -206,6 +215,14 @@ pub(crate) fn range(run: &[Series], ts: &[i64], rf: &RangeFn, stop: &Interrupt) 
             }
             any_window = true;
             *total += window.len();
+            work += window.len();
+            if work >= CHECK_WORK {
+                work = 0;
+                if stop.hit() {
+                    part.stopped = true;
+                    return part;
+                }
+            }
             let value = match &rf.apply {
                 Apply::Kernel(kernel) => kernel(window, end, rf.range_ms),
                 Apply::Quantile(q) => {
