@@ -118,9 +118,6 @@ pub(crate) fn select(
 ) -> Part {
     let n = ts.len();
     let mut part = Part::default();
-    // Samples visited since the last interrupt check: one series with huge windows over
-    // many steps must not run on unchecked after its client went away.
-    let mut work = 0usize;
     for (k, (labels, samples)) in run.iter().enumerate() {
         if k % CHECK_EVERY == 0 && stop.hit() {
             part.stopped = true;
