@@ -25,7 +25,15 @@ fn promqltest_dir() -> Option<PathBuf> {
 
 #[test]
 fn prometheus_promqltest_files() {
-    let dir = promqltest_dir().expect("no shared/promqltest directory above the crate");
+    let Some(dir) = promqltest_dir() else {
+        // The files live beside the repository, not in it; a checkout elsewhere cannot
+        // run them.
+        eprintln!(
+            "skipped: no shared/promqltest directory in any ancestor of {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        return;
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("promqltest directory is readable")
         .filter_map(|e| e.ok().map(|e| e.path()))
