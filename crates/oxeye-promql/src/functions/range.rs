@@ -58,7 +58,6 @@ pub(crate) fn extrapolated_rate(
     if samples.len() < 2 {
         return None;
     }
-    let range_start = range_end - range_ms;
     let mut result = last.v - first.v;
     if is_counter {
         for pair in samples.windows(2) {
@@ -69,10 +68,38 @@ pub(crate) fn extrapolated_rate(
             }
         }
     }
+    Some(extrapolate(
+        first,
+        last,
+        samples.len(),
+        result,
+        range_end,
+        range_ms,
+        is_counter,
+        is_rate,
+    ))
+}
+
+/// The second half of [`extrapolated_rate`]: `result` (the window's delta, counter resets
+/// already added back) extrapolated to the window's edges. `n` >= 2 samples from `first`
+/// to `last`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn extrapolate(
+    first: &Sample,
+    last: &Sample,
+    n: usize,
+    result: f64,
+    range_end: i64,
+    range_ms: i64,
+    is_counter: bool,
+    is_rate: bool,
+) -> f64 {
+    debug_assert!(n >= 2);
+    let range_start = range_end - range_ms;
     let mut to_start = (first.t - range_start) as f64 / 1000.0;
     let mut to_end = (range_end - last.t) as f64 / 1000.0;
     let sampled = (last.t - first.t) as f64 / 1000.0;
-    let avg = sampled / (samples.len() - 1) as f64;
+    let avg = sampled / (n - 1) as f64;
     let threshold = avg * 1.1;
     if to_start >= threshold {
         to_start = avg / 2.0;
@@ -98,7 +125,7 @@ pub(crate) fn extrapolated_rate(
     if is_rate {
         factor /= range_ms as f64 / 1000.0;
     }
-    Some(result * factor)
+    result * factor
 }
 
 /// `irate` (`is_rate`) or `idelta` over the last two samples of a window.

@@ -204,7 +204,12 @@ impl Cx<'_, '_> {
         }
         match (range::kernel(name), matrix_selector(a)) {
             (Some(kernel), Some(ms)) => {
-                self.range_fn(name, series::Apply::Kernel(kernel), ms, a, None)
+                let apply = match name {
+                    "rate" => series::Apply::Counter { is_rate: true },
+                    "increase" => series::Apply::Counter { is_rate: false },
+                    _ => series::Apply::Kernel(kernel),
+                };
+                self.range_fn(name, apply, ms, a, None)
             }
             _ => Err(Stop::Fallback),
         }

@@ -161,6 +161,10 @@ pub(crate) enum Apply {
     Kernel(Kernel),
     /// `quantile_over_time` with the quantile per step.
     Quantile(Vec<f64>),
+    /// `rate` (`is_rate`) or `increase`: the series' counter resets are found once, so a
+    /// window without resets costs O(1) instead of a scan; the float operations are the
+    /// kernel's, in the kernel's order.
+    Counter { is_rate: bool },
 }
 
 /// The parameters of a range function over a matrix selector.
@@ -192,6 +196,20 @@ pub(crate) fn range(run: &[Series], ts: &[i64], rf: &RangeFn, stop: &Interrupt) 
         let mut present = vec![false; n];
         let (mut any_window, mut any) = (false, false);
         let (mut a, mut b) = (0usize, 0usize);
+        // For counters: indices i where a reset happened (samples[i] < samples[i - 1]),
+        // and a cursor to the first one inside the current window.
+        let resets: Vec<usize> = match rf.apply {
+            Apply::Counter { .. } => samples
+                .windows(2)
+                .enumerate()
+                .filter_map(|(i, w)| match w {
+                    [prev, cur] if cur.v < prev.v => Some(i + 1),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut r = 0usize;
         let cells = ts
             .iter()
             .zip(vals.iter_mut())
@@ -222,6 +240,13 @@ pub(crate) fn range(run: &[Series], ts: &[i64], rf: &RangeFn, stop: &Interrupt) 
             }
             let value = match &rf.apply {
                 Apply::Kernel(kernel) => kernel(window, end, rf.range_ms),
+                Apply::Counter { is_rate } => {
+                    // Resets inside the window are those at indices a+1..b.
+                    while resets.get(r).is_some_and(|&i| i <= a) {
+                        r += 1;
+                    }
+                    counter_window(samples, window, &resets[r..], b, end, rf.range_ms, *is_rate)
+                }
                 Apply::Quantile(q) => {
                     quantile_over_time(q.get(i).copied().unwrap_or(f64::NAN), window)
                 }
@@ -245,4 +270,37 @@ pub(crate) fn range(run: &[Series], ts: &[i64], rf: &RangeFn, stop: &Interrupt) 
         }
     }
     part
+}
+
+/// `rate`/`increase` over `window` (= `samples[..b]`'s tail) given the reset indices from
+/// the window's second sample on: the same additions as the kernel, in the same order.
+fn counter_window(
+    samples: &[Sample],
+    window: &[Sample],
+    resets: &[usize],
+    b: usize,
+    end: i64,
+    range_ms: i64,
+    is_rate: bool,
+) -> Option<f64> {
+    let (first, last) = (window.first()?, window.last()?);
+    if window.len() < 2 {
+        return None;
+    }
+    let mut result = last.v - first.v;
+    for &i in resets.iter().take_while(|&&i| i < b) {
+        if let Some(prev) = i.checked_sub(1).and_then(|p| samples.get(p)) {
+            result += prev.v;
+        }
+    }
+    Some(crate::functions::range::extrapolate(
+        first,
+        last,
+        window.len(),
+        result,
+        end,
+        range_ms,
+        true,
+        is_rate,
+    ))
 }
