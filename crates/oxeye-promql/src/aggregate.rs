@@ -19,16 +19,105 @@ use crate::PromqlError;
 use crate::eval::{Elem, Evaluator, StepValue};
 use crate::format::{go_float_g, go_float_v};
 
-/// Running state of one group for the value aggregations.
+/// One group of the value aggregations at one step.
 struct Group {
     labels: Labels,
-    value: f64,
+    acc: Acc,
+    /// The values, for `quantile`.
+    values: Vec<f64>,
+}
+
+/// One group's running state for the value aggregations (`sum`, `avg`, `count`, `group`,
+/// `min`, `max`, `stddev`, `stdvar`), shared by the step and the series-major evaluators so
+/// their numbers are the same.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Acc {
+    pub value: f64,
     mean: f64,
     kahan_c: f64,
     count: f64,
     incremental_mean: bool,
-    values: Vec<f64>,
-    drop_name: bool,
+    /// Whether any element was added.
+    pub seen: bool,
+    /// Whether any added element's name is to be dropped.
+    pub drop: bool,
+}
+
+impl Acc {
+    /// Adds element value `f` (its `drop_name` flag in `drop`).
+    pub(crate) fn add(&mut self, op: &str, f: f64, drop: bool) {
+        if !self.seen {
+            self.value = match op {
+                "stddev" | "stdvar" => {
+                    if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    }
+                }
+                "group" => 1.0,
+                _ => f,
+            };
+            self.mean = f;
+            self.kahan_c = 0.0;
+            self.count = 1.0;
+            self.incremental_mean = false;
+            self.seen = true;
+            self.drop = drop;
+            return;
+        }
+        self.drop |= drop;
+        match op {
+            "sum" => (self.value, self.kahan_c) = kahan_inc(f, self.value, self.kahan_c),
+            "avg" => {
+                self.count += 1.0;
+                if !self.incremental_mean {
+                    let (v, c) = kahan_inc(f, self.value, self.kahan_c);
+                    if !v.is_infinite() {
+                        (self.value, self.kahan_c) = (v, c);
+                        return;
+                    }
+                    self.incremental_mean = true;
+                    self.mean = self.value / (self.count - 1.0);
+                    self.kahan_c /= self.count - 1.0;
+                }
+                let q = (self.count - 1.0) / self.count;
+                (self.mean, self.kahan_c) =
+                    kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
+            }
+            "count" => self.count += 1.0,
+            "max" if self.value < f || self.value.is_nan() => self.value = f,
+            "min" if self.value > f || self.value.is_nan() => self.value = f,
+            "stddev" | "stdvar" => {
+                self.count += 1.0;
+                let delta = f - self.mean;
+                self.mean += delta / self.count;
+                self.value += delta * (f - self.mean);
+            }
+            _ => {}
+        }
+    }
+
+    /// The aggregated value.
+    pub(crate) fn finish(&self, op: &str) -> f64 {
+        match op {
+            "sum" => self.value + self.kahan_c,
+            "avg" if self.incremental_mean => self.mean + self.kahan_c,
+            "avg" => self.value / self.count + self.kahan_c / self.count,
+            "count" => self.count,
+            "stdvar" => self.value / self.count,
+            "stddev" => (self.value / self.count).sqrt(),
+            _ => self.value,
+        }
+    }
+}
+
+/// The aggregations [`Acc`] (or, for `quantile`, a value list) computes.
+fn is_value_aggregation(op: &str) -> bool {
+    matches!(
+        op,
+        "sum" | "avg" | "count" | "group" | "min" | "max" | "stddev" | "stdvar" | "quantile"
+    )
 }
 
 /// Prometheus's Kahan-Neumaier increment: `(sum + inc, compensation)`.
@@ -192,109 +281,48 @@ impl Evaluator<'_> {
                     k
                 }
             };
-            let Some(&gi) = index.get(&key) else {
-                index.insert(key, groups.len());
-                let value = match op {
-                    "stddev" | "stdvar" => {
-                        if f.is_nan() || f.is_infinite() {
-                            f64::NAN
-                        } else {
-                            0.0
-                        }
-                    }
-                    "group" => 1.0,
-                    _ => f,
-                };
-                let labels = memo_labels
-                    .entry((memo, key))
-                    .or_insert_with(|| grouping.labels(&e.labels))
-                    .clone();
-                groups.push(Group {
-                    labels,
-                    value,
-                    mean: f,
-                    kahan_c: 0.0,
-                    count: 1.0,
-                    incremental_mean: false,
-                    values: if op == "quantile" {
-                        vec![f]
-                    } else {
-                        Vec::new()
-                    },
-                    drop_name: e.drop_name,
-                });
-                continue;
+            let gi = match index.get(&key) {
+                Some(&gi) => gi,
+                None => {
+                    let labels = memo_labels
+                        .entry((memo, key))
+                        .or_insert_with(|| grouping.labels(&e.labels))
+                        .clone();
+                    groups.push(Group {
+                        labels,
+                        acc: Acc::default(),
+                        values: Vec::new(),
+                    });
+                    index.insert(key, groups.len() - 1);
+                    groups.len() - 1
+                }
             };
             let Some(g) = groups.get_mut(gi) else {
                 continue;
             };
-            g.drop_name |= e.drop_name;
-            match op {
-                "sum" => (g.value, g.kahan_c) = kahan_inc(f, g.value, g.kahan_c),
-                "avg" => {
-                    g.count += 1.0;
-                    if !g.incremental_mean {
-                        let (v, c) = kahan_inc(f, g.value, g.kahan_c);
-                        if !v.is_infinite() {
-                            (g.value, g.kahan_c) = (v, c);
-                            continue;
-                        }
-                        // The sum would overflow: continue with an incremental mean.
-                        g.incremental_mean = true;
-                        g.mean = g.value / (g.count - 1.0);
-                        g.kahan_c /= g.count - 1.0;
-                    }
-                    let q = (g.count - 1.0) / g.count;
-                    (g.mean, g.kahan_c) = kahan_inc(f / g.count, q * g.mean, q * g.kahan_c);
-                }
-                "count" => g.count += 1.0,
-                "group" => {}
-                "max" => {
-                    if g.value < f || g.value.is_nan() {
-                        g.value = f;
-                    }
-                }
-                "min" => {
-                    if g.value > f || g.value.is_nan() {
-                        g.value = f;
-                    }
-                }
-                "stddev" | "stdvar" => {
-                    g.count += 1.0;
-                    let delta = f - g.mean;
-                    g.mean += delta / g.count;
-                    g.value += delta * (f - g.mean);
-                }
-                "quantile" => g.values.push(f),
-                other => {
-                    return Err(PromqlError::Unsupported(format!(
-                        "aggregation {other} is not supported"
-                    )));
-                }
+            if op == "quantile" {
+                g.acc.drop |= e.drop_name;
+                g.values.push(f);
+            } else {
+                g.acc.add(op, f, e.drop_name);
             }
+        }
+        if !groups.is_empty() && !is_value_aggregation(op) {
+            return Err(PromqlError::Unsupported(format!(
+                "aggregation {op} is not supported"
+            )));
         }
         let mut out = Vec::with_capacity(groups.len());
         for g in groups {
             let value = match op {
-                "sum" => g.value + g.kahan_c,
-                "avg" if g.incremental_mean => g.mean + g.kahan_c,
-                "avg" => g.value / g.count + g.kahan_c / g.count,
-                "count" => g.count,
-                "stdvar" => g.value / g.count,
-                "stddev" => (g.value / g.count).sqrt(),
                 "quantile" => quantile(q, g.values),
-                "group" | "min" | "max" => g.value,
-                other => {
-                    return Err(PromqlError::Unsupported(format!(
-                        "aggregation {other} is not supported"
-                    )));
-                }
+                _ => g.acc.finish(op),
             };
             out.push(Elem {
                 labels: g.labels,
                 value,
                 sample_t: None,
-                drop_name: g.drop_name,
+                drop_name: g.acc.drop,
             });
         }
         Ok(StepValue::Vector(out))

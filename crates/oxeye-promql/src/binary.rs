@@ -93,20 +93,14 @@ impl Evaluator<'_> {
         return_bool: bool,
         comparison: bool,
     ) -> Result<Vec<Elem>, PromqlError> {
-        let (card, matching) = match b.modifier.as_ref() {
-            None => (&VectorMatchCardinality::OneToOne, None),
-            Some(m) => (&m.card, m.matching.as_ref()),
-        };
-        let (on, names): (bool, &[String]) = match matching {
-            None => (false, &[]),
-            Some(LabelModifier::Include(ls)) => (true, &ls.labels),
-            Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
-        };
-        let (one_to_one, swapped, include): (bool, bool, &[String]) = match card {
-            VectorMatchCardinality::ManyToOne(ls) => (false, false, &ls.labels),
-            VectorMatchCardinality::OneToMany(ls) => (false, true, &ls.labels),
-            _ => (true, false, &[]),
-        };
+        let Matching {
+            card: _,
+            on,
+            names,
+            one_to_one,
+            swapped,
+            include,
+        } = Matching::of(b);
         if lhs.is_empty() || rhs.is_empty() {
             return Ok(Vec::new());
         }
@@ -294,12 +288,7 @@ pub(crate) fn match_signature(l: &Labels, on: bool, names: &[String]) -> Labels 
 
 /// `and`, `or`, `unless`: many-to-many filtering by match signature.
 fn set_op(b: &BinaryExpr, op: &str, lhs: Vec<Elem>, rhs: Vec<Elem>) -> Vec<Elem> {
-    let (on, names): (bool, &[String]) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref())
-    {
-        Some(LabelModifier::Include(ls)) => (true, &ls.labels),
-        Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
-        None => (false, &[]),
-    };
+    let Matching { on, names, .. } = Matching::of(b);
     match op {
         "and" | "unless" => {
             if rhs.is_empty() {
@@ -365,4 +354,45 @@ fn vector_scalar(
         });
     }
     Ok(out)
+}
+
+/// A vector/vector operator's matching, read once from its modifier.
+pub(crate) struct Matching<'a> {
+    pub card: &'a VectorMatchCardinality,
+    /// `on(names)` (true) or `ignoring(names)`.
+    pub on: bool,
+    pub names: &'a [String],
+    /// No `group_left`/`group_right`.
+    pub one_to_one: bool,
+    /// `group_right`: the right-hand side is the "many" side.
+    pub swapped: bool,
+    /// The labels `group_left`/`group_right` copy from the "one" side.
+    pub include: &'a [String],
+}
+
+impl<'a> Matching<'a> {
+    pub(crate) fn of(b: &'a BinaryExpr) -> Self {
+        let (card, matching) = match b.modifier.as_ref() {
+            None => (&VectorMatchCardinality::OneToOne, None),
+            Some(m) => (&m.card, m.matching.as_ref()),
+        };
+        let (on, names): (bool, &[String]) = match matching {
+            None => (false, &[]),
+            Some(LabelModifier::Include(ls)) => (true, &ls.labels),
+            Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
+        };
+        let (one_to_one, swapped, include): (bool, bool, &[String]) = match card {
+            VectorMatchCardinality::ManyToOne(ls) => (false, false, &ls.labels),
+            VectorMatchCardinality::OneToMany(ls) => (false, true, &ls.labels),
+            _ => (true, false, &[]),
+        };
+        Self {
+            card,
+            on,
+            names,
+            one_to_one,
+            swapped,
+            include,
+        }
+    }
 }

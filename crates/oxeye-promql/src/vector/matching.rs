@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 
 use oxeye_core::Labels;
-use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+use promql_parser::parser::{BinaryExpr, VectorMatchCardinality};
 
 use super::{Col, Cols, Stop};
-use crate::binary::{binop, match_signature, result_metric};
+use crate::binary::{Matching, binop, match_signature, result_metric};
 
 /// Combines two vectors' columns as `b` does at every step.
 pub(crate) fn vector_vector(
@@ -26,21 +26,17 @@ pub(crate) fn vector_vector(
     comparison: bool,
     n: usize,
 ) -> Result<Cols, Stop> {
-    let (card, matching) = match b.modifier.as_ref() {
-        None => (&VectorMatchCardinality::OneToOne, None),
-        Some(m) => (&m.card, m.matching.as_ref()),
-    };
-    let (on, names): (bool, &[String]) = match matching {
-        None => (false, &[]),
-        Some(LabelModifier::Include(ls)) => (true, &ls.labels),
-        Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
-    };
-    let (one_to_one, swapped, include): (bool, bool, &[String]) = match card {
-        VectorMatchCardinality::ManyToOne(ls) => (false, false, &ls.labels),
-        VectorMatchCardinality::OneToMany(ls) => (false, true, &ls.labels),
-        VectorMatchCardinality::OneToOne => (true, false, &[]),
-        VectorMatchCardinality::ManyToMany => return Err(Stop::Fallback),
-    };
+    let Matching {
+        card,
+        on,
+        names,
+        one_to_one,
+        swapped,
+        include,
+    } = Matching::of(b);
+    if matches!(card, VectorMatchCardinality::ManyToMany) {
+        return Err(Stop::Fallback);
+    }
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
     // The "one" side by signature; a signature present twice at a step is the step
     // evaluator's "found duplicate series" error.
@@ -149,12 +145,7 @@ fn at_most_one_per_step<'c>(cols: impl Iterator<Item = &'c Col>, n: usize) -> Op
 /// `and`, `or`, `unless`: each series' signature computed once; per signature, the steps
 /// at which the other side has a series with it.
 pub(crate) fn set_op(b: &BinaryExpr, op: &str, lhs: Vec<Col>, rhs: Vec<Col>, n: usize) -> Cols {
-    let (on, names): (bool, &[String]) = match b.modifier.as_ref().and_then(|m| m.matching.as_ref())
-    {
-        Some(LabelModifier::Include(ls)) => (true, &ls.labels),
-        Some(LabelModifier::Exclude(ls)) => (false, &ls.labels),
-        None => (false, &[]),
-    };
+    let Matching { on, names, .. } = Matching::of(b);
     let union = |cols: &[Col]| {
         let mut m: HashMap<Labels, Vec<bool>> = HashMap::new();
         for c in cols {

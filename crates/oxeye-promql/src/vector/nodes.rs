@@ -16,7 +16,7 @@ use promql_parser::parser::{
 
 use super::{Col, Cols, Stop};
 use super::{ranked, series};
-use crate::aggregate::kahan_inc;
+use crate::aggregate::Acc;
 use crate::binary::{binop, is_arithmetic};
 use crate::eval::Evaluator;
 use crate::functions::{histogram, math, range};
@@ -478,85 +478,6 @@ impl Cx<'_, '_> {
             });
         }
         Ok(Cols::Vector(out))
-    }
-}
-
-/// One group's running state at one step, as the step evaluator keeps it.
-#[derive(Debug, Clone, Copy, Default)]
-struct Acc {
-    value: f64,
-    mean: f64,
-    kahan_c: f64,
-    count: f64,
-    incremental_mean: bool,
-    seen: bool,
-    drop: bool,
-}
-
-impl Acc {
-    fn add(&mut self, op: &str, f: f64, drop: bool) {
-        if !self.seen {
-            self.value = match op {
-                "stddev" | "stdvar" => {
-                    if f.is_nan() || f.is_infinite() {
-                        f64::NAN
-                    } else {
-                        0.0
-                    }
-                }
-                "group" => 1.0,
-                _ => f,
-            };
-            self.mean = f;
-            self.kahan_c = 0.0;
-            self.count = 1.0;
-            self.incremental_mean = false;
-            self.seen = true;
-            self.drop = drop;
-            return;
-        }
-        self.drop |= drop;
-        match op {
-            "sum" => (self.value, self.kahan_c) = kahan_inc(f, self.value, self.kahan_c),
-            "avg" => {
-                self.count += 1.0;
-                if !self.incremental_mean {
-                    let (v, c) = kahan_inc(f, self.value, self.kahan_c);
-                    if !v.is_infinite() {
-                        (self.value, self.kahan_c) = (v, c);
-                        return;
-                    }
-                    self.incremental_mean = true;
-                    self.mean = self.value / (self.count - 1.0);
-                    self.kahan_c /= self.count - 1.0;
-                }
-                let q = (self.count - 1.0) / self.count;
-                (self.mean, self.kahan_c) =
-                    kahan_inc(f / self.count, q * self.mean, q * self.kahan_c);
-            }
-            "count" => self.count += 1.0,
-            "max" if self.value < f || self.value.is_nan() => self.value = f,
-            "min" if self.value > f || self.value.is_nan() => self.value = f,
-            "stddev" | "stdvar" => {
-                self.count += 1.0;
-                let delta = f - self.mean;
-                self.mean += delta / self.count;
-                self.value += delta * (f - self.mean);
-            }
-            _ => {}
-        }
-    }
-
-    fn finish(&self, op: &str) -> f64 {
-        match op {
-            "sum" => self.value + self.kahan_c,
-            "avg" if self.incremental_mean => self.mean + self.kahan_c,
-            "avg" => self.value / self.count + self.kahan_c / self.count,
-            "count" => self.count,
-            "stdvar" => self.value / self.count,
-            "stddev" => (self.value / self.count).sqrt(),
-            _ => self.value,
-        }
     }
 }
 
