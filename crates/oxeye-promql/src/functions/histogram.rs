@@ -222,7 +222,7 @@ pub(crate) fn parse_le(s: &str) -> Option<f64> {
 }
 
 /// Whether `a` and `b` differ by less than `epsilon` relative to their magnitude.
-fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
+pub(crate) fn almost_equal(a: f64, b: f64, epsilon: f64) -> bool {
     if a.is_nan() && b.is_nan() {
         return true;
     }
