@@ -346,18 +346,7 @@ impl Head {
         let before = s.byte_size();
         let mut out = Applied::default();
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        for x in samples {
-            match s.push(*x) {
-                Push::InOrder => out.appended += 1,
-                Push::OutOfOrder => {
-                    out.appended += 1;
-                    out.out_of_order += 1;
-                }
-                Push::Duplicate => continue,
-            }
-            mint = mint.min(x.t);
-            maxt = maxt.max(x.t);
-        }
+        push_samples(s, samples, &mut out, &mut mint, &mut maxt);
         let delta = s.byte_size() as i64 - before as i64;
         drop(shard);
         if out.appended > 0 {
@@ -402,18 +391,7 @@ impl Head {
                     s.wal_logged = true;
                 }
                 let before = s.byte_size();
-                for x in samples {
-                    match s.push(*x) {
-                        Push::InOrder => out.appended += 1,
-                        Push::OutOfOrder => {
-                            out.appended += 1;
-                            out.out_of_order += 1;
-                        }
-                        Push::Duplicate => continue,
-                    }
-                    mint = mint.min(x.t);
-                    maxt = maxt.max(x.t);
-                }
+                push_samples(s, samples, &mut out, &mut mint, &mut maxt);
                 delta += s.byte_size() as i64 - before as i64;
             }
         }
@@ -462,6 +440,29 @@ impl Head {
     /// Runs `f` on the postings index.
     pub fn with_postings<T>(&self, f: impl FnOnce(&LabelIndex<u64>) -> T) -> T {
         f(&self.postings.read())
+    }
+}
+
+/// Pushes `samples` into `s`, counting them into `out` and widening `[mint, maxt]` by
+/// the ones stored (duplicates are neither).
+fn push_samples(
+    s: &mut MemSeries,
+    samples: &[Sample],
+    out: &mut Applied,
+    mint: &mut i64,
+    maxt: &mut i64,
+) {
+    for x in samples {
+        match s.push(*x) {
+            Push::InOrder => out.appended += 1,
+            Push::OutOfOrder => {
+                out.appended += 1;
+                out.out_of_order += 1;
+            }
+            Push::Duplicate => continue,
+        }
+        *mint = (*mint).min(x.t);
+        *maxt = (*maxt).max(x.t);
     }
 }
 
