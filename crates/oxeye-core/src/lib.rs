@@ -8,6 +8,8 @@
 //! - [`Matcher`]: `=`, `!=`, `=~`, `!~` with Prometheus's fully anchored regex semantics.
 //! - [`MetricsQueryable`] / [`MetricsQuerier`] / [`SeriesData`]: the read side that query
 //!   engines consume without knowing which store answers.
+//! - [`trace`]: spans, traces and the [`trace::SpanAppender`] / [`trace::TraceQueryable`]
+//!   traits between trace ingest, the trace store and TraceQL.
 //! - [`TenantId`]: every read and write carries one.
 //! - [`Clock`]: time is injected into everything time-driven so tests control it.
 //! - [`StoreError`] and [`StatusCode`]: error kinds that map one-to-one to API status codes.
@@ -21,6 +23,7 @@ mod labels;
 mod matcher;
 mod metrics;
 mod tenant;
+pub mod trace;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StatusCode, StoreError};

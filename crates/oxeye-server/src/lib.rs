@@ -20,6 +20,7 @@ pub mod admin;
 pub mod error;
 pub mod exemplars;
 pub mod federate;
+pub mod jaeger;
 pub mod metadata;
 pub mod otlp;
 pub mod params;
@@ -31,6 +32,8 @@ pub mod self_metrics;
 pub mod serve;
 pub mod state;
 pub mod status;
+pub mod tempo;
+pub mod traces_ingest;
 pub mod write;
 
 #[cfg(test)]
@@ -47,8 +50,8 @@ pub use self_metrics::{SelfMetrics, StatKind, StatValue, StatsFn};
 pub use serve::{Listeners, serve};
 pub use state::{
     ActiveTarget, BuildInfo, ConfigFn, ConfigLoad, DroppedTarget, FlushFn, Limits, QueryLimits,
-    ReloadFn, ServerState, ServerStateBuilder, StoreStatus, StoreStatusFn, TENANT_HEADER,
-    TargetsFn, TargetsSnapshot,
+    ReloadFn, ServerState, ServerStateBuilder, SpanObserverFn, StoreStatus, StoreStatusFn,
+    TENANT_HEADER, TargetsFn, TargetsSnapshot, TraceStores,
 };
 
 /// The HTTP API over `state`.
@@ -96,7 +99,10 @@ pub fn router(state: Arc<ServerState>) -> Router {
         )
         .route("/api/v1/write", post(write::remote_write))
         .route("/api/v1/import/prometheus", post(write::import_prometheus))
-        .route("/v1/metrics", post(otlp::http_metrics));
+        .route("/v1/metrics", post(otlp::http_metrics))
+        .merge(traces_ingest::routes())
+        .merge(tempo::routes())
+        .nest("/jaeger", jaeger::routes());
     api.fallback(admin::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use oxeye_core::trace::{SpanAppender, TraceBatch, TraceQueryable};
 use oxeye_core::{Clock, MetricsAppender, MetricsQueryable, StoreError, SystemClock, TenantId};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -31,6 +32,26 @@ pub type TargetsFn = Arc<dyn Fn() -> TargetsSnapshot + Send + Sync>;
 /// Re-reads the configuration file and applies it; the error says what is wrong.
 pub type ReloadFn =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+/// Sees every batch of spans after it is stored (span metrics, service graph).
+pub type SpanObserverFn = Arc<dyn Fn(&TenantId, &TraceBatch) + Send + Sync>;
+
+/// The trace store behind the trace ingest and query APIs.
+#[derive(Clone)]
+pub struct TraceStores {
+    /// Where ingested spans go.
+    pub appender: Arc<dyn SpanAppender>,
+    /// Where trace queries read.
+    pub queryable: Arc<dyn TraceQueryable>,
+    /// Called with each stored batch.
+    pub observer: Option<SpanObserverFn>,
+}
+
+impl std::fmt::Debug for TraceStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceStores").finish_non_exhaustive()
+    }
+}
 
 /// Request size limits.
 #[derive(Debug, Clone, Copy)]
@@ -219,6 +240,8 @@ pub struct ServerState {
     pub(crate) otlp_delta: Mutex<HashMap<TenantId, Arc<Mutex<oxeye_proto::otlp::DeltaState>>>>,
     /// Remote read limits and its concurrency gate.
     pub(crate) remote_read: crate::remote_read::RemoteReadGate,
+    /// The trace store; trace endpoints answer 503 without one.
+    pub(crate) traces: Option<TraceStores>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -283,6 +306,12 @@ impl ServerStateBuilder {
     /// Limits of `POST /api/v1/read`.
     pub fn remote_read_limits(mut self, l: crate::remote_read::RemoteReadLimits) -> Self {
         self.state.remote_read = crate::remote_read::RemoteReadGate::new(l);
+        self
+    }
+
+    /// The trace store behind the trace APIs.
+    pub fn traces(mut self, t: TraceStores) -> Self {
+        self.state.traces = Some(t);
         self
     }
 
@@ -374,6 +403,7 @@ impl ServerState {
                 }),
                 otlp_delta: Mutex::new(HashMap::new()),
                 remote_read: crate::remote_read::RemoteReadGate::default(),
+                traces: None,
             },
             stats: None,
         }
@@ -406,6 +436,14 @@ impl ServerState {
     /// The outcome of the last configuration load.
     pub fn last_config_load(&self) -> ConfigLoad {
         *self.last_config.lock()
+    }
+
+    /// The trace store, or 503 when this server has none.
+    pub fn trace_stores(&self) -> Result<&TraceStores, ApiError> {
+        self.traces.as_ref().ok_or_else(|| ApiError::Coded {
+            code: oxeye_core::StatusCode::Unavailable,
+            message: "trace storage is not enabled".into(),
+        })
     }
 
     /// The self-metrics registry.

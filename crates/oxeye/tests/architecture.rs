@@ -36,9 +36,17 @@ fn crate_dependencies_point_one_way() {
         ("oxeye-scrape", &["oxeye-core", "oxeye-proto"][..]),
         // query engines see only core's traits, never a store
         ("oxeye-promql", &["oxeye-core"][..]),
+        ("oxeye-traces", &["oxeye-core", "oxeye-storage"][..]),
+        ("oxeye-traceql", &["oxeye-core"][..]),
         (
             "oxeye-server",
-            &["oxeye-core", "oxeye-proto", "oxeye-scrape", "oxeye-promql"][..],
+            &[
+                "oxeye-core",
+                "oxeye-proto",
+                "oxeye-scrape",
+                "oxeye-promql",
+                "oxeye-traceql",
+            ][..],
         ),
     ] {
         let deps = oxeye_deps(krate);
@@ -51,4 +59,5 @@ fn crate_dependencies_point_one_way() {
     }
     // the server sees stores only through core's traits
     assert!(!oxeye_deps("oxeye-server").contains("oxeye-tsdb"));
+    assert!(!oxeye_deps("oxeye-server").contains("oxeye-traces"));
 }

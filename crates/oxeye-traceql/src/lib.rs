@@ -1,0 +1,1 @@
+//! TraceQL: parsing and evaluation over core's [`oxeye_core::trace::TraceQueryable`].

@@ -1,0 +1,1 @@
+//! Span metrics and service graph, derived from ingested spans.
