@@ -24,6 +24,7 @@ mod matcher;
 mod metrics;
 mod tenant;
 pub mod trace;
+pub mod trace_mem;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{StatusCode, StoreError};
