@@ -5,6 +5,7 @@ mod memstore;
 mod otlp_api;
 mod query_api;
 mod read_api;
+mod traces_ingest_grpc;
 mod traces_ingest_http;
 mod write_api;
 
