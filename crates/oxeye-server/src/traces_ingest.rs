@@ -37,7 +37,9 @@ use crate::write::{proto_error, read_body};
 
 /// The routes of this API family.
 pub fn routes() -> Router<Arc<ServerState>> {
-    Router::new().route("/v1/traces", post(http_traces))
+    Router::new()
+        .route("/v1/traces", post(http_traces))
+        .route("/api/v2/spans", post(zipkin_spans))
 }
 
 /// Stores `batch` for `tenant` and, once stored, shows it to the observer. Blocking.
@@ -144,6 +146,46 @@ pub async fn http_traces(
             .into_response(),
         Ok(resp) => encode(enc, StatusCode::OK, &resp),
         Err(e) => error_response(enc, e),
+    }
+}
+
+/// `POST /api/v2/spans`: a JSON array of Zipkin v2 spans; 202 with no body when stored.
+pub async fn zipkin_spans(
+    State(state): State<Arc<ServerState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = async {
+        let tenant = state.tenant_from_header(headers.get(TENANT_HEADER).map(|v| v.as_bytes()))?;
+        if let Some(ct) = header_string(&headers, header::CONTENT_TYPE) {
+            let media = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if media != "application/json" {
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "unsupported content type {ct:?}: zipkin spans are accepted as application/json"
+                )));
+            }
+        }
+        let stores = state.trace_stores()?.clone();
+        let raw = read_body(&headers, body, state.limits.max_request_bytes).await?;
+        let encoding = header_string(&headers, header::CONTENT_ENCODING);
+        let max = state.limits.max_decoded_bytes;
+        blocking(move || {
+            let decoded = oxeye_proto::compression::decode_content(encoding.as_deref(), &raw, max)
+                .map_err(proto_error)?;
+            let batch = oxeye_proto::zipkin::decode_spans(&decoded).map_err(proto_error)?;
+            store(&stores, &tenant, batch)
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok(_) => StatusCode::ACCEPTED.into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
