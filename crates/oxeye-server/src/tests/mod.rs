@@ -5,6 +5,9 @@ mod memstore;
 mod otlp_api;
 mod query_api;
 mod read_api;
+mod traces_ingest_grpc;
+mod traces_ingest_http;
+mod traces_ingest_zipkin;
 mod write_api;
 
 use std::sync::Arc;
