@@ -26,6 +26,7 @@ pub mod exposition;
 pub mod otlp;
 pub mod remote_read;
 pub mod remote_write;
+pub mod tempo;
 
 mod error;
 mod floatfmt;

@@ -27,6 +27,7 @@ mod delta;
 mod naming;
 #[cfg(test)]
 mod tests;
+pub mod trace_out;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
