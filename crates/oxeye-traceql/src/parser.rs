@@ -252,6 +252,7 @@ impl Parser<'_> {
                 }
                 let start = self.peek().pos;
                 let (expr, ty) = self.field_expr(0)?;
+                self.expect(Tok::RBrace)?;
                 if !matches!(ty, Ty::Bool | Ty::Any) {
                     return Err(self.err(
                         start,
@@ -261,7 +262,6 @@ impl Parser<'_> {
                         ),
                     ));
                 }
-                self.expect(Tok::RBrace)?;
                 Ok(SpansetExpr::Filter(expr))
             }
             Tok::LParen => {
@@ -286,8 +286,9 @@ impl Parser<'_> {
             Tok::Ident(w) if w == "by" => {
                 self.bump();
                 self.expect(Tok::LParen)?;
+                let p = self.peek().pos;
                 let (field, ty) = self.field_expr(0)?;
-                self.check_groupable(&field, ty, t.pos)?;
+                self.check_groupable(&field, ty, p)?;
                 self.expect(Tok::RParen)?;
                 Ok(Stage::By(field))
             }
@@ -625,7 +626,7 @@ fn fold(op: BinOp, lhs: FieldExpr, rhs: FieldExpr) -> FieldExpr {
     }
 }
 
-fn has_aggregate(e: &ScalarExpr) -> bool {
+pub(crate) fn has_aggregate(e: &ScalarExpr) -> bool {
     match e {
         ScalarExpr::Agg { .. } => true,
         ScalarExpr::Static(_) => false,

@@ -6,6 +6,7 @@ use oxeye_core::trace::{AnyValue, KeyValue};
 use crate::ast::{AggKind, BinOp, ScalarExpr, Stage};
 use crate::eval::value::{Value, arith, compare, eval_field};
 use crate::eval::{Set, TraceCtx, eval_spanset, merge_all, push_unique};
+use crate::parser::has_aggregate;
 
 /// Applies one stage to every spanset.
 pub(crate) fn apply<'a>(stage: &'a Stage, cx: &TraceCtx<'a>, sets: Vec<Set>) -> Vec<Set> {
@@ -23,7 +24,7 @@ pub(crate) fn apply<'a>(stage: &'a Stage, cx: &TraceCtx<'a>, sets: Vec<Set>) -> 
                     return None;
                 }
                 for (expr, v) in [(lhs, &l), (rhs, &r)] {
-                    if matches!(expr, ScalarExpr::Static(_)) {
+                    if !has_aggregate(expr) {
                         continue;
                     }
                     if let Some(any) = v.to_any() {
