@@ -11,6 +11,7 @@
 //! ([`tags`]). Errors are answered as Tempo does: plain text with the HTTP status.
 
 pub(crate) mod params;
+mod search;
 mod tags;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/api/status/buildinfo", get(buildinfo))
         .route("/api/traces/{id}", get(trace_v1))
         .route("/api/v2/traces/{id}", get(trace_v2))
+        .route("/api/search", get(search::search))
         .route("/api/search/tags", get(tags::tags_v1))
         .route("/api/v2/search/tags", get(tags::tags_v2))
         .route("/api/search/tag/{tag}/values", get(tags::tag_values_v1))

@@ -37,10 +37,11 @@ impl TempoParams {
         let start = self.uint("start")?;
         let end = self.uint("end")?;
         if let (Some(s), Some(e)) = (start, end)
-            && e < s
+            && (s != 0 || e != 0)
+            && e <= s
         {
             return Err(ApiError::BadRequest(format!(
-                "invalid start and end: start ({s}) must not be after end ({e})"
+                "http parameter start must be before end. received start={s} end={e}"
             )));
         }
         let start = start.map_or(0, |s| s.saturating_mul(NANOS_PER_SEC));

@@ -5,6 +5,8 @@ mod memstore;
 mod otlp_api;
 mod query_api;
 mod read_api;
+mod tempo_api;
+mod tempo_fixture;
 mod write_api;
 
 use std::sync::Arc;
