@@ -3,8 +3,8 @@
 //!
 //! - Each distinct resource becomes a process `p1`, `p2`... (in order of first use):
 //!   `serviceName` from `service.name`, every other resource attribute as a process tag.
-//! - Span attributes become tags, then `otel.scope.name` / `otel.scope.version`,
-//!   `span.kind` (lowercase, absent when unspecified), `otel.status_code` (`OK` /
+//! - Tags: `otel.scope.name` / `otel.scope.version`, the span's attributes, `span.kind`
+//!   (lowercase, absent when unspecified), `otel.status_code` (`OK` /
 //!   `ERROR`), `error=true` on errors, `otel.status_description`, `w3c.tracestate`.
 //! - The parent is a `CHILD_OF` reference; links are `FOLLOWS_FROM` references.
 //! - Events become logs: the name as field `event`, then the event's attributes.
@@ -85,13 +85,14 @@ pub fn kind_text(kind: SpanKind) -> &'static str {
 
 /// The span's tags as Jaeger's translator builds them.
 pub fn span_tags(scope: &Scope, span: &Span) -> Vec<Value> {
-    let mut out = tags(&span.attributes);
+    let mut out = Vec::with_capacity(span.attributes.len() + 6);
     if !scope.name.is_empty() {
         out.push(str_tag("otel.scope.name", &scope.name));
     }
     if !scope.version.is_empty() {
         out.push(str_tag("otel.scope.version", &scope.version));
     }
+    out.extend(tags(&span.attributes));
     if span.kind != SpanKind::Unspecified {
         out.push(str_tag("span.kind", kind_text(span.kind)));
     }

@@ -1,6 +1,7 @@
 //! Router tests over a small in-memory store implementing the core traits.
 
 mod api_contract;
+mod jaeger_api;
 mod memstore;
 mod otlp_api;
 mod query_api;
