@@ -26,6 +26,7 @@ pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
         idx: 0,
     };
     let expr = p.spanset_expr(0)?;
+    p.query_hints()?;
     let t = p.peek();
     if t.tok != Tok::Eof {
         return Err(p.unexpected(&t));
@@ -107,6 +108,8 @@ fn keyword(word: &str) -> Option<Static> {
         "true" => Static::Bool(true),
         "false" => Static::Bool(false),
         "nil" => Static::Nil,
+        "minInt" => Static::Int(i64::MIN),
+        "maxInt" => Static::Int(i64::MAX),
         "ok" => Static::Status(SpanStatusCode::Ok),
         "error" => Static::Status(SpanStatusCode::Error),
         "unset" => Static::Status(SpanStatusCode::Unset),
@@ -205,6 +208,44 @@ impl Parser<'_> {
             ));
         }
         Ok(self.bump())
+    }
+
+    /// Query hints, `with (most_recent=true, ...)`: checked for syntax and otherwise
+    /// ignored, as evaluation here is exhaustive within the requested range.
+    fn query_hints(&mut self) -> Result<(), TraceqlError> {
+        if !matches!(&self.peek().tok, Tok::Ident(w) if w == "with") {
+            return Ok(());
+        }
+        self.bump();
+        self.expect(Tok::LParen)?;
+        loop {
+            let t = self.bump();
+            if !matches!(t.tok, Tok::Ident(_)) {
+                return Err(self.err(
+                    t.pos,
+                    format!("unexpected {}, expected a hint name", t.tok.describe()),
+                ));
+            }
+            self.expect(Tok::Eq)?;
+            let v = self.bump();
+            let is_value = match &v.tok {
+                Tok::Str(_) | Tok::Int(_) | Tok::Float(_) | Tok::Duration(_) => true,
+                Tok::Ident(w) => w == "true" || w == "false",
+                _ => false,
+            };
+            if !is_value {
+                return Err(self.err(
+                    v.pos,
+                    format!("unexpected {}, expected a hint value", v.tok.describe()),
+                ));
+            }
+            if self.peek().tok == Tok::Comma {
+                self.bump();
+                continue;
+            }
+            self.expect(Tok::RParen)?;
+            return Ok(());
+        }
     }
 
     // ---- spanset level ----
