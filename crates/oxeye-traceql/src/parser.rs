@@ -77,6 +77,9 @@ impl Ty {
             Intrinsic::Kind => Ty::Kind,
             Intrinsic::Duration
             | Intrinsic::ChildCount
+            | Intrinsic::NestedSetLeft
+            | Intrinsic::NestedSetRight
+            | Intrinsic::NestedSetParent
             | Intrinsic::TraceDuration
             | Intrinsic::EventTimeSinceStart => Ty::Num,
             Intrinsic::Name

@@ -367,6 +367,16 @@ fn intrinsic<'a>(x: Intrinsic, cx: &TraceCtx<'a>, i: usize) -> Value<'a> {
         Intrinsic::Kind => Value::Kind(span.kind),
         Intrinsic::Duration => dur(span.duration_nanos()),
         Intrinsic::ChildCount => Value::Int(cx.child_count.get(i).copied().unwrap_or(0) as i64),
+        Intrinsic::NestedSetLeft | Intrinsic::NestedSetRight | Intrinsic::NestedSetParent => {
+            let Some(n) = cx.nested_sets().get(i) else {
+                return Value::Nil;
+            };
+            Value::Int(match x {
+                Intrinsic::NestedSetLeft => n.left,
+                Intrinsic::NestedSetRight => n.right,
+                _ => n.parent,
+            })
+        }
         Intrinsic::SpanId => Value::Str(Cow::Owned(hex(&span.span_id))),
         Intrinsic::ParentId => {
             if span.is_root() {
