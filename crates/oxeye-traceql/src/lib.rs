@@ -106,11 +106,18 @@ impl Query {
             .collect()
     }
 
-    /// Attributes the query's conditions refer to, for showing them with matched spans.
+    /// Attributes the query refers to, for showing them with matched spans.
     pub fn referenced_attributes(&self) -> Vec<ast::Attribute> {
-        let mut out = Vec::new();
+        let mut out = hints::Refs::default();
         hints::collect_attributes(&self.expr, &mut out);
-        out
+        out.attrs
+    }
+
+    /// Intrinsics the query refers to.
+    pub fn referenced_intrinsics(&self) -> Vec<ast::Intrinsic> {
+        let mut out = hints::Refs::default();
+        hints::collect_attributes(&self.expr, &mut out);
+        out.intrinsics
     }
 }
 
