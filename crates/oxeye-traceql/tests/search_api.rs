@@ -149,7 +149,7 @@ fn returned_spans_carry_referenced_and_selected_attributes() {
     );
     assert_eq!(sp.attributes[0].value, AnyValue::Int(202));
     assert_eq!(
-        sp.attributes[2].value,
+        sp.attributes[1].value,
         AnyValue::String("unspecified".into())
     );
 }
