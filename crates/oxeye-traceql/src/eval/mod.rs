@@ -29,19 +29,27 @@ pub(crate) struct SpanRef<'t> {
     pub span: &'t Span,
 }
 
-/// A trace prepared for evaluation.
+/// A trace prepared for evaluation. Parent links and the nested-set numbering are
+/// computed on first use, so plain filters cost no more than a pass over the spans.
 #[derive(Debug)]
 pub(crate) struct TraceCtx<'t> {
     pub trace_id: TraceId,
     pub spans: Vec<SpanRef<'t>>,
-    /// Index of each span's parent, when the parent is in the trace.
-    pub parent: Vec<Option<usize>>,
-    pub child_count: Vec<usize>,
     /// The earliest span without a parent id.
     pub root: Option<usize>,
     pub start: u64,
     pub end: u64,
+    links: OnceCell<Links>,
     nested: OnceCell<Vec<NestedSet>>,
+}
+
+/// Parent links between the spans of a trace.
+#[derive(Debug)]
+pub(crate) struct Links {
+    /// Index of each span's parent, when the parent is in the trace.
+    pub parent: Vec<Option<usize>>,
+    /// Number of children of each span present in the trace.
+    pub child_count: Vec<usize>,
 }
 
 /// A span's position in the nested-set numbering of its tree: `left` and `right`
@@ -64,30 +72,6 @@ impl<'t> TraceCtx<'t> {
                 span,
             })
             .collect();
-        let by_id: HashMap<SpanId, usize> = spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.span.span_id, i))
-            .collect();
-        let parent: Vec<Option<usize>> = spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                if s.span.is_root() {
-                    return None;
-                }
-                by_id
-                    .get(&s.span.parent_span_id)
-                    .copied()
-                    .filter(|p| *p != i)
-            })
-            .collect();
-        let mut child_count = vec![0; spans.len()];
-        for p in parent.iter().flatten() {
-            if let Some(c) = child_count.get_mut(*p) {
-                *c += 1;
-            }
-        }
         let root = spans
             .iter()
             .enumerate()
@@ -98,13 +82,48 @@ impl<'t> TraceCtx<'t> {
         TraceCtx {
             trace_id: trace.trace_id,
             spans,
-            parent,
-            child_count,
             root,
             start,
             end,
+            links: OnceCell::new(),
             nested: OnceCell::new(),
         }
+    }
+
+    /// Parent links, resolved by span id on first use.
+    pub(crate) fn links(&self) -> &Links {
+        self.links.get_or_init(|| {
+            let by_id: HashMap<SpanId, usize> = self
+                .spans
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.span.span_id, i))
+                .collect();
+            let parent: Vec<Option<usize>> = self
+                .spans
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    if s.span.is_root() {
+                        return None;
+                    }
+                    by_id
+                        .get(&s.span.parent_span_id)
+                        .copied()
+                        .filter(|p| *p != i)
+                })
+                .collect();
+            let mut child_count = vec![0; self.spans.len()];
+            for p in parent.iter().flatten() {
+                if let Some(c) = child_count.get_mut(*p) {
+                    *c += 1;
+                }
+            }
+            Links {
+                parent,
+                child_count,
+            }
+        })
     }
 
     /// Nested-set numbers, computed on first use: a depth-first walk from each
@@ -120,7 +139,7 @@ impl<'t> TraceCtx<'t> {
             };
             let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
             let mut tops: Vec<usize> = Vec::new();
-            for (i, p) in self.parent.iter().enumerate() {
+            for (i, p) in self.links().parent.iter().enumerate() {
                 match p.and_then(|p| children.get_mut(p)) {
                     Some(c) => c.push(i),
                     None => tops.push(i),

@@ -11,14 +11,14 @@ use crate::eval::TraceCtx;
 
 /// Calls `f` with each ancestor of `i`, nearest first; stops at a cycle.
 fn for_each_ancestor(cx: &TraceCtx<'_>, i: usize, mut f: impl FnMut(usize) -> bool) {
-    let mut cur = cx.parent.get(i).copied().flatten();
+    let mut cur = cx.links().parent.get(i).copied().flatten();
     let mut steps = 0;
     while let Some(p) = cur {
         if f(p) || steps > cx.spans.len() {
             return;
         }
         steps += 1;
-        cur = cx.parent.get(p).copied().flatten();
+        cur = cx.links().parent.get(p).copied().flatten();
     }
 }
 
@@ -66,7 +66,7 @@ pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize])
     let mut ancestor_of_l = vec![Vec::new(); n];
     if matches!(relation, Rel::Parent | Rel::Ancestor) {
         for &li in l {
-            if let Some(Some(p)) = cx.parent.get(li) {
+            if let Some(Some(p)) = cx.links().parent.get(li) {
                 if let Some(v) = parent_of_l.get_mut(*p) {
                     v.push(li);
                 }
@@ -85,7 +85,7 @@ pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize])
         let mut related: Vec<usize> = Vec::new();
         match relation {
             Rel::Child => {
-                if let Some(Some(p)) = cx.parent.get(ri) {
+                if let Some(Some(p)) = cx.links().parent.get(ri) {
                     if is_l(*p) {
                         related.push(*p);
                     }

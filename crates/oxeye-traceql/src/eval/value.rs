@@ -366,7 +366,9 @@ fn intrinsic<'a>(x: Intrinsic, cx: &TraceCtx<'a>, i: usize) -> Value<'a> {
         Intrinsic::StatusMessage => Value::Str(Cow::Borrowed(&span.status_message)),
         Intrinsic::Kind => Value::Kind(span.kind),
         Intrinsic::Duration => dur(span.duration_nanos()),
-        Intrinsic::ChildCount => Value::Int(cx.child_count.get(i).copied().unwrap_or(0) as i64),
+        Intrinsic::ChildCount => {
+            Value::Int(cx.links().child_count.get(i).copied().unwrap_or(0) as i64)
+        }
         Intrinsic::NestedSetLeft | Intrinsic::NestedSetRight | Intrinsic::NestedSetParent => {
             let Some(n) = cx.nested_sets().get(i) else {
                 return Value::Nil;
