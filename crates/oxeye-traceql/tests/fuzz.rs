@@ -118,7 +118,7 @@ fn trace() -> Trace {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn arbitrary_queries_never_panic(parts in proptest::collection::vec(0..PIECES.len(), 0..24)) {

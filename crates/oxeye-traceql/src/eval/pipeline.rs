@@ -28,7 +28,10 @@ pub(crate) fn apply<'a>(stage: &'a Stage, cx: &TraceCtx<'a>, sets: Vec<Set>) -> 
                         continue;
                     }
                     if let Some(any) = v.to_any() {
-                        push_unique(&mut s.attrs, KeyValue::new(expr.to_string(), any));
+                        // a later stage's aggregate of the same name is the current one
+                        let key = expr.to_string();
+                        s.attrs.retain(|kv| kv.key != key);
+                        s.attrs.push(KeyValue::new(key, any));
                     }
                 }
                 Some(s)
