@@ -263,37 +263,27 @@ pub(crate) fn eval_spanset<'a>(expr: &'a SpansetExpr, cx: &TraceCtx<'a>, input: 
             vec![input.with_spans(spans)]
         }
         SpansetExpr::Binary { op, lhs, rhs } => {
-            let l = eval_spanset(lhs, cx, input);
-            let r = eval_spanset(rhs, cx, input);
-            let (lm, rm) = (merge_all(&l), merge_all(&r));
-            match op {
-                SpansetOp::And => match (lm, rm) {
-                    (Some(mut a), Some(b)) => {
-                        a.absorb(&b);
-                        vec![a]
-                    }
-                    _ => Vec::new(),
-                },
-                SpansetOp::Or => match (lm, rm) {
-                    (Some(mut a), Some(b)) => {
-                        a.absorb(&b);
-                        vec![a]
-                    }
-                    (Some(a), None) | (None, Some(a)) => vec![a],
-                    (None, None) => Vec::new(),
-                },
-                structural_op => {
-                    let empty = Set::default();
+            let lm = merge_all(&eval_spanset(lhs, cx, input));
+            // a missing left side decides `&&` and the positive structural operators
+            if lm.is_none() && !matches!(op, SpansetOp::Or) && !structural::is_negated(*op) {
+                return Vec::new();
+            }
+            let rm = merge_all(&eval_spanset(rhs, cx, input));
+            match (op, lm, rm) {
+                (SpansetOp::And | SpansetOp::Or, Some(mut a), Some(b)) => {
+                    a.absorb(&b);
+                    vec![a]
+                }
+                (SpansetOp::Or, Some(a), None) | (SpansetOp::Or, None, Some(a)) => vec![a],
+                (SpansetOp::And | SpansetOp::Or, _, _) => Vec::new(),
+                (_, _, None) => Vec::new(),
+                (structural_op, lm, Some(rset)) => {
                     let lset = lm.unwrap_or_default();
-                    let Some(rset) = rm else {
-                        return Vec::new();
-                    };
                     let spans = structural::relate(*structural_op, cx, &lset.spans, &rset.spans);
                     if spans.is_empty() {
                         return Vec::new();
                     }
-                    let mut both = empty;
-                    both.absorb(&lset);
+                    let mut both = lset;
                     both.absorb(&rset);
                     vec![both.with_spans(spans)]
                 }

@@ -31,8 +31,21 @@ fn parent_id(cx: &TraceCtx<'_>, i: usize) -> Option<[u8; 8]> {
     }
 }
 
+/// Whether `op` is one of the negated forms, which hold when the left side is empty.
+pub(crate) fn is_negated(op: SpansetOp) -> bool {
+    matches!(
+        op,
+        SpansetOp::NotChild
+            | SpansetOp::NotDescendant
+            | SpansetOp::NotParent
+            | SpansetOp::NotAncestor
+            | SpansetOp::NotSibling
+    )
+}
+
 /// Span indexes (sorted) that the operator yields for left spans `l` and right spans `r`.
 pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize]) -> Vec<usize> {
+    debug_assert!(!matches!(op, SpansetOp::And | SpansetOp::Or));
     let n = cx.spans.len();
     let mut in_l = vec![false; n];
     for &i in l {
@@ -45,14 +58,7 @@ pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize])
     let mut out: Vec<usize> = Vec::new();
     let mut partners: Vec<usize> = Vec::new();
     let relation = base(op);
-    let negated = matches!(
-        op,
-        SpansetOp::NotChild
-            | SpansetOp::NotDescendant
-            | SpansetOp::NotParent
-            | SpansetOp::NotAncestor
-            | SpansetOp::NotSibling
-    );
+    let negated = is_negated(op);
     let union = matches!(
         op,
         SpansetOp::UnionChild
