@@ -185,22 +185,27 @@ pub(crate) fn compare(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> bool {
 /// Arithmetic on numbers; anything else (including division by zero) is `nil`.
 pub(crate) fn arith<'a>(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> Value<'a> {
     let is_dur = matches!(l, Value::Duration(_)) || matches!(r, Value::Duration(_));
-    let is_float = matches!(l, Value::Float(_)) || matches!(r, Value::Float(_));
     let int_pair = match (l, r) {
         (Value::Int(a) | Value::Duration(a), Value::Int(b) | Value::Duration(b)) => Some((*a, *b)),
         _ => None,
     };
-    if let (Some((a, b)), false) = (int_pair, op == BinOp::Div || op == BinOp::Pow) {
+    // integers stay integers (division truncates); a duration divided by a duration is
+    // a plain ratio, computed as a float below
+    let both_dur = matches!((l, r), (Value::Duration(_), Value::Duration(_)));
+    if let Some((a, b)) = int_pair.filter(|_| !(both_dur && op == BinOp::Div)) {
         let v = match op {
             BinOp::Add => a.checked_add(b),
             BinOp::Sub => a.checked_sub(b),
             BinOp::Mul => a.checked_mul(b),
+            BinOp::Div => a.checked_div(b),
             BinOp::Mod => a.checked_rem(b),
+            BinOp::Pow => u32::try_from(b).ok().and_then(|e| a.checked_pow(e)),
             _ => None,
         };
         return match (v, is_dur) {
             (Some(v), true) => Value::Duration(v),
             (Some(v), false) => Value::Int(v),
+            (None, _) if op == BinOp::Pow && b < 0 => Value::Float((a as f64).powf(b as f64)),
             (None, _) => Value::Nil,
         };
     }
@@ -228,10 +233,6 @@ pub(crate) fn arith<'a>(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> Value<'a> {
     };
     if !v.is_finite() {
         return Value::Nil;
-    }
-    // a duration divided by a plain number stays a duration
-    if is_dur && !is_float && matches!(r, Value::Int(_)) && op == BinOp::Div {
-        return Value::Duration(v.round() as i64);
     }
     Value::Float(v)
 }
@@ -466,7 +467,19 @@ mod tests {
             Value::Duration(10)
         );
         assert_eq!(
-            arith(BinOp::Div, &Value::Int(1), &Value::Int(2)),
+            arith(BinOp::Div, &Value::Int(7), &Value::Int(2)),
+            Value::Int(3)
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Value::Float(1.0), &Value::Int(2)),
+            Value::Float(0.5)
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Value::Duration(10), &Value::Duration(4)),
+            Value::Float(2.5)
+        );
+        assert_eq!(
+            arith(BinOp::Pow, &Value::Int(2), &Value::Int(-1)),
             Value::Float(0.5)
         );
         assert_eq!(
@@ -479,7 +492,7 @@ mod tests {
         );
         assert_eq!(
             arith(BinOp::Pow, &Value::Int(2), &Value::Int(10)),
-            Value::Float(1024.0)
+            Value::Int(1024)
         );
     }
 }
