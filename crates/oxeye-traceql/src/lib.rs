@@ -19,6 +19,7 @@ pub mod parser;
 mod request;
 mod search;
 mod tags;
+mod types;
 
 use oxeye_core::trace::{KeyValue, Resource, ScanHint, Scope, Span, Trace};
 

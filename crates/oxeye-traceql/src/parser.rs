@@ -4,8 +4,9 @@
 //! `|` (a pipeline stage applies to everything on its left), `||`, `&&`, then the
 //! structural operators. Inside `{ ... }` the field level binds, loosest first: `||`,
 //! `&&`, comparisons and regex matches, `+ -`, `* / %`, `^` (right-associative), and the
-//! unary `!` and `-`. Field expressions carry a static type so mistakes such as
-//! `{ name = 1 }` or `{ "a" }` fail at parse time with the operator's position.
+//! unary `!` and `-`. Field expressions carry a static type (see the `types` module) so
+//! mistakes such as `{ name = 1 }` or `{ "a" }` fail at parse time with the operator's
+//! position.
 
 use oxeye_core::trace::{SpanKind, SpanStatusCode};
 use regex::Regex;
@@ -16,6 +17,7 @@ use crate::ast::{
 };
 use crate::error::TraceqlError;
 use crate::lexer::{Tok, Token, lex};
+use crate::types::{Ty, check_binary};
 
 /// Parses a whole query.
 pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
@@ -33,70 +35,6 @@ pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
         return Err(p.unexpected(&t));
     }
     Ok(expr)
-}
-
-/// Static type of a field expression; `Any` for attributes, whose type is known only
-/// per span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ty {
-    Bool,
-    Num,
-    Str,
-    Status,
-    Kind,
-    Nil,
-    Any,
-}
-
-impl Ty {
-    fn name(self) -> &'static str {
-        match self {
-            Ty::Bool => "boolean",
-            Ty::Num => "number",
-            Ty::Str => "string",
-            Ty::Status => "status",
-            Ty::Kind => "kind",
-            Ty::Nil => "nil",
-            Ty::Any => "attribute",
-        }
-    }
-
-    fn of_static(s: &Static) -> Ty {
-        match s {
-            Static::Nil => Ty::Nil,
-            Static::Str(_) => Ty::Str,
-            Static::Int(_) | Static::Float(_) | Static::Duration(_) => Ty::Num,
-            Static::Bool(_) => Ty::Bool,
-            Static::Status(_) => Ty::Status,
-            Static::Kind(_) => Ty::Kind,
-        }
-    }
-
-    fn of_intrinsic(i: Intrinsic) -> Ty {
-        match i {
-            Intrinsic::Status => Ty::Status,
-            Intrinsic::Kind => Ty::Kind,
-            Intrinsic::Duration
-            | Intrinsic::ChildCount
-            | Intrinsic::NestedSetLeft
-            | Intrinsic::NestedSetRight
-            | Intrinsic::NestedSetParent
-            | Intrinsic::TraceDuration
-            | Intrinsic::EventTimeSinceStart => Ty::Num,
-            Intrinsic::Name
-            | Intrinsic::StatusMessage
-            | Intrinsic::SpanId
-            | Intrinsic::ParentId
-            | Intrinsic::TraceId
-            | Intrinsic::RootName
-            | Intrinsic::RootService
-            | Intrinsic::EventName
-            | Intrinsic::LinkTraceId
-            | Intrinsic::LinkSpanId
-            | Intrinsic::InstrumentationName
-            | Intrinsic::InstrumentationVersion => Ty::Str,
-        }
-    }
 }
 
 const PIPE_BP: u8 = 1;
@@ -574,60 +512,7 @@ impl Parser<'_> {
     }
 
     fn check_binary(&self, op: BinOp, l: Ty, r: Ty, pos: usize) -> Result<Ty, TraceqlError> {
-        let sym = op.as_str();
-        match op {
-            BinOp::And | BinOp::Or => {
-                for t in [l, r] {
-                    if !matches!(t, Ty::Bool | Ty::Any) {
-                        return Err(self.err(
-                            pos,
-                            format!("operator '{sym}' needs boolean operands, got {}", t.name()),
-                        ));
-                    }
-                }
-                Ok(Ty::Bool)
-            }
-            BinOp::Eq | BinOp::Neq => {
-                let ok = l == Ty::Any || r == Ty::Any || l == Ty::Nil || r == Ty::Nil || l == r;
-                if !ok {
-                    return Err(self.err(
-                        pos,
-                        format!(
-                            "cannot compare {} with {} using '{sym}'",
-                            l.name(),
-                            r.name()
-                        ),
-                    ));
-                }
-                Ok(Ty::Bool)
-            }
-            BinOp::Gt | BinOp::Gte | BinOp::Lt | BinOp::Lte => {
-                let orderable = |t: Ty| matches!(t, Ty::Num | Ty::Str | Ty::Any);
-                let ok = orderable(l) && orderable(r) && (l == Ty::Any || r == Ty::Any || l == r);
-                if !ok {
-                    return Err(self.err(
-                        pos,
-                        format!(
-                            "cannot compare {} with {} using '{sym}'",
-                            l.name(),
-                            r.name()
-                        ),
-                    ));
-                }
-                Ok(Ty::Bool)
-            }
-            _ => {
-                for t in [l, r] {
-                    if !matches!(t, Ty::Num | Ty::Any) {
-                        return Err(self.err(
-                            pos,
-                            format!("operator '{sym}' needs numeric operands, got {}", t.name()),
-                        ));
-                    }
-                }
-                Ok(Ty::Num)
-            }
-        }
+        check_binary(op, l, r).map_err(|msg| self.err(pos, msg))
     }
 
     fn field_primary(&mut self) -> Result<(FieldExpr, Ty), TraceqlError> {
