@@ -135,3 +135,14 @@ proptest! {
         let _ = oxeye_traceql::tags_to_query(&s);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn request_helpers_never_panic(s in "[{}()|&=!<>~.\"a-z0-9 µ:]{0,40}") {
+        let _ = oxeye_traceql::lenient_filter(&s);
+        let _ = oxeye_traceql::parse_duration(&s);
+        let _ = oxeye_traceql::validate(&s);
+    }
+}
