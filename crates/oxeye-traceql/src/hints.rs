@@ -5,6 +5,11 @@
 //! bounds found in top-level `&&` chains of filters that the query needs to match
 //! (both sides of spanset `&&` and of the structural operators, the right-hand side of
 //! the negated ones, the input of a pipeline). Anything under `||` or `!` is skipped.
+//!
+//! As TraceQL's `=` matches an array attribute when any element is equal, a store that
+//! honours [`ScanHint::AttrEquals`] must count string elements of array attributes as
+//! candidates too. Unscoped attributes (`.x`) give hints without a scope: the value may
+//! sit on the span or on its resource.
 
 use oxeye_core::trace::{AttrScope, ScanHint};
 
