@@ -9,6 +9,10 @@
 //! Semantics follow Tempo's TraceQL documentation: a query is evaluated on one trace at
 //! a time, and the trace matches when the final stage yields at least one spanset.
 //! [`tags_to_query`] turns Tempo's legacy logfmt `tags` search into TraceQL.
+//!
+//! Not covered: TraceQL metrics (`rate()`, `quantile_over_time()`...), which fail to
+//! parse with a message saying so; query hints (`with (most_recent=true)`) are accepted
+//! and ignored, as results are always newest first.
 
 pub mod ast;
 mod error;

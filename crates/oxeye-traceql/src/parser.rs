@@ -39,6 +39,21 @@ pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
 
 const PIPE_BP: u8 = 1;
 
+/// TraceQL metrics functions, which only a metrics query range API evaluates.
+const METRICS_FUNCTIONS: &[&str] = &[
+    "rate",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "avg_over_time",
+    "sum_over_time",
+    "quantile_over_time",
+    "histogram_over_time",
+    "compare",
+    "topk",
+    "bottomk",
+];
+
 /// How deep expressions may nest (parentheses, operator chains, pipeline stages);
 /// bounds the recursion of everything that walks the tree.
 pub const MAX_DEPTH: usize = 200;
@@ -406,7 +421,12 @@ impl Parser<'_> {
             }
             Tok::Ident(ref w) => {
                 let Some(kind) = AggKind::from_name(w) else {
-                    return Err(self.err(t.pos, format!("unknown pipeline function '{w}'")));
+                    let msg = if METRICS_FUNCTIONS.contains(&w.as_str()) {
+                        format!("metrics function '{w}' is not supported in trace search")
+                    } else {
+                        format!("unknown pipeline function '{w}'")
+                    };
+                    return Err(self.err(t.pos, msg));
                 };
                 self.expect(Tok::LParen)?;
                 if kind == AggKind::Count {
