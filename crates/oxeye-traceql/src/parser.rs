@@ -56,7 +56,7 @@ const METRICS_FUNCTIONS: &[&str] = &[
 
 /// How deep expressions may nest (parentheses, operator chains, pipeline stages);
 /// bounds the recursion of everything that walks the tree.
-pub const MAX_DEPTH: usize = 200;
+pub const MAX_DEPTH: usize = 500;
 
 struct Parser<'a> {
     src: &'a str,
