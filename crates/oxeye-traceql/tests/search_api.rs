@@ -308,20 +308,16 @@ fn deepest_accepted_queries_evaluate_without_exhausting_the_stack() {
     // long chains of conditions and of spansets, just under the nesting limit
     let chain = format!(
         "{{ {} || name = \"child\" }}",
-        vec!["span.nope = 1"; 450].join(" || ")
+        vec!["span.nope = 1"; 180].join(" || ")
     );
     let resp = search(&s, &tenant(), &SearchRequest::new(chain)).unwrap();
     assert_eq!(resp.traces.len(), 1);
-    let parens = format!(
-        "{{ {}name = \"child\"{} }}",
-        "(".repeat(240),
-        ")".repeat(240)
-    );
+    let parens = format!("{{ {}name = \"child\"{} }}", "(".repeat(90), ")".repeat(90));
     let resp = search(&s, &tenant(), &SearchRequest::new(parens)).unwrap();
     assert_eq!(resp.traces.len(), 1);
-    let spansets = vec!["{ name = \"child\" }"; 450].join(" && ");
+    let spansets = vec!["{ name = \"child\" }"; 180].join(" && ");
     let resp = search(&s, &tenant(), &SearchRequest::new(spansets)).unwrap();
     assert_eq!(resp.traces.len(), 1);
-    let too_deep = vec!["{ }"; 600].join(" && ");
+    let too_deep = vec!["{ }"; 300].join(" && ");
     assert!(search(&s, &tenant(), &SearchRequest::new(too_deep)).is_err());
 }
