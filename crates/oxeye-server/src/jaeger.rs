@@ -8,6 +8,10 @@
 //! trace as Jaeger does. Traces leave in Jaeger's UI JSON ([`model`]). Every answer is
 //! Jaeger's envelope `{"data":...,"total":N,"limit":0,"offset":0,"errors":...}`; errors
 //! carry `[{"code":...,"msg":...}]` with the matching HTTP status.
+//!
+//! Tempo and Jaeger both use `/api/traces/{id}`, so this API lives under `/jaeger`:
+//! Grafana's Jaeger datasource takes `http://<host>:<port>/jaeger` as its URL, while its
+//! Tempo datasource takes `http://<host>:<port>`.
 
 mod model;
 
