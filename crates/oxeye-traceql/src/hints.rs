@@ -114,8 +114,15 @@ fn conditions(f: &FieldExpr, out: &mut Vec<ScanHint>) {
     }
 }
 
-/// Collects every attribute referenced anywhere in `expr`, without duplicates.
-pub(crate) fn collect_attributes(expr: &SpansetExpr, out: &mut Vec<Attribute>) {
+/// Attributes and intrinsics a query refers to, without duplicates.
+#[derive(Debug, Default)]
+pub(crate) struct Refs {
+    pub attrs: Vec<Attribute>,
+    pub intrinsics: Vec<Intrinsic>,
+}
+
+/// Collects every attribute and intrinsic referenced anywhere in `expr`.
+pub(crate) fn collect_attributes(expr: &SpansetExpr, out: &mut Refs) {
     match expr {
         SpansetExpr::Filter(f) => field_attributes(f, out),
         SpansetExpr::Binary { lhs, rhs, .. } => {
@@ -138,7 +145,7 @@ pub(crate) fn collect_attributes(expr: &SpansetExpr, out: &mut Vec<Attribute>) {
     }
 }
 
-fn scalar_attributes(e: &ScalarExpr, out: &mut Vec<Attribute>) {
+fn scalar_attributes(e: &ScalarExpr, out: &mut Refs) {
     match e {
         ScalarExpr::Agg { field, .. } => {
             if let Some(f) = field {
@@ -154,14 +161,19 @@ fn scalar_attributes(e: &ScalarExpr, out: &mut Vec<Attribute>) {
     }
 }
 
-fn field_attributes(f: &FieldExpr, out: &mut Vec<Attribute>) {
+fn field_attributes(f: &FieldExpr, out: &mut Refs) {
     match f {
         FieldExpr::Attr(a) => {
-            if !out.contains(a) {
-                out.push(a.clone());
+            if !out.attrs.contains(a) {
+                out.attrs.push(a.clone());
             }
         }
-        FieldExpr::Static(_) | FieldExpr::Intrinsic(_) => {}
+        FieldExpr::Intrinsic(i) => {
+            if !out.intrinsics.contains(i) {
+                out.intrinsics.push(*i);
+            }
+        }
+        FieldExpr::Static(_) => {}
         FieldExpr::Binary { lhs, rhs, .. } => {
             field_attributes(lhs, out);
             field_attributes(rhs, out);

@@ -24,8 +24,10 @@ pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
         src,
         tokens,
         idx: 0,
+        depth: 0,
     };
     let expr = p.spanset_expr(0)?;
+    p.query_hints()?;
     let t = p.peek();
     if t.tok != Tok::Eof {
         return Err(p.unexpected(&t));
@@ -76,6 +78,9 @@ impl Ty {
             Intrinsic::Kind => Ty::Kind,
             Intrinsic::Duration
             | Intrinsic::ChildCount
+            | Intrinsic::NestedSetLeft
+            | Intrinsic::NestedSetRight
+            | Intrinsic::NestedSetParent
             | Intrinsic::TraceDuration
             | Intrinsic::EventTimeSinceStart => Ty::Num,
             Intrinsic::Name
@@ -96,10 +101,16 @@ impl Ty {
 
 const PIPE_BP: u8 = 1;
 
+/// How deep expressions may nest (parentheses, operator chains, pipeline stages);
+/// bounds the recursion of everything that walks the tree.
+pub const MAX_DEPTH: usize = 200;
+
 struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
     idx: usize,
+    /// Upper bound on the depth of the tree being built.
+    depth: usize,
 }
 
 fn keyword(word: &str) -> Option<Static> {
@@ -107,6 +118,8 @@ fn keyword(word: &str) -> Option<Static> {
         "true" => Static::Bool(true),
         "false" => Static::Bool(false),
         "nil" => Static::Nil,
+        "minInt" => Static::Int(i64::MIN),
+        "maxInt" => Static::Int(i64::MAX),
         "ok" => Static::Status(SpanStatusCode::Ok),
         "error" => Static::Status(SpanStatusCode::Error),
         "unset" => Static::Status(SpanStatusCode::Unset),
@@ -188,6 +201,19 @@ impl Parser<'_> {
         TraceqlError::parse_at(self.src, pos, msg)
     }
 
+    /// Counts one more level of nesting at the next token.
+    fn deeper(&mut self) -> Result<(), TraceqlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let pos = self.peek().pos;
+            return Err(self.err(
+                pos,
+                format!("query nests too deeply, at most {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
     fn unexpected(&self, t: &Token) -> TraceqlError {
         self.err(t.pos, format!("unexpected {}", t.tok.describe()))
     }
@@ -207,11 +233,52 @@ impl Parser<'_> {
         Ok(self.bump())
     }
 
+    /// Query hints, `with (most_recent=true, ...)`: checked for syntax and otherwise
+    /// ignored, as evaluation here is exhaustive within the requested range.
+    fn query_hints(&mut self) -> Result<(), TraceqlError> {
+        if !matches!(&self.peek().tok, Tok::Ident(w) if w == "with") {
+            return Ok(());
+        }
+        self.bump();
+        self.expect(Tok::LParen)?;
+        loop {
+            let t = self.bump();
+            if !matches!(t.tok, Tok::Ident(_)) {
+                return Err(self.err(
+                    t.pos,
+                    format!("unexpected {}, expected a hint name", t.tok.describe()),
+                ));
+            }
+            self.expect(Tok::Eq)?;
+            let v = self.bump();
+            let is_value = match &v.tok {
+                Tok::Str(_) | Tok::Int(_) | Tok::Float(_) | Tok::Duration(_) => true,
+                Tok::Ident(w) => w == "true" || w == "false",
+                _ => false,
+            };
+            if !is_value {
+                return Err(self.err(
+                    v.pos,
+                    format!("unexpected {}, expected a hint value", v.tok.describe()),
+                ));
+            }
+            if self.peek().tok == Tok::Comma {
+                self.bump();
+                continue;
+            }
+            self.expect(Tok::RParen)?;
+            return Ok(());
+        }
+    }
+
     // ---- spanset level ----
 
     fn spanset_expr(&mut self, min_bp: u8) -> Result<SpansetExpr, TraceqlError> {
+        let saved = self.depth;
+        self.deeper()?;
         let mut lhs = self.spanset_primary()?;
         loop {
+            self.deeper()?;
             let t = self.peek();
             if t.tok == Tok::Pipe {
                 if min_bp > PIPE_BP {
@@ -239,6 +306,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
+        self.depth = saved;
         Ok(lhs)
     }
 
@@ -356,8 +424,11 @@ impl Parser<'_> {
     }
 
     fn scalar_expr(&mut self, min_bp: u8) -> Result<ScalarExpr, TraceqlError> {
+        let saved = self.depth;
+        self.deeper()?;
         let mut lhs = self.scalar_primary()?;
         loop {
+            self.deeper()?;
             let t = self.peek();
             let (op, lbp, rbp) = match t.tok {
                 Tok::Plus => (BinOp::Add, 7, 8),
@@ -379,6 +450,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
+        self.depth = saved;
         Ok(lhs)
     }
 
@@ -434,8 +506,11 @@ impl Parser<'_> {
     // ---- field level ----
 
     fn field_expr(&mut self, min_bp: u8) -> Result<(FieldExpr, Ty), TraceqlError> {
+        let saved = self.depth;
+        self.deeper()?;
         let (mut lhs, mut lty) = self.field_primary()?;
         loop {
+            self.deeper()?;
             let t = self.peek();
             let Some((op, lbp, rbp)) = field_op(&t.tok) else {
                 break;
@@ -454,6 +529,7 @@ impl Parser<'_> {
             lhs = fold(op, lhs, rhs);
             lty = ty;
         }
+        self.depth = saved;
         Ok((lhs, lty))
     }
 
@@ -701,5 +777,17 @@ mod tests {
         );
         assert!(err("{ foo = 1 }").contains("col 3: unknown identifier 'foo'"));
         assert!(err("{ .a =~ \"(\" }").contains("invalid regex"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let chain = format!("{{ {} }}", vec![".a = 1"; 5000].join(" || "));
+        assert!(err(&chain).contains("query nests too deeply"));
+        let parens = format!("{{ {}.a = 1{} }}", "(".repeat(5000), ")".repeat(5000));
+        assert!(err(&parens).contains("query nests too deeply"));
+        let spansets = vec!["{ }"; 5000].join(" && ");
+        assert!(err(&spansets).contains("query nests too deeply"));
+        let ok = format!("{{ {} }}", vec![".a = 1"; 40].join(" || "));
+        assert!(parse(&ok).is_ok());
     }
 }

@@ -43,6 +43,7 @@
 //! spansets must equal the returned ones as a multiset. Spans are returned with the
 //! search's spss (default: all of them).
 
+mod fuzz;
 mod search_api;
 
 use std::fmt::Write as _;

@@ -145,12 +145,29 @@ fn returned_spans_carry_referenced_and_selected_attributes() {
     let keys: Vec<&str> = sp.attributes.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(
         keys,
-        vec!["http.status_code", "name", "kind", "service.name"]
+        vec!["http.status_code", "kind", "name", "service.name"]
     );
     assert_eq!(sp.attributes[0].value, AnyValue::Int(202));
     assert_eq!(
-        sp.attributes[2].value,
+        sp.attributes[1].value,
         AnyValue::String("unspecified".into())
+    );
+}
+
+#[test]
+fn tested_status_and_kind_are_shown_on_spans() {
+    let s = store();
+    let req = SearchRequest::new("{ status = unset && kind = unspecified && name = \"POST /\" }");
+    let resp = search(&s, &tenant(), &req).unwrap();
+    let sp = &resp.traces[0].span_sets[0].spans[0];
+    let kvs: Vec<String> = sp
+        .attributes
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, kv.value.to_text()))
+        .collect();
+    assert_eq!(
+        kvs,
+        vec!["status=unset", "kind=unspecified", "service.name=api"]
     );
 }
 

@@ -13,6 +13,7 @@ mod pipeline;
 mod structural;
 pub(crate) mod value;
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 
 use oxeye_core::trace::{KeyValue, Resource, Scope, Span, SpanId, Trace, TraceId};
@@ -40,6 +41,17 @@ pub(crate) struct TraceCtx<'t> {
     pub root: Option<usize>,
     pub start: u64,
     pub end: u64,
+    nested: OnceCell<Vec<NestedSet>>,
+}
+
+/// A span's position in the nested-set numbering of its tree: `left` and `right`
+/// enclose the numbers of all descendants; `parent` is the parent's `left`, -1 for a
+/// span whose parent is not in the trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NestedSet {
+    pub left: i64,
+    pub right: i64,
+    pub parent: i64,
 }
 
 impl<'t> TraceCtx<'t> {
@@ -91,7 +103,67 @@ impl<'t> TraceCtx<'t> {
             root,
             start,
             end,
+            nested: OnceCell::new(),
         }
+    }
+
+    /// Nested-set numbers, computed on first use: a depth-first walk from each
+    /// top-level span, in start order, visiting children in start order.
+    pub(crate) fn nested_sets(&self) -> &[NestedSet] {
+        self.nested.get_or_init(|| {
+            let n = self.spans.len();
+            let start_of = |i: &usize| {
+                self.spans
+                    .get(*i)
+                    .map(|s| (s.span.start_unix_nano, *i))
+                    .unwrap_or((0, *i))
+            };
+            let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+            let mut tops: Vec<usize> = Vec::new();
+            for (i, p) in self.parent.iter().enumerate() {
+                match p.and_then(|p| children.get_mut(p)) {
+                    Some(c) => c.push(i),
+                    None => tops.push(i),
+                }
+            }
+            for c in &mut children {
+                c.sort_by_key(start_of);
+            }
+            tops.sort_by_key(start_of);
+            let mut out = vec![NestedSet::default(); n];
+            let mut visited = vec![false; n];
+            let mut counter: i64 = 0;
+            // explicit stack: (span, parent's left, children entered)
+            for top in tops {
+                let mut stack: Vec<(usize, i64, bool)> = vec![(top, -1, false)];
+                while let Some((i, parent_left, entered)) = stack.pop() {
+                    if entered {
+                        counter += 1;
+                        if let Some(ns) = out.get_mut(i) {
+                            ns.right = counter;
+                        }
+                        continue;
+                    }
+                    if visited.get(i).copied().unwrap_or(true) {
+                        continue;
+                    }
+                    if let Some(v) = visited.get_mut(i) {
+                        *v = true;
+                    }
+                    counter += 1;
+                    let left = counter;
+                    if let Some(ns) = out.get_mut(i) {
+                        ns.left = left;
+                        ns.parent = parent_left;
+                    }
+                    stack.push((i, parent_left, true));
+                    for &c in children.get(i).into_iter().flatten().rev() {
+                        stack.push((c, left, false));
+                    }
+                }
+            }
+            out
+        })
     }
 }
 

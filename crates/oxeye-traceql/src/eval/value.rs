@@ -132,10 +132,18 @@ impl<'a> Value<'a> {
 /// Compares two values; `nil` on either side never matches (existence tests are
 /// handled before values are compared).
 pub(crate) fn compare(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> bool {
+    // arrays: `!=` holds when no element is equal, every other operator when any
+    // element satisfies it
     if let Value::List(items) = l {
+        if op == BinOp::Neq {
+            return !items.is_empty() && !items.iter().any(|x| compare(BinOp::Eq, x, r));
+        }
         return items.iter().any(|x| compare(op, x, r));
     }
     if let Value::List(items) = r {
+        if op == BinOp::Neq {
+            return !items.is_empty() && !items.iter().any(|x| compare(BinOp::Eq, l, x));
+        }
         return items.iter().any(|x| compare(op, l, x));
     }
     use std::cmp::Ordering;
@@ -279,13 +287,27 @@ pub(crate) fn eval_field<'a>(e: &'a FieldExpr, cx: &TraceCtx<'a>, i: usize) -> V
             ..
         } => {
             let v = eval_field(lhs, cx, i);
-            let test = |v: &Value<'_>| match v {
-                Value::Str(s) => Some(regex.is_match(s) != *negated),
-                _ => None,
-            };
+            // `!~` on an array holds when no string element matches
             let ok = match &v {
-                Value::List(items) => items.iter().any(|x| test(x).unwrap_or(false)),
-                other => test(other).unwrap_or(false),
+                Value::Str(s) => regex.is_match(s) != *negated,
+                Value::List(items) => {
+                    let mut strings = items.iter().filter_map(|x| match x {
+                        Value::Str(s) => Some(s),
+                        _ => None,
+                    });
+                    if *negated {
+                        let mut any = false;
+                        let mut none_match = true;
+                        for s in strings {
+                            any = true;
+                            none_match &= !regex.is_match(s);
+                        }
+                        any && none_match
+                    } else {
+                        strings.any(|s| regex.is_match(s))
+                    }
+                }
+                _ => false,
             };
             Value::Bool(ok)
         }
@@ -345,6 +367,16 @@ fn intrinsic<'a>(x: Intrinsic, cx: &TraceCtx<'a>, i: usize) -> Value<'a> {
         Intrinsic::Kind => Value::Kind(span.kind),
         Intrinsic::Duration => dur(span.duration_nanos()),
         Intrinsic::ChildCount => Value::Int(cx.child_count.get(i).copied().unwrap_or(0) as i64),
+        Intrinsic::NestedSetLeft | Intrinsic::NestedSetRight | Intrinsic::NestedSetParent => {
+            let Some(n) = cx.nested_sets().get(i) else {
+                return Value::Nil;
+            };
+            Value::Int(match x {
+                Intrinsic::NestedSetLeft => n.left,
+                Intrinsic::NestedSetRight => n.right,
+                _ => n.parent,
+            })
+        }
         Intrinsic::SpanId => Value::Str(Cow::Owned(hex(&span.span_id))),
         Intrinsic::ParentId => {
             if span.is_root() {
