@@ -216,14 +216,15 @@ fn is_name(intrinsic: &str) -> bool {
     matches!(intrinsic, "name" | "span:name")
 }
 
-/// The query Grafana sends to narrow autocomplete (its current filters), when it selects
-/// anything; `{}` and text that does not parse (a query still being typed) narrow nothing.
+/// The query Grafana sends to narrow autocomplete (its current filters, possibly still
+/// being typed): the conditions of it that parse; `{}` and text with no usable condition
+/// narrow nothing.
 fn narrowing_query(q: &str) -> Option<Query> {
     let compact: String = q.chars().filter(|c| !c.is_whitespace()).collect();
     if compact.is_empty() || compact == "{}" {
         return None;
     }
-    Query::parse(q).ok()
+    oxeye_traceql::lenient_filter(q)
 }
 
 /// Values of `tag` on the spans `query` matches in the range (span names for the `name`

@@ -6,11 +6,11 @@ mod memstore;
 mod otlp_api;
 mod query_api;
 mod read_api;
+mod tempo_api;
+mod tempo_fixture;
 mod traces_ingest_grpc;
 mod traces_ingest_http;
 mod traces_ingest_zipkin;
-mod tempo_api;
-mod tempo_fixture;
 mod write_api;
 
 use std::sync::Arc;

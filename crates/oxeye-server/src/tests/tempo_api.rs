@@ -357,7 +357,14 @@ async fn tag_values_v2_narrowed_by_query() {
         json(&body)["tagValues"],
         serde_json::json!([{"type": "string", "value": "frontend"}])
     );
-    // `{}` and a query still being typed narrow nothing
+    // a query still being typed narrows by its complete conditions
+    let q = enc(r#"{ resource.service.name = "frontend" && span.http.method = }"#);
+    let (_, body) = get(&state, &format!("/api/v2/search/tag/name/values?q={q}")).await;
+    assert_eq!(
+        json(&body)["tagValues"],
+        serde_json::json!([{"type": "string", "value": "GET /checkout"}, {"type": "string", "value": "POST /pay"}])
+    );
+    // `{}` and a query with no usable condition narrow nothing
     for q in ["%7B%7D", &enc(r#"{ span.http.method = "#)] {
         let (_, body) = get(
             &state,
