@@ -162,9 +162,12 @@ async fn operations(
 
 /// Parses a Jaeger trace id: 1 to 32 hex digits.
 fn parse_trace_id(id: &str) -> Result<oxeye_core::trace::TraceId, JaegerError> {
-    if id.is_empty() || id.len() > 32 {
+    if id.is_empty() {
+        return Err(bad("trace id is empty"));
+    }
+    if id.len() > 32 {
         return Err(bad(format!(
-            "TraceID cannot be longer than 32 hex characters: {id}"
+            "trace id cannot be longer than 32 hex characters: {id}"
         )));
     }
     crate::tempo::parse_trace_id(id).map_err(JaegerError)
