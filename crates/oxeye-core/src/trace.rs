@@ -323,6 +323,23 @@ pub struct ResourceSpans {
     pub schema_url: String,
 }
 
+fn span_count(rs: &[ResourceSpans]) -> usize {
+    rs.iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum()
+}
+
+fn flat_spans(rs: &[ResourceSpans]) -> impl Iterator<Item = (&Resource, &Scope, &Span)> {
+    rs.iter().flat_map(|rs| {
+        rs.scope_spans.iter().flat_map(move |ss| {
+            ss.spans
+                .iter()
+                .map(move |span| (&rs.resource, &ss.scope, span))
+        })
+    })
+}
+
 /// One write of spans, what [`SpanAppender::append_spans`] takes.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TraceBatch {
@@ -333,22 +350,12 @@ pub struct TraceBatch {
 impl TraceBatch {
     /// Total spans in the batch.
     pub fn span_count(&self) -> usize {
-        self.resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum()
+        span_count(&self.resource_spans)
     }
 
     /// Every span with its resource and scope.
     pub fn spans(&self) -> impl Iterator<Item = (&Resource, &Scope, &Span)> {
-        self.resource_spans.iter().flat_map(|rs| {
-            rs.scope_spans.iter().flat_map(move |ss| {
-                ss.spans
-                    .iter()
-                    .map(move |span| (&rs.resource, &ss.scope, span))
-            })
-        })
+        flat_spans(&self.resource_spans)
     }
 }
 
@@ -364,22 +371,12 @@ pub struct Trace {
 impl Trace {
     /// Total spans.
     pub fn span_count(&self) -> usize {
-        self.resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum()
+        span_count(&self.resource_spans)
     }
 
     /// Every span with its resource and scope.
     pub fn spans(&self) -> impl Iterator<Item = (&Resource, &Scope, &Span)> {
-        self.resource_spans.iter().flat_map(|rs| {
-            rs.scope_spans.iter().flat_map(move |ss| {
-                ss.spans
-                    .iter()
-                    .map(move |span| (&rs.resource, &ss.scope, span))
-            })
-        })
+        flat_spans(&self.resource_spans)
     }
 
     /// Earliest span start and latest span end, ns; `None` without spans.
