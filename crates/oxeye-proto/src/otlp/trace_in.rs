@@ -49,11 +49,52 @@ pub fn decode_traces_request(
             .map_err(|e| ProtoError::Protobuf(e.to_string()));
     }
     if media.eq_ignore_ascii_case("application/json") {
-        return serde_json::from_slice(body).map_err(|e| ProtoError::Json(e.to_string()));
+        return decode_json(body);
     }
     Err(ProtoError::UnsupportedMediaType(
         content_type.unwrap_or_default().to_string(),
     ))
+}
+
+/// OTLP/JSON; a body the generated types refuse only because an empty array or key-value
+/// list was written as `{}` (encoders leave empty repeated fields out) is retried with the
+/// lists filled in.
+fn decode_json(body: &[u8]) -> Result<ExportTraceServiceRequest, ProtoError> {
+    let first = match serde_json::from_slice(body) {
+        Ok(req) => return Ok(req),
+        Err(e) => e,
+    };
+    let refused = || ProtoError::Json(first.to_string());
+    let mut v: serde_json::Value = serde_json::from_slice(body).map_err(|_| refused())?;
+    if !fill_empty_lists(&mut v) {
+        return Err(refused());
+    }
+    serde_json::from_value(v).map_err(|e| ProtoError::Json(e.to_string()))
+}
+
+/// Adds `"values": []` to every `arrayValue` / `kvlistValue` object without one; returns
+/// whether anything was added.
+fn fill_empty_lists(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut changed = false;
+            for (k, child) in map.iter_mut() {
+                if (k == "arrayValue" || k == "kvlistValue")
+                    && let serde_json::Value::Object(list) = child
+                    && !list.contains_key("values")
+                {
+                    list.insert("values".into(), serde_json::Value::Array(Vec::new()));
+                    changed = true;
+                }
+                changed |= fill_empty_lists(child);
+            }
+            changed
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |acc, item| fill_empty_lists(item) | acc),
+        _ => false,
+    }
 }
 
 /// The result of converting one trace export request.

@@ -370,3 +370,23 @@ fn malformed_bodies_and_media_types() {
     let empty = decode_traces_request(None, b"").unwrap();
     assert!(convert_traces(&empty).batch.resource_spans.is_empty());
 }
+
+#[test]
+fn otlp_json_empty_arrays_and_lists_written_as_empty_objects() {
+    // encoders leave empty repeated fields out, so an empty array is `{"arrayValue":{}}`
+    let body = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c",
+        "spanId":"eee19b7ec3c1b174","attributes":[{"key":"a","value":{"arrayValue":{}}},
+        {"key":"b","value":{"kvlistValue":{}}},
+        {"key":"c","value":{"arrayValue":{"values":[{"arrayValue":{}}]}}}]}]}]}]}"#;
+    let req = decode_traces_request(Some("application/json"), body.as_bytes()).unwrap();
+    let c = convert_traces(&req);
+    let (_, _, span) = c.batch.spans().next().unwrap();
+    assert_eq!(
+        span.attributes,
+        vec![
+            KeyValue::new("a", AnyValue::Array(vec![])),
+            KeyValue::new("b", AnyValue::KvList(vec![])),
+            KeyValue::new("c", AnyValue::Array(vec![AnyValue::Array(vec![])])),
+        ]
+    );
+}
