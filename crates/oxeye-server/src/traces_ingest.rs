@@ -61,19 +61,15 @@ fn store(
     Ok(stats)
 }
 
-/// Converts and stores one OTLP request for `tenant`; returns the response to send.
-pub async fn ingest(
-    state: &Arc<ServerState>,
-    tenant: TenantId,
+/// Converts and stores one OTLP request for `tenant`. Blocking.
+fn convert_and_store(
+    stores: &TraceStores,
+    tenant: &TenantId,
     req: ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
-    let stores = state.trace_stores()?.clone();
-    let (rejected, message) = blocking(move || {
-        let converted = oxeye_proto::otlp::convert_traces_owned(req);
-        store(&stores, &tenant, converted.batch)?;
-        Ok((converted.rejected_spans, converted.error_message))
-    })
-    .await?;
+    let converted = oxeye_proto::otlp::convert_traces_owned(req);
+    let (rejected, message) = (converted.rejected_spans, converted.error_message);
+    store(stores, tenant, converted.batch)?;
     if rejected > 0 {
         tracing::debug!(rejected, message = %message, "otlp spans rejected");
     }
@@ -85,6 +81,16 @@ pub async fn ingest(
     Ok(ExportTraceServiceResponse { partial_success })
 }
 
+/// Converts and stores one OTLP request for `tenant`; returns the response to send.
+pub async fn ingest(
+    state: &Arc<ServerState>,
+    tenant: TenantId,
+    req: ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, ApiError> {
+    let stores = state.trace_stores()?.clone();
+    blocking(move || convert_and_store(&stores, &tenant, req)).await
+}
+
 fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
         .get(name)
@@ -92,12 +98,16 @@ fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String
         .map(str::to_string)
 }
 
-/// Reads, decompresses and decodes an OTLP/HTTP traces body.
-async fn decode_http(
+/// Reads an OTLP/HTTP traces body, then decompresses, decodes, converts and stores it in
+/// one blocking task (one hand-off per request).
+async fn ingest_http(
     state: &Arc<ServerState>,
+    tenant: TenantId,
     headers: &HeaderMap,
     body: Body,
-) -> Result<ExportTraceServiceRequest, ApiError> {
+) -> Result<ExportTraceServiceResponse, ApiError> {
+    // refuse before reading the body when spans could not be stored anyway
+    let stores = state.trace_stores()?.clone();
     let raw = read_body(headers, body, state.limits.max_request_bytes).await?;
     let encoding = header_string(headers, header::CONTENT_ENCODING);
     let ct = header_string(headers, header::CONTENT_TYPE);
@@ -105,7 +115,11 @@ async fn decode_http(
     blocking(move || {
         let decoded = oxeye_proto::compression::decode_content(encoding.as_deref(), &raw, max)
             .map_err(proto_error)?;
-        oxeye_proto::otlp::decode_traces_request(ct.as_deref(), &decoded).map_err(proto_error)
+        drop(raw);
+        let req = oxeye_proto::otlp::decode_traces_request(ct.as_deref(), &decoded)
+            .map_err(proto_error)?;
+        drop(decoded);
+        convert_and_store(&stores, &tenant, req)
     })
     .await
 }
@@ -130,10 +144,7 @@ pub async fn http_traces(
     };
     let result = async {
         let tenant = state.tenant_from_header(headers.get(TENANT_HEADER).map(|v| v.as_bytes()))?;
-        // refuse before reading the body when spans could not be stored anyway
-        state.trace_stores()?;
-        let req = decode_http(&state, &headers, body).await?;
-        ingest(&state, tenant, req).await
+        ingest_http(&state, tenant, &headers, body).await
     }
     .await;
     match result {
