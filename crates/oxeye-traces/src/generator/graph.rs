@@ -10,6 +10,7 @@
 //! that peer as server, both with connection type `virtual_node`; other expired halves are
 //! counted and dropped.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -104,8 +105,12 @@ fn find<'a>(resource: &'a Resource, span: &'a Span, key: &str) -> Option<&'a Any
     attr(&resource.attributes, key).or_else(|| attr(&span.attributes, key))
 }
 
-fn text(v: &AnyValue) -> Option<String> {
-    let s = v.to_text();
+/// The value as text, borrowed when it is a string (no allocation on the ingest path).
+fn text(v: &AnyValue) -> Option<Cow<'_, str>> {
+    let s = match v {
+        AnyValue::String(s) => Cow::Borrowed(s.as_str()),
+        other => Cow::Owned(other.to_text()),
+    };
     (!s.is_empty()).then_some(s)
 }
 
@@ -165,7 +170,7 @@ impl PendingEdges {
             Some(n) => n,
             None => match find(resource, span, "network.peer.address").and_then(text) {
                 Some(host) => match find(resource, span, "network.peer.port").and_then(text) {
-                    Some(port) => format!("{host}:{port}"),
+                    Some(port) => Cow::Owned(format!("{host}:{port}")),
                     None => host,
                 },
                 None => db,

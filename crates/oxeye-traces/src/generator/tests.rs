@@ -1,5 +1,5 @@
 use oxeye_core::ManualClock;
-use oxeye_core::trace::{KeyValue, Resource, ResourceSpans, ScopeSpans};
+use oxeye_core::trace::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans};
 
 use super::*;
 
@@ -307,8 +307,18 @@ fn database_and_messaging_connection_types() {
     db.attributes
         .push(KeyValue::string("db.system", "postgresql"));
     db.attributes.push(KeyValue::string("db.name", "orders"));
+    let mut cache = span(11, 1, 0, "GET", SpanKind::Client, 1);
+    cache
+        .attributes
+        .push(KeyValue::string("db.system", "redis"));
+    cache
+        .attributes
+        .push(KeyValue::string("network.peer.address", "10.0.0.5"));
+    cache
+        .attributes
+        .push(KeyValue::new("network.peer.port", AnyValue::Int(6379)));
     let producer = span(10, 1, 0, "publish", SpanKind::Producer, 2);
-    g.observe(&t, &batch("checkout", vec![db, producer]));
+    g.observe(&t, &batch("checkout", vec![db, cache, producer]));
     g.observe(
         &t,
         &batch(
@@ -320,6 +330,9 @@ fn database_and_messaging_connection_types() {
     // a database call completes without a server span
     let db = r#"traces_service_graph_request_total{client="checkout", connection_type="database", server="orders"}"#;
     assert_eq!(value(&b, db), Some(1.0));
+    // without peer.service or server.address, the peer address names the database
+    let cache = r#"traces_service_graph_request_total{client="checkout", connection_type="database", server="10.0.0.5:6379"}"#;
+    assert_eq!(value(&b, cache), Some(1.0));
     let mq = r#"traces_service_graph_request_total{client="checkout", connection_type="messaging_system", server="mailer"}"#;
     assert_eq!(value(&b, mq), Some(1.0));
     let plain_failed = r#"traces_service_graph_request_failed_total{client="checkout", connection_type="messaging_system", server="mailer"}"#;
