@@ -7,6 +7,7 @@ mod query_api;
 mod read_api;
 mod traces_ingest_grpc;
 mod traces_ingest_http;
+mod traces_ingest_python_sdk;
 mod traces_ingest_zipkin;
 mod write_api;
 
