@@ -28,6 +28,7 @@ pub mod otlp;
 pub mod remote_read;
 pub mod remote_write;
 pub mod zipkin;
+pub mod tempo;
 
 mod error;
 mod floatfmt;

@@ -28,6 +28,7 @@ mod naming;
 #[cfg(test)]
 mod tests;
 mod trace_in;
+pub mod trace_out;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;

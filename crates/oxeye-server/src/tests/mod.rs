@@ -1,6 +1,7 @@
 //! Router tests over a small in-memory store implementing the core traits.
 
 mod api_contract;
+mod jaeger_api;
 mod memstore;
 mod otlp_api;
 mod query_api;
@@ -9,6 +10,8 @@ mod traces_ingest_grpc;
 mod traces_ingest_http;
 mod traces_ingest_python_sdk;
 mod traces_ingest_zipkin;
+mod tempo_api;
+mod tempo_fixture;
 mod write_api;
 
 use std::sync::Arc;

@@ -1,0 +1,446 @@
+//! Immutable trace blocks: writing ([`BlockWriter`]) and reading ([`Block`]).
+//!
+//! A block directory (written atomically through oxeye-storage's `BlockDirWriter`) holds:
+//! - `data`: zstd-compressed [pages](crate::page) of whole traces, sorted by trace id;
+//! - `index` (checksummed): per page its offset, length, CRC32, first and last trace id,
+//!   trace count and time range; a bloom filter of the block's trace ids; the hint filter;
+//! - `dict` (checksummed): the [dictionaries](crate::dict) of tag names, values and
+//!   operations, read only by tag queries;
+//! - `meta.json`: tenant, time range, span and trace counts, format version, compaction
+//!   level and sources.
+//!
+//! Opening a block reads `meta.json` and `index` into memory (a few bytes per trace);
+//! pages are read on demand with positioned reads and checked against their CRC, so a
+//! trace-by-id lookup costs a bloom probe, a binary search and one page read.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use oxeye_core::trace::{ScanHint, TraceId};
+use oxeye_storage::block::{BlockDirWriter, read_checksummed};
+use serde::{Deserialize, Serialize};
+
+use crate::TraceError;
+use crate::bloom::{Bloom, hash_bytes};
+use crate::dict::{Dict, HintFilter};
+use crate::enc::{Dec, put_uvarint};
+use crate::error::DecodeError;
+use crate::model::{StoredSpan, span_bytes, time_range};
+use crate::page::{TracePart, decode_page, encode_page};
+
+/// Version of the block layout written by this code.
+pub const BLOCK_FORMAT_VERSION: u32 = 1;
+const INDEX_VERSION: u8 = 1;
+/// Largest uncompressed page accepted when reading.
+const MAX_PAGE_RAW: u32 = 1 << 30;
+
+/// A block's `meta.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockMeta {
+    /// Layout version.
+    pub format_version: u32,
+    /// Block id (also its directory name).
+    pub id: String,
+    /// The tenant whose spans it holds.
+    pub tenant: String,
+    /// Earliest span start, ns.
+    pub min_time_ns: u64,
+    /// Latest span end, ns.
+    pub max_time_ns: u64,
+    /// Spans stored.
+    pub span_count: u64,
+    /// Traces (or trace parts) stored.
+    pub trace_count: u64,
+    /// Pages in `data`.
+    pub page_count: u64,
+    /// Size of `data`.
+    pub data_bytes: u64,
+    /// 1 for blocks cut from the head, one more than the highest source for compacted ones.
+    pub level: u32,
+    /// Every block this one replaces (for compacted blocks).
+    pub sources: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PageMeta {
+    pub offset: u64,
+    pub len: u32,
+    pub raw_len: u32,
+    pub crc: u32,
+    pub first: TraceId,
+    pub last: TraceId,
+    pub traces: u32,
+    pub min_t: u64,
+    pub max_t: u64,
+}
+
+/// Streams sorted trace parts into a new block directory.
+pub(crate) struct BlockWriter {
+    dir: BlockDirWriter,
+    name: String,
+    data_path: PathBuf,
+    data: BufWriter<File>,
+    offset: u64,
+    pages: Vec<PageMeta>,
+    pending: Vec<TracePart>,
+    pending_bytes: usize,
+    page_target: usize,
+    zstd_level: i32,
+    id_hashes: Vec<u64>,
+    dict: Dict,
+    min_t: u64,
+    max_t: u64,
+    spans: u64,
+    last: Option<TraceId>,
+}
+
+impl BlockWriter {
+    pub fn create(
+        parent: &Path,
+        name: &str,
+        page_target: usize,
+        zstd_level: i32,
+    ) -> Result<Self, TraceError> {
+        let dir = BlockDirWriter::create(parent, name)?;
+        let data_path = dir.tmp_path().join("data");
+        let file = File::create(&data_path)
+            .map_err(|e| TraceError::io(format!("create {}", data_path.display()), e))?;
+        Ok(Self {
+            dir,
+            name: name.to_owned(),
+            data_path,
+            data: BufWriter::with_capacity(1 << 20, file),
+            offset: 0,
+            pages: Vec::new(),
+            pending: Vec::new(),
+            pending_bytes: 0,
+            page_target,
+            zstd_level,
+            id_hashes: Vec::new(),
+            dict: Dict::default(),
+            min_t: u64::MAX,
+            max_t: 0,
+            spans: 0,
+            last: None,
+        })
+    }
+
+    /// Adds one trace's spans; ids must come in increasing order.
+    pub fn add(&mut self, id: TraceId, spans: Vec<StoredSpan>) -> Result<(), TraceError> {
+        if spans.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(self.last.is_none_or(|l| l < id), "trace ids out of order");
+        self.last = Some(id);
+        for s in &spans {
+            self.dict.add(s);
+            self.pending_bytes += span_bytes(&s.span);
+        }
+        self.spans += spans.len() as u64;
+        self.id_hashes.push(hash_bytes(&id));
+        self.pending.push((id, spans));
+        if self.pending_bytes >= self.page_target {
+            self.flush_page()?;
+        }
+        Ok(())
+    }
+
+    fn flush_page(&mut self) -> Result<(), TraceError> {
+        let (Some(first), Some(last)) = (self.pending.first(), self.pending.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (first.0, last.0);
+        let (min_t, max_t) = time_range(
+            self.pending
+                .iter()
+                .flat_map(|(_, s)| s.iter().map(|x| &x.span)),
+        )
+        .unwrap_or((0, 0));
+        let raw = encode_page(&self.pending);
+        let compressed = zstd::bulk::compress(&raw, self.zstd_level)
+            .map_err(|e| TraceError::io("compress page", e))?;
+        let (Ok(len), Ok(raw_len)) = (u32::try_from(compressed.len()), u32::try_from(raw.len()))
+        else {
+            return Err(TraceError::InvalidData(format!(
+                "a page of {} bytes is too large for a block; a single trace part is too big",
+                raw.len()
+            )));
+        };
+        self.data
+            .write_all(&compressed)
+            .map_err(|e| TraceError::io(format!("write {}", self.data_path.display()), e))?;
+        self.pages.push(PageMeta {
+            offset: self.offset,
+            len,
+            raw_len,
+            crc: crc32fast::hash(&compressed),
+            first,
+            last,
+            traces: self.pending.len() as u32,
+            min_t,
+            max_t,
+        });
+        self.offset += u64::from(len);
+        self.min_t = self.min_t.min(min_t);
+        self.max_t = self.max_t.max(max_t);
+        self.pending.clear();
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    /// Writes index, dictionaries and meta and commits the block; `None` when nothing
+    /// was added (no directory is left behind).
+    pub fn finish(
+        mut self,
+        tenant: &str,
+        level: u32,
+        sources: Vec<String>,
+    ) -> Result<Option<(BlockMeta, PathBuf)>, TraceError> {
+        self.flush_page()?;
+        if self.pages.is_empty() {
+            return Ok(None);
+        }
+        let file = self.data.into_inner().map_err(|e| {
+            TraceError::io(
+                format!("write {}", self.data_path.display()),
+                e.into_error(),
+            )
+        })?;
+        file.sync_all()
+            .map_err(|e| TraceError::io(format!("fsync {}", self.data_path.display()), e))?;
+        let mut index = vec![INDEX_VERSION];
+        put_uvarint(&mut index, self.pages.len() as u64);
+        for p in &self.pages {
+            put_uvarint(&mut index, p.offset);
+            put_uvarint(&mut index, u64::from(p.len));
+            put_uvarint(&mut index, u64::from(p.raw_len));
+            index.extend_from_slice(&p.crc.to_le_bytes());
+            index.extend_from_slice(&p.first);
+            index.extend_from_slice(&p.last);
+            put_uvarint(&mut index, u64::from(p.traces));
+            put_uvarint(&mut index, p.min_t);
+            put_uvarint(&mut index, p.max_t);
+        }
+        Bloom::from_hashes(&self.id_hashes).encode(&mut index);
+        self.dict.hint_filter().encode(&mut index);
+        self.dir.write_file("index", &index)?;
+        self.dir.write_file("dict", &self.dict.encode())?;
+        let meta = BlockMeta {
+            format_version: BLOCK_FORMAT_VERSION,
+            id: self.name.clone(),
+            tenant: tenant.to_owned(),
+            min_time_ns: self.min_t,
+            max_time_ns: self.max_t,
+            span_count: self.spans,
+            trace_count: self.id_hashes.len() as u64,
+            page_count: self.pages.len() as u64,
+            data_bytes: self.offset,
+            level,
+            sources,
+        };
+        let json = serde_json::to_vec_pretty(&meta)
+            .map_err(|e| TraceError::Corrupt(format!("cannot encode block meta: {e}")))?;
+        self.dir.write_raw_file("meta.json", &json)?;
+        let path = self.dir.commit()?;
+        Ok(Some((meta, path)))
+    }
+}
+
+static NEXT_UID: AtomicU64 = AtomicU64::new(1);
+
+/// An open block. Shared behind `Arc`; once [`Block::mark_deleted`] its directory is
+/// removed when the last reader drops it.
+#[derive(Debug)]
+pub(crate) struct Block {
+    pub dir: PathBuf,
+    pub meta: BlockMeta,
+    pub uid: u64,
+    pub bytes: u64,
+    file: File,
+    pages: Vec<PageMeta>,
+    ids: Bloom,
+    hints: HintFilter,
+    deleted: AtomicBool,
+}
+
+fn corrupt(dir: &Path, what: impl std::fmt::Display) -> TraceError {
+    TraceError::Corrupt(format!("block {}: {what}", dir.display()))
+}
+
+fn decode_index(
+    d: &mut Dec<'_>,
+    data_bytes: u64,
+) -> Result<(Vec<PageMeta>, Bloom, HintFilter), DecodeError> {
+    let v = d.u8()?;
+    if v != INDEX_VERSION {
+        return Err(DecodeError(format!("unknown index version {v}")));
+    }
+    let n = d.count(40)?;
+    let mut pages = Vec::with_capacity(n);
+    let mut prev_end = 0u64;
+    for i in 0..n {
+        let p = PageMeta {
+            offset: d.uvarint()?,
+            len: d.u32v()?,
+            raw_len: d.u32v()?,
+            crc: d.u32le()?,
+            first: d.array()?,
+            last: d.array()?,
+            traces: d.u32v()?,
+            min_t: d.uvarint()?,
+            max_t: d.uvarint()?,
+        };
+        if p.offset < prev_end || p.offset.saturating_add(u64::from(p.len)) > data_bytes {
+            return Err(DecodeError(format!("page {i} lies outside the data file")));
+        }
+        if p.first > p.last || pages.last().is_some_and(|q: &PageMeta| q.last >= p.first) {
+            return Err(DecodeError(format!("page {i} trace ids are out of order")));
+        }
+        prev_end = p.offset + u64::from(p.len);
+        pages.push(p);
+    }
+    let ids = Bloom::decode(d)?;
+    let hints = HintFilter::decode(d)?;
+    Ok((pages, ids, hints))
+}
+
+impl Block {
+    /// Opens and verifies the block in `dir` (meta, index checksum, data size).
+    pub fn open(dir: &Path) -> Result<Block, TraceError> {
+        let meta_path = dir.join("meta.json");
+        let raw = std::fs::read(&meta_path)
+            .map_err(|e| TraceError::io(format!("read {}", meta_path.display()), e))?;
+        let meta: BlockMeta = serde_json::from_slice(&raw)
+            .map_err(|e| corrupt(dir, format!("bad meta.json: {e}")))?;
+        if meta.format_version != BLOCK_FORMAT_VERSION {
+            return Err(corrupt(
+                dir,
+                format!("unsupported format version {}", meta.format_version),
+            ));
+        }
+        let index = read_checksummed(&dir.join("index"))?;
+        let (pages, ids, hints) = decode_index(&mut Dec::new(&index), meta.data_bytes)
+            .map_err(|e| corrupt(dir, format!("bad index: {e}")))?;
+        let data_path = dir.join("data");
+        let file = File::open(&data_path)
+            .map_err(|e| TraceError::io(format!("open {}", data_path.display()), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| TraceError::io(format!("stat {}", data_path.display()), e))?
+            .len();
+        if len != meta.data_bytes {
+            return Err(corrupt(
+                dir,
+                format!(
+                    "data file holds {len} bytes, meta.json says {}",
+                    meta.data_bytes
+                ),
+            ));
+        }
+        let bytes = oxeye_storage::block::dir_size(dir)?;
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
+            bytes,
+            file,
+            pages,
+            ids,
+            hints,
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    pub fn num_pages(&self) -> usize {
+        self.pages.len()
+    }
+
+    pub fn page_range(&self, i: usize) -> Option<(u64, u64)> {
+        self.pages.get(i).map(|p| (p.min_t, p.max_t))
+    }
+
+    /// The page that may hold `id`, if the bloom filter does not rule it out.
+    pub fn page_for(&self, id: &TraceId) -> Option<usize> {
+        if !self.ids.may_contain(hash_bytes(id)) {
+            return None;
+        }
+        let i = self.pages.partition_point(|p| p.last < *id);
+        self.pages.get(i).filter(|p| p.first <= *id).map(|_| i)
+    }
+
+    pub fn overlaps(&self, start: u64, end: u64) -> bool {
+        self.meta.max_time_ns >= start && self.meta.min_time_ns <= end
+    }
+
+    pub fn may_match(&self, hints: &[ScanHint]) -> bool {
+        self.hints.may_match(hints)
+    }
+
+    /// Reads, verifies and decodes page `i`.
+    pub fn read_page(&self, i: usize) -> Result<Vec<TracePart>, TraceError> {
+        let p = self
+            .pages
+            .get(i)
+            .ok_or_else(|| corrupt(&self.dir, format!("no page {i}")))?;
+        if p.raw_len > MAX_PAGE_RAW {
+            return Err(corrupt(
+                &self.dir,
+                format!("page {i} claims {} uncompressed bytes", p.raw_len),
+            ));
+        }
+        let mut buf = vec![0u8; p.len as usize];
+        self.file
+            .read_exact_at(&mut buf, p.offset)
+            .map_err(|e| TraceError::io(format!("read page {i} of {}", self.dir.display()), e))?;
+        if crc32fast::hash(&buf) != p.crc {
+            return Err(corrupt(&self.dir, format!("page {i} checksum mismatch")));
+        }
+        let raw = zstd::bulk::decompress(&buf, p.raw_len as usize)
+            .map_err(|e| corrupt(&self.dir, format!("page {i} does not decompress: {e}")))?;
+        if raw.len() != p.raw_len as usize {
+            return Err(corrupt(
+                &self.dir,
+                format!(
+                    "page {i} decompressed to {} bytes, expected {}",
+                    raw.len(),
+                    p.raw_len
+                ),
+            ));
+        }
+        decode_page(&raw).map_err(|e| corrupt(&self.dir, format!("page {i}: {e}")))
+    }
+
+    /// Reads the block's dictionaries.
+    pub fn dict(&self) -> Result<Dict, TraceError> {
+        let raw = read_checksummed(&self.dir.join("dict"))?;
+        Dict::decode(&raw).map_err(|e| corrupt(&self.dir, format!("bad dict: {e}")))
+    }
+
+    /// Memory held by the open block.
+    pub fn mem_bytes(&self) -> usize {
+        self.pages.len() * std::mem::size_of::<PageMeta>() + self.ids.bytes() + self.hints.bytes()
+    }
+
+    /// Deletes the directory once the last holder drops the block.
+    pub fn mark_deleted(&self) {
+        self.deleted.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        if !self.deleted.load(Ordering::SeqCst) {
+            return;
+        }
+        match std::fs::remove_dir_all(&self.dir) {
+            Ok(()) => tracing::info!(block = %self.meta.id, "removed trace block directory"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(block = %self.meta.id, error = %e, "cannot remove deleted trace block")
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Head cuts, compaction, retention and tenant isolation, driven by a manual clock.
+
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use oxeye_core::ManualClock;
+use oxeye_core::trace::{SpanAppender, TraceQueryable};
+use oxeye_traces::TraceStoreOptions;
+
+use crate::common::*;
+
+fn block_dirs(dir: &std::path::Path, tenant: &str) -> usize {
+    std::fs::read_dir(dir.join(tenant).join("blocks"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn maintain_cuts_old_heads_and_compaction_keeps_every_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let opts = TraceStoreOptions {
+        compaction_max_blocks: 3,
+        head_max_age: Duration::from_secs(60),
+        ..TraceStoreOptions::default()
+    };
+    let store = open_with(dir.path(), &clock, opts.clone());
+    let t = tenant("a");
+    // four cuts within one window; trace 0 gets a span in each
+    for round in 0..4u32 {
+        let base = T0_NS + u64::from(round) * 60 * SEC;
+        let mut spans = vec![span(0, round, "shared", base, 10)];
+        for n in 0..50u32 {
+            let id = 1 + round * 50 + n;
+            spans.push(span(id, 0, "root", base + u64::from(n), 10));
+            spans.push(span(id, 1, "child", base + u64::from(n) + 1, 5));
+        }
+        store.append_spans(&t, batch_of("api", spans)).unwrap();
+        let r = store.maintain().unwrap();
+        assert_eq!(r.heads_cut, 0, "the head is not old yet");
+        clock.advance(61_000);
+        let r = store.maintain().unwrap();
+        assert_eq!((r.heads_cut, r.blocks_written), (1, 1));
+        if round < 2 {
+            assert_eq!(r.compactions, 0);
+        }
+    }
+    let s = store.stats().total;
+    assert!(s.compactions >= 1, "{s:?}");
+    assert!(s.blocks < 4, "{s:?}");
+    assert_eq!(s.block_spans, 4 + 4 * 100);
+    let shared = store.trace_by_id(&t, &tid(0), None).unwrap().unwrap();
+    assert_eq!(shared.span_count(), 4);
+    for id in 1..=200u32 {
+        assert_eq!(
+            store
+                .trace_by_id(&t, &tid(id), None)
+                .unwrap()
+                .unwrap()
+                .span_count(),
+            2
+        );
+    }
+    // once the window is over, everything in it becomes one block
+    clock.advance(2 * 3600 * 1000);
+    store.maintain().unwrap();
+    let s = store.stats().total;
+    assert_eq!(s.blocks, 1);
+    assert_eq!(s.block_traces, 201, "trace parts merged into one");
+    drop(store);
+    assert_eq!(block_dirs(dir.path(), "a"), 1, "sources removed from disk");
+    let store = open_with(dir.path(), &clock, opts);
+    assert_eq!(
+        scan_all(&store, &t, &all_scan())
+            .iter()
+            .map(|tr| tr.span_count())
+            .sum::<usize>(),
+        404
+    );
+}
+
+#[test]
+fn head_is_cut_when_over_its_byte_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let opts = TraceStoreOptions {
+        head_max_bytes: 64 << 10,
+        ..TraceStoreOptions::default()
+    };
+    let store = open_with(dir.path(), &clock, opts);
+    let t = tenant("a");
+    for n in 0..2000u32 {
+        store
+            .append_spans(&t, batch_of("api", vec![span(n, 0, "op", T0_NS, 1)]))
+            .unwrap();
+    }
+    // cuts run on a background thread; a flush waits for any running one
+    store.flush().unwrap();
+    let s = store.stats().total;
+    assert!(s.blocks >= 3, "the head was cut several times: {s:?}");
+    assert_eq!((s.head_spans, s.block_spans), (0, 2000));
+    for n in (0..2000u32).step_by(97) {
+        assert!(store.trace_by_id(&t, &tid(n), None).unwrap().is_some());
+    }
+}
+
+#[test]
+fn retention_deletes_old_blocks_but_not_under_a_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let store = open(dir.path(), &clock);
+    let t = tenant("a");
+    store
+        .append_spans(&t, batch_of("api", vec![span(1, 0, "old", T0_NS, 10)]))
+        .unwrap();
+    store.flush().unwrap();
+    // six days later, a newer block
+    clock.advance(6 * 24 * 3600 * 1000);
+    let t6 = T0_NS + 6 * 24 * 3600 * SEC;
+    store
+        .append_spans(&t, batch_of("api", vec![span(2, 0, "new", t6, 10)]))
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.maintain().unwrap().blocks_deleted, 0);
+    // a day and a bit later the first block is past seven days
+    clock.advance(24 * 3600 * 1000 + 1000);
+    let mut visited = Vec::new();
+    let mut deleted = 0;
+    store
+        .scan(&t, &all_scan(), &mut |tr| {
+            if visited.is_empty() {
+                deleted = store.maintain().unwrap().blocks_deleted;
+            }
+            visited.push(tr.trace_id);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(deleted, 1);
+    assert_eq!(
+        visited,
+        vec![tid(2), tid(1)],
+        "the running scan still read the deleted block"
+    );
+    assert!(store.trace_by_id(&t, &tid(1), None).unwrap().is_none());
+    assert!(store.trace_by_id(&t, &tid(2), None).unwrap().is_some());
+    assert_eq!(block_dirs(dir.path(), "a"), 1);
+    assert_eq!(store.stats().total.blocks_deleted, 1);
+}
+
+#[test]
+fn tenants_are_isolated() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let store = open(dir.path(), &clock);
+    let (a, b) = (tenant("team-a"), tenant("team-b"));
+    store
+        .append_spans(&a, batch_of("api", vec![span(1, 0, "a-op", T0_NS, 10)]))
+        .unwrap();
+    store
+        .append_spans(&b, batch_of("api", vec![span(2, 0, "b-op", T0_NS, 10)]))
+        .unwrap();
+    store.flush().unwrap();
+    store
+        .append_spans(&b, batch_of("api", vec![span(1, 5, "b-late", T0_NS, 10)]))
+        .unwrap();
+    let ta = store.trace_by_id(&a, &tid(1), None).unwrap().unwrap();
+    assert_eq!(
+        ta.span_count(),
+        1,
+        "team-b's span with the same trace id stays with team-b"
+    );
+    assert!(store.trace_by_id(&a, &tid(2), None).unwrap().is_none());
+    assert_eq!(scan_all(&store, &b, &all_scan()).len(), 2);
+    let ops = store.operations(&a, None, 0, u64::MAX).unwrap();
+    assert_eq!(
+        ops.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+        vec!["a-op"]
+    );
+    assert!(dir.path().join("team-a").is_dir() && dir.path().join("team-b").is_dir());
+    let s = store.stats();
+    assert_eq!(s.tenants.len(), 2);
+    assert_eq!(s.total.spans_ingested, 3);
+}
