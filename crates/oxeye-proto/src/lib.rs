@@ -27,8 +27,8 @@ pub mod exposition;
 pub mod otlp;
 pub mod remote_read;
 pub mod remote_write;
-pub mod zipkin;
 pub mod tempo;
+pub mod zipkin;
 
 mod error;
 mod floatfmt;
