@@ -10,8 +10,10 @@
 //! Errors follow the OTLP metrics endpoint ([`crate::otlp`]): HTTP answers in the request's
 //! encoding with a `google.rpc.Status` body (400 malformed, 413 too large, 415 unsupported
 //! content type, 429/503 with `Retry-After` when the store asks senders to back off, 503
-//! when no trace store is configured); gRPC maps the same kinds to status codes. Zipkin
-//! answers 202 with no body on success and a plain-text message otherwise.
+//! when no trace store is configured); gRPC maps the same kinds to status codes, with a
+//! `google.rpc.RetryInfo` on the retryable ones (OTLP clients retry `RESOURCE_EXHAUSTED`
+//! only with one). Zipkin answers 202 with no body on success and a plain-text message
+//! otherwise.
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use oxeye_core::trace::{SpanAppendStats, TraceBatch};
 use oxeye_proto::otlp::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message;
 
 use crate::error::{ApiError, blocking};
 use crate::otlp::{Encoding, encode, encoding_of, error_response, grpc_status};
@@ -200,6 +203,87 @@ pub async fn zipkin_spans(
     }
 }
 
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoDuration {
+    /// Whole seconds.
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    /// Nanoseconds past the seconds.
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+/// `google.rpc.RetryInfo`: how long a client should wait before retrying.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    /// The delay.
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoAny {
+    /// The type of `value`.
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    /// The encoded message.
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `google.rpc.Status` with details, what gRPC carries in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatusDetails {
+    /// A `google.rpc.Code`.
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// What went wrong.
+    #[prost(string, tag = "2")]
+    pub message: String,
+    /// Typed details.
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<ProtoAny>,
+}
+
+/// The `type_url` of [`RetryInfo`].
+pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// Seconds a client is asked to wait before retrying, as HTTP's `Retry-After` says.
+const RETRY_AFTER_SECS: i64 = 5;
+
+/// The gRPC status of `e`; `RESOURCE_EXHAUSTED` and `UNAVAILABLE` carry a `RetryInfo`, as
+/// OTLP requires for a client to retry a `RESOURCE_EXHAUSTED`.
+pub fn trace_grpc_status(e: &ApiError) -> tonic::Status {
+    let status = grpc_status(e);
+    if !matches!(
+        status.code(),
+        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+    ) {
+        return status;
+    }
+    let retry = RetryInfo {
+        retry_delay: Some(ProtoDuration {
+            seconds: RETRY_AFTER_SECS,
+            nanos: 0,
+        }),
+    };
+    let details = RpcStatusDetails {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: vec![ProtoAny {
+            type_url: RETRY_INFO_TYPE.to_string(),
+            value: retry.encode_to_vec(),
+        }],
+    };
+    tonic::Status::with_details(
+        status.code(),
+        status.message(),
+        details.encode_to_vec().into(),
+    )
+}
+
 /// The OTLP/gRPC trace service.
 #[derive(Debug, Clone)]
 pub struct OtlpTraceGrpc {
@@ -231,7 +315,7 @@ impl TraceService for OtlpTraceGrpc {
         let tenant = self
             .state
             .tenant_from_header(request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes()))
-            .map_err(|e| grpc_status(&e))?;
+            .map_err(|e| trace_grpc_status(&e))?;
         let started = std::time::Instant::now();
         let result = ingest(&self.state, tenant, request.into_inner()).await;
         let code = match &result {
@@ -245,6 +329,6 @@ impl TraceService for OtlpTraceGrpc {
         );
         result
             .map(tonic::Response::new)
-            .map_err(|e| grpc_status(&e))
+            .map_err(|e| trace_grpc_status(&e))
     }
 }

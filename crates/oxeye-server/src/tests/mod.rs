@@ -6,12 +6,12 @@ mod memstore;
 mod otlp_api;
 mod query_api;
 mod read_api;
+mod tempo_api;
+mod tempo_fixture;
 mod traces_ingest_grpc;
 mod traces_ingest_http;
 mod traces_ingest_python_sdk;
 mod traces_ingest_zipkin;
-mod tempo_api;
-mod tempo_fixture;
 mod write_api;
 
 use std::sync::Arc;
