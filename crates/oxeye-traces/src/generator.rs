@@ -17,7 +17,7 @@
 //! `database` or `virtual_node`): `traces_service_graph_request_total`,
 //! `traces_service_graph_request_failed_total` and the
 //! `traces_service_graph_request_server_seconds` / `..._client_seconds` histograms. Client
-//! and server halves of a request are paired in memory ([`graph`]) for at most
+//! and server halves of a request are paired in memory (module `graph`) for at most
 //! [`GeneratorOptions::edge_wait_ms`], with at most [`GeneratorOptions::max_pending_edges`]
 //! waiting per tenant.
 //!
