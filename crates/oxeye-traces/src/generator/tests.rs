@@ -428,3 +428,40 @@ fn stale_series_and_idle_tenants_are_dropped() {
         Some(1.0)
     );
 }
+
+/// Records appends; fails for tenant `broken`.
+#[derive(Default)]
+struct Recorder(parking_lot::Mutex<Vec<(String, usize)>>);
+
+impl MetricsAppender for Recorder {
+    fn append(
+        &self,
+        tenant: &TenantId,
+        batch: WriteBatch,
+    ) -> Result<oxeye_core::AppendStats, oxeye_core::StoreError> {
+        if tenant.as_str() == "broken" {
+            return Err(oxeye_core::StoreError::Unavailable("closing".into()));
+        }
+        let samples = batch.sample_count();
+        self.0.lock().push((tenant.as_str().to_string(), samples));
+        Ok(oxeye_core::AppendStats {
+            samples,
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn collect_into_appends_per_tenant_and_skips_failures() {
+    let (g, _, t) = setup(GeneratorOptions::default());
+    let broken = TenantId::new("broken").unwrap();
+    let internal = |id| batch("svc", vec![span(id, 1, 0, "x", SpanKind::Internal, 1)]);
+    g.observe(&t, &internal(1));
+    g.observe(&broken, &internal(2));
+    let rec = Recorder::default();
+    assert_eq!(g.collect_into(&rec), 18);
+    assert_eq!(*rec.0.lock(), vec![("t1".to_string(), 18)]);
+    // the failed tenant's counts are kept for the next collect
+    let out = g.collect();
+    assert_eq!(out.len(), 2);
+}
