@@ -520,7 +520,7 @@ async fn run_async(args: TracesArgs) -> anyhow::Result<()> {
     for q in [
         r#"{ resource.service.name = "payment" && span.http.response.status_code = 500 }"#,
         r#"{ duration > 400ms }"#,
-        r#"{ span.db.system = "postgresql" } >> { name = "render" }"#,
+        r#"{ resource.service.name = "frontend" } >> { span.db.system = "postgresql" }"#,
         r#"{ kind = server } | count() > 3"#,
         r#"{ status = error } | avg(duration) > 10ms"#,
     ] {

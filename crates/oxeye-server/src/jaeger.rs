@@ -8,6 +8,10 @@
 //! trace as Jaeger does. Traces leave in Jaeger's UI JSON ([`model`]). Every answer is
 //! Jaeger's envelope `{"data":...,"total":N,"limit":0,"offset":0,"errors":...}`; errors
 //! carry `[{"code":...,"msg":...}]` with the matching HTTP status.
+//!
+//! Tempo and Jaeger both use `/api/traces/{id}`, so this API lives under `/jaeger`:
+//! Grafana's Jaeger datasource takes `http://<host>:<port>/jaeger` as its URL, while its
+//! Tempo datasource takes `http://<host>:<port>`.
 
 mod model;
 
@@ -158,9 +162,12 @@ async fn operations(
 
 /// Parses a Jaeger trace id: 1 to 32 hex digits.
 fn parse_trace_id(id: &str) -> Result<oxeye_core::trace::TraceId, JaegerError> {
-    if id.is_empty() || id.len() > 32 {
+    if id.is_empty() {
+        return Err(bad("trace id is empty"));
+    }
+    if id.len() > 32 {
         return Err(bad(format!(
-            "TraceID cannot be longer than 32 hex characters: {id}"
+            "trace id cannot be longer than 32 hex characters: {id}"
         )));
     }
     crate::tempo::parse_trace_id(id).map_err(JaegerError)

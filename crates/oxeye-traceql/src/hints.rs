@@ -5,6 +5,11 @@
 //! bounds found in top-level `&&` chains of filters that the query needs to match
 //! (both sides of spanset `&&` and of the structural operators, the right-hand side of
 //! the negated ones, the input of a pipeline). Anything under `||` or `!` is skipped.
+//!
+//! As TraceQL's `=` matches an array attribute when any element is equal, a store that
+//! honours [`ScanHint::AttrEquals`] must count string elements of array attributes as
+//! candidates too. Unscoped attributes (`.x`) give hints without a scope: the value may
+//! sit on the span or on its resource.
 
 use oxeye_core::trace::{AttrScope, ScanHint};
 
@@ -114,8 +119,15 @@ fn conditions(f: &FieldExpr, out: &mut Vec<ScanHint>) {
     }
 }
 
-/// Collects every attribute referenced anywhere in `expr`, without duplicates.
-pub(crate) fn collect_attributes(expr: &SpansetExpr, out: &mut Vec<Attribute>) {
+/// Attributes and intrinsics a query refers to, without duplicates.
+#[derive(Debug, Default)]
+pub(crate) struct Refs {
+    pub attrs: Vec<Attribute>,
+    pub intrinsics: Vec<Intrinsic>,
+}
+
+/// Collects every attribute and intrinsic referenced anywhere in `expr`.
+pub(crate) fn collect_attributes(expr: &SpansetExpr, out: &mut Refs) {
     match expr {
         SpansetExpr::Filter(f) => field_attributes(f, out),
         SpansetExpr::Binary { lhs, rhs, .. } => {
@@ -138,7 +150,7 @@ pub(crate) fn collect_attributes(expr: &SpansetExpr, out: &mut Vec<Attribute>) {
     }
 }
 
-fn scalar_attributes(e: &ScalarExpr, out: &mut Vec<Attribute>) {
+fn scalar_attributes(e: &ScalarExpr, out: &mut Refs) {
     match e {
         ScalarExpr::Agg { field, .. } => {
             if let Some(f) = field {
@@ -154,14 +166,19 @@ fn scalar_attributes(e: &ScalarExpr, out: &mut Vec<Attribute>) {
     }
 }
 
-fn field_attributes(f: &FieldExpr, out: &mut Vec<Attribute>) {
+fn field_attributes(f: &FieldExpr, out: &mut Refs) {
     match f {
         FieldExpr::Attr(a) => {
-            if !out.contains(a) {
-                out.push(a.clone());
+            if !out.attrs.contains(a) {
+                out.attrs.push(a.clone());
             }
         }
-        FieldExpr::Static(_) | FieldExpr::Intrinsic(_) => {}
+        FieldExpr::Intrinsic(i) => {
+            if !out.intrinsics.contains(i) {
+                out.intrinsics.push(*i);
+            }
+        }
+        FieldExpr::Static(_) => {}
         FieldExpr::Binary { lhs, rhs, .. } => {
             field_attributes(lhs, out);
             field_attributes(rhs, out);

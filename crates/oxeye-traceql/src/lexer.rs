@@ -372,24 +372,31 @@ impl Lexer<'_> {
 
     /// The attribute name after `span.`, `.`...; quoted names allow any character.
     fn attribute(&mut self, scope: AttrScopeKind, start: usize) -> Result<Tok, TraceqlError> {
-        if self.peek() == Some('"') {
-            let q = self.pos;
-            self.bump();
-            let name = self.quoted(q, '"')?;
-            if name.is_empty() {
-                return Err(self.err(q, "empty attribute name"));
+        let mut name = String::new();
+        loop {
+            if self.peek() == Some('"') && (name.is_empty() || name.ends_with('.')) {
+                let q = self.pos;
+                self.bump();
+                let part = self.quoted(q, '"')?;
+                if part.is_empty() {
+                    return Err(self.err(q, "empty attribute name"));
+                }
+                name.push_str(&part);
+                continue;
             }
-            return Ok(Tok::Attr(scope, name));
+            let part_start = self.pos;
+            while self.peek().is_some_and(|c| !ends_attribute(c)) {
+                self.bump();
+            }
+            if self.pos == part_start {
+                break;
+            }
+            name.push_str(&self.src[part_start..self.pos]);
         }
-        let name_start = self.pos;
-        while self.peek().is_some_and(|c| !ends_attribute(c)) {
-            self.bump();
-        }
-        let name = &self.src[name_start..self.pos];
         if name.is_empty() {
             return Err(self.err(start, "attribute name missing after '.'"));
         }
-        Ok(Tok::Attr(scope, name.to_string()))
+        Ok(Tok::Attr(scope, name))
     }
 
     /// A double-quoted string (the opening quote already consumed) with `\` escapes.
@@ -568,6 +575,13 @@ mod tests {
                 Tok::Neq,
                 Tok::Attr(AttrScopeKind::Resource, "a b".into()),
                 Tok::RBrace,
+                Tok::Eof
+            ]
+        );
+        assert_eq!(
+            toks(r#"span.attribute."with space".x"#),
+            vec![
+                Tok::Attr(AttrScopeKind::Span, "attribute.with space.x".into()),
                 Tok::Eof
             ]
         );

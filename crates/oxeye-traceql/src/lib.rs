@@ -9,6 +9,10 @@
 //! Semantics follow Tempo's TraceQL documentation: a query is evaluated on one trace at
 //! a time, and the trace matches when the final stage yields at least one spanset.
 //! [`tags_to_query`] turns Tempo's legacy logfmt `tags` search into TraceQL.
+//!
+//! Not covered: TraceQL metrics (`rate()`, `quantile_over_time()`...), which fail to
+//! parse with a message saying so; query hints (`with (most_recent=true)`) are accepted
+//! and ignored, as results are always newest first.
 
 pub mod ast;
 mod error;
@@ -16,12 +20,15 @@ mod eval;
 mod hints;
 pub mod lexer;
 pub mod parser;
+mod request;
 mod search;
 mod tags;
+mod types;
 
 use oxeye_core::trace::{KeyValue, Resource, ScanHint, Scope, Span, Trace};
 
 pub use error::TraceqlError;
+pub use request::{lenient_filter, parse_duration, trace_id_to_hex};
 pub use search::{
     DEFAULT_LIMIT, DEFAULT_SPANS_PER_SPANSET, ROOT_SPAN_NOT_YET_RECEIVED, SearchMetrics,
     SearchRequest, SearchResponse, SpanMatch, SpanSet, TraceSearchMetadata, search,
@@ -106,11 +113,18 @@ impl Query {
             .collect()
     }
 
-    /// Attributes the query's conditions refer to, for showing them with matched spans.
+    /// Attributes the query refers to, for showing them with matched spans.
     pub fn referenced_attributes(&self) -> Vec<ast::Attribute> {
-        let mut out = Vec::new();
+        let mut out = hints::Refs::default();
         hints::collect_attributes(&self.expr, &mut out);
-        out
+        out.attrs
+    }
+
+    /// Intrinsics the query refers to.
+    pub fn referenced_intrinsics(&self) -> Vec<ast::Intrinsic> {
+        let mut out = hints::Refs::default();
+        hints::collect_attributes(&self.expr, &mut out);
+        out.intrinsics
     }
 }
 

@@ -4,8 +4,9 @@
 //! `|` (a pipeline stage applies to everything on its left), `||`, `&&`, then the
 //! structural operators. Inside `{ ... }` the field level binds, loosest first: `||`,
 //! `&&`, comparisons and regex matches, `+ -`, `* / %`, `^` (right-associative), and the
-//! unary `!` and `-`. Field expressions carry a static type so mistakes such as
-//! `{ name = 1 }` or `{ "a" }` fail at parse time with the operator's position.
+//! unary `!` and `-`. Field expressions carry a static type (see the `types` module) so
+//! mistakes such as `{ name = 1 }` or `{ "a" }` fail at parse time with the operator's
+//! position.
 
 use oxeye_core::trace::{SpanKind, SpanStatusCode};
 use regex::Regex;
@@ -16,6 +17,7 @@ use crate::ast::{
 };
 use crate::error::TraceqlError;
 use crate::lexer::{Tok, Token, lex};
+use crate::types::{Ty, check_binary};
 
 /// Parses a whole query.
 pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
@@ -24,8 +26,10 @@ pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
         src,
         tokens,
         idx: 0,
+        depth: 0,
     };
     let expr = p.spanset_expr(0)?;
+    p.query_hints()?;
     let t = p.peek();
     if t.tok != Tok::Eof {
         return Err(p.unexpected(&t));
@@ -33,73 +37,34 @@ pub fn parse(src: &str) -> Result<SpansetExpr, TraceqlError> {
     Ok(expr)
 }
 
-/// Static type of a field expression; `Any` for attributes, whose type is known only
-/// per span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ty {
-    Bool,
-    Num,
-    Str,
-    Status,
-    Kind,
-    Nil,
-    Any,
-}
-
-impl Ty {
-    fn name(self) -> &'static str {
-        match self {
-            Ty::Bool => "boolean",
-            Ty::Num => "number",
-            Ty::Str => "string",
-            Ty::Status => "status",
-            Ty::Kind => "kind",
-            Ty::Nil => "nil",
-            Ty::Any => "attribute",
-        }
-    }
-
-    fn of_static(s: &Static) -> Ty {
-        match s {
-            Static::Nil => Ty::Nil,
-            Static::Str(_) => Ty::Str,
-            Static::Int(_) | Static::Float(_) | Static::Duration(_) => Ty::Num,
-            Static::Bool(_) => Ty::Bool,
-            Static::Status(_) => Ty::Status,
-            Static::Kind(_) => Ty::Kind,
-        }
-    }
-
-    fn of_intrinsic(i: Intrinsic) -> Ty {
-        match i {
-            Intrinsic::Status => Ty::Status,
-            Intrinsic::Kind => Ty::Kind,
-            Intrinsic::Duration
-            | Intrinsic::ChildCount
-            | Intrinsic::TraceDuration
-            | Intrinsic::EventTimeSinceStart => Ty::Num,
-            Intrinsic::Name
-            | Intrinsic::StatusMessage
-            | Intrinsic::SpanId
-            | Intrinsic::ParentId
-            | Intrinsic::TraceId
-            | Intrinsic::RootName
-            | Intrinsic::RootService
-            | Intrinsic::EventName
-            | Intrinsic::LinkTraceId
-            | Intrinsic::LinkSpanId
-            | Intrinsic::InstrumentationName
-            | Intrinsic::InstrumentationVersion => Ty::Str,
-        }
-    }
-}
-
 const PIPE_BP: u8 = 1;
+
+/// TraceQL metrics functions, which only a metrics query range API evaluates.
+const METRICS_FUNCTIONS: &[&str] = &[
+    "rate",
+    "count_over_time",
+    "min_over_time",
+    "max_over_time",
+    "avg_over_time",
+    "sum_over_time",
+    "quantile_over_time",
+    "histogram_over_time",
+    "compare",
+    "topk",
+    "bottomk",
+];
+
+/// How deep expressions may nest (parentheses, operator chains, pipeline stages);
+/// bounds the recursion of everything that walks the tree. At this depth parsing uses
+/// under 1 MiB of stack even in unoptimised builds, within a default 2 MiB thread.
+pub const MAX_DEPTH: usize = 200;
 
 struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
     idx: usize,
+    /// Upper bound on the depth of the tree being built.
+    depth: usize,
 }
 
 fn keyword(word: &str) -> Option<Static> {
@@ -107,6 +72,8 @@ fn keyword(word: &str) -> Option<Static> {
         "true" => Static::Bool(true),
         "false" => Static::Bool(false),
         "nil" => Static::Nil,
+        "minInt" => Static::Int(i64::MIN),
+        "maxInt" => Static::Int(i64::MAX),
         "ok" => Static::Status(SpanStatusCode::Ok),
         "error" => Static::Status(SpanStatusCode::Error),
         "unset" => Static::Status(SpanStatusCode::Unset),
@@ -188,6 +155,19 @@ impl Parser<'_> {
         TraceqlError::parse_at(self.src, pos, msg)
     }
 
+    /// Counts one more level of nesting at the next token.
+    fn deeper(&mut self) -> Result<(), TraceqlError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let pos = self.peek().pos;
+            return Err(self.err(
+                pos,
+                format!("query nests too deeply, at most {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
     fn unexpected(&self, t: &Token) -> TraceqlError {
         self.err(t.pos, format!("unexpected {}", t.tok.describe()))
     }
@@ -207,11 +187,52 @@ impl Parser<'_> {
         Ok(self.bump())
     }
 
+    /// Query hints, `with (most_recent=true, ...)`: checked for syntax and otherwise
+    /// ignored, as evaluation here is exhaustive within the requested range.
+    fn query_hints(&mut self) -> Result<(), TraceqlError> {
+        if !matches!(&self.peek().tok, Tok::Ident(w) if w == "with") {
+            return Ok(());
+        }
+        self.bump();
+        self.expect(Tok::LParen)?;
+        loop {
+            let t = self.bump();
+            if !matches!(t.tok, Tok::Ident(_)) {
+                return Err(self.err(
+                    t.pos,
+                    format!("unexpected {}, expected a hint name", t.tok.describe()),
+                ));
+            }
+            self.expect(Tok::Eq)?;
+            let v = self.bump();
+            let is_value = match &v.tok {
+                Tok::Str(_) | Tok::Int(_) | Tok::Float(_) | Tok::Duration(_) => true,
+                Tok::Ident(w) => w == "true" || w == "false",
+                _ => false,
+            };
+            if !is_value {
+                return Err(self.err(
+                    v.pos,
+                    format!("unexpected {}, expected a hint value", v.tok.describe()),
+                ));
+            }
+            if self.peek().tok == Tok::Comma {
+                self.bump();
+                continue;
+            }
+            self.expect(Tok::RParen)?;
+            return Ok(());
+        }
+    }
+
     // ---- spanset level ----
 
     fn spanset_expr(&mut self, min_bp: u8) -> Result<SpansetExpr, TraceqlError> {
+        let saved = self.depth;
+        self.deeper()?;
         let mut lhs = self.spanset_primary()?;
         loop {
+            self.deeper()?;
             let t = self.peek();
             if t.tok == Tok::Pipe {
                 if min_bp > PIPE_BP {
@@ -239,6 +260,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
+        self.depth = saved;
         Ok(lhs)
     }
 
@@ -356,8 +378,11 @@ impl Parser<'_> {
     }
 
     fn scalar_expr(&mut self, min_bp: u8) -> Result<ScalarExpr, TraceqlError> {
+        let saved = self.depth;
+        self.deeper()?;
         let mut lhs = self.scalar_primary()?;
         loop {
+            self.deeper()?;
             let t = self.peek();
             let (op, lbp, rbp) = match t.tok {
                 Tok::Plus => (BinOp::Add, 7, 8),
@@ -379,6 +404,7 @@ impl Parser<'_> {
                 rhs: Box::new(rhs),
             };
         }
+        self.depth = saved;
         Ok(lhs)
     }
 
@@ -396,7 +422,12 @@ impl Parser<'_> {
             }
             Tok::Ident(ref w) => {
                 let Some(kind) = AggKind::from_name(w) else {
-                    return Err(self.err(t.pos, format!("unknown pipeline function '{w}'")));
+                    let msg = if METRICS_FUNCTIONS.contains(&w.as_str()) {
+                        format!("metrics function '{w}' is not supported in trace search")
+                    } else {
+                        format!("unknown pipeline function '{w}'")
+                    };
+                    return Err(self.err(t.pos, msg));
                 };
                 self.expect(Tok::LParen)?;
                 if kind == AggKind::Count {
@@ -434,8 +465,11 @@ impl Parser<'_> {
     // ---- field level ----
 
     fn field_expr(&mut self, min_bp: u8) -> Result<(FieldExpr, Ty), TraceqlError> {
+        let saved = self.depth;
+        self.deeper()?;
         let (mut lhs, mut lty) = self.field_primary()?;
         loop {
+            self.deeper()?;
             let t = self.peek();
             let Some((op, lbp, rbp)) = field_op(&t.tok) else {
                 break;
@@ -454,6 +488,7 @@ impl Parser<'_> {
             lhs = fold(op, lhs, rhs);
             lty = ty;
         }
+        self.depth = saved;
         Ok((lhs, lty))
     }
 
@@ -498,60 +533,7 @@ impl Parser<'_> {
     }
 
     fn check_binary(&self, op: BinOp, l: Ty, r: Ty, pos: usize) -> Result<Ty, TraceqlError> {
-        let sym = op.as_str();
-        match op {
-            BinOp::And | BinOp::Or => {
-                for t in [l, r] {
-                    if !matches!(t, Ty::Bool | Ty::Any) {
-                        return Err(self.err(
-                            pos,
-                            format!("operator '{sym}' needs boolean operands, got {}", t.name()),
-                        ));
-                    }
-                }
-                Ok(Ty::Bool)
-            }
-            BinOp::Eq | BinOp::Neq => {
-                let ok = l == Ty::Any || r == Ty::Any || l == Ty::Nil || r == Ty::Nil || l == r;
-                if !ok {
-                    return Err(self.err(
-                        pos,
-                        format!(
-                            "cannot compare {} with {} using '{sym}'",
-                            l.name(),
-                            r.name()
-                        ),
-                    ));
-                }
-                Ok(Ty::Bool)
-            }
-            BinOp::Gt | BinOp::Gte | BinOp::Lt | BinOp::Lte => {
-                let orderable = |t: Ty| matches!(t, Ty::Num | Ty::Str | Ty::Any);
-                let ok = orderable(l) && orderable(r) && (l == Ty::Any || r == Ty::Any || l == r);
-                if !ok {
-                    return Err(self.err(
-                        pos,
-                        format!(
-                            "cannot compare {} with {} using '{sym}'",
-                            l.name(),
-                            r.name()
-                        ),
-                    ));
-                }
-                Ok(Ty::Bool)
-            }
-            _ => {
-                for t in [l, r] {
-                    if !matches!(t, Ty::Num | Ty::Any) {
-                        return Err(self.err(
-                            pos,
-                            format!("operator '{sym}' needs numeric operands, got {}", t.name()),
-                        ));
-                    }
-                }
-                Ok(Ty::Num)
-            }
-        }
+        check_binary(op, l, r).map_err(|msg| self.err(pos, msg))
     }
 
     fn field_primary(&mut self) -> Result<(FieldExpr, Ty), TraceqlError> {
@@ -701,5 +683,17 @@ mod tests {
         );
         assert!(err("{ foo = 1 }").contains("col 3: unknown identifier 'foo'"));
         assert!(err("{ .a =~ \"(\" }").contains("invalid regex"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let chain = format!("{{ {} }}", vec![".a = 1"; 5000].join(" || "));
+        assert!(err(&chain).contains("query nests too deeply"));
+        let parens = format!("{{ {}.a = 1{} }}", "(".repeat(5000), ")".repeat(5000));
+        assert!(err(&parens).contains("query nests too deeply"));
+        let spansets = vec!["{ }"; 5000].join(" && ");
+        assert!(err(&spansets).contains("query nests too deeply"));
+        let ok = format!("{{ {} }}", vec![".a = 1"; 40].join(" || "));
+        assert!(parse(&ok).is_ok());
     }
 }

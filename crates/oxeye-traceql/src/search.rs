@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use oxeye_core::TenantId;
 use oxeye_core::trace::{KeyValue, SERVICE_NAME, SpanId, TraceId, TraceQueryable, TraceScan, attr};
 
-use crate::ast::Attribute;
+use crate::ast::{Attribute, Intrinsic};
 use crate::error::TraceqlError;
 use crate::eval::push_unique;
 use crate::lexer::AttrScopeKind;
@@ -172,6 +172,18 @@ pub fn search(
         hints: query.hints(),
     };
     let referenced = query.referenced_attributes();
+    // span fields already carry name, times and ids; other intrinsics a query tests
+    // are shown as attributes, as Tempo does for `{ status = error }`
+    let shown: Vec<Intrinsic> = query
+        .referenced_intrinsics()
+        .into_iter()
+        .filter(|i| {
+            matches!(
+                i,
+                Intrinsic::Status | Intrinsic::StatusMessage | Intrinsic::Kind
+            )
+        })
+        .collect();
     let mut resp = SearchResponse::default();
     store.scan(tenant, &scan, &mut |trace| {
         resp.metrics.inspected_traces += 1;
@@ -211,7 +223,7 @@ pub fn search(
                     matched,
                     spans: spans
                         .into_iter()
-                        .map(|m| span_match(m, &referenced))
+                        .map(|m| span_match(m, &referenced, &shown))
                         .collect(),
                     attributes: set.attributes,
                 }
@@ -242,7 +254,7 @@ pub fn search(
     Ok(resp)
 }
 
-fn span_match(m: MatchedSpan<'_>, referenced: &[Attribute]) -> SpanMatch {
+fn span_match(m: MatchedSpan<'_>, referenced: &[Attribute], shown: &[Intrinsic]) -> SpanMatch {
     let mut attributes: Vec<KeyValue> = Vec::new();
     for a in referenced {
         let found = match a.scope {
@@ -257,6 +269,14 @@ fn span_match(m: MatchedSpan<'_>, referenced: &[Attribute]) -> SpanMatch {
         if let Some(v) = found {
             push_unique(&mut attributes, KeyValue::new(a.name.clone(), v.clone()));
         }
+    }
+    for i in shown {
+        let v = match i {
+            Intrinsic::Status => m.span.status_code.as_str().to_string(),
+            Intrinsic::Kind => m.span.kind.as_str().to_string(),
+            _ => m.span.status_message.clone(),
+        };
+        push_unique(&mut attributes, KeyValue::string(i.as_str(), v));
     }
     for kv in m.selected {
         push_unique(&mut attributes, kv);

@@ -1,13 +1,13 @@
 //! Tempo's legacy `tags=` search (logfmt `key=value` pairs) as TraceQL.
 //!
-//! Every pair becomes a condition and all conditions must hold on one span:
-//! `service.name=api http.status_code=500` becomes
-//! `{ resource.service.name = "api" && (.http.status_code = 500 || .http.status_code = "500") }`.
-//! Keys with a meaning of their own map to intrinsics as the legacy search treats them:
-//! `name` (span name), `status.code` / `status` (`ok`, `error`, `unset`), `error=true`,
-//! `kind` / `span.kind`, `root.name`, `root.service.name`; `service.name` is the resource
-//! attribute; other keys are unscoped attributes, numbers and booleans matching both
-//! their typed and their string form.
+//! As documented for Tempo, a value matches as a case-insensitive substring, and every
+//! pair must hold on one span (with its resource): `service.name=api http.status_code=500`
+//! becomes `{ resource.service.name =~ "(?i).*api.*" && (.http.status_code = 500 ||
+//! .http.status_code =~ "(?i).*500.*") }`; numbers and booleans also match their typed
+//! form. Keys with a meaning of their own map to intrinsics as the legacy search treats
+//! them: `name` (span name), `status.code` / `status` (`ok`, `error`, `unset`, matched
+//! exactly), `error=true`, `kind` / `span.kind`, `root.name`, `root.service.name`;
+//! `service.name` is the resource attribute; other keys are unscoped attributes.
 
 use crate::ast::Attribute;
 use crate::error::TraceqlError;
@@ -69,12 +69,13 @@ fn kind_keyword(v: &str) -> Option<&'static str> {
 }
 
 fn condition(key: &str, value: &str) -> Result<String, TraceqlError> {
-    let q = quote(value);
+    // a case-insensitive substring match, as a fully anchored regex
+    let sub = quote(&format!("(?i).*{}.*", regex::escape(value)));
     Ok(match key {
-        "name" => format!("name = {q}"),
-        "root.name" => format!("trace:rootName = {q}"),
-        "root.service.name" => format!("trace:rootService = {q}"),
-        "service.name" => format!("resource.service.name = {q}"),
+        "name" => format!("name =~ {sub}"),
+        "root.name" => format!("trace:rootName =~ {sub}"),
+        "root.service.name" => format!("trace:rootService =~ {sub}"),
+        "service.name" => format!("resource.service.name =~ {sub}"),
         "status.code" | "status" => match status_keyword(value) {
             Some(s) => format!("status = {s}"),
             None => {
@@ -98,10 +99,10 @@ fn condition(key: &str, value: &str) -> Result<String, TraceqlError> {
                     .chars()
                     .all(|c| c.is_ascii_digit() || ".-+eE".contains(c));
             let is_bool = value == "true" || value == "false";
-            let typed = (is_int || is_float || is_bool).then(|| value.to_string());
-            match typed {
-                Some(t) => format!("({a} = {t} || {a} = {q})"),
-                None => format!("{a} = {q}"),
+            if is_int || is_float || is_bool {
+                format!("({a} = {value} || {a} =~ {sub})")
+            } else {
+                format!("{a} =~ {sub}")
             }
         }
     })
@@ -181,7 +182,7 @@ mod tests {
     fn converts_legacy_tags() {
         assert_eq!(
             tags_to_query(r#"service.name=api http.status_code=500 name="GET /x""#).unwrap(),
-            r#"{ resource.service.name = "api" && (.http.status_code = 500 || .http.status_code = "500") && name = "GET /x" }"#
+            r#"{ resource.service.name =~ "(?i).*api.*" && (.http.status_code = 500 || .http.status_code =~ "(?i).*500.*") && name =~ "(?i).*GET /x.*" }"#
         );
         assert_eq!(tags_to_query("  ").unwrap(), "{}");
         assert_eq!(
@@ -190,11 +191,11 @@ mod tests {
         );
         assert_eq!(
             tags_to_query(r#"root.service.name=fe x="a \"b\"""#).unwrap(),
-            r#"{ trace:rootService = "fe" && .x = "a \"b\"" }"#
+            r#"{ trace:rootService =~ "(?i).*fe.*" && .x =~ "(?i).*a \"b\".*" }"#
         );
         assert_eq!(
             tags_to_query("k8s.pod=a+b").unwrap(),
-            r#"{ .k8s.pod = "a+b" }"#
+            r#"{ .k8s.pod =~ "(?i).*a\\+b.*" }"#
         );
         assert!(tags_to_query("novalue").is_err());
         assert!(tags_to_query("status.code=bogus").is_err());

@@ -24,6 +24,10 @@
 //! expect 1: 2
 //!
 //! with limit=1 spss=2 min=10ms max=1s    # search options for the next query only
+//!
+//! query { .a = 1 && \                     # a trailing backslash continues the line,
+//!   }                                      # joined with a newline
+//! expect_error line 2, col 3: unexpected '}'
 //! ```
 //!
 //! `span T:S` takes a decimal trace number and span number (trace id and span id are
@@ -43,6 +47,7 @@
 //! spansets must equal the returned ones as a multiset. Spans are returned with the
 //! search's spss (default: all of them).
 
+mod fuzz;
 mod search_api;
 
 use std::fmt::Write as _;
@@ -443,6 +448,8 @@ impl Runner {
                 return;
             }
         };
+        // every file starts from an empty store
+        self.store = MemTraceStore::new();
         let mut current: Option<Case> = None;
         let mut loading: Option<Vec<ResourceSpans>> = None;
         let mut opts = SearchRequest {
@@ -451,9 +458,8 @@ impl Runner {
             ..SearchRequest::default()
         };
         let mut pending_opts: Option<SearchRequest> = None;
-        for (n, raw) in src.lines().enumerate() {
-            let lineno = n + 1;
-            let line = raw.trim();
+        for (lineno, joined) in logical_lines(&src) {
+            let line = joined.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -573,6 +579,33 @@ impl Runner {
         }
         opts.query.clear();
     }
+}
+
+/// Lines with their 1-based numbers; a line ending in `\` continues on the next one,
+/// joined with a newline (for queries spanning lines).
+fn logical_lines(src: &str) -> Vec<(usize, String)> {
+    let mut out: Vec<(usize, String)> = Vec::new();
+    let mut pending: Option<(usize, String)> = None;
+    for (n, raw) in src.lines().enumerate() {
+        let (start, mut text) = match pending.take() {
+            Some((start, mut acc)) => {
+                acc.push('\n');
+                acc.push_str(raw);
+                (start, acc)
+            }
+            None => (n + 1, raw.to_string()),
+        };
+        if text.ends_with('\\') {
+            text.pop();
+            pending = Some((start, text));
+            continue;
+        }
+        out.push((start, text));
+    }
+    if let Some(p) = pending {
+        out.push(p);
+    }
+    out
 }
 
 fn parse_expect(rest: &str) -> Result<(Got, bool), String> {

@@ -145,12 +145,29 @@ fn returned_spans_carry_referenced_and_selected_attributes() {
     let keys: Vec<&str> = sp.attributes.iter().map(|kv| kv.key.as_str()).collect();
     assert_eq!(
         keys,
-        vec!["http.status_code", "name", "kind", "service.name"]
+        vec!["http.status_code", "kind", "name", "service.name"]
     );
     assert_eq!(sp.attributes[0].value, AnyValue::Int(202));
     assert_eq!(
-        sp.attributes[2].value,
+        sp.attributes[1].value,
         AnyValue::String("unspecified".into())
+    );
+}
+
+#[test]
+fn tested_status_and_kind_are_shown_on_spans() {
+    let s = store();
+    let req = SearchRequest::new("{ status = unset && kind = unspecified && name = \"POST /\" }");
+    let resp = search(&s, &tenant(), &req).unwrap();
+    let sp = &resp.traces[0].span_sets[0].spans[0];
+    let kvs: Vec<String> = sp
+        .attributes
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, kv.value.to_text()))
+        .collect();
+    assert_eq!(
+        kvs,
+        vec!["status=unset", "kind=unspecified", "service.name=api"]
     );
 }
 
@@ -283,4 +300,24 @@ fn evaluate_exposes_spansets_directly() {
         .map(|kv| format!("{}={}", kv.key, kv.value.to_text()))
         .collect();
     assert_eq!(attrs, vec!["by(name)=child", "count()=4"]);
+}
+
+#[test]
+fn deepest_accepted_queries_evaluate_without_exhausting_the_stack() {
+    let s = store();
+    // long chains of conditions and of spansets, just under the nesting limit
+    let chain = format!(
+        "{{ {} || name = \"child\" }}",
+        vec!["span.nope = 1"; 180].join(" || ")
+    );
+    let resp = search(&s, &tenant(), &SearchRequest::new(chain)).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    let parens = format!("{{ {}name = \"child\"{} }}", "(".repeat(90), ")".repeat(90));
+    let resp = search(&s, &tenant(), &SearchRequest::new(parens)).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    let spansets = vec!["{ name = \"child\" }"; 180].join(" && ");
+    let resp = search(&s, &tenant(), &SearchRequest::new(spansets)).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    let too_deep = vec!["{ }"; 300].join(" && ");
+    assert!(search(&s, &tenant(), &SearchRequest::new(too_deep)).is_err());
 }

@@ -22,6 +22,7 @@ use oxeye_server::{
     ActiveTarget, DroppedTarget, Limits as ServerLimits, Listeners, QueryLimits, ServerState,
     StatValue, StoreStatus, TargetsSnapshot,
 };
+use oxeye_traces::generator::{Generator, GeneratorOptions};
 use oxeye_traces::{TraceStore, TraceStoreOptions};
 use oxeye_tsdb::{Limits, Tsdb, TsdbOptions};
 use tokio::net::TcpListener;
@@ -334,6 +335,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(LazyStore::default());
     let traces = Arc::new(LazyTraces::default());
     let trace_opts = trace_options(&args, &options)?;
+    let generator_every = oxeye_scrape::parse_duration(&args.traces_generator_interval)
+        .with_context(|| {
+            format!(
+                "invalid --traces.generator-interval {:?}",
+                args.traces_generator_interval
+            )
+        })?;
+    anyhow::ensure!(
+        !generator_every.is_zero(),
+        "--traces.generator-interval must be greater than zero"
+    );
+    let generator = Arc::new(Generator::new(GeneratorOptions::default(), clock.clone()));
     let default_tenant = TenantId::new(&cfg.tenancy.default_tenant)?;
     let manager = Arc::new(ScrapeManager::new(
         store.clone(),
@@ -353,11 +366,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let status_db = store.clone();
         let flush_traces = traces.clone();
         let stats_traces = traces.clone();
+        let observer = generator.clone();
         ServerState::builder(store.clone(), store.clone())
             .traces(oxeye_server::TraceStores {
                 appender: traces.clone(),
                 queryable: traces.clone(),
-                observer: None,
+                observer: Some(Arc::new(move |tenant, batch| {
+                    observer.observe(tenant, batch)
+                })),
             })
             .query_limits(query_limits)
             .flags(args.flag_values())
@@ -465,6 +481,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await;
         return Err(anyhow::Error::from(e).context("cannot start scraping"));
     }
+    let generating = tokio::spawn(generator_loop(
+        generator.clone(),
+        tsdb.clone(),
+        generator_every,
+        shutdown.clone(),
+    ));
     let maintenance = tokio::spawn(maintenance_loop(
         tsdb.clone(),
         trace_store.clone(),
@@ -490,6 +512,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping scrapes");
     manager.stop().await;
     let _ = maintenance.await;
+    let _ = generating.await;
     tracing::info!("closing storage");
     let closed = tokio::task::spawn_blocking(move || {
         let traces = trace_store
@@ -531,6 +554,37 @@ fn reload_fn(
             Ok(())
         })
     })
+}
+
+/// Writes span metrics and the service graph into each tenant's metrics every `every`.
+async fn generator_loop(
+    generator: Arc<Generator>,
+    tsdb: Arc<Tsdb>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    use oxeye_core::MetricsAppender;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (g, db) = (generator.clone(), tsdb.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            for (tenant, batch) in g.collect() {
+                if let Err(e) = db.append(&tenant, batch) {
+                    tracing::warn!(tenant = %tenant, error = %e, "cannot store span metrics");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "span metrics task failed");
+        }
+    }
 }
 
 async fn maintenance_loop(tsdb: Arc<Tsdb>, traces: Arc<TraceStore>, shutdown: CancellationToken) {

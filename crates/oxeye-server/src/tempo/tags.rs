@@ -4,14 +4,19 @@
 //! Attribute names and values come from the store's dictionaries over the requested
 //! range (`start`/`end`, Unix seconds); span names come from its operations. Intrinsics
 //! are TraceQL's: their names are fixed, and `status` / `kind` have fixed keyword values
-//! as in Tempo. Every list is sorted so answers are stable.
+//! as in Tempo. A v2 value lookup with a TraceQL `q` (Grafana sends its current filters)
+//! only reports values of the spans that query matches. Every list is sorted so answers
+//! are stable.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use oxeye_core::trace::{AnyValue, AttrScope, SpanKind, SpanStatusCode};
+use oxeye_core::trace::{AnyValue, AttrScope, SpanKind, SpanStatusCode, TraceQueryable, TraceScan};
+use oxeye_core::{StoreError, TenantId};
+use oxeye_traceql::Query;
 use serde_json::{Value, json};
 
 use super::params::TempoParams;
@@ -204,7 +209,78 @@ fn keywords(words: impl IntoIterator<Item = &'static str>) -> Vec<(&'static str,
         .collect()
 }
 
+/// Most traces a `q`-narrowed value lookup evaluates, so autocomplete stays cheap.
+const MAX_FILTER_TRACES: usize = 10_000;
+
+fn is_name(intrinsic: &str) -> bool {
+    matches!(intrinsic, "name" | "span:name")
+}
+
+/// The query Grafana sends to narrow autocomplete (its current filters, possibly still
+/// being typed): the conditions of it that parse; `{}` and text with no usable condition
+/// narrow nothing.
+fn narrowing_query(q: &str) -> Option<Query> {
+    let compact: String = q.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_empty() || compact == "{}" {
+        return None;
+    }
+    oxeye_traceql::lenient_filter(q)
+}
+
+/// Values of `tag` on the spans `query` matches in the range (span names for the `name`
+/// intrinsic), scanning at most [`MAX_FILTER_TRACES`] traces.
+fn filtered_values(
+    store: &dyn TraceQueryable,
+    tenant: &TenantId,
+    query: &Query,
+    tag: &TagRef,
+    (start, end): (u64, u64),
+    limit: usize,
+) -> Result<BTreeSet<(&'static str, String)>, StoreError> {
+    let scan = TraceScan {
+        start_nanos: start,
+        end_nanos: end,
+        hints: query.hints(),
+    };
+    let mut out = BTreeSet::new();
+    let mut seen = 0usize;
+    store.scan(tenant, &scan, &mut |trace| {
+        seen += 1;
+        for set in query.evaluate(trace) {
+            for m in set.spans {
+                match tag {
+                    TagRef::Intrinsic(_) => {
+                        out.insert(("string", m.span.name.clone()));
+                    }
+                    TagRef::Attr(scope, key) => {
+                        let mut lists = Vec::new();
+                        if *scope != Some(AttrScope::Resource) {
+                            lists.push(&m.span.attributes);
+                        }
+                        if *scope != Some(AttrScope::Span) {
+                            lists.push(&m.resource.attributes);
+                        }
+                        for kv in lists.into_iter().flatten().filter(|kv| kv.key == *key) {
+                            if let Some(v) = typed(&kv.value) {
+                                out.insert(v);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if out.len() >= limit || seen >= MAX_FILTER_TRACES {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
+    Ok(out)
+}
+
 /// `GET /api/v2/search/tag/<t>/values`: `{"tagValues":[{"type":"string","value":"x"}]}`.
+/// With a `q` that selects spans, attribute values and span names come from the spans
+/// it matches.
 pub async fn tag_values_v2(
     State(state): State<Arc<ServerState>>,
     Tenant(tenant): Tenant,
@@ -216,14 +292,43 @@ pub async fn tag_values_v2(
     let limit = p.limit()?.unwrap_or(usize::MAX);
     let tag_ref = parse_tag(&tag)?;
     let store = state.trace_stores()?.queryable.clone();
-    let values: BTreeSet<(&'static str, String)> = match tag_ref {
-        TagRef::Attr(scope, key) => {
+    let filter = p.get("q").and_then(narrowing_query);
+    let values: BTreeSet<(&'static str, String)> = match (tag_ref, filter) {
+        (TagRef::Attr(scope, key), Some(query)) => {
+            let tag = TagRef::Attr(scope, key);
+            blocking(move || {
+                Ok(filtered_values(
+                    store.as_ref(),
+                    &tenant,
+                    &query,
+                    &tag,
+                    (start, end),
+                    limit,
+                )?)
+            })
+            .await?
+        }
+        (TagRef::Intrinsic(name), Some(query)) if is_name(&name) => {
+            let tag = TagRef::Intrinsic(name);
+            blocking(move || {
+                Ok(filtered_values(
+                    store.as_ref(),
+                    &tenant,
+                    &query,
+                    &tag,
+                    (start, end),
+                    limit,
+                )?)
+            })
+            .await?
+        }
+        (TagRef::Attr(scope, key), None) => {
             let values =
                 blocking(move || Ok(store.tag_values(&tenant, scope, &key, start, end, limit)?))
                     .await?;
             values.iter().filter_map(typed).collect()
         }
-        TagRef::Intrinsic(name) => match name.as_str() {
+        (TagRef::Intrinsic(name), _) => match name.as_str() {
             "status" | "span:status" => keywords(
                 [
                     SpanStatusCode::Ok,

@@ -203,6 +203,41 @@ async fn search_filters() {
 }
 
 #[tokio::test]
+async fn search_by_trace_ids_and_tag_params() {
+    let (state, _) = trace_state();
+    let (code, body) = get(
+        &state,
+        &format!("/jaeger/api/traces?traceID={A_HEX}&traceID=b0b&traceID=123"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(trace_ids(&v), [A_HEX, "0000000000000b0b"]);
+    assert_eq!(v["total"], 2);
+    let (code, body) = get(&state, "/jaeger/api/traces?traceID=zz").await;
+    assert_eq!(code, 400, "{body}");
+    let w = window();
+    let (_, body) = get(
+        &state,
+        &format!(
+            "/jaeger/api/traces?service=payments&tag=host.name:h2&tag=otel.status_code:ERROR&{w}"
+        ),
+    )
+    .await;
+    assert_eq!(trace_ids(&json(&body)), [A_HEX]);
+    let (code, body) = get(
+        &state,
+        &format!("/jaeger/api/traces?service=payments&tag=nocolon&{w}"),
+    )
+    .await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        json(&body)["errors"][0]["msg"],
+        "malformed 'tag' parameter, expecting key:value, received: nocolon"
+    );
+}
+
+#[tokio::test]
 async fn search_errors() {
     let (state, _) = trace_state();
     let cases = [

@@ -8,6 +8,7 @@ mod query_api;
 mod read_api;
 mod tempo_api;
 mod tempo_fixture;
+mod tempo_roundtrip;
 mod traces_ingest_grpc;
 mod traces_ingest_http;
 mod traces_ingest_python_sdk;

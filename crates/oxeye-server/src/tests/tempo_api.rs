@@ -325,3 +325,52 @@ async fn tag_values_v1_and_v2() {
     let (code, body) = get(&state, "/api/v2/search/tag/service.name/values").await;
     assert_eq!(code, 400, "{body}");
 }
+
+#[tokio::test]
+async fn tag_values_v2_narrowed_by_query() {
+    let (state, _) = trace_state();
+    let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    // only the methods of payments spans
+    let q = enc(r#"{ resource.service.name = "payments" }"#);
+    let (code, body) = get(
+        &state,
+        &format!("/api/v2/search/tag/span.http.method/values?q={q}"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        json(&body)["tagValues"],
+        serde_json::json!([{"type": "string", "value": "POST"}])
+    );
+    let (_, body) = get(&state, &format!("/api/v2/search/tag/name/values?q={q}")).await;
+    assert_eq!(
+        json(&body)["tagValues"],
+        serde_json::json!([{"type": "string", "value": "charge"}, {"type": "string", "value": "settle"}])
+    );
+    let q = enc(r#"{ span.http.method = "GET" }"#);
+    let (_, body) = get(
+        &state,
+        &format!("/api/v2/search/tag/resource.service.name/values?q={q}"),
+    )
+    .await;
+    assert_eq!(
+        json(&body)["tagValues"],
+        serde_json::json!([{"type": "string", "value": "frontend"}])
+    );
+    // a query still being typed narrows by its complete conditions
+    let q = enc(r#"{ resource.service.name = "frontend" && span.http.method = }"#);
+    let (_, body) = get(&state, &format!("/api/v2/search/tag/name/values?q={q}")).await;
+    assert_eq!(
+        json(&body)["tagValues"],
+        serde_json::json!([{"type": "string", "value": "GET /checkout"}, {"type": "string", "value": "POST /pay"}])
+    );
+    // `{}` and a query with no usable condition narrow nothing
+    for q in ["%7B%7D", &enc(r#"{ span.http.method = "#)] {
+        let (_, body) = get(
+            &state,
+            &format!("/api/v2/search/tag/span.http.method/values?q={q}"),
+        )
+        .await;
+        assert_eq!(json(&body)["tagValues"].as_array().unwrap().len(), 2, "{q}");
+    }
+}

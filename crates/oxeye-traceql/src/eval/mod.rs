@@ -13,6 +13,7 @@ mod pipeline;
 mod structural;
 pub(crate) mod value;
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap};
 
 use oxeye_core::trace::{KeyValue, Resource, Scope, Span, SpanId, Trace, TraceId};
@@ -28,18 +29,37 @@ pub(crate) struct SpanRef<'t> {
     pub span: &'t Span,
 }
 
-/// A trace prepared for evaluation.
+/// A trace prepared for evaluation. Parent links and the nested-set numbering are
+/// computed on first use, so plain filters cost no more than a pass over the spans.
 #[derive(Debug)]
 pub(crate) struct TraceCtx<'t> {
     pub trace_id: TraceId,
     pub spans: Vec<SpanRef<'t>>,
-    /// Index of each span's parent, when the parent is in the trace.
-    pub parent: Vec<Option<usize>>,
-    pub child_count: Vec<usize>,
     /// The earliest span without a parent id.
     pub root: Option<usize>,
     pub start: u64,
     pub end: u64,
+    links: OnceCell<Links>,
+    nested: OnceCell<Vec<NestedSet>>,
+}
+
+/// Parent links between the spans of a trace.
+#[derive(Debug)]
+pub(crate) struct Links {
+    /// Index of each span's parent, when the parent is in the trace.
+    pub parent: Vec<Option<usize>>,
+    /// Number of children of each span present in the trace.
+    pub child_count: Vec<usize>,
+}
+
+/// A span's position in the nested-set numbering of its tree: `left` and `right`
+/// enclose the numbers of all descendants; `parent` is the parent's `left`, -1 for a
+/// span whose parent is not in the trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NestedSet {
+    pub left: i64,
+    pub right: i64,
+    pub parent: i64,
 }
 
 impl<'t> TraceCtx<'t> {
@@ -52,30 +72,6 @@ impl<'t> TraceCtx<'t> {
                 span,
             })
             .collect();
-        let by_id: HashMap<SpanId, usize> = spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.span.span_id, i))
-            .collect();
-        let parent: Vec<Option<usize>> = spans
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                if s.span.is_root() {
-                    return None;
-                }
-                by_id
-                    .get(&s.span.parent_span_id)
-                    .copied()
-                    .filter(|p| *p != i)
-            })
-            .collect();
-        let mut child_count = vec![0; spans.len()];
-        for p in parent.iter().flatten() {
-            if let Some(c) = child_count.get_mut(*p) {
-                *c += 1;
-            }
-        }
         let root = spans
             .iter()
             .enumerate()
@@ -86,12 +82,107 @@ impl<'t> TraceCtx<'t> {
         TraceCtx {
             trace_id: trace.trace_id,
             spans,
-            parent,
-            child_count,
             root,
             start,
             end,
+            links: OnceCell::new(),
+            nested: OnceCell::new(),
         }
+    }
+
+    /// Parent links, resolved by span id on first use.
+    pub(crate) fn links(&self) -> &Links {
+        self.links.get_or_init(|| {
+            let by_id: HashMap<SpanId, usize> = self
+                .spans
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.span.span_id, i))
+                .collect();
+            let parent: Vec<Option<usize>> = self
+                .spans
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    if s.span.is_root() {
+                        return None;
+                    }
+                    by_id
+                        .get(&s.span.parent_span_id)
+                        .copied()
+                        .filter(|p| *p != i)
+                })
+                .collect();
+            let mut child_count = vec![0; self.spans.len()];
+            for p in parent.iter().flatten() {
+                if let Some(c) = child_count.get_mut(*p) {
+                    *c += 1;
+                }
+            }
+            Links {
+                parent,
+                child_count,
+            }
+        })
+    }
+
+    /// Nested-set numbers, computed on first use: a depth-first walk from each
+    /// top-level span, in start order, visiting children in start order.
+    pub(crate) fn nested_sets(&self) -> &[NestedSet] {
+        self.nested.get_or_init(|| {
+            let n = self.spans.len();
+            let start_of = |i: &usize| {
+                self.spans
+                    .get(*i)
+                    .map(|s| (s.span.start_unix_nano, *i))
+                    .unwrap_or((0, *i))
+            };
+            let mut children: Vec<Vec<usize>> = vec![Vec::new(); n];
+            let mut tops: Vec<usize> = Vec::new();
+            for (i, p) in self.links().parent.iter().enumerate() {
+                match p.and_then(|p| children.get_mut(p)) {
+                    Some(c) => c.push(i),
+                    None => tops.push(i),
+                }
+            }
+            for c in &mut children {
+                c.sort_by_key(start_of);
+            }
+            tops.sort_by_key(start_of);
+            let mut out = vec![NestedSet::default(); n];
+            let mut visited = vec![false; n];
+            let mut counter: i64 = 0;
+            // explicit stack: (span, parent's left, children entered)
+            for top in tops {
+                let mut stack: Vec<(usize, i64, bool)> = vec![(top, -1, false)];
+                while let Some((i, parent_left, entered)) = stack.pop() {
+                    if entered {
+                        counter += 1;
+                        if let Some(ns) = out.get_mut(i) {
+                            ns.right = counter;
+                        }
+                        continue;
+                    }
+                    if visited.get(i).copied().unwrap_or(true) {
+                        continue;
+                    }
+                    if let Some(v) = visited.get_mut(i) {
+                        *v = true;
+                    }
+                    counter += 1;
+                    let left = counter;
+                    if let Some(ns) = out.get_mut(i) {
+                        ns.left = left;
+                        ns.parent = parent_left;
+                    }
+                    stack.push((i, parent_left, true));
+                    for &c in children.get(i).into_iter().flatten().rev() {
+                        stack.push((c, left, false));
+                    }
+                }
+            }
+            out
+        })
     }
 }
 
@@ -172,37 +263,27 @@ pub(crate) fn eval_spanset<'a>(expr: &'a SpansetExpr, cx: &TraceCtx<'a>, input: 
             vec![input.with_spans(spans)]
         }
         SpansetExpr::Binary { op, lhs, rhs } => {
-            let l = eval_spanset(lhs, cx, input);
-            let r = eval_spanset(rhs, cx, input);
-            let (lm, rm) = (merge_all(&l), merge_all(&r));
-            match op {
-                SpansetOp::And => match (lm, rm) {
-                    (Some(mut a), Some(b)) => {
-                        a.absorb(&b);
-                        vec![a]
-                    }
-                    _ => Vec::new(),
-                },
-                SpansetOp::Or => match (lm, rm) {
-                    (Some(mut a), Some(b)) => {
-                        a.absorb(&b);
-                        vec![a]
-                    }
-                    (Some(a), None) | (None, Some(a)) => vec![a],
-                    (None, None) => Vec::new(),
-                },
-                structural_op => {
-                    let empty = Set::default();
+            let lm = merge_all(&eval_spanset(lhs, cx, input));
+            // a missing left side decides `&&` and the positive structural operators
+            if lm.is_none() && !matches!(op, SpansetOp::Or) && !structural::is_negated(*op) {
+                return Vec::new();
+            }
+            let rm = merge_all(&eval_spanset(rhs, cx, input));
+            match (op, lm, rm) {
+                (SpansetOp::And | SpansetOp::Or, Some(mut a), Some(b)) => {
+                    a.absorb(&b);
+                    vec![a]
+                }
+                (SpansetOp::Or, Some(a), None) | (SpansetOp::Or, None, Some(a)) => vec![a],
+                (SpansetOp::And | SpansetOp::Or, _, _) => Vec::new(),
+                (_, _, None) => Vec::new(),
+                (structural_op, lm, Some(rset)) => {
                     let lset = lm.unwrap_or_default();
-                    let Some(rset) = rm else {
-                        return Vec::new();
-                    };
                     let spans = structural::relate(*structural_op, cx, &lset.spans, &rset.spans);
                     if spans.is_empty() {
                         return Vec::new();
                     }
-                    let mut both = empty;
-                    both.absorb(&lset);
+                    let mut both = lset;
                     both.absorb(&rset);
                     vec![both.with_spans(spans)]
                 }

@@ -28,7 +28,10 @@ pub(crate) fn apply<'a>(stage: &'a Stage, cx: &TraceCtx<'a>, sets: Vec<Set>) -> 
                         continue;
                     }
                     if let Some(any) = v.to_any() {
-                        push_unique(&mut s.attrs, KeyValue::new(expr.to_string(), any));
+                        // a later stage's aggregate of the same name is the current one
+                        let key = expr.to_string();
+                        s.attrs.retain(|kv| kv.key != key);
+                        s.attrs.push(KeyValue::new(key, any));
                     }
                 }
                 Some(s)
@@ -143,19 +146,22 @@ fn aggregate<'a>(kind: AggKind, values: impl Iterator<Item = Value<'a>>) -> Valu
             best
         }
         AggKind::Sum | AggKind::Avg => {
+            // integers and durations sum exactly while they fit
+            let exact = nums.iter().try_fold(0i64, |acc, v| match v {
+                Value::Int(i) | Value::Duration(i) => acc.checked_add(*i),
+                _ => None,
+            });
             let n = nums.len() as f64;
-            let total: f64 = nums.iter().filter_map(Value::as_f64).sum();
-            let v = if kind == AggKind::Avg {
-                total / n
-            } else {
-                total
+            let total: f64 = match exact {
+                Some(t) => t as f64,
+                None => nums.iter().filter_map(Value::as_f64).sum(),
             };
-            if all_dur {
-                Value::Duration(v.round() as i64)
-            } else if all_int && kind == AggKind::Sum {
-                Value::Int(v as i64)
-            } else {
-                Value::Float(v)
+            match (kind, exact) {
+                (AggKind::Sum, Some(t)) if all_dur => Value::Duration(t),
+                (AggKind::Sum, Some(t)) if all_int => Value::Int(t),
+                (AggKind::Avg, _) if all_dur => Value::Duration((total / n).round() as i64),
+                (AggKind::Avg, _) => Value::Float(total / n),
+                _ => Value::Float(total),
             }
         }
         AggKind::Count => Value::Int(0),

@@ -11,14 +11,14 @@ use crate::eval::TraceCtx;
 
 /// Calls `f` with each ancestor of `i`, nearest first; stops at a cycle.
 fn for_each_ancestor(cx: &TraceCtx<'_>, i: usize, mut f: impl FnMut(usize) -> bool) {
-    let mut cur = cx.parent.get(i).copied().flatten();
+    let mut cur = cx.links().parent.get(i).copied().flatten();
     let mut steps = 0;
     while let Some(p) = cur {
         if f(p) || steps > cx.spans.len() {
             return;
         }
         steps += 1;
-        cur = cx.parent.get(p).copied().flatten();
+        cur = cx.links().parent.get(p).copied().flatten();
     }
 }
 
@@ -31,8 +31,21 @@ fn parent_id(cx: &TraceCtx<'_>, i: usize) -> Option<[u8; 8]> {
     }
 }
 
+/// Whether `op` is one of the negated forms, which hold when the left side is empty.
+pub(crate) fn is_negated(op: SpansetOp) -> bool {
+    matches!(
+        op,
+        SpansetOp::NotChild
+            | SpansetOp::NotDescendant
+            | SpansetOp::NotParent
+            | SpansetOp::NotAncestor
+            | SpansetOp::NotSibling
+    )
+}
+
 /// Span indexes (sorted) that the operator yields for left spans `l` and right spans `r`.
 pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize]) -> Vec<usize> {
+    debug_assert!(!matches!(op, SpansetOp::And | SpansetOp::Or));
     let n = cx.spans.len();
     let mut in_l = vec![false; n];
     for &i in l {
@@ -45,14 +58,7 @@ pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize])
     let mut out: Vec<usize> = Vec::new();
     let mut partners: Vec<usize> = Vec::new();
     let relation = base(op);
-    let negated = matches!(
-        op,
-        SpansetOp::NotChild
-            | SpansetOp::NotDescendant
-            | SpansetOp::NotParent
-            | SpansetOp::NotAncestor
-            | SpansetOp::NotSibling
-    );
+    let negated = is_negated(op);
     let union = matches!(
         op,
         SpansetOp::UnionChild
@@ -66,7 +72,7 @@ pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize])
     let mut ancestor_of_l = vec![Vec::new(); n];
     if matches!(relation, Rel::Parent | Rel::Ancestor) {
         for &li in l {
-            if let Some(Some(p)) = cx.parent.get(li) {
+            if let Some(Some(p)) = cx.links().parent.get(li) {
                 if let Some(v) = parent_of_l.get_mut(*p) {
                     v.push(li);
                 }
@@ -85,7 +91,7 @@ pub(crate) fn relate(op: SpansetOp, cx: &TraceCtx<'_>, l: &[usize], r: &[usize])
         let mut related: Vec<usize> = Vec::new();
         match relation {
             Rel::Child => {
-                if let Some(Some(p)) = cx.parent.get(ri) {
+                if let Some(Some(p)) = cx.links().parent.get(ri) {
                     if is_l(*p) {
                         related.push(*p);
                     }

@@ -132,10 +132,18 @@ impl<'a> Value<'a> {
 /// Compares two values; `nil` on either side never matches (existence tests are
 /// handled before values are compared).
 pub(crate) fn compare(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> bool {
+    // arrays: `!=` holds when no element is equal, every other operator when any
+    // element satisfies it
     if let Value::List(items) = l {
+        if op == BinOp::Neq {
+            return !items.is_empty() && !items.iter().any(|x| compare(BinOp::Eq, x, r));
+        }
         return items.iter().any(|x| compare(op, x, r));
     }
     if let Value::List(items) = r {
+        if op == BinOp::Neq {
+            return !items.is_empty() && !items.iter().any(|x| compare(BinOp::Eq, l, x));
+        }
         return items.iter().any(|x| compare(op, l, x));
     }
     use std::cmp::Ordering;
@@ -177,22 +185,27 @@ pub(crate) fn compare(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> bool {
 /// Arithmetic on numbers; anything else (including division by zero) is `nil`.
 pub(crate) fn arith<'a>(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> Value<'a> {
     let is_dur = matches!(l, Value::Duration(_)) || matches!(r, Value::Duration(_));
-    let is_float = matches!(l, Value::Float(_)) || matches!(r, Value::Float(_));
     let int_pair = match (l, r) {
         (Value::Int(a) | Value::Duration(a), Value::Int(b) | Value::Duration(b)) => Some((*a, *b)),
         _ => None,
     };
-    if let (Some((a, b)), false) = (int_pair, op == BinOp::Div || op == BinOp::Pow) {
+    // integers stay integers (division truncates); a duration divided by a duration is
+    // a plain ratio, computed as a float below
+    let both_dur = matches!((l, r), (Value::Duration(_), Value::Duration(_)));
+    if let Some((a, b)) = int_pair.filter(|_| !(both_dur && op == BinOp::Div)) {
         let v = match op {
             BinOp::Add => a.checked_add(b),
             BinOp::Sub => a.checked_sub(b),
             BinOp::Mul => a.checked_mul(b),
+            BinOp::Div => a.checked_div(b),
             BinOp::Mod => a.checked_rem(b),
+            BinOp::Pow => u32::try_from(b).ok().and_then(|e| a.checked_pow(e)),
             _ => None,
         };
         return match (v, is_dur) {
             (Some(v), true) => Value::Duration(v),
             (Some(v), false) => Value::Int(v),
+            (None, _) if op == BinOp::Pow && b < 0 => Value::Float((a as f64).powf(b as f64)),
             (None, _) => Value::Nil,
         };
     }
@@ -220,10 +233,6 @@ pub(crate) fn arith<'a>(op: BinOp, l: &Value<'_>, r: &Value<'_>) -> Value<'a> {
     };
     if !v.is_finite() {
         return Value::Nil;
-    }
-    // a duration divided by a plain number stays a duration
-    if is_dur && !is_float && matches!(r, Value::Int(_)) && op == BinOp::Div {
-        return Value::Duration(v.round() as i64);
     }
     Value::Float(v)
 }
@@ -279,13 +288,27 @@ pub(crate) fn eval_field<'a>(e: &'a FieldExpr, cx: &TraceCtx<'a>, i: usize) -> V
             ..
         } => {
             let v = eval_field(lhs, cx, i);
-            let test = |v: &Value<'_>| match v {
-                Value::Str(s) => Some(regex.is_match(s) != *negated),
-                _ => None,
-            };
+            // `!~` on an array holds when no string element matches
             let ok = match &v {
-                Value::List(items) => items.iter().any(|x| test(x).unwrap_or(false)),
-                other => test(other).unwrap_or(false),
+                Value::Str(s) => regex.is_match(s) != *negated,
+                Value::List(items) => {
+                    let mut strings = items.iter().filter_map(|x| match x {
+                        Value::Str(s) => Some(s),
+                        _ => None,
+                    });
+                    if *negated {
+                        let mut any = false;
+                        let mut none_match = true;
+                        for s in strings {
+                            any = true;
+                            none_match &= !regex.is_match(s);
+                        }
+                        any && none_match
+                    } else {
+                        strings.any(|s| regex.is_match(s))
+                    }
+                }
+                _ => false,
             };
             Value::Bool(ok)
         }
@@ -344,7 +367,19 @@ fn intrinsic<'a>(x: Intrinsic, cx: &TraceCtx<'a>, i: usize) -> Value<'a> {
         Intrinsic::StatusMessage => Value::Str(Cow::Borrowed(&span.status_message)),
         Intrinsic::Kind => Value::Kind(span.kind),
         Intrinsic::Duration => dur(span.duration_nanos()),
-        Intrinsic::ChildCount => Value::Int(cx.child_count.get(i).copied().unwrap_or(0) as i64),
+        Intrinsic::ChildCount => {
+            Value::Int(cx.links().child_count.get(i).copied().unwrap_or(0) as i64)
+        }
+        Intrinsic::NestedSetLeft | Intrinsic::NestedSetRight | Intrinsic::NestedSetParent => {
+            let Some(n) = cx.nested_sets().get(i) else {
+                return Value::Nil;
+            };
+            Value::Int(match x {
+                Intrinsic::NestedSetLeft => n.left,
+                Intrinsic::NestedSetRight => n.right,
+                _ => n.parent,
+            })
+        }
         Intrinsic::SpanId => Value::Str(Cow::Owned(hex(&span.span_id))),
         Intrinsic::ParentId => {
             if span.is_root() {
@@ -432,7 +467,19 @@ mod tests {
             Value::Duration(10)
         );
         assert_eq!(
-            arith(BinOp::Div, &Value::Int(1), &Value::Int(2)),
+            arith(BinOp::Div, &Value::Int(7), &Value::Int(2)),
+            Value::Int(3)
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Value::Float(1.0), &Value::Int(2)),
+            Value::Float(0.5)
+        );
+        assert_eq!(
+            arith(BinOp::Div, &Value::Duration(10), &Value::Duration(4)),
+            Value::Float(2.5)
+        );
+        assert_eq!(
+            arith(BinOp::Pow, &Value::Int(2), &Value::Int(-1)),
             Value::Float(0.5)
         );
         assert_eq!(
@@ -445,7 +492,7 @@ mod tests {
         );
         assert_eq!(
             arith(BinOp::Pow, &Value::Int(2), &Value::Int(10)),
-            Value::Float(1024.0)
+            Value::Int(1024)
         );
     }
 }
