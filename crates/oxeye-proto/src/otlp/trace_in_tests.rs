@@ -390,3 +390,30 @@ fn otlp_json_empty_arrays_and_lists_written_as_empty_objects() {
         ]
     );
 }
+
+#[test]
+fn otlp_json_enums_by_name() {
+    let body = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+         "kind":"SPAN_KIND_CONSUMER","status":{"code":"STATUS_CODE_ERROR","message":"x"}},
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175",
+         "kind":3,"status":{"code":"STATUS_CODE_OK"}}]}]}]}"#;
+    let req = decode_traces_request(Some("application/json"), body.as_bytes()).unwrap();
+    let c = convert_traces(&req);
+    let got: Vec<(SpanKind, SpanStatusCode)> = c
+        .batch
+        .spans()
+        .map(|(_, _, s)| (s.kind, s.status_code))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (SpanKind::Consumer, SpanStatusCode::Error),
+            (SpanKind::Client, SpanStatusCode::Ok)
+        ]
+    );
+    // an unknown name is still an error, naming what the decoder expected
+    let bad = body.replace("SPAN_KIND_CONSUMER", "SPAN_KIND_SIDEWAYS");
+    let e = decode_traces_request(Some("application/json"), bad.as_bytes()).unwrap_err();
+    assert!(e.to_string().starts_with("json decode failed"), "{e}");
+}
