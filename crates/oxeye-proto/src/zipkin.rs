@@ -10,7 +10,8 @@
 //! - `kind` CLIENT/SERVER/PRODUCER/CONSUMER maps to the span kind; without one, a
 //!   `span.kind=internal` tag makes the span internal;
 //! - `timestamp` and `duration` (µs) give the start and end (ns); a span without a
-//!   timestamp starts at 0 and carries `otel.zipkin.absentField.startTime=true`;
+//!   timestamp (or a zero one) starts at 0 and carries
+//!   `otel.zipkin.absentField.startTime=true`;
 //! - `localEndpoint.serviceName` is the resource's `service.name`; spans are grouped by
 //!   service into resources; tags naming resource attributes (`service.namespace`,
 //!   `host.*`, `telemetry.sdk.*`...) go to the resource, `otel.library.name|version`
@@ -349,12 +350,16 @@ fn convert(z: ZipkinSpan) -> Result<(Resource, Scope, Span), String> {
         Some(d) => micros_to_nanos("duration", d)?,
         None => 0,
     };
-    match &z.timestamp {
-        Some(t) => span.start_unix_nano = micros_to_nanos("timestamp", t)?,
-        None => span
-            .attributes
-            .push(KeyValue::new(START_TIME_ABSENT, AnyValue::Bool(true))),
+    let start = match &z.timestamp {
+        Some(t) => micros_to_nanos("timestamp", t)?,
+        None => 0,
+    };
+    if start == 0 {
+        // absent and zero are the same to Zipkin
+        span.attributes
+            .push(KeyValue::new(START_TIME_ABSENT, AnyValue::Bool(true)));
     }
+    span.start_unix_nano = start;
     span.end_unix_nano = span.start_unix_nano.saturating_add(duration);
 
     for a in z.annotations.unwrap_or_default() {

@@ -194,13 +194,20 @@ fn annotations_with_encoded_attributes_and_links() {
 
 #[test]
 fn missing_timestamp_is_marked() {
-    let (_, _, span) = one(r#"[{"traceId":"01","id":"01","duration":7}]"#);
-    assert_eq!(span.start_unix_nano, 0);
-    assert_eq!(span.end_unix_nano, 7000);
-    assert_eq!(
-        attr(&span.attributes, START_TIME_ABSENT),
-        Some(&AnyValue::Bool(true))
-    );
+    for body in [
+        r#"[{"traceId":"01","id":"01","duration":7}]"#,
+        r#"[{"traceId":"01","id":"01","duration":7,"timestamp":0}]"#,
+    ] {
+        let (_, _, span) = one(body);
+        assert_eq!(span.start_unix_nano, 0);
+        assert_eq!(span.end_unix_nano, 7000);
+        assert_eq!(
+            attr(&span.attributes, START_TIME_ABSENT),
+            Some(&AnyValue::Bool(true))
+        );
+    }
+    let (_, _, span) = one(r#"[{"traceId":"01","id":"01","timestamp":3}]"#);
+    assert!(attr(&span.attributes, START_TIME_ABSENT).is_none());
 }
 
 #[test]

@@ -10,8 +10,10 @@
 //! Errors follow the OTLP metrics endpoint ([`crate::otlp`]): HTTP answers in the request's
 //! encoding with a `google.rpc.Status` body (400 malformed, 413 too large, 415 unsupported
 //! content type, 429/503 with `Retry-After` when the store asks senders to back off, 503
-//! when no trace store is configured); gRPC maps the same kinds to status codes. Zipkin
-//! answers 202 with no body on success and a plain-text message otherwise.
+//! when no trace store is configured); gRPC maps the same kinds to status codes, with a
+//! `google.rpc.RetryInfo` on the retryable ones (OTLP clients retry `RESOURCE_EXHAUSTED`
+//! only with one). Zipkin answers 202 with no body on success and a plain-text message
+//! otherwise.
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use oxeye_core::trace::{SpanAppendStats, TraceBatch};
 use oxeye_proto::otlp::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
+use prost::Message;
 
 use crate::error::{ApiError, blocking};
 use crate::otlp::{Encoding, encode, encoding_of, error_response, grpc_status};
@@ -61,19 +64,15 @@ fn store(
     Ok(stats)
 }
 
-/// Converts and stores one OTLP request for `tenant`; returns the response to send.
-pub async fn ingest(
-    state: &Arc<ServerState>,
-    tenant: TenantId,
+/// Converts and stores one OTLP request for `tenant`. Blocking.
+fn convert_and_store(
+    stores: &TraceStores,
+    tenant: &TenantId,
     req: ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
-    let stores = state.trace_stores()?.clone();
-    let (rejected, message) = blocking(move || {
-        let converted = oxeye_proto::otlp::convert_traces_owned(req);
-        store(&stores, &tenant, converted.batch)?;
-        Ok((converted.rejected_spans, converted.error_message))
-    })
-    .await?;
+    let converted = oxeye_proto::otlp::convert_traces_owned(req);
+    let (rejected, message) = (converted.rejected_spans, converted.error_message);
+    store(stores, tenant, converted.batch)?;
     if rejected > 0 {
         tracing::debug!(rejected, message = %message, "otlp spans rejected");
     }
@@ -85,6 +84,16 @@ pub async fn ingest(
     Ok(ExportTraceServiceResponse { partial_success })
 }
 
+/// Converts and stores one OTLP request for `tenant`; returns the response to send.
+pub async fn ingest(
+    state: &Arc<ServerState>,
+    tenant: TenantId,
+    req: ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, ApiError> {
+    let stores = state.trace_stores()?.clone();
+    blocking(move || convert_and_store(&stores, &tenant, req)).await
+}
+
 fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
     headers
         .get(name)
@@ -92,12 +101,16 @@ fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String
         .map(str::to_string)
 }
 
-/// Reads, decompresses and decodes an OTLP/HTTP traces body.
-async fn decode_http(
+/// Reads an OTLP/HTTP traces body, then decompresses, decodes, converts and stores it in
+/// one blocking task (one hand-off per request).
+async fn ingest_http(
     state: &Arc<ServerState>,
+    tenant: TenantId,
     headers: &HeaderMap,
     body: Body,
-) -> Result<ExportTraceServiceRequest, ApiError> {
+) -> Result<ExportTraceServiceResponse, ApiError> {
+    // refuse before reading the body when spans could not be stored anyway
+    let stores = state.trace_stores()?.clone();
     let raw = read_body(headers, body, state.limits.max_request_bytes).await?;
     let encoding = header_string(headers, header::CONTENT_ENCODING);
     let ct = header_string(headers, header::CONTENT_TYPE);
@@ -105,7 +118,11 @@ async fn decode_http(
     blocking(move || {
         let decoded = oxeye_proto::compression::decode_content(encoding.as_deref(), &raw, max)
             .map_err(proto_error)?;
-        oxeye_proto::otlp::decode_traces_request(ct.as_deref(), &decoded).map_err(proto_error)
+        drop(raw);
+        let req = oxeye_proto::otlp::decode_traces_request(ct.as_deref(), &decoded)
+            .map_err(proto_error)?;
+        drop(decoded);
+        convert_and_store(&stores, &tenant, req)
     })
     .await
 }
@@ -130,10 +147,7 @@ pub async fn http_traces(
     };
     let result = async {
         let tenant = state.tenant_from_header(headers.get(TENANT_HEADER).map(|v| v.as_bytes()))?;
-        // refuse before reading the body when spans could not be stored anyway
-        state.trace_stores()?;
-        let req = decode_http(&state, &headers, body).await?;
-        ingest(&state, tenant, req).await
+        ingest_http(&state, tenant, &headers, body).await
     }
     .await;
     match result {
@@ -189,6 +203,87 @@ pub async fn zipkin_spans(
     }
 }
 
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoDuration {
+    /// Whole seconds.
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    /// Nanoseconds past the seconds.
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+/// `google.rpc.RetryInfo`: how long a client should wait before retrying.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    /// The delay.
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoAny {
+    /// The type of `value`.
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    /// The encoded message.
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `google.rpc.Status` with details, what gRPC carries in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatusDetails {
+    /// A `google.rpc.Code`.
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// What went wrong.
+    #[prost(string, tag = "2")]
+    pub message: String,
+    /// Typed details.
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<ProtoAny>,
+}
+
+/// The `type_url` of [`RetryInfo`].
+pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// Seconds a client is asked to wait before retrying, as HTTP's `Retry-After` says.
+const RETRY_AFTER_SECS: i64 = 5;
+
+/// The gRPC status of `e`; `RESOURCE_EXHAUSTED` and `UNAVAILABLE` carry a `RetryInfo`, as
+/// OTLP requires for a client to retry a `RESOURCE_EXHAUSTED`.
+pub fn trace_grpc_status(e: &ApiError) -> tonic::Status {
+    let status = grpc_status(e);
+    if !matches!(
+        status.code(),
+        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+    ) {
+        return status;
+    }
+    let retry = RetryInfo {
+        retry_delay: Some(ProtoDuration {
+            seconds: RETRY_AFTER_SECS,
+            nanos: 0,
+        }),
+    };
+    let details = RpcStatusDetails {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: vec![ProtoAny {
+            type_url: RETRY_INFO_TYPE.to_string(),
+            value: retry.encode_to_vec(),
+        }],
+    };
+    tonic::Status::with_details(
+        status.code(),
+        status.message(),
+        details.encode_to_vec().into(),
+    )
+}
+
 /// The OTLP/gRPC trace service.
 #[derive(Debug, Clone)]
 pub struct OtlpTraceGrpc {
@@ -220,7 +315,7 @@ impl TraceService for OtlpTraceGrpc {
         let tenant = self
             .state
             .tenant_from_header(request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes()))
-            .map_err(|e| grpc_status(&e))?;
+            .map_err(|e| trace_grpc_status(&e))?;
         let started = std::time::Instant::now();
         let result = ingest(&self.state, tenant, request.into_inner()).await;
         let code = match &result {
@@ -234,6 +329,6 @@ impl TraceService for OtlpTraceGrpc {
         );
         result
             .map(tonic::Response::new)
-            .map_err(|e| grpc_status(&e))
+            .map_err(|e| trace_grpc_status(&e))
     }
 }

@@ -7,6 +7,7 @@
 //! each tenant's [`WriteBatch`] to the metrics store of the same tenant. Samples are
 //! cumulative and stamped with the clock's now; exemplars (`trace_id`, `span_id`) recorded
 //! since the previous collect ride on the counters and buckets.
+//! [`Generator::collect_into`] does both steps against a [`MetricsAppender`].
 //!
 //! Span metrics, per `service`, `span_name`, `span_kind` (`SPAN_KIND_SERVER`...) and
 //! `status_code` (`STATUS_CODE_OK`/`STATUS_CODE_ERROR`/`STATUS_CODE_UNSET`):
@@ -17,7 +18,7 @@
 //! `database` or `virtual_node`): `traces_service_graph_request_total`,
 //! `traces_service_graph_request_failed_total` and the
 //! `traces_service_graph_request_server_seconds` / `..._client_seconds` histograms. Client
-//! and server halves of a request are paired in memory ([`graph`]) for at most
+//! and server halves of a request are paired in memory (module `graph`) for at most
 //! [`GeneratorOptions::edge_wait_ms`], with at most [`GeneratorOptions::max_pending_edges`]
 //! waiting per tenant.
 //!
@@ -34,7 +35,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use oxeye_core::trace::{Span, SpanKind, SpanStatusCode, TraceBatch};
-use oxeye_core::{Clock, Label, MetricMetadata, MetricType, TenantId, WriteBatch};
+use oxeye_core::{Clock, Label, MetricMetadata, MetricType, MetricsAppender, TenantId, WriteBatch};
 use parking_lot::{Mutex, RwLock};
 
 use graph::{ConnType, PendingEdges, Request};
@@ -515,6 +516,23 @@ impl Generator {
             ));
         }
         out
+    }
+
+    /// Collects (as [`Generator::collect`]) and appends each tenant's batch to `appender`,
+    /// the metrics store of the same tenants. Blocking. A tenant whose append fails is
+    /// logged and skipped; its counters stay cumulative, so the next collect catches up.
+    /// Returns the samples appended.
+    pub fn collect_into(&self, appender: &dyn MetricsAppender) -> usize {
+        let mut samples = 0;
+        for (tenant, batch) in self.collect() {
+            match appender.append(&tenant, batch) {
+                Ok(stats) => samples += stats.samples,
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant, error = %e, "storing span metrics failed")
+                }
+            }
+        }
+        samples
     }
 
     /// Per-tenant state sizes and refusal counts, for self metrics.

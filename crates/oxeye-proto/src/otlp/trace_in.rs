@@ -49,11 +49,73 @@ pub fn decode_traces_request(
             .map_err(|e| ProtoError::Protobuf(e.to_string()));
     }
     if media.eq_ignore_ascii_case("application/json") {
-        return serde_json::from_slice(body).map_err(|e| ProtoError::Json(e.to_string()));
+        return decode_json(body);
     }
     Err(ProtoError::UnsupportedMediaType(
         content_type.unwrap_or_default().to_string(),
     ))
+}
+
+/// OTLP/JSON. A body the generated types refuse is retried once repaired where senders
+/// commonly differ from them: an empty array or key-value list written as `{}` (encoders
+/// leave empty repeated fields out) and enums written by name (`"SPAN_KIND_SERVER"`,
+/// `"STATUS_CODE_ERROR"`, as protobuf's own JSON mapping writes them).
+fn decode_json(body: &[u8]) -> Result<ExportTraceServiceRequest, ProtoError> {
+    let first = match serde_json::from_slice(body) {
+        Ok(req) => return Ok(req),
+        Err(e) => e,
+    };
+    let refused = || ProtoError::Json(first.to_string());
+    let mut v: serde_json::Value = serde_json::from_slice(body).map_err(|_| refused())?;
+    if !repair(&mut v) {
+        return Err(refused());
+    }
+    serde_json::from_value(v).map_err(|e| ProtoError::Json(e.to_string()))
+}
+
+/// The number of an enum value written by name.
+fn enum_number(key: &str, name: &str) -> Option<i64> {
+    let n = match (key, name) {
+        ("kind", "SPAN_KIND_UNSPECIFIED") | ("code", "STATUS_CODE_UNSET") => 0,
+        ("kind", "SPAN_KIND_INTERNAL") | ("code", "STATUS_CODE_OK") => 1,
+        ("kind", "SPAN_KIND_SERVER") | ("code", "STATUS_CODE_ERROR") => 2,
+        ("kind", "SPAN_KIND_CLIENT") => 3,
+        ("kind", "SPAN_KIND_PRODUCER") => 4,
+        ("kind", "SPAN_KIND_CONSUMER") => 5,
+        _ => return None,
+    };
+    Some(n)
+}
+
+/// Adds `"values": []` to every `arrayValue` / `kvlistValue` object without one and turns
+/// enum names into numbers; returns whether anything changed.
+fn repair(v: &mut serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(map) => {
+            let mut changed = false;
+            for (k, child) in map.iter_mut() {
+                if (k == "arrayValue" || k == "kvlistValue")
+                    && let serde_json::Value::Object(list) = child
+                    && !list.contains_key("values")
+                {
+                    list.insert("values".into(), serde_json::Value::Array(Vec::new()));
+                    changed = true;
+                }
+                if let serde_json::Value::String(name) = child
+                    && let Some(n) = enum_number(k, name)
+                {
+                    *child = serde_json::Value::from(n);
+                    changed = true;
+                }
+                changed |= repair(child);
+            }
+            changed
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().fold(false, |acc, item| repair(item) | acc)
+        }
+        _ => false,
+    }
 }
 
 /// The result of converting one trace export request.

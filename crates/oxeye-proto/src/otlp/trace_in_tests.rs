@@ -370,3 +370,50 @@ fn malformed_bodies_and_media_types() {
     let empty = decode_traces_request(None, b"").unwrap();
     assert!(convert_traces(&empty).batch.resource_spans.is_empty());
 }
+
+#[test]
+fn otlp_json_empty_arrays_and_lists_written_as_empty_objects() {
+    // encoders leave empty repeated fields out, so an empty array is `{"arrayValue":{}}`
+    let body = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"5b8efff798038103d269b633813fc60c",
+        "spanId":"eee19b7ec3c1b174","attributes":[{"key":"a","value":{"arrayValue":{}}},
+        {"key":"b","value":{"kvlistValue":{}}},
+        {"key":"c","value":{"arrayValue":{"values":[{"arrayValue":{}}]}}}]}]}]}]}"#;
+    let req = decode_traces_request(Some("application/json"), body.as_bytes()).unwrap();
+    let c = convert_traces(&req);
+    let (_, _, span) = c.batch.spans().next().unwrap();
+    assert_eq!(
+        span.attributes,
+        vec![
+            KeyValue::new("a", AnyValue::Array(vec![])),
+            KeyValue::new("b", AnyValue::KvList(vec![])),
+            KeyValue::new("c", AnyValue::Array(vec![AnyValue::Array(vec![])])),
+        ]
+    );
+}
+
+#[test]
+fn otlp_json_enums_by_name() {
+    let body = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174",
+         "kind":"SPAN_KIND_CONSUMER","status":{"code":"STATUS_CODE_ERROR","message":"x"}},
+        {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b175",
+         "kind":3,"status":{"code":"STATUS_CODE_OK"}}]}]}]}"#;
+    let req = decode_traces_request(Some("application/json"), body.as_bytes()).unwrap();
+    let c = convert_traces(&req);
+    let got: Vec<(SpanKind, SpanStatusCode)> = c
+        .batch
+        .spans()
+        .map(|(_, _, s)| (s.kind, s.status_code))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (SpanKind::Consumer, SpanStatusCode::Error),
+            (SpanKind::Client, SpanStatusCode::Ok)
+        ]
+    );
+    // an unknown name is still an error, naming what the decoder expected
+    let bad = body.replace("SPAN_KIND_CONSUMER", "SPAN_KIND_SIDEWAYS");
+    let e = decode_traces_request(Some("application/json"), bad.as_bytes()).unwrap_err();
+    assert!(e.to_string().starts_with("json decode failed"), "{e}");
+}

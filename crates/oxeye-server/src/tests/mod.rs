@@ -11,6 +11,7 @@ mod tempo_fixture;
 mod tempo_roundtrip;
 mod traces_ingest_grpc;
 mod traces_ingest_http;
+mod traces_ingest_python_sdk;
 mod traces_ingest_zipkin;
 mod write_api;
 

@@ -7,11 +7,13 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use oxeye_core::trace::TraceQueryable;
 use oxeye_core::trace_mem::MemTraceStore;
 use oxeye_core::{StoreError, TenantId};
+use prost::Message;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::traces_ingest_http::{Failing, request, span, trace_state};
 use crate::ServerState;
+use crate::traces_ingest::{RETRY_INFO_TYPE, RetryInfo, RpcStatusDetails};
 
 /// Serves OTLP/gRPC for `state` on an ephemeral loopback port; returns a connected client.
 async fn serve(
@@ -89,6 +91,7 @@ async fn export_over_loopback_with_tenant_metadata() {
     let err = client.export(req).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     assert!(err.message().contains("X-Scope-OrgID"), "{}", err.message());
+    assert!(err.details().is_empty(), "not retryable");
     assert_eq!(
         *seen.lock(),
         vec![("grpc-team".to_string(), 1), ("anonymous".to_string(), 1)]
@@ -108,6 +111,16 @@ async fn store_errors_map_to_grpc_codes() {
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted);
     assert!(err.message().contains("too many spans"));
+    // clients retry RESOURCE_EXHAUSTED only when told how long to wait
+    let details = RpcStatusDetails::decode(err.details()).unwrap();
+    assert_eq!(details.code, tonic::Code::ResourceExhausted as i32);
+    let retry = details
+        .details
+        .iter()
+        .find(|d| d.type_url == RETRY_INFO_TYPE)
+        .expect("a RetryInfo");
+    let retry = RetryInfo::decode(retry.value.as_slice()).unwrap();
+    assert_eq!(retry.retry_delay.unwrap().seconds, 5);
     token.cancel();
 
     let (s, _) = trace_state(Arc::new(Failing(|| {

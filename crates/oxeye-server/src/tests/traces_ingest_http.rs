@@ -281,6 +281,33 @@ async fn malformed_too_large_and_unsupported() {
             .unwrap()
             .is_none()
     );
+    // small on the wire, over the limit once decompressed
+    use std::io::Write;
+    let metrics = MemStore::new();
+    let small_decoded = ServerState::builder(metrics.clone(), metrics)
+        .limits(crate::Limits {
+            max_decoded_bytes: 1024,
+            ..Default::default()
+        })
+        .traces(TraceStores {
+            appender: store.clone(),
+            queryable: store.clone(),
+            observer: None,
+        })
+        .build();
+    let big = request("big", (0..50).map(|i| span(7, i + 1, "s")).collect());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&serde_json::to_vec(&big).unwrap()).unwrap();
+    let zipped = gz.finish().unwrap();
+    assert!(zipped.len() < 1024);
+    let r = Request::post("/v1/traces")
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(Body::from(zipped))
+        .unwrap();
+    let (code, body, _) = send(&small_decoded, r).await;
+    assert_eq!(code, 413, "{body}");
+    assert_eq!(json(&body)["code"], 3);
 }
 
 /// An appender that always fails with the error `make` builds.

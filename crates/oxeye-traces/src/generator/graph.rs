@@ -10,6 +10,7 @@
 //! that peer as server, both with connection type `virtual_node`; other expired halves are
 //! counted and dropped.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -104,8 +105,12 @@ fn find<'a>(resource: &'a Resource, span: &'a Span, key: &str) -> Option<&'a Any
     attr(&resource.attributes, key).or_else(|| attr(&span.attributes, key))
 }
 
-fn text(v: &AnyValue) -> Option<String> {
-    let s = v.to_text();
+/// The value as text, borrowed when it is a string (no allocation on the ingest path).
+fn text(v: &AnyValue) -> Option<Cow<'_, str>> {
+    let s = match v {
+        AnyValue::String(s) => Cow::Borrowed(s.as_str()),
+        other => Cow::Owned(other.to_text()),
+    };
     (!s.is_empty()).then_some(s)
 }
 
@@ -165,7 +170,7 @@ impl PendingEdges {
             Some(n) => n,
             None => match find(resource, span, "network.peer.address").and_then(text) {
                 Some(host) => match find(resource, span, "network.peer.port").and_then(text) {
-                    Some(port) => format!("{host}:{port}"),
+                    Some(port) => Cow::Owned(format!("{host}:{port}")),
                     None => host,
                 },
                 None => db,
@@ -213,6 +218,12 @@ impl PendingEdges {
             (None, None)
         };
         let deadline_ms = now_ms.saturating_add(self.wait_ms);
+        if is_new {
+            if self.queue.len() >= self.max.saturating_mul(4).max(1024) {
+                self.compact_queue();
+            }
+            self.queue.push_back((deadline_ms, key));
+        }
         let edge = self.edges.entry(key).or_insert_with(|| Edge {
             client: None,
             server: None,
@@ -223,9 +234,6 @@ impl PendingEdges {
             span_id: span.span_id,
             deadline_ms,
         });
-        if is_new {
-            self.queue.push_back((deadline_ms, key));
-        }
         edge.failed |= failed;
         if messaging {
             edge.conn = ConnType::Messaging;
@@ -255,6 +263,14 @@ impl PendingEdges {
         }
         let edge = self.edges.remove(&key)?;
         complete(key.0, edge)
+    }
+
+    /// Drops queue entries of edges that completed, so the queue stays within a small
+    /// multiple of the pending-edge limit however fast edges complete.
+    fn compact_queue(&mut self) {
+        let edges = &self.edges;
+        self.queue
+            .retain(|(deadline, key)| edges.get(key).is_some_and(|e| e.deadline_ms == *deadline));
     }
 
     /// Expires edges whose wait is over at `now_ms`, pushing the requests inferred from
@@ -317,4 +333,37 @@ fn complete(trace_id: TraceId, e: Edge) -> Option<Request> {
         trace_id,
         span_id: e.span_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(trace: u8, id: u8, parent: u8, kind: SpanKind) -> Span {
+        Span {
+            trace_id: [trace; 16],
+            span_id: [id; 8],
+            parent_span_id: [parent; 8],
+            kind,
+            ..Span::default()
+        }
+    }
+
+    #[test]
+    fn queue_of_completed_edges_stays_bounded() {
+        let mut p = PendingEdges::new(2, 10_000);
+        let r = Resource::default();
+        for i in 0..5000u32 {
+            let t = (i % 250) as u8;
+            let mut client = span(t, 1, 0, SpanKind::Client);
+            client.trace_id[..4].copy_from_slice(&i.to_le_bytes());
+            let mut server = span(t, 2, 1, SpanKind::Server);
+            server.trace_id = client.trace_id;
+            assert!(p.observe(&r, "a", &client, 0, &[]).is_none());
+            assert!(p.observe(&r, "b", &server, 0, &[]).is_some());
+        }
+        assert!(p.is_empty());
+        assert!(p.queue.len() <= 1024, "{}", p.queue.len());
+        assert_eq!(p.dropped, 0);
+    }
 }

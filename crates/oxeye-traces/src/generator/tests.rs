@@ -1,5 +1,5 @@
 use oxeye_core::ManualClock;
-use oxeye_core::trace::{KeyValue, Resource, ResourceSpans, ScopeSpans};
+use oxeye_core::trace::{AnyValue, KeyValue, Resource, ResourceSpans, ScopeSpans};
 
 use super::*;
 
@@ -307,8 +307,18 @@ fn database_and_messaging_connection_types() {
     db.attributes
         .push(KeyValue::string("db.system", "postgresql"));
     db.attributes.push(KeyValue::string("db.name", "orders"));
+    let mut cache = span(11, 1, 0, "GET", SpanKind::Client, 1);
+    cache
+        .attributes
+        .push(KeyValue::string("db.system", "redis"));
+    cache
+        .attributes
+        .push(KeyValue::string("network.peer.address", "10.0.0.5"));
+    cache
+        .attributes
+        .push(KeyValue::new("network.peer.port", AnyValue::Int(6379)));
     let producer = span(10, 1, 0, "publish", SpanKind::Producer, 2);
-    g.observe(&t, &batch("checkout", vec![db, producer]));
+    g.observe(&t, &batch("checkout", vec![db, cache, producer]));
     g.observe(
         &t,
         &batch(
@@ -320,6 +330,9 @@ fn database_and_messaging_connection_types() {
     // a database call completes without a server span
     let db = r#"traces_service_graph_request_total{client="checkout", connection_type="database", server="orders"}"#;
     assert_eq!(value(&b, db), Some(1.0));
+    // without peer.service or server.address, the peer address names the database
+    let cache = r#"traces_service_graph_request_total{client="checkout", connection_type="database", server="10.0.0.5:6379"}"#;
+    assert_eq!(value(&b, cache), Some(1.0));
     let mq = r#"traces_service_graph_request_total{client="checkout", connection_type="messaging_system", server="mailer"}"#;
     assert_eq!(value(&b, mq), Some(1.0));
     let plain_failed = r#"traces_service_graph_request_failed_total{client="checkout", connection_type="messaging_system", server="mailer"}"#;
@@ -414,4 +427,41 @@ fn stale_series_and_idle_tenants_are_dropped() {
         ),
         Some(1.0)
     );
+}
+
+/// Records appends; fails for tenant `broken`.
+#[derive(Default)]
+struct Recorder(parking_lot::Mutex<Vec<(String, usize)>>);
+
+impl MetricsAppender for Recorder {
+    fn append(
+        &self,
+        tenant: &TenantId,
+        batch: WriteBatch,
+    ) -> Result<oxeye_core::AppendStats, oxeye_core::StoreError> {
+        if tenant.as_str() == "broken" {
+            return Err(oxeye_core::StoreError::Unavailable("closing".into()));
+        }
+        let samples = batch.sample_count();
+        self.0.lock().push((tenant.as_str().to_string(), samples));
+        Ok(oxeye_core::AppendStats {
+            samples,
+            ..Default::default()
+        })
+    }
+}
+
+#[test]
+fn collect_into_appends_per_tenant_and_skips_failures() {
+    let (g, _, t) = setup(GeneratorOptions::default());
+    let broken = TenantId::new("broken").unwrap();
+    let internal = |id| batch("svc", vec![span(id, 1, 0, "x", SpanKind::Internal, 1)]);
+    g.observe(&t, &internal(1));
+    g.observe(&broken, &internal(2));
+    let rec = Recorder::default();
+    assert_eq!(g.collect_into(&rec), 18);
+    assert_eq!(*rec.0.lock(), vec![("t1".to_string(), 18)]);
+    // the failed tenant's counts are kept for the next collect
+    let out = g.collect();
+    assert_eq!(out.len(), 2);
 }
