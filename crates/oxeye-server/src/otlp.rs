@@ -209,7 +209,8 @@ impl OtlpGrpc {
 }
 
 /// Maps an error to the gRPC status OTLP prescribes.
-pub fn grpc_status(e: &ApiError) -> tonic::Status {
+/// The gRPC status of `e` without details.
+fn base_grpc_status(e: &ApiError) -> tonic::Status {
     let msg = e.to_string();
     match e.status_code() {
         oxeye_core::StatusCode::BadData | oxeye_core::StatusCode::TooLarge => {
@@ -224,30 +225,129 @@ pub fn grpc_status(e: &ApiError) -> tonic::Status {
     }
 }
 
+/// `google.protobuf.Duration`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoDuration {
+    /// Whole seconds.
+    #[prost(int64, tag = "1")]
+    pub seconds: i64,
+    /// Nanoseconds past the seconds.
+    #[prost(int32, tag = "2")]
+    pub nanos: i32,
+}
+
+/// `google.rpc.RetryInfo`: how long a client should wait before retrying.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RetryInfo {
+    /// The delay.
+    #[prost(message, optional, tag = "1")]
+    pub retry_delay: Option<ProtoDuration>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProtoAny {
+    /// The type of `value`.
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    /// The encoded message.
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}
+
+/// `google.rpc.Status` with details, what gRPC carries in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatusDetails {
+    /// A `google.rpc.Code`.
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// What went wrong.
+    #[prost(string, tag = "2")]
+    pub message: String,
+    /// Typed details.
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<ProtoAny>,
+}
+
+/// The `type_url` of [`RetryInfo`].
+pub const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
+
+/// Seconds a client is asked to wait before retrying, as HTTP's `Retry-After` says.
+const RETRY_AFTER_SECS: i64 = 5;
+
+/// The gRPC status of `e`; `RESOURCE_EXHAUSTED` and `UNAVAILABLE` carry a `RetryInfo`, as
+/// OTLP requires for a client to retry a `RESOURCE_EXHAUSTED`.
+pub fn grpc_status(e: &ApiError) -> tonic::Status {
+    let status = base_grpc_status(e);
+    if !matches!(
+        status.code(),
+        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+    ) {
+        return status;
+    }
+    let retry = RetryInfo {
+        retry_delay: Some(ProtoDuration {
+            seconds: RETRY_AFTER_SECS,
+            nanos: 0,
+        }),
+    };
+    let details = RpcStatusDetails {
+        code: status.code() as i32,
+        message: status.message().to_string(),
+        details: vec![ProtoAny {
+            type_url: RETRY_INFO_TYPE.to_string(),
+            value: retry.encode_to_vec(),
+        }],
+    };
+    tonic::Status::with_details(
+        status.code(),
+        status.message(),
+        details.encode_to_vec().into(),
+    )
+}
+
+/// One OTLP gRPC export of any signal: the tenant from `x-scope-orgid`, `ingest`, the
+/// request recorded in the self metrics under `path`, errors as gRPC statuses.
+pub(crate) async fn grpc_export<Req, Resp, F, Fut>(
+    state: &Arc<ServerState>,
+    request: tonic::Request<Req>,
+    path: &'static str,
+    ingest: F,
+) -> Result<tonic::Response<Resp>, tonic::Status>
+where
+    F: FnOnce(Arc<ServerState>, TenantId, Req) -> Fut,
+    Fut: std::future::Future<Output = Result<Resp, ApiError>>,
+{
+    let tenant = state
+        .tenant_from_header(request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes()))
+        .map_err(|e| grpc_status(&e))?;
+    let started = std::time::Instant::now();
+    let result = ingest(state.clone(), tenant, request.into_inner()).await;
+    let code = match &result {
+        Ok(_) => 200,
+        Err(e) => e.http_status().as_u16(),
+    };
+    state
+        .metrics()
+        .observe_request(path, code, started.elapsed().as_secs_f64());
+    result
+        .map(tonic::Response::new)
+        .map_err(|e| grpc_status(&e))
+}
+
 #[tonic::async_trait]
 impl MetricsService for OtlpGrpc {
     async fn export(
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        let tenant = self
-            .state
-            .tenant_from_header(request.metadata().get(TENANT_HEADER).map(|v| v.as_bytes()))
-            .map_err(|e| grpc_status(&e))?;
-        let started = std::time::Instant::now();
-        let result = ingest(&self.state, tenant, request.into_inner()).await;
-        let code = match &result {
-            Ok(_) => 200,
-            Err(e) => e.http_status().as_u16(),
-        };
-        self.state.metrics().observe_request(
+        grpc_export(
+            &self.state,
+            request,
             "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
-            code,
-            started.elapsed().as_secs_f64(),
-        );
-        result
-            .map(tonic::Response::new)
-            .map_err(|e| grpc_status(&e))
+            |state, tenant, req| async move { ingest(&state, tenant, req).await },
+        )
+        .await
     }
 }
 

@@ -563,7 +563,6 @@ async fn generator_loop(
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    use oxeye_core::MetricsAppender;
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -573,14 +572,7 @@ async fn generator_loop(
             _ = tick.tick() => {}
         }
         let (g, db) = (generator.clone(), tsdb.clone());
-        let written = tokio::task::spawn_blocking(move || {
-            for (tenant, batch) in g.collect() {
-                if let Err(e) = db.append(&tenant, batch) {
-                    tracing::warn!(tenant = %tenant, error = %e, "cannot store span metrics");
-                }
-            }
-        })
-        .await;
+        let written = tokio::task::spawn_blocking(move || g.collect_into(db.as_ref())).await;
         if let Err(e) = written {
             tracing::error!(error = %e, "span metrics task failed");
         }

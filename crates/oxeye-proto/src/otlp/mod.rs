@@ -44,7 +44,6 @@ use oxeye_core::{
     Exemplar, Label, Labels, METRIC_NAME, MetricMetadata, MetricType, Sample, SeriesWrite,
     WriteBatch, stale_nan,
 };
-use prost::Message;
 pub use trace_in::*;
 
 use crate::ProtoError;
@@ -59,13 +58,27 @@ const CUMULATIVE: i32 = 2;
 /// At most this many distinct rejection reasons are listed in the message.
 const MAX_REASONS: usize = 10;
 
-/// Parses an OTLP/HTTP metrics body (already decompressed): `application/x-protobuf` (or
-/// no Content-Type) is protobuf, `application/json` is OTLP/JSON (camelCase fields, hex
+/// Parses an OTLP/HTTP body (already decompressed) of any signal: `application/x-protobuf`
+/// (or no Content-Type) is protobuf, `application/json` is OTLP/JSON (camelCase fields, hex
 /// trace and span ids, enums as integers, 64-bit integers as strings or numbers).
-pub fn decode_metrics_request(
+pub fn decode_otlp_body<M>(content_type: Option<&str>, body: &[u8]) -> Result<M, ProtoError>
+where
+    M: prost::Message + Default + serde::de::DeserializeOwned,
+{
+    decode_otlp_body_with(content_type, body, |b| {
+        serde_json::from_slice(b).map_err(|e| ProtoError::Json(e.to_string()))
+    })
+}
+
+/// [`decode_otlp_body`] with the signal's own JSON decoder.
+pub fn decode_otlp_body_with<M>(
     content_type: Option<&str>,
     body: &[u8],
-) -> Result<ExportMetricsServiceRequest, ProtoError> {
+    json: impl FnOnce(&[u8]) -> Result<M, ProtoError>,
+) -> Result<M, ProtoError>
+where
+    M: prost::Message + Default,
+{
     let media = content_type
         .and_then(|ct| ct.split(';').next())
         .map(str::trim)
@@ -74,15 +87,22 @@ pub fn decode_metrics_request(
         || media.eq_ignore_ascii_case("application/x-protobuf")
         || media.eq_ignore_ascii_case("application/protobuf")
     {
-        return ExportMetricsServiceRequest::decode(body)
-            .map_err(|e| ProtoError::Protobuf(e.to_string()));
+        return M::decode(body).map_err(|e| ProtoError::Protobuf(e.to_string()));
     }
     if media.eq_ignore_ascii_case("application/json") {
-        return serde_json::from_slice(body).map_err(|e| ProtoError::Json(e.to_string()));
+        return json(body);
     }
     Err(ProtoError::UnsupportedMediaType(
         content_type.unwrap_or_default().to_string(),
     ))
+}
+
+/// Parses an OTLP/HTTP metrics body; see [`decode_otlp_body`].
+pub fn decode_metrics_request(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<ExportMetricsServiceRequest, ProtoError> {
+    decode_otlp_body(content_type, body)
 }
 
 /// The result of converting one request.

@@ -19,7 +19,6 @@ use oxeye_core::trace::{
     AnyValue, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanEvent, SpanId,
     SpanKind, SpanLink, SpanStatusCode, TraceBatch, TraceId,
 };
-use prost::Message;
 
 use crate::ProtoError;
 
@@ -30,30 +29,13 @@ pub use opentelemetry_proto::tonic::collector::trace::v1::{
 /// At most this many rejected spans are named in the partial-success message.
 const MAX_NAMED: usize = 5;
 
-/// Parses an OTLP/HTTP traces body (already decompressed): `application/x-protobuf` (or no
-/// Content-Type) is protobuf, `application/json` is OTLP/JSON (camelCase fields, hex trace
-/// and span ids, enums as integers, 64-bit integers as strings or numbers).
+/// Parses an OTLP/HTTP traces body (already decompressed); see
+/// [`super::decode_otlp_body`]. JSON bodies get the repairs of [`decode_json`].
 pub fn decode_traces_request(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<ExportTraceServiceRequest, ProtoError> {
-    let media = content_type
-        .and_then(|ct| ct.split(';').next())
-        .map(str::trim)
-        .unwrap_or("");
-    if media.is_empty()
-        || media.eq_ignore_ascii_case("application/x-protobuf")
-        || media.eq_ignore_ascii_case("application/protobuf")
-    {
-        return ExportTraceServiceRequest::decode(body)
-            .map_err(|e| ProtoError::Protobuf(e.to_string()));
-    }
-    if media.eq_ignore_ascii_case("application/json") {
-        return decode_json(body);
-    }
-    Err(ProtoError::UnsupportedMediaType(
-        content_type.unwrap_or_default().to_string(),
-    ))
+    super::decode_otlp_body_with(content_type, body, decode_json)
 }
 
 /// OTLP/JSON. A body the generated types refuse is retried once repaired where senders

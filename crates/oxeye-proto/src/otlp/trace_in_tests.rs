@@ -5,6 +5,7 @@ use opentelemetry_proto::tonic::trace::v1::{
     ResourceSpans as OtlpResourceSpans, ScopeSpans as OtlpScopeSpans, Status,
 };
 use oxeye_core::StatusCode;
+use prost::Message;
 
 fn kv(k: &str, v: any_value::Value) -> OtlpKeyValue {
     OtlpKeyValue {

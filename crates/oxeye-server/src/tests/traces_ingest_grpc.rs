@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::traces_ingest_http::{Failing, request, span, trace_state};
 use crate::ServerState;
-use crate::traces_ingest::{RETRY_INFO_TYPE, RetryInfo, RpcStatusDetails};
+use crate::otlp::{RETRY_INFO_TYPE, RetryInfo, RpcStatusDetails};
 
 /// Serves OTLP/gRPC for `state` on an ephemeral loopback port; returns a connected client.
 async fn serve(
