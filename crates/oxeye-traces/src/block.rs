@@ -13,6 +13,7 @@
 //! pages are read on demand with positioned reads and checked against their CRC, so a
 //! trace-by-id lookup costs a bloom probe, a binary search and one page read.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -28,7 +29,7 @@ use crate::bloom::{Bloom, hash_bytes};
 use crate::dict::{Dict, HintFilter};
 use crate::enc::{Dec, put_uvarint};
 use crate::error::DecodeError;
-use crate::model::{StoredSpan, span_bytes, time_range};
+use crate::model::{StoredSpan, time_range};
 use crate::page::{TracePart, decode_page, encode_page};
 
 /// Version of the block layout written by this code.
@@ -78,14 +79,14 @@ pub(crate) struct PageMeta {
 }
 
 /// Streams sorted trace parts into a new block directory.
-pub(crate) struct BlockWriter {
+pub(crate) struct BlockWriter<'a> {
     dir: BlockDirWriter,
     name: String,
     data_path: PathBuf,
     data: BufWriter<File>,
     offset: u64,
     pages: Vec<PageMeta>,
-    pending: Vec<TracePart>,
+    pending: Vec<(TraceId, Cow<'a, [StoredSpan]>)>,
     pending_bytes: usize,
     page_target: usize,
     zstd_level: i32,
@@ -97,7 +98,7 @@ pub(crate) struct BlockWriter {
     last: Option<TraceId>,
 }
 
-impl BlockWriter {
+impl<'a> BlockWriter<'a> {
     pub fn create(
         parent: &Path,
         name: &str,
@@ -129,15 +130,15 @@ impl BlockWriter {
     }
 
     /// Adds one trace's spans; ids must come in increasing order.
-    pub fn add(&mut self, id: TraceId, spans: Vec<StoredSpan>) -> Result<(), TraceError> {
+    pub fn add(&mut self, id: TraceId, spans: Cow<'a, [StoredSpan]>) -> Result<(), TraceError> {
         if spans.is_empty() {
             return Ok(());
         }
         debug_assert!(self.last.is_none_or(|l| l < id), "trace ids out of order");
         self.last = Some(id);
-        for s in &spans {
+        for s in spans.iter() {
             self.dict.add(s);
-            self.pending_bytes += span_bytes(&s.span);
+            self.pending_bytes += page_bytes_estimate(&s.span);
         }
         self.spans += spans.len() as u64;
         self.id_hashes.push(hash_bytes(&id));
@@ -247,6 +248,18 @@ impl BlockWriter {
         let path = self.dir.commit()?;
         Ok(Some((meta, path)))
     }
+}
+
+/// About what a span adds to an uncompressed page (strings are shared per page).
+fn page_bytes_estimate(s: &oxeye_core::trace::Span) -> usize {
+    40 + s.name.len() / 4
+        + s.attributes.len() * 6
+        + s.events.len() * 16
+        + s.links.len() * 32
+        + s.events
+            .iter()
+            .map(|e| e.attributes.len() * 6)
+            .sum::<usize>()
 }
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);

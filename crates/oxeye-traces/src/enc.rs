@@ -6,11 +6,10 @@
 //! malformed input: every read is bounds-checked and returns a [`DecodeError`] saying
 //! what was being read.
 
-use std::collections::HashMap;
-
 use oxeye_core::trace::{AnyValue, KeyValue};
 
 use crate::error::DecodeError;
+use crate::head::FastMap;
 
 /// Deepest nesting of arrays and key-value lists accepted when decoding.
 pub(crate) const MAX_VALUE_DEPTH: usize = 64;
@@ -180,30 +179,67 @@ impl StrIn for Inline {
     }
 }
 
-/// Strings as ids into a table built while encoding.
+/// Strings as ids into a table built while encoding. Strings are kept once, in one
+/// buffer; lookups go by a 64-bit hash, verified against the stored string (a colliding
+/// string falls back to an exact map).
 #[derive(Default)]
 pub(crate) struct StrTable {
-    ids: HashMap<String, u32>,
-    pub list: Vec<String>,
-    pub bytes: usize,
+    by_hash: FastMap<u64, u32>,
+    collided: FastMap<String, u32>,
+    buf: String,
+    ends: Vec<usize>,
 }
 
 impl StrTable {
-    pub fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
-        }
-        let id = self.list.len() as u32;
-        self.ids.insert(s.to_owned(), id);
-        self.list.push(s.to_owned());
-        self.bytes += s.len() + 2;
+    fn get(&self, id: u32) -> &str {
+        let i = id as usize;
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.buf.get(start..end).unwrap_or_default()
+    }
+
+    fn push(&mut self, s: &str) -> u32 {
+        let id = self.ends.len() as u32;
+        self.buf.push_str(s);
+        self.ends.push(self.buf.len());
         id
     }
 
-    pub fn encode(&self, buf: &mut Vec<u8>) {
-        put_uvarint(buf, self.list.len() as u64);
-        for s in &self.list {
-            put_bytes(buf, s.as_bytes());
+    pub fn id(&mut self, s: &str) -> u32 {
+        let h = xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        match self.by_hash.get(&h) {
+            Some(&id) if self.get(id) == s => id,
+            Some(_) => {
+                if let Some(&id) = self.collided.get(s) {
+                    return id;
+                }
+                let id = self.push(s);
+                self.collided.insert(s.to_owned(), id);
+                id
+            }
+            None => {
+                let id = self.push(s);
+                self.by_hash.insert(h, id);
+                id
+            }
+        }
+    }
+
+    /// Bytes the table takes when encoded (about).
+    pub fn bytes(&self) -> usize {
+        self.buf.len() + 2 * self.ends.len()
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_uvarint(out, self.ends.len() as u64);
+        let mut start = 0;
+        for &end in &self.ends {
+            put_bytes(out, self.buf.as_bytes().get(start..end).unwrap_or_default());
+            start = end;
         }
     }
 }

@@ -42,11 +42,11 @@ impl Default for TraceStoreOptions {
             head_max_bytes: 64 << 20,
             head_max_age: Duration::from_secs(5 * 60),
             block_window: Duration::from_secs(3600),
-            page_target_bytes: 64 << 10,
+            page_target_bytes: 32 << 10,
             block_target_bytes: 1 << 30,
             compaction_delay: Duration::from_secs(10 * 60),
             compaction_max_blocks: 8,
-            zstd_level: 3,
+            zstd_level: 1,
         }
     }
 }

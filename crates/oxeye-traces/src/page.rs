@@ -10,7 +10,6 @@
 //! Layout (before compression): `version u8 | string table | resources+scopes column |
 //! 8 columns, each length-prefixed`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use oxeye_core::trace::{
@@ -22,6 +21,7 @@ use crate::enc::{
     put_uvarint,
 };
 use crate::error::DecodeError;
+use crate::head::FastMap;
 use crate::model::{ResEntry, ScopeEntry, StoredSpan};
 
 const PAGE_VERSION: u8 = 1;
@@ -33,20 +33,21 @@ const VALUE_DEDUP_LIMIT: usize = 256;
 pub(crate) type TracePart = (TraceId, Vec<StoredSpan>);
 
 struct Interner<T> {
-    by_ptr: HashMap<*const T, u32>,
+    by_ptr: FastMap<usize, u32>,
     list: Vec<Arc<T>>,
 }
 
 impl<T: PartialEq> Interner<T> {
     fn new() -> Self {
         Self {
-            by_ptr: HashMap::new(),
+            by_ptr: FastMap::default(),
             list: Vec::new(),
         }
     }
 
     fn idx(&mut self, v: &Arc<T>) -> u32 {
-        let p = Arc::as_ptr(v);
+        // the traces being encoded hold every Arc, so an address is never reused meanwhile
+        let p = Arc::as_ptr(v) as usize;
         if let Some(&i) = self.by_ptr.get(&p) {
             return i;
         }
@@ -68,22 +69,24 @@ impl<T: PartialEq> Interner<T> {
 }
 
 /// Encodes whole traces (sorted by id) into an uncompressed page.
-pub(crate) fn encode_page(traces: &[TracePart]) -> Vec<u8> {
+pub(crate) fn encode_page<S: AsRef<[StoredSpan]>>(traces: &[(TraceId, S)]) -> Vec<u8> {
     let mut strs = StrTable::default();
     let mut res = Interner::<ResEntry>::new();
     let mut scopes = Interner::<ScopeEntry>::new();
-    let mut c_traces = Vec::new();
-    let mut c_ids = Vec::new();
-    let mut c_refs = Vec::new();
-    let mut c_names = Vec::new();
-    let mut c_times = Vec::new();
-    let mut c_attrs = Vec::new();
-    let mut c_events = Vec::new();
-    let mut c_links = Vec::new();
+    let n: usize = traces.iter().map(|(_, s)| s.as_ref().len()).sum();
+    let mut c_traces = Vec::with_capacity(traces.len() * 18 + 4);
+    let mut c_ids = Vec::with_capacity(n * 16);
+    let mut c_refs = Vec::with_capacity(n * 2);
+    let mut c_names = Vec::with_capacity(n * 6);
+    let mut c_times = Vec::with_capacity(n * 8);
+    let mut c_attrs = Vec::with_capacity(n * 32);
+    let mut c_events = Vec::with_capacity(n * 2);
+    let mut c_links = Vec::with_capacity(n * 2);
     let mut prev_start = 0u64;
     put_uvarint(&mut c_traces, traces.len() as u64);
     for (id, spans) in traces {
         c_traces.extend_from_slice(id);
+        let spans = spans.as_ref();
         put_uvarint(&mut c_traces, spans.len() as u64);
         for st in spans {
             let s = &st.span;
@@ -150,7 +153,7 @@ pub(crate) fn encode_page(traces: &[TracePart]) -> Vec<u8> {
         &c_meta, &c_traces, &c_ids, &c_refs, &c_names, &c_times, &c_attrs, &c_events, &c_links,
     ];
     let mut out =
-        Vec::with_capacity(strs.bytes + cols.iter().map(|c| c.len() + 5).sum::<usize>() + 8);
+        Vec::with_capacity(strs.bytes() + cols.iter().map(|c| c.len() + 5).sum::<usize>() + 8);
     out.push(PAGE_VERSION);
     strs.encode(&mut out);
     for c in cols {

@@ -17,6 +17,7 @@
 //! never misses any. Blocks are `Arc`s: one removed by compaction or retention is deleted
 //! from disk only when the last reader lets go.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -180,29 +181,30 @@ impl Tenant {
     /// Writes one block per time window for a frozen head.
     fn write_head_blocks(&self, head: &Head) -> Result<Vec<Arc<Block>>, TraceError> {
         let window = self.opts.window_ns();
-        let mut by_window: BTreeMap<u64, Vec<TraceId>> = BTreeMap::new();
-        for (id, min, _) in head.ids() {
-            by_window.entry(min / window).or_default().push(id);
-        }
-        let mut out = Vec::new();
-        for (_, mut ids) in by_window {
-            ids.sort_unstable();
-            let mut w = BlockWriter::create(
-                &blocks_dir(&self.dir),
-                &self.block_name(),
-                self.opts.page_target_bytes,
-                self.opts.zstd_level,
-            )?;
-            for id in ids {
-                if let Some(spans) = head.get(&id) {
-                    w.add(id, spans)?;
+        head.with_sorted(|all| {
+            let mut by_window: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+            for (i, (_, t)) in all.iter().enumerate() {
+                by_window.entry(t.min_start / window).or_default().push(i);
+            }
+            let mut out = Vec::new();
+            for (_, idxs) in by_window {
+                let mut w = BlockWriter::create(
+                    &blocks_dir(&self.dir),
+                    &self.block_name(),
+                    self.opts.page_target_bytes,
+                    self.opts.zstd_level,
+                )?;
+                for i in idxs {
+                    if let Some((id, t)) = all.get(i) {
+                        w.add(**id, Cow::Borrowed(&t.spans))?;
+                    }
+                }
+                if let Some((_, path)) = w.finish(&self.name, 1, Vec::new())? {
+                    out.push(Arc::new(Block::open(&path)?));
                 }
             }
-            if let Some((_, path)) = w.finish(&self.name, 1, Vec::new())? {
-                out.push(Arc::new(Block::open(&path)?));
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn add_blocks(&self, new: Vec<Arc<Block>>) {
@@ -365,7 +367,7 @@ impl Tenant {
             }
             let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
             spans.retain(|s| seen.insert(s.span.span_id));
-            w.add(id, spans)?;
+            w.add(id, Cow::Owned(spans))?;
         }
         let level = group.iter().map(|b| b.meta.level).max().unwrap_or(1) + 1;
         let mut sources: Vec<String> = Vec::new();
