@@ -30,7 +30,7 @@ use crate::dict::{Dict, HintFilter};
 use crate::enc::{Dec, put_uvarint};
 use crate::error::DecodeError;
 use crate::model::{StoredSpan, time_range};
-use crate::page::{TracePart, decode_page, encode_page};
+use crate::page::{TracePart, decode_page, decode_page_for, encode_page};
 
 /// Version of the block layout written by this code.
 pub const BLOCK_FORMAT_VERSION: u32 = 1;
@@ -392,8 +392,8 @@ impl Block {
         self.hints.may_match(hints)
     }
 
-    /// Reads, verifies and decodes page `i`.
-    pub fn read_page(&self, i: usize) -> Result<Vec<TracePart>, TraceError> {
+    /// Reads, verifies and decompresses page `i`.
+    fn read_raw(&self, i: usize) -> Result<Vec<u8>, TraceError> {
         let p = self
             .pages
             .get(i)
@@ -423,7 +423,25 @@ impl Block {
                 ),
             ));
         }
+        Ok(raw)
+    }
+
+    /// Reads, verifies and decodes page `i`.
+    pub fn read_page(&self, i: usize) -> Result<Vec<TracePart>, TraceError> {
+        let raw = self.read_raw(i)?;
         decode_page(&raw).map_err(|e| corrupt(&self.dir, format!("page {i}: {e}")))
+    }
+
+    /// The spans of `id` in page `i`, decoding only that trace.
+    pub fn read_trace(
+        &self,
+        i: usize,
+        id: &TraceId,
+    ) -> Result<Option<Vec<StoredSpan>>, TraceError> {
+        let raw = self.read_raw(i)?;
+        let parts = decode_page_for(&raw, Some(id))
+            .map_err(|e| corrupt(&self.dir, format!("page {i}: {e}")))?;
+        Ok(parts.into_iter().find(|(pid, _)| pid == id).map(|(_, s)| s))
     }
 
     /// Reads the block's dictionaries.

@@ -251,27 +251,27 @@ impl StrOut for StrTable {
     }
 }
 
-/// A decoded string table.
-pub(crate) struct StrList(pub Vec<String>);
+/// A decoded string table, borrowing the page it was read from.
+pub(crate) struct StrList<'a>(pub Vec<&'a str>);
 
-impl StrList {
-    pub fn decode(d: &mut Dec<'_>) -> Result<StrList, DecodeError> {
+impl<'a> StrList<'a> {
+    pub fn decode(d: &mut Dec<'a>) -> Result<StrList<'a>, DecodeError> {
         let n = d.count(1)?;
         let mut list = Vec::with_capacity(n);
         for _ in 0..n {
-            list.push(d.str()?.to_owned());
+            list.push(d.str()?);
         }
         Ok(StrList(list))
     }
 }
 
-impl StrIn for StrList {
+impl StrIn for StrList<'_> {
     fn get(&self, d: &mut Dec<'_>) -> Result<String, DecodeError> {
         let id = d.uvarint()?;
         usize::try_from(id)
             .ok()
             .and_then(|i| self.0.get(i))
-            .cloned()
+            .map(|s| (*s).to_owned())
             .ok_or_else(|| {
                 DecodeError(format!(
                     "string id {id} outside a table of {}",
@@ -379,6 +379,56 @@ fn get_attrs_at(
         out.push(KeyValue { key, value });
     }
     Ok(out)
+}
+
+/// Reads past a value written with string ids, without building it.
+pub(crate) fn skip_value(d: &mut Dec<'_>, depth: usize) -> Result<(), DecodeError> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(DecodeError(format!(
+            "attribute values nested deeper than {MAX_VALUE_DEPTH} levels"
+        )));
+    }
+    match d.u8()? {
+        V_EMPTY => {}
+        V_STRING => {
+            d.uvarint()?;
+        }
+        V_BOOL => {
+            d.u8()?;
+        }
+        V_INT => {
+            d.uvarint()?;
+        }
+        V_DOUBLE => {
+            d.take(8)?;
+        }
+        V_ARRAY => {
+            let n = d.count(1)?;
+            for _ in 0..n {
+                skip_value(d, depth + 1)?;
+            }
+        }
+        V_KVLIST => skip_attrs_at(d, depth + 1)?,
+        V_BYTES => {
+            d.bytes()?;
+        }
+        other => return Err(DecodeError(format!("unknown attribute value type {other}"))),
+    }
+    Ok(())
+}
+
+fn skip_attrs_at(d: &mut Dec<'_>, depth: usize) -> Result<(), DecodeError> {
+    let n = d.count(2)?;
+    for _ in 0..n {
+        d.uvarint()?;
+        skip_value(d, depth)?;
+    }
+    Ok(())
+}
+
+/// Reads past attributes written with string ids.
+pub(crate) fn skip_attrs(d: &mut Dec<'_>) -> Result<(), DecodeError> {
+    skip_attrs_at(d, 0)
 }
 
 pub(crate) fn get_attrs(d: &mut Dec<'_>, s: &dyn StrIn) -> Result<Vec<KeyValue>, DecodeError> {

@@ -18,7 +18,7 @@ use oxeye_core::trace::{
 
 use crate::enc::{
     Dec, StrIn, StrList, StrOut, StrTable, get_attrs, put_attrs, put_bytes, put_ivarint,
-    put_uvarint,
+    put_uvarint, skip_attrs,
 };
 use crate::error::DecodeError;
 use crate::head::FastMap;
@@ -168,6 +168,49 @@ fn kind_of(b: u8) -> SpanKind {
 
 /// Decodes a page written by [`encode_page`].
 pub(crate) fn decode_page(raw: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
+    decode_page_for(raw, None)
+}
+
+/// Reads past one span's entries in every column.
+fn skip_span(cols: &mut [Dec<'_>; 7]) -> Result<(), DecodeError> {
+    let [c_ids, c_refs, c_names, c_attrs, c_events, c_links, _] = cols;
+    c_ids.take(16)?;
+    c_refs.uvarint()?;
+    c_refs.uvarint()?;
+    c_names.uvarint()?;
+    c_names.u8()?;
+    c_names.u8()?;
+    c_names.uvarint()?;
+    c_names.uvarint()?;
+    c_names.uvarint()?;
+    skip_attrs(c_attrs)?;
+    c_attrs.uvarint()?;
+    let ne = c_events.count(4)?;
+    for _ in 0..ne {
+        c_events.ivarint()?;
+        c_events.uvarint()?;
+        skip_attrs(c_events)?;
+        c_events.uvarint()?;
+    }
+    c_events.uvarint()?;
+    let nl = c_links.count(28)?;
+    for _ in 0..nl {
+        c_links.take(24)?;
+        c_links.uvarint()?;
+        skip_attrs(c_links)?;
+        c_links.uvarint()?;
+        c_links.uvarint()?;
+    }
+    c_links.uvarint()?;
+    Ok(())
+}
+
+/// Decodes a page; with `only`, builds just that trace (the others are read past
+/// without allocating) and stops once it is found.
+pub(crate) fn decode_page_for(
+    raw: &[u8],
+    only: Option<&TraceId>,
+) -> Result<Vec<TracePart>, DecodeError> {
     let mut d = Dec::new(raw);
     let version = d.u8()?;
     if version != PAGE_VERSION {
@@ -227,6 +270,26 @@ pub(crate) fn decode_page(raw: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
             return Err(DecodeError(format!(
                 "trace claims {nspans} spans but the id column holds fewer"
             )));
+        }
+        if only.is_some_and(|want| *want != trace_id) {
+            let mut cols = [
+                c_ids,
+                c_refs,
+                c_names,
+                c_attrs,
+                c_events,
+                c_links,
+                Dec::new(&[]),
+            ];
+            for _ in 0..nspans {
+                skip_span(&mut cols)?;
+                let start = prev_start.wrapping_add(c_times.ivarint()? as u64);
+                c_times.ivarint()?;
+                prev_start = start;
+            }
+            let [a, b, c, d2, e, f, _] = cols;
+            (c_ids, c_refs, c_names, c_attrs, c_events, c_links) = (a, b, c, d2, e, f);
+            continue;
         }
         let mut spans = Vec::with_capacity(nspans as usize);
         for _ in 0..nspans {
@@ -305,6 +368,9 @@ pub(crate) fn decode_page(raw: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
             });
         }
         out.push((trace_id, spans));
+        if only.is_some() {
+            break;
+        }
     }
     Ok(out)
 }
@@ -365,6 +431,15 @@ mod tests {
                 assert_eq!(*a.scope, *b.scope);
             }
         }
+        // decoding one trace skips the others and gives the same spans
+        for (id, spans) in &traces {
+            let one = decode_page_for(&raw, Some(id)).unwrap();
+            assert_eq!(one.len(), 1);
+            let got: Vec<&Span> = one[0].1.iter().map(|s| &s.span).collect();
+            let want: Vec<&Span> = spans.iter().map(|s| &s.span).collect();
+            assert_eq!(got, want);
+        }
+        assert!(decode_page_for(&raw, Some(&[9; 16])).unwrap().is_empty());
         // both resource allocations were written as one
         assert!(Arc::ptr_eq(&back[0].1[0].res, &back[1].1[0].res));
         for cut in 0..raw.len() {

@@ -226,7 +226,7 @@ impl TraceStore {
 
     fn reader<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut Reader<'_>) -> R) -> Option<R> {
         let t = self.tenant(tenant.as_str())?;
-        let mut r = Reader::new(t.snapshot(), &t.counters, &t.name);
+        let mut r = Reader::new(t.snapshot(), &t.counters, &t.dicts, &t.name);
         Some(f(&mut r))
     }
 }

@@ -37,8 +37,13 @@ use crate::head::Head;
 use crate::model::StoredSpan;
 use crate::options::{TraceStoreOptions, dur_ns};
 use crate::page::TracePart;
+use crate::query::DictCache;
 use crate::record::{decode_batch, encode_batch, validate};
 use crate::stats::{Counters, TenantTraceStats};
+
+/// Appends are refused (retryably) while head and frozen heads hold more than this
+/// many times `head_max_bytes`.
+const HELD_LIMIT_FACTOR: u64 = 4;
 
 /// A head that was cut and waits for its blocks.
 pub(crate) struct Frozen {
@@ -68,6 +73,7 @@ pub(crate) struct Tenant {
     maint_lock: Mutex<()>,
     next_block: AtomicU64,
     pub counters: Counters,
+    pub dicts: DictCache,
     /// Set while a background cut triggered by the head size runs.
     pub bg_cut: AtomicBool,
 }
@@ -117,6 +123,7 @@ impl Tenant {
             maint_lock: Mutex::new(()),
             next_block: AtomicU64::new(max_seq + 1),
             counters,
+            dicts: DictCache::default(),
             bg_cut: AtomicBool::new(false),
         };
         if corrupt_wal {
@@ -129,6 +136,14 @@ impl Tenant {
     /// Validates, logs and stores `batch`; returns the spans newly stored.
     pub fn append(&self, batch: TraceBatch) -> Result<usize, TraceError> {
         validate(&batch)?;
+        let held = self.held_bytes();
+        let limit = self.opts.head_max_bytes.saturating_mul(HELD_LIMIT_FACTOR);
+        if held > limit {
+            return Err(TraceError::Backpressure(format!(
+                "tenant {} holds {held} bytes of spans not yet written to blocks, over the limit of {limit}; retry later",
+                self.name
+            )));
+        }
         let mut buf = Vec::with_capacity(batch.span_count() * 160 + 64);
         encode_batch(&mut buf, &batch);
         let _shared = self.cut_lock.read();
@@ -143,6 +158,17 @@ impl Tenant {
 
     pub fn head_bytes(&self) -> u64 {
         self.head.read().bytes()
+    }
+
+    /// Bytes of the head and of frozen heads waiting for their blocks.
+    fn held_bytes(&self) -> u64 {
+        self.head_bytes()
+            + self
+                .frozen
+                .read()
+                .iter()
+                .map(|f| f.head.bytes())
+                .sum::<u64>()
     }
 
     pub fn snapshot(&self) -> Snapshot {
