@@ -141,7 +141,7 @@ impl<'a> BlockWriter<'a> {
             self.pending_bytes += page_bytes_estimate(&s.span);
         }
         self.spans += spans.len() as u64;
-        self.id_hashes.push(hash_bytes(&id));
+        self.id_hashes.push(id_hash(&id));
         self.pending.push((id, spans));
         if self.pending_bytes >= self.page_target {
             self.flush_page()?;
@@ -262,6 +262,11 @@ fn page_bytes_estimate(s: &oxeye_core::trace::Span) -> usize {
             .sum::<usize>()
 }
 
+/// The hash of a trace id that block bloom filters hold.
+pub(crate) fn id_hash(id: &TraceId) -> u64 {
+    hash_bytes(id)
+}
+
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
 
 /// An open block. Shared behind `Arc`; once [`Block::mark_deleted`] its directory is
@@ -375,9 +380,10 @@ impl Block {
         self.pages.get(i).map(|p| (p.min_t, p.max_t))
     }
 
-    /// The page that may hold `id`, if the bloom filter does not rule it out.
-    pub fn page_for(&self, id: &TraceId) -> Option<usize> {
-        if !self.ids.may_contain(hash_bytes(id)) {
+    /// The page that may hold `id` (whose [`id_hash`] is `h`), if the bloom filter does
+    /// not rule it out.
+    pub fn page_for(&self, id: &TraceId, h: u64) -> Option<usize> {
+        if !self.ids.may_contain(h) {
             return None;
         }
         let i = self.pages.partition_point(|p| p.last < *id);

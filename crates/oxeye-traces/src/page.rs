@@ -447,3 +447,77 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::record::{decode_batch, encode_batch};
+    use oxeye_core::trace::{AnyValue, KeyValue, ResourceSpans, ScopeSpans, TraceBatch};
+    use proptest::prelude::*;
+
+    fn sample_page() -> Vec<u8> {
+        let res = Arc::new(ResEntry::default());
+        let sc = Arc::new(ScopeEntry::default());
+        let spans = (0..5u8)
+            .map(|i| StoredSpan {
+                res: res.clone(),
+                scope: sc.clone(),
+                span: Span {
+                    trace_id: [i / 2 + 1; 16],
+                    span_id: [i + 1; 8],
+                    name: format!("op{i}"),
+                    attributes: vec![
+                        KeyValue::string("k", "v"),
+                        KeyValue::new("a", AnyValue::Array(vec![AnyValue::Int(1)])),
+                    ],
+                    events: vec![SpanEvent::default()],
+                    links: vec![SpanLink::default()],
+                    ..Span::default()
+                },
+            })
+            .collect::<Vec<_>>();
+        let mut traces: Vec<TracePart> = Vec::new();
+        for s in spans {
+            match traces.last_mut() {
+                Some((id, v)) if *id == s.span.trace_id => v.push(s),
+                _ => traces.push((s.span.trace_id, vec![s])),
+            }
+        }
+        encode_page(&traces)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_page(&bytes);
+            let _ = decode_page_for(&bytes, Some(&[1; 16]));
+            let _ = decode_batch(&bytes);
+            let _ = crate::dict::Dict::decode(&bytes);
+        }
+
+        #[test]
+        fn damaged_pages_and_records_never_panic(at in any::<prop::sample::Index>(), xor in 1u8..=255) {
+            let mut page = sample_page();
+            let i = at.index(page.len());
+            page[i] ^= xor;
+            let _ = decode_page(&page);
+            let _ = decode_page_for(&page, Some(&[2; 16]));
+            let batch = TraceBatch {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![Span { trace_id: [1; 16], span_id: [1; 8], ..Span::default() }],
+                        ..ScopeSpans::default()
+                    }],
+                    ..ResourceSpans::default()
+                }],
+            };
+            let mut rec = Vec::new();
+            encode_batch(&mut rec, &batch);
+            let j = at.index(rec.len());
+            rec[j] ^= xor;
+            let _ = decode_batch(&rec);
+        }
+    }
+}

@@ -22,7 +22,7 @@ use oxeye_core::trace::{
 
 use parking_lot::Mutex;
 
-use crate::block::Block;
+use crate::block::{Block, id_hash};
 use crate::dict::Dict;
 use crate::model::{StoredSpan, build_trace, overlaps};
 use crate::page::TracePart;
@@ -119,13 +119,14 @@ impl<'a> Reader<'a> {
             }
         }
         let blocks = self.snap.blocks.clone();
+        let h = id_hash(id);
         for b in &blocks {
             if let Some((start, end)) = range
                 && !b.overlaps(start, end)
             {
                 continue;
             }
-            let Some(i) = b.page_for(id) else { continue };
+            let Some(i) = b.page_for(id, h) else { continue };
             if lookup {
                 match b.read_trace(i, id) {
                     Ok(Some(s)) => spans.extend(s),
