@@ -300,6 +300,11 @@ impl Tenant {
         Ok(done)
     }
 
+    /// The next group of blocks to merge, if any. Blocks are grouped by time window;
+    /// within a window, `compaction_max_blocks` blocks of one level merge into one block
+    /// of the next level (so data is rewritten a logarithmic number of times while the
+    /// window is current), and once the window ended `compaction_delay` ago everything
+    /// left in it merges, up to `block_target_bytes` per block.
     fn plan_compaction(&self) -> Option<Vec<Arc<Block>>> {
         let window = self.opts.window_ns();
         let now = now_ns(&*self.clock);
@@ -318,24 +323,25 @@ impl Tenant {
             if blocks.len() < 2 {
                 continue;
             }
-            let window_end = w.saturating_add(1).saturating_mul(window);
-            let due = window_end.saturating_add(delay) <= now
-                || blocks.len() >= self.opts.compaction_max_blocks;
-            if !due {
-                continue;
-            }
             blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
-            let mut group = Vec::new();
-            let mut bytes = 0u64;
-            for b in blocks {
-                if group.len() >= 2 && bytes + b.meta.data_bytes > target {
-                    break;
-                }
-                bytes += b.meta.data_bytes;
-                group.push(b);
+            let mut by_level: BTreeMap<u32, Vec<Arc<Block>>> = BTreeMap::new();
+            for b in &blocks {
+                by_level.entry(b.meta.level).or_default().push(b.clone());
             }
-            if group.len() >= 2 {
-                return Some(group);
+            for same in by_level.into_values() {
+                if same.len() >= self.opts.compaction_max_blocks {
+                    let group = take_upto(same, target, self.opts.compaction_max_blocks);
+                    if group.len() >= 2 {
+                        return Some(group);
+                    }
+                }
+            }
+            let window_end = w.saturating_add(1).saturating_mul(window);
+            if window_end.saturating_add(delay) <= now {
+                let group = take_upto(blocks, target, usize::MAX);
+                if group.len() >= 2 {
+                    return Some(group);
+                }
             }
         }
         None
@@ -467,6 +473,21 @@ impl Tenant {
         s.wal_bytes = wal.bytes;
         s
     }
+}
+
+/// The first blocks (at most `max`) whose data stays within `target` bytes; always at
+/// least two when there are two.
+fn take_upto(blocks: Vec<Arc<Block>>, target: u64, max: usize) -> Vec<Arc<Block>> {
+    let mut group = Vec::new();
+    let mut bytes = 0u64;
+    for b in blocks {
+        if group.len() >= max || (group.len() >= 2 && bytes + b.meta.data_bytes > target) {
+            break;
+        }
+        bytes += b.meta.data_bytes;
+        group.push(b);
+    }
+    group
 }
 
 /// Reads a block's pages in order, one page decoded at a time.
