@@ -2,7 +2,8 @@
 //! insert), bytes per span on disk, and trace-by-id latency over many blocks.
 //!
 //! `cargo run --release -p oxeye-traces --example trace_bench -- [spans] [threads]
-//! [head MiB]` (defaults: 1000000 spans, 1 appender thread, 64 MiB head). Data goes to a temporary directory.
+//! [head MiB] [compact]` (defaults: 1000000 spans, 1 appender thread, 64 MiB head; with
+//! `compact`, maintenance runs until no merge is left and lookups are measured again). Data goes to a temporary directory.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,7 +12,7 @@ use oxeye_core::trace::{
     AnyValue, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanKind, SpanStatusCode,
     TraceBatch, TraceQueryable,
 };
-use oxeye_core::{SystemClock, TenantId};
+use oxeye_core::{Clock, SystemClock, TenantId};
 use oxeye_traces::{TraceStore, TraceStoreOptions};
 
 const SPANS_PER_TRACE: u64 = 10;
@@ -158,7 +159,8 @@ fn main() -> anyhow::Result<()> {
     };
     let store = Arc::new(TraceStore::open(dir.path(), opts, Arc::new(SystemClock))?);
     let tenant = TenantId::new("bench")?;
-    let now_ns = 1_793_491_200_000_000_000u64;
+    let now_ns = u64::try_from(SystemClock.now_ms()).unwrap_or(0) * 1_000_000;
+    let compact = args.get(4).is_some_and(|a| a == "compact");
 
     // pre-build the measured batches so only the store is measured; the rest of the data
     // (for the lookup figures) is generated and appended unmeasured afterwards
@@ -189,6 +191,10 @@ fn main() -> anyhow::Result<()> {
             let tenant = tenant.clone();
             std::thread::spawn(move || -> anyhow::Result<()> {
                 for b in batches {
+                    // stay clear of the store's backpressure limit (4x the head limit)
+                    while store.stats().total.head_bytes > 3 * (head_mb << 20) {
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
                     store.append(&tenant, b)?;
                 }
                 Ok(())
@@ -234,16 +240,7 @@ fn main() -> anyhow::Result<()> {
     let mut refused = 0u64;
     while done < total {
         let b = batch(done / SPANS_PER_TRACE, now_ns + done * 1000, &mut rng);
-        loop {
-            match store.append(&tenant, b.clone()) {
-                Ok(_) => break,
-                Err(oxeye_traces::TraceError::Backpressure(_)) => {
-                    refused += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        refused += append_retrying(&store, &tenant, b)?;
         done += BATCH;
     }
     println!("fill: {refused} appends refused for backpressure and retried");
@@ -255,40 +252,8 @@ fn main() -> anyhow::Result<()> {
         s.block_bytes as f64 / s.block_spans.max(1) as f64,
         s.index_mem_bytes
     );
-    // trace by id: random existing ids, plus misses
     let traces = done / SPANS_PER_TRACE;
-    let mut lat = Vec::new();
-    let mut rng = Rng(42);
-    for _ in 0..2000 {
-        let id = trace_id(rng.next() % traces);
-        let q = Instant::now();
-        let t = store.trace_by_id(&tenant, &id, None)?;
-        lat.push(q.elapsed().as_secs_f64() * 1e3);
-        anyhow::ensure!(
-            t.is_some_and(|t| t.span_count() as u64 == SPANS_PER_TRACE),
-            "trace missing"
-        );
-    }
-    lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
-    println!(
-        "trace by id (hit): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
-        pct(0.5),
-        pct(0.99),
-        pct(1.0)
-    );
-    let mut miss = Vec::new();
-    for i in 0..2000 {
-        let id = trace_id(traces + 1_000_000 + i);
-        let q = Instant::now();
-        let _ = store.trace_by_id(&tenant, &id, None)?;
-        miss.push(q.elapsed().as_secs_f64() * 1e3);
-    }
-    miss.sort_by(f64::total_cmp);
-    println!(
-        "trace by id (miss): p50 {:.3} ms, p99 {:.3} ms",
-        miss[1000], miss[1980]
-    );
+    lookups(&store, &tenant, traces, "many blocks")?;
     let q = Instant::now();
     let mut visited = 0;
     store.scan(
@@ -311,5 +276,79 @@ fn main() -> anyhow::Result<()> {
         "scan of first 1000 traces: {:.1} ms",
         q.elapsed().as_secs_f64() * 1e3
     );
+    if !compact {
+        return Ok(());
+    }
+    let c = Instant::now();
+    let c0 = cpu_secs();
+    let mut compactions = 0;
+    loop {
+        let r = store.maintain()?;
+        if r.compactions == 0 {
+            break;
+        }
+        compactions += r.compactions;
+    }
+    let s = store.stats().total;
+    println!(
+        "maintain: {} compactions in {:.1}s ({:.1} cpu-s), now {} blocks, {:.1} bytes/span",
+        compactions,
+        c.elapsed().as_secs_f64(),
+        cpu_secs() - c0,
+        s.blocks,
+        s.block_bytes as f64 / s.block_spans.max(1) as f64
+    );
+    lookups(&store, &tenant, traces, "after compaction")?;
     Ok(())
+}
+
+fn lookups(store: &TraceStore, tenant: &TenantId, traces: u64, what: &str) -> anyhow::Result<()> {
+    let mut lat = Vec::new();
+    let mut rng = Rng(42);
+    for _ in 0..2000 {
+        let id = trace_id(rng.next() % traces);
+        let q = Instant::now();
+        let t = store.trace_by_id(tenant, &id, None)?;
+        lat.push(q.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(
+            t.is_some_and(|t| t.span_count() as u64 == SPANS_PER_TRACE),
+            "trace missing"
+        );
+    }
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)];
+    println!(
+        "trace by id, {what} (hit): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+    let mut miss = Vec::new();
+    for i in 0..2000 {
+        let id = trace_id(traces + 1_000_000 + i);
+        let q = Instant::now();
+        let _ = store.trace_by_id(tenant, &id, None)?;
+        miss.push(q.elapsed().as_secs_f64() * 1e3);
+    }
+    miss.sort_by(f64::total_cmp);
+    println!(
+        "trace by id, {what} (miss): p50 {:.3} ms, p99 {:.3} ms",
+        miss[1000], miss[1980]
+    );
+    Ok(())
+}
+
+/// Appends, retrying while the store asks for backpressure; returns the refusals.
+fn append_retrying(store: &TraceStore, tenant: &TenantId, b: TraceBatch) -> anyhow::Result<u64> {
+    let mut refused = 0;
+    loop {
+        match store.append(tenant, b.clone()) {
+            Ok(_) => return Ok(refused),
+            Err(oxeye_traces::TraceError::Backpressure(_)) => {
+                refused += 1;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

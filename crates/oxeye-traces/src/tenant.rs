@@ -69,8 +69,10 @@ pub(crate) struct Tenant {
     head: RwLock<Arc<Head>>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
     blocks: RwLock<Vec<Arc<Block>>>,
-    /// Serialises cuts, block writes, compaction and retention.
+    /// Serialises head cuts and the block writes of frozen heads.
     maint_lock: Mutex<()>,
+    /// Serialises compaction and retention (long merges never hold up head cuts).
+    compact_lock: Mutex<()>,
     next_block: AtomicU64,
     pub counters: Counters,
     pub dicts: DictCache,
@@ -121,6 +123,7 @@ impl Tenant {
             frozen: RwLock::new(Vec::new()),
             blocks: RwLock::new(blocks),
             maint_lock: Mutex::new(()),
+            compact_lock: Mutex::new(()),
             next_block: AtomicU64::new(max_seq + 1),
             counters,
             dicts: DictCache::default(),
@@ -289,11 +292,15 @@ impl Tenant {
         Ok((cut, self.persist_frozen()?))
     }
 
-    /// Merges small blocks of the same time window; returns how many merges ran.
-    pub fn compact(&self) -> Result<usize, TraceError> {
-        let _m = self.maint_lock.lock();
+    /// Runs at most `max` merges of blocks of the same time window (one call does a
+    /// bounded amount of work; the next maintenance pass continues); returns how many ran.
+    pub fn compact(&self, max: usize) -> Result<usize, TraceError> {
+        let _c = self.compact_lock.lock();
         let mut done = 0;
-        while let Some(group) = self.plan_compaction() {
+        while done < max {
+            let Some(group) = self.plan_compaction() else {
+                break;
+            };
             self.merge(&group)?;
             done += 1;
         }
@@ -425,7 +432,7 @@ impl Tenant {
 
     /// Deletes blocks whose newest span ended before `now - retention`.
     pub fn apply_retention(&self) -> usize {
-        let _m = self.maint_lock.lock();
+        let _c = self.compact_lock.lock();
         let cutoff = now_ns(&*self.clock).saturating_sub(dur_ns(self.opts.retention));
         let old: Vec<Arc<Block>> = self
             .blocks
