@@ -15,6 +15,10 @@ use oxeye_core::trace::{
 use oxeye_core::{Clock, SystemClock, TenantId};
 use oxeye_traces::{TraceStore, TraceStoreOptions};
 
+/// The binary runs on mimalloc; measure with the same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SPANS_PER_TRACE: u64 = 10;
 const BATCH: u64 = 1000;
 

@@ -191,6 +191,16 @@ pub(crate) struct StrTable {
 }
 
 impl StrTable {
+    /// A table sized for about `strings` distinct strings of `bytes` in total.
+    pub fn with_capacity(strings: usize, bytes: usize) -> StrTable {
+        StrTable {
+            by_hash: FastMap::with_capacity_and_hasher(strings, Default::default()),
+            collided: FastMap::default(),
+            buf: String::with_capacity(bytes),
+            ends: Vec::with_capacity(strings),
+        }
+    }
+
     fn get(&self, id: u32) -> &str {
         let i = id as usize;
         let start = if i == 0 {

@@ -70,10 +70,10 @@ impl<T: PartialEq> Interner<T> {
 
 /// Encodes whole traces (sorted by id) into an uncompressed page.
 pub(crate) fn encode_page<S: AsRef<[StoredSpan]>>(traces: &[(TraceId, S)]) -> Vec<u8> {
-    let mut strs = StrTable::default();
+    let n: usize = traces.iter().map(|(_, s)| s.as_ref().len()).sum();
+    let mut strs = StrTable::with_capacity(n * 3 + 64, n * 48 + 1024);
     let mut res = Interner::<ResEntry>::new();
     let mut scopes = Interner::<ScopeEntry>::new();
-    let n: usize = traces.iter().map(|(_, s)| s.as_ref().len()).sum();
     let mut c_traces = Vec::with_capacity(traces.len() * 18 + 4);
     let mut c_ids = Vec::with_capacity(n * 16);
     let mut c_refs = Vec::with_capacity(n * 2);
