@@ -139,6 +139,9 @@ impl Tenant {
     /// Validates, logs and stores `batch`; returns the spans newly stored.
     pub fn append(&self, batch: TraceBatch) -> Result<usize, TraceError> {
         validate(&batch)?;
+        if batch.span_count() == 0 {
+            return Ok(0);
+        }
         let held = self.held_bytes();
         let limit = self.opts.head_max_bytes.saturating_mul(HELD_LIMIT_FACTOR);
         if held > limit {
