@@ -10,6 +10,10 @@
 //! histograms, gauges, an info metric) into the three systems, lets them settle, checks
 //! they hold the same data, then times a suite of dashboard range queries over 1 h, 6 h
 //! and 24 h windows and prints latencies and ratios side by side.
+//!
+//! `oxeye-bench traces` pushes OTLP traces over HTTP and gRPC and prints spans/s per
+//! core, stored bytes per span, trace-by-id p50/p99 with many spans stored and TraceQL
+//! search latency.
 
 mod dash;
 mod data;
@@ -18,6 +22,7 @@ mod peers;
 mod proc;
 mod query;
 mod suite;
+mod traces;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +39,8 @@ enum Cmd {
     Ingest(ingest::IngestArgs),
     /// Dashboard range queries: latency side by side on the same data.
     Query(query::QueryArgs),
+    /// OTLP trace ingest, bytes per span, trace-by-id and TraceQL search latency.
+    Traces(traces::TracesArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +48,6 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Ingest(args) => ingest::run(args),
         Cmd::Query(args) => query::run(args),
+        Cmd::Traces(args) => traces::run(args),
     }
 }

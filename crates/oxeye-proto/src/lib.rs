@@ -16,6 +16,7 @@
 //! - [`remote_read`]: Prometheus remote read requests, sampled answers and streamed XOR
 //!   chunks.
 //! - [`otlp`]: OTLP metrics (protobuf or JSON) mapped onto the Prometheus data model.
+//! - [`zipkin`]: Zipkin v2 JSON spans mapped onto the trace model as OTLP carries it.
 //! - [`compression`]: Content-Encoding decoding with a size limit against decompression bombs.
 //!
 //! Every failure is a [`ProtoError`] whose [`ProtoError::status_code`] tells the API layer
@@ -26,6 +27,8 @@ pub mod exposition;
 pub mod otlp;
 pub mod remote_read;
 pub mod remote_write;
+pub mod tempo;
+pub mod zipkin;
 
 mod error;
 mod floatfmt;

@@ -1,4 +1,5 @@
-//! OTLP metrics ingest over HTTP (`POST /v1/metrics`) and gRPC (`MetricsService/Export`).
+//! OTLP metrics ingest over HTTP (`POST /v1/metrics`) and gRPC (`MetricsService/Export`),
+//! and the gRPC server that also carries the trace service of [`crate::traces_ingest`].
 //!
 //! Both transports end in [`ingest`]: convert the request into a [`oxeye_core::WriteBatch`]
 //! with the tenant's delta-to-cumulative state (points that cannot be converted are
@@ -81,12 +82,12 @@ pub async fn ingest(
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
+pub(crate) enum Encoding {
     Protobuf,
     Json,
 }
 
-fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
+pub(crate) fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
     let ct = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let media = ct.split(';').next()?.trim().to_ascii_lowercase();
     match media.as_str() {
@@ -96,7 +97,11 @@ fn encoding_of(headers: &HeaderMap) -> Option<Encoding> {
     }
 }
 
-fn encode<M: Message + serde::Serialize>(enc: Encoding, status: StatusCode, msg: &M) -> Response {
+pub(crate) fn encode<M: Message + serde::Serialize>(
+    enc: Encoding,
+    status: StatusCode,
+    msg: &M,
+) -> Response {
     let (ct, body) = match enc {
         Encoding::Protobuf => ("application/x-protobuf", msg.encode_to_vec()),
         Encoding::Json => (
@@ -107,7 +112,7 @@ fn encode<M: Message + serde::Serialize>(enc: Encoding, status: StatusCode, msg:
     (status, [(header::CONTENT_TYPE, ct)], body).into_response()
 }
 
-fn error_response(enc: Encoding, e: ApiError) -> Response {
+pub(crate) fn error_response(enc: Encoding, e: ApiError) -> Response {
     let status = e.http_status();
     let code = match e.status_code() {
         oxeye_core::StatusCode::BadData => 3,       // INVALID_ARGUMENT
@@ -254,7 +259,8 @@ pub async fn serve_grpc(
 ) -> std::io::Result<()> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
-        .add_service(OtlpGrpc::new(state).into_server())
+        .add_service(OtlpGrpc::new(state.clone()).into_server())
+        .add_service(crate::traces_ingest::OtlpTraceGrpc::new(state).into_server())
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
         .map_err(std::io::Error::other)

@@ -95,6 +95,14 @@ pub struct ServeArgs {
     #[arg(long = "storage.tsdb.wal-sync")]
     pub wal_sync: Option<String>,
     /// Longest a query may run, including its wait for a slot.
+    /// How long spans are kept.
+    #[arg(long = "storage.traces.retention.time", default_value = "7d")]
+    pub traces_retention: String,
+
+    /// How often span metrics and the service graph are written to the metrics store.
+    #[arg(long = "traces.generator-interval", default_value = "15s")]
+    pub traces_generator_interval: String,
+
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
     /// Queries evaluated at once; further queries wait.
@@ -144,6 +152,14 @@ impl ServeArgs {
             ("storage.tsdb.retention.time", opt(&self.retention_time)),
             ("storage.tsdb.retention.size", opt(&self.retention_size)),
             ("storage.tsdb.wal-sync", opt(&self.wal_sync)),
+            (
+                "storage.traces.retention.time",
+                self.traces_retention.clone(),
+            ),
+            (
+                "traces.generator-interval",
+                self.traces_generator_interval.clone(),
+            ),
             ("query.timeout", self.query_timeout.clone()),
             (
                 "query.max-concurrency",

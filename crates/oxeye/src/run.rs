@@ -1,11 +1,14 @@
 //! `oxeye serve`: wiring and lifecycle.
 //!
-//! Start: load the config, open the TSDB (replaying its WAL), bind the listeners, build the
-//! server state over the TSDB's core traits, start scraping, then report ready.
-//! Running: a maintenance loop every 30s (compaction, retention) on a blocking thread;
-//! SIGHUP or `POST /-/reload` re-reads the config and re-applies the scrape jobs.
+//! Start: load the config, bind the listeners, build the server state over the stores'
+//! core traits (lazy until open), open the TSDB (`<storage.path>/metrics`) and the trace
+//! store (`<storage.path>/traces`), replaying their WALs, start scraping, then report ready.
+//! Running: a maintenance loop every 30s (compaction, retention, cutting trace heads) on a
+//! blocking thread; span metrics and the service graph written to the TSDB every
+//! `--traces.generator-interval`; SIGHUP or `POST /-/reload` re-reads the config and
+//! re-applies the scrape jobs.
 //! Stop (SIGINT/SIGTERM): stop the listeners (in-flight requests finish), stop scraping
-//! (which writes staleness markers), then close the TSDB so its WAL is synced and closed.
+//! (which writes staleness markers), then close both stores so their WALs are synced.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,13 +22,15 @@ use oxeye_server::{
     ActiveTarget, DroppedTarget, Limits as ServerLimits, Listeners, QueryLimits, ServerState,
     StatValue, StoreStatus, TargetsSnapshot,
 };
+use oxeye_traces::generator::{Generator, GeneratorOptions};
+use oxeye_traces::{TraceStore, TraceStoreOptions};
 use oxeye_tsdb::{Limits, Tsdb, TsdbOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::config::{Config, TenantLimitsConfig, parse_size, parse_wal_sync};
-use crate::store::LazyStore;
+use crate::store::{LazyStore, LazyTraces};
 
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
 /// How long in-flight requests may run after a shutdown signal.
@@ -73,6 +78,24 @@ pub fn tsdb_options(cfg: &Config, args: &ServeArgs) -> anyhow::Result<TsdbOption
         o.tenant_limits.insert(tenant.clone(), merged);
     }
     Ok(o)
+}
+
+/// The trace store options: retention from its flag, the WAL sync policy shared with the
+/// TSDB.
+fn trace_options(args: &ServeArgs, tsdb: &TsdbOptions) -> anyhow::Result<TraceStoreOptions> {
+    let retention = oxeye_scrape::parse_duration(&args.traces_retention).with_context(|| {
+        format!(
+            "invalid --storage.traces.retention.time {:?}",
+            args.traces_retention
+        )
+    })?;
+    let mut wal = TraceStoreOptions::default().wal;
+    wal.sync = tsdb.wal.sync;
+    Ok(TraceStoreOptions {
+        retention,
+        wal,
+        ..TraceStoreOptions::default()
+    })
 }
 
 fn server_limits(cfg: &Config) -> anyhow::Result<ServerLimits> {
@@ -253,6 +276,43 @@ fn stats(tsdb: &Tsdb) -> Vec<StatValue> {
     out
 }
 
+fn trace_stats(store: &TraceStore) -> Vec<StatValue> {
+    let s = store.stats();
+    let t = &s.total;
+    vec![
+        StatValue::gauge(
+            "oxeye_traces_head_spans",
+            "Spans in the trace heads",
+            t.head_spans as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_traces_head_bytes",
+            "Estimated bytes held by the trace heads",
+            t.head_bytes as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_traces_blocks",
+            "Trace blocks on disk",
+            t.blocks as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_traces_block_bytes",
+            "Bytes of trace blocks on disk",
+            t.block_bytes as f64,
+        ),
+        StatValue::counter(
+            "oxeye_traces_spans_ingested",
+            "Spans stored since start",
+            t.spans_ingested as f64,
+        ),
+        StatValue::counter(
+            "oxeye_traces_corrupt_blocks",
+            "Corrupt trace blocks found since start",
+            t.corrupt_blocks as f64,
+        ),
+    ]
+}
+
 /// Runs the server until SIGINT/SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -273,6 +333,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     // serve first, so health checks answer and clients get 503 during the WAL replay
     let store = Arc::new(LazyStore::default());
+    let traces = Arc::new(LazyTraces::default());
+    let trace_opts = trace_options(&args, &options)?;
+    let generator_every = oxeye_scrape::parse_duration(&args.traces_generator_interval)
+        .with_context(|| {
+            format!(
+                "invalid --traces.generator-interval {:?}",
+                args.traces_generator_interval
+            )
+        })?;
+    anyhow::ensure!(
+        !generator_every.is_zero(),
+        "--traces.generator-interval must be greater than zero"
+    );
+    let generator = Arc::new(Generator::new(GeneratorOptions::default(), clock.clone()));
     let default_tenant = TenantId::new(&cfg.tenancy.default_tenant)?;
     let manager = Arc::new(ScrapeManager::new(
         store.clone(),
@@ -290,7 +364,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let stats_db = store.clone();
         let targets_mgr = manager.clone();
         let status_db = store.clone();
+        let flush_traces = traces.clone();
+        let stats_traces = traces.clone();
+        let observer = generator.clone();
         ServerState::builder(store.clone(), store.clone())
+            .traces(oxeye_server::TraceStores {
+                appender: traces.clone(),
+                queryable: traces.clone(),
+                observer: Some(Arc::new(move |tenant, batch| {
+                    observer.observe(tenant, batch)
+                })),
+            })
             .query_limits(query_limits)
             .flags(args.flag_values())
             .storage_retention(retention)
@@ -311,9 +395,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_bytes_in_frame: args.remote_read_max_bytes_in_frame,
             })
             .clock(clock.clone())
-            .flush(Arc::new(move || Ok(flush_db.get()?.flush()?)))
+            .flush(Arc::new(move || {
+                flush_db.get()?.flush()?;
+                flush_traces.get()?.flush()?;
+                Ok(())
+            }))
             .stats(Arc::new(move || {
-                stats_db.get().map(|db| stats(db)).unwrap_or_default()
+                let mut out = stats_db.get().map(|db| stats(db)).unwrap_or_default();
+                if let Ok(t) = stats_traces.get() {
+                    out.extend(trace_stats(t));
+                }
+                out
             }))
             .targets(Arc::new(move || targets_snapshot(&targets_mgr)))
             .reload(reload.clone())
@@ -346,13 +438,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(path = %args.storage_path.display(), "opening storage");
     let storage = args.storage_path.clone();
     let open_clock = clock.clone();
-    let opened = tokio::task::spawn_blocking(move || Tsdb::open(&storage, options, open_clock))
-        .await
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r.map_err(anyhow::Error::from))
-        .with_context(|| format!("cannot open storage at {}", args.storage_path.display()));
-    let tsdb = match opened {
-        Ok(db) => db,
+    let opened = tokio::task::spawn_blocking(move || {
+        let tsdb = Tsdb::open(&storage.join("metrics"), options, open_clock.clone())
+            .with_context(|| format!("cannot open the metrics store in {}", storage.display()))?;
+        let traces = TraceStore::open(&storage.join("traces"), trace_opts, open_clock);
+        match traces {
+            Ok(t) => Ok((tsdb, Arc::new(t))),
+            Err(e) => {
+                let _ = tsdb.close();
+                Err(anyhow::Error::from(e).context(format!(
+                    "cannot open the trace store in {}",
+                    storage.display()
+                )))
+            }
+        }
+    })
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
+    let (tsdb, trace_store) = match opened {
+        Ok(s) => s,
         Err(e) => {
             shutdown.cancel();
             let _ = server.await;
@@ -360,6 +465,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     store.set(tsdb.clone());
+    traces.set(trace_store.clone());
     tracing::info!("storage opened");
 
     if let Err(e) = manager
@@ -368,10 +474,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     {
         shutdown.cancel();
         let _ = server.await;
-        let _ = tokio::task::spawn_blocking(move || tsdb.close()).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = trace_store.close();
+            tsdb.close()
+        })
+        .await;
         return Err(anyhow::Error::from(e).context("cannot start scraping"));
     }
-    let maintenance = tokio::spawn(maintenance_loop(tsdb.clone(), shutdown.clone()));
+    let generating = tokio::spawn(generator_loop(
+        generator.clone(),
+        tsdb.clone(),
+        generator_every,
+        shutdown.clone(),
+    ));
+    let maintenance = tokio::spawn(maintenance_loop(
+        tsdb.clone(),
+        trace_store.clone(),
+        shutdown.clone(),
+    ));
     state.set_ready(true);
     tracing::info!("server is ready");
 
@@ -392,10 +512,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopping scrapes");
     manager.stop().await;
     let _ = maintenance.await;
+    let _ = generating.await;
     tracing::info!("closing storage");
-    tokio::task::spawn_blocking(move || tsdb.close())
-        .await?
-        .context("cannot close storage cleanly")?;
+    let closed = tokio::task::spawn_blocking(move || {
+        let traces = trace_store
+            .close()
+            .context("cannot close the trace store cleanly");
+        let metrics = tsdb
+            .close()
+            .context("cannot close the metrics store cleanly");
+        traces.and(metrics)
+    })
+    .await?;
+    closed?;
     tracing::info!("storage closed, bye");
     Ok(())
 }
@@ -427,7 +556,38 @@ fn reload_fn(
     })
 }
 
-async fn maintenance_loop(tsdb: Arc<Tsdb>, shutdown: CancellationToken) {
+/// Writes span metrics and the service graph into each tenant's metrics every `every`.
+async fn generator_loop(
+    generator: Arc<Generator>,
+    tsdb: Arc<Tsdb>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    use oxeye_core::MetricsAppender;
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (g, db) = (generator.clone(), tsdb.clone());
+        let written = tokio::task::spawn_blocking(move || {
+            for (tenant, batch) in g.collect() {
+                if let Err(e) = db.append(&tenant, batch) {
+                    tracing::warn!(tenant = %tenant, error = %e, "cannot store span metrics");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "span metrics task failed");
+        }
+    }
+}
+
+async fn maintenance_loop(tsdb: Arc<Tsdb>, traces: Arc<TraceStore>, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
     tick.tick().await;
     loop {
@@ -440,6 +600,15 @@ async fn maintenance_loop(tsdb: Arc<Tsdb>, shutdown: CancellationToken) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "storage maintenance failed"),
             Err(e) => tracing::error!(error = %e, "storage maintenance task failed"),
+        }
+        let t = traces.clone();
+        match tokio::task::spawn_blocking(move || t.maintain()).await {
+            Ok(Ok(r)) if !r.failed_tenants.is_empty() => {
+                tracing::warn!(tenants = ?r.failed_tenants, "trace maintenance failed for some tenants")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "trace store maintenance failed"),
+            Err(e) => tracing::error!(error = %e, "trace store maintenance task failed"),
         }
     }
 }

@@ -1,16 +1,26 @@
-//! A store that becomes available once the TSDB has opened.
+//! Stores that become available once they have opened.
 //!
-//! The HTTP listeners start before the WAL replay, so `/-/healthy` answers at once and
-//! `/-/ready` says 503 while the replay runs; writes and reads in that window get a
+//! The HTTP listeners start before the WAL replays, so `/-/healthy` answers at once and
+//! `/-/ready` says 503 while the replays run; writes and reads in that window get a
 //! retryable 503 ("storage is starting") instead of hanging in the accept queue.
 
+use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
+use oxeye_core::trace::{
+    AnyValue, AttrScope, Operation, SpanAppendStats, SpanAppender, TagNames, Trace, TraceBatch,
+    TraceId, TraceQueryable, TraceScan,
+};
 use oxeye_core::{
     AppendStats, MetricsAppender, MetricsQuerier, MetricsQueryable, StoreError, TenantId,
     WriteBatch,
 };
+use oxeye_traces::TraceStore;
 use oxeye_tsdb::Tsdb;
+
+fn starting() -> StoreError {
+    StoreError::Unavailable("storage is starting, retry later".into())
+}
 
 /// The TSDB once open.
 #[derive(Debug, Default)]
@@ -26,9 +36,82 @@ impl LazyStore {
 
     /// The TSDB, or Unavailable while it is still opening.
     pub fn get(&self) -> Result<&Arc<Tsdb>, StoreError> {
-        self.db
-            .get()
-            .ok_or_else(|| StoreError::Unavailable("storage is starting, retry later".into()))
+        self.db.get().ok_or_else(starting)
+    }
+}
+
+/// The trace store once open.
+#[derive(Debug, Default)]
+pub struct LazyTraces {
+    store: OnceLock<Arc<TraceStore>>,
+}
+
+impl LazyTraces {
+    /// Makes the opened store available; later calls are ignored.
+    pub fn set(&self, store: Arc<TraceStore>) {
+        let _ = self.store.set(store);
+    }
+
+    /// The store, or Unavailable while it is still opening.
+    pub fn get(&self) -> Result<&Arc<TraceStore>, StoreError> {
+        self.store.get().ok_or_else(starting)
+    }
+}
+
+impl SpanAppender for LazyTraces {
+    fn append_spans(
+        &self,
+        tenant: &TenantId,
+        batch: TraceBatch,
+    ) -> Result<SpanAppendStats, StoreError> {
+        self.get()?.append_spans(tenant, batch)
+    }
+}
+
+impl TraceQueryable for LazyTraces {
+    fn trace_by_id(
+        &self,
+        tenant: &TenantId,
+        trace_id: &TraceId,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<Trace>, StoreError> {
+        self.get()?.trace_by_id(tenant, trace_id, range)
+    }
+
+    fn scan(
+        &self,
+        tenant: &TenantId,
+        scan: &TraceScan,
+        visit: &mut dyn FnMut(&Trace) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.get()?.scan(tenant, scan, visit)
+    }
+
+    fn tag_names(&self, tenant: &TenantId, start: u64, end: u64) -> Result<TagNames, StoreError> {
+        self.get()?.tag_names(tenant, start, end)
+    }
+
+    fn tag_values(
+        &self,
+        tenant: &TenantId,
+        scope: Option<AttrScope>,
+        key: &str,
+        start: u64,
+        end: u64,
+        limit: usize,
+    ) -> Result<Vec<AnyValue>, StoreError> {
+        self.get()?
+            .tag_values(tenant, scope, key, start, end, limit)
+    }
+
+    fn operations(
+        &self,
+        tenant: &TenantId,
+        service: Option<&str>,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        self.get()?.operations(tenant, service, start, end)
     }
 }
 

@@ -13,3 +13,5 @@ mod promql_diff;
 mod reads;
 mod remote_read;
 mod restart;
+mod traces;
+mod traces_crash;

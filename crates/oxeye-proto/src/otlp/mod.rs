@@ -27,6 +27,8 @@ mod delta;
 mod naming;
 #[cfg(test)]
 mod tests;
+mod trace_in;
+pub mod trace_out;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
@@ -43,6 +45,7 @@ use oxeye_core::{
     WriteBatch, stale_nan,
 };
 use prost::Message;
+pub use trace_in::*;
 
 use crate::ProtoError;
 use delta::{HistogramTotals, ns_to_ms};

@@ -1,10 +1,17 @@
 //! Router tests over a small in-memory store implementing the core traits.
 
 mod api_contract;
+mod jaeger_api;
 mod memstore;
 mod otlp_api;
 mod query_api;
 mod read_api;
+mod tempo_api;
+mod tempo_fixture;
+mod tempo_roundtrip;
+mod traces_ingest_grpc;
+mod traces_ingest_http;
+mod traces_ingest_zipkin;
 mod write_api;
 
 use std::sync::Arc;

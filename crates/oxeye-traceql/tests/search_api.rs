@@ -1,0 +1,323 @@
+//! Search behaviour beyond span matching: trace metadata, limits, spss, durations, hints,
+//! tenants and store errors.
+
+use std::ops::ControlFlow;
+use std::sync::Mutex;
+
+use oxeye_core::trace::{
+    AnyValue, AttrScope, KeyValue, Operation, Resource, ResourceSpans, ScanHint, ScopeSpans, Span,
+    SpanAppender, TagNames, Trace, TraceBatch, TraceId, TraceQueryable, TraceScan,
+};
+use oxeye_core::trace_mem::MemTraceStore;
+use oxeye_core::{StatusCode, StoreError, TenantId};
+use oxeye_traceql::{
+    Query, ROOT_SPAN_NOT_YET_RECEIVED, SearchRequest, TraceqlError, search, validate,
+};
+
+fn span(trace: u8, id: u8, parent: u8, name: &str, start: u64, dur: u64) -> Span {
+    Span {
+        trace_id: [trace; 16],
+        span_id: [id; 8],
+        parent_span_id: [parent; 8],
+        name: name.to_string(),
+        start_unix_nano: start,
+        end_unix_nano: start + dur,
+        attributes: vec![KeyValue::new(
+            "http.status_code",
+            AnyValue::Int(200 + id as i64),
+        )],
+        ..Span::default()
+    }
+}
+
+fn batch(service: &str, spans: Vec<Span>) -> TraceBatch {
+    TraceBatch {
+        resource_spans: vec![ResourceSpans {
+            resource: Resource {
+                attributes: vec![KeyValue::string("service.name", service)],
+                ..Resource::default()
+            },
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+fn tenant() -> TenantId {
+    TenantId::new("t1").unwrap()
+}
+
+/// Trace 1: root "GET /" (frontend) with 4 children, 100 ms. Trace 2: no root span
+/// received, 5 ms. Trace 3: root "POST /" (api), 2 s, newest.
+fn store() -> MemTraceStore {
+    let s = MemTraceStore::new();
+    let ms = 1_000_000;
+    let mut t1 = vec![span(1, 1, 0, "GET /", 1_000 * ms, 100 * ms)];
+    for i in 2..=5 {
+        t1.push(span(1, i, 1, "child", 1_000 * ms + u64::from(i) * ms, ms));
+    }
+    s.append_spans(&tenant(), batch("frontend", t1)).unwrap();
+    s.append_spans(
+        &tenant(),
+        batch("db", vec![span(2, 7, 9, "orphan", 2_000 * ms, 5 * ms)]),
+    )
+    .unwrap();
+    s.append_spans(
+        &tenant(),
+        batch("api", vec![span(3, 1, 0, "POST /", 3_000 * ms, 2_000 * ms)]),
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+fn reports_root_metadata_and_cuts_spansets_at_spss() {
+    let s = store();
+    let mut req = SearchRequest::new("{ }");
+    req.spans_per_spanset = 2;
+    let resp = search(&s, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces.len(), 3);
+    assert_eq!(resp.metrics.inspected_traces, 3);
+    assert_eq!(resp.metrics.inspected_spans, 7);
+    // newest first
+    let ids: Vec<u8> = resp.traces.iter().map(|t| t.trace_id[0]).collect();
+    assert_eq!(ids, vec![3, 2, 1]);
+    let t1 = &resp.traces[2];
+    assert_eq!(t1.root_service_name, "frontend");
+    assert_eq!(t1.root_trace_name, "GET /");
+    assert_eq!(t1.duration_ms, 100);
+    assert_eq!(t1.start_time_unix_nano, 1_000_000_000);
+    assert_eq!(t1.span_sets.len(), 1);
+    assert_eq!(t1.span_sets[0].matched, 5);
+    assert_eq!(t1.span_sets[0].spans.len(), 2);
+    // earliest spans first
+    assert_eq!(t1.span_sets[0].spans[0].span_id, [1; 8]);
+    assert_eq!(t1.span_sets[0].spans[0].duration_nanos, 100_000_000);
+    let t2 = &resp.traces[1];
+    assert_eq!(t2.root_service_name, ROOT_SPAN_NOT_YET_RECEIVED);
+    assert_eq!(t2.root_trace_name, "");
+}
+
+#[test]
+fn limit_and_durations_filter_traces() {
+    let s = store();
+    let mut req = SearchRequest::new("");
+    req.limit = 1;
+    let resp = search(&s, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    assert_eq!(resp.traces[0].trace_id, [3; 16]);
+
+    let mut req = SearchRequest::new("{}");
+    req.min_duration_nanos = Some(50_000_000);
+    req.max_duration_nanos = Some(1_000_000_000);
+    let resp = search(&s, &tenant(), &req).unwrap();
+    let ids: Vec<u8> = resp.traces.iter().map(|t| t.trace_id[0]).collect();
+    assert_eq!(ids, vec![1]);
+
+    req.min_duration_nanos = Some(2_000_000_000);
+    req.max_duration_nanos = Some(1);
+    let err = search(&s, &tenant(), &req).unwrap_err();
+    assert_eq!(err.status_code(), StatusCode::BadData);
+}
+
+#[test]
+fn time_range_and_tenants_scope_the_search() {
+    let s = store();
+    let mut req = SearchRequest::new("{}");
+    req.start_nanos = 2_500_000_000;
+    let resp = search(&s, &tenant(), &req).unwrap();
+    let ids: Vec<u8> = resp.traces.iter().map(|t| t.trace_id[0]).collect();
+    assert_eq!(ids, vec![3]);
+    let other = TenantId::new("other").unwrap();
+    assert!(search(&s, &other, &req).unwrap().traces.is_empty());
+}
+
+#[test]
+fn returned_spans_carry_referenced_and_selected_attributes() {
+    let s = store();
+    let req = SearchRequest::new("{ span.http.status_code = 202 } | select(name, kind)");
+    let resp = search(&s, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    let sp = &resp.traces[0].span_sets[0].spans[0];
+    let keys: Vec<&str> = sp.attributes.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        vec!["http.status_code", "kind", "name", "service.name"]
+    );
+    assert_eq!(sp.attributes[0].value, AnyValue::Int(202));
+    assert_eq!(
+        sp.attributes[1].value,
+        AnyValue::String("unspecified".into())
+    );
+}
+
+#[test]
+fn tested_status_and_kind_are_shown_on_spans() {
+    let s = store();
+    let req = SearchRequest::new("{ status = unset && kind = unspecified && name = \"POST /\" }");
+    let resp = search(&s, &tenant(), &req).unwrap();
+    let sp = &resp.traces[0].span_sets[0].spans[0];
+    let kvs: Vec<String> = sp
+        .attributes
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, kv.value.to_text()))
+        .collect();
+    assert_eq!(
+        kvs,
+        vec!["status=unset", "kind=unspecified", "service.name=api"]
+    );
+}
+
+#[test]
+fn parse_errors_are_bad_data() {
+    let s = store();
+    let err = search(&s, &tenant(), &SearchRequest::new("{ .a = }")).unwrap_err();
+    assert_eq!(err.status_code(), StatusCode::BadData);
+    assert_eq!(
+        err.to_string(),
+        "parse error at line 1, col 8: unexpected '}'"
+    );
+    assert!(matches!(
+        err,
+        TraceqlError::Parse {
+            line: 1,
+            col: 8,
+            ..
+        }
+    ));
+    assert!(validate("{ .a = 1 } >> { .b = 2 } | count() > 1").is_ok());
+    assert!(validate("{ .a = 1 } |").is_err());
+}
+
+/// A store that records the scan it was asked for and can fail.
+struct Recording {
+    inner: MemTraceStore,
+    scans: Mutex<Vec<TraceScan>>,
+    fail: bool,
+}
+
+impl TraceQueryable for Recording {
+    fn trace_by_id(
+        &self,
+        t: &TenantId,
+        id: &TraceId,
+        r: Option<(u64, u64)>,
+    ) -> Result<Option<Trace>, StoreError> {
+        self.inner.trace_by_id(t, id, r)
+    }
+    fn scan(
+        &self,
+        t: &TenantId,
+        scan: &TraceScan,
+        visit: &mut dyn FnMut(&Trace) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        self.scans.lock().unwrap().push(scan.clone());
+        if self.fail {
+            return Err(StoreError::Unavailable("store is shutting down".into()));
+        }
+        self.inner.scan(t, scan, visit)
+    }
+    fn tag_names(&self, t: &TenantId, s: u64, e: u64) -> Result<TagNames, StoreError> {
+        self.inner.tag_names(t, s, e)
+    }
+    fn tag_values(
+        &self,
+        t: &TenantId,
+        scope: Option<AttrScope>,
+        key: &str,
+        s: u64,
+        e: u64,
+        limit: usize,
+    ) -> Result<Vec<AnyValue>, StoreError> {
+        self.inner.tag_values(t, scope, key, s, e, limit)
+    }
+    fn operations(
+        &self,
+        t: &TenantId,
+        svc: Option<&str>,
+        s: u64,
+        e: u64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        self.inner.operations(t, svc, s, e)
+    }
+}
+
+#[test]
+fn hints_reach_the_store_and_store_errors_pass_through() {
+    let rec = Recording {
+        inner: store(),
+        scans: Mutex::new(Vec::new()),
+        fail: false,
+    };
+    let mut req = SearchRequest::new(
+        r#"{ resource.service.name = "frontend" && name = "child" && duration >= 1ms }"#,
+    );
+    req.start_nanos = 5;
+    req.end_nanos = 10_000_000_000;
+    let resp = search(&rec, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    assert_eq!(resp.traces[0].span_sets[0].matched, 4);
+    let scans = rec.scans.lock().unwrap();
+    assert_eq!(scans[0].start_nanos, 5);
+    assert_eq!(scans[0].end_nanos, 10_000_000_000);
+    assert_eq!(
+        scans[0].hints,
+        vec![
+            ScanHint::AttrEquals {
+                scope: Some(AttrScope::Resource),
+                key: "service.name".into(),
+                value: "frontend".into()
+            },
+            ScanHint::SpanName("child".into()),
+            ScanHint::MinSpanDuration(1_000_000),
+        ]
+    );
+    drop(scans);
+    let failing = Recording {
+        inner: store(),
+        scans: Mutex::new(Vec::new()),
+        fail: true,
+    };
+    let err = search(&failing, &tenant(), &SearchRequest::new("{}")).unwrap_err();
+    assert_eq!(err.status_code(), StatusCode::Unavailable);
+    assert_eq!(err.to_string(), "store is shutting down");
+}
+
+#[test]
+fn evaluate_exposes_spansets_directly() {
+    let s = store();
+    let trace = s.trace_by_id(&tenant(), &[1; 16], None).unwrap().unwrap();
+    let q = Query::parse("{ } | by(name) | count() > 1").unwrap();
+    let sets = q.evaluate(&trace);
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].spans.len(), 4);
+    let attrs: Vec<String> = sets[0]
+        .attributes
+        .iter()
+        .map(|kv| format!("{}={}", kv.key, kv.value.to_text()))
+        .collect();
+    assert_eq!(attrs, vec!["by(name)=child", "count()=4"]);
+}
+
+#[test]
+fn deepest_accepted_queries_evaluate_without_exhausting_the_stack() {
+    let s = store();
+    // long chains of conditions and of spansets, just under the nesting limit
+    let chain = format!(
+        "{{ {} || name = \"child\" }}",
+        vec!["span.nope = 1"; 180].join(" || ")
+    );
+    let resp = search(&s, &tenant(), &SearchRequest::new(chain)).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    let parens = format!("{{ {}name = \"child\"{} }}", "(".repeat(90), ")".repeat(90));
+    let resp = search(&s, &tenant(), &SearchRequest::new(parens)).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    let spansets = vec!["{ name = \"child\" }"; 180].join(" && ");
+    let resp = search(&s, &tenant(), &SearchRequest::new(spansets)).unwrap();
+    assert_eq!(resp.traces.len(), 1);
+    let too_deep = vec!["{ }"; 300].join(" && ");
+    assert!(search(&s, &tenant(), &SearchRequest::new(too_deep)).is_err());
+}
