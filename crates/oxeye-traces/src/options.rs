@@ -48,7 +48,7 @@ impl Default for TraceStoreOptions {
             page_target_bytes: 32 << 10,
             block_target_bytes: 1 << 30,
             compaction_delay: Duration::from_secs(10 * 60),
-            compaction_max_blocks: 8,
+            compaction_max_blocks: 16,
             compactions_per_pass: 4,
             zstd_level: 1,
         }

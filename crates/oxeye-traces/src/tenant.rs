@@ -44,6 +44,8 @@ use crate::stats::{Counters, TenantTraceStats};
 /// Appends are refused (retryably) while head and frozen heads hold more than this
 /// many times `head_max_bytes`.
 const HELD_LIMIT_FACTOR: u64 = 4;
+/// Once a window is over, blocks under `block_target_bytes / FINAL_MERGE_FRACTION` merge.
+const FINAL_MERGE_FRACTION: u64 = 8;
 
 /// A head that was cut and waits for its blocks.
 pub(crate) struct Frozen {
@@ -313,8 +315,8 @@ impl Tenant {
     /// The next group of blocks to merge, if any. Blocks are grouped by time window;
     /// within a window, `compaction_max_blocks` blocks of one level merge into one block
     /// of the next level (so data is rewritten a logarithmic number of times while the
-    /// window is current), and once the window ended `compaction_delay` ago everything
-    /// left in it merges, up to `block_target_bytes` per block.
+    /// window is current), and once the window ended `compaction_delay` ago the blocks
+    /// left in it that are still small merge, up to `block_target_bytes` per block.
     fn plan_compaction(&self) -> Option<Vec<Arc<Block>>> {
         let window = self.opts.window_ns();
         let now = now_ns(&*self.clock);
@@ -348,7 +350,12 @@ impl Tenant {
             }
             let window_end = w.saturating_add(1).saturating_mul(window);
             if window_end.saturating_add(delay) <= now {
-                let group = take_upto(blocks, target, usize::MAX);
+                // big blocks are left as they are: rewriting them buys little
+                let small: Vec<Arc<Block>> = blocks
+                    .into_iter()
+                    .filter(|b| b.meta.data_bytes < target / FINAL_MERGE_FRACTION)
+                    .collect();
+                let group = take_upto(small, target, usize::MAX);
                 if group.len() >= 2 {
                     return Some(group);
                 }

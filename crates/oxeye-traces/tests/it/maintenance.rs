@@ -182,3 +182,45 @@ fn tenants_are_isolated() {
     assert_eq!(s.tenants.len(), 2);
     assert_eq!(s.total.spans_ingested, 3);
 }
+
+#[test]
+fn final_merge_leaves_big_blocks_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let t = tenant("a");
+    let big_bytes = {
+        let store = open(dir.path(), &clock);
+        let spans: Vec<_> = (0..2000u32)
+            .map(|n| span(n, 0, "op", T0_NS + u64::from(n), 10))
+            .collect();
+        store.append_spans(&t, batch_of("api", spans)).unwrap();
+        store.flush().unwrap();
+        let big = store.stats().total.block_bytes;
+        for n in 0..2u32 {
+            store
+                .append_spans(
+                    &t,
+                    batch_of("api", vec![span(5000 + n, 0, "op", T0_NS, 10)]),
+                )
+                .unwrap();
+            store.flush().unwrap();
+        }
+        assert_eq!(store.stats().total.blocks, 3);
+        big
+    };
+    let opts = TraceStoreOptions {
+        block_target_bytes: big_bytes * 2,
+        ..TraceStoreOptions::default()
+    };
+    let store = open_with(dir.path(), &clock, opts);
+    clock.advance(3 * 3600 * 1000);
+    let r = store.maintain().unwrap();
+    assert_eq!(r.compactions, 1, "the two small blocks merge");
+    assert_eq!(
+        store.maintain().unwrap().compactions,
+        0,
+        "the big one is left alone"
+    );
+    let s = store.stats().total;
+    assert_eq!((s.blocks, s.block_spans), (2, 2002));
+}
