@@ -92,6 +92,8 @@ pub(crate) struct BlockWriter<'a> {
     zstd_level: i32,
     id_hashes: Vec<u64>,
     dict: Dict,
+    /// Set when the dictionaries were given up front (merged from compaction sources).
+    dict_given: bool,
     min_t: u64,
     max_t: u64,
     spans: u64,
@@ -122,11 +124,20 @@ impl<'a> BlockWriter<'a> {
             zstd_level,
             id_hashes: Vec::new(),
             dict: Dict::default(),
+            dict_given: false,
             min_t: u64::MAX,
             max_t: 0,
             spans: 0,
             last: None,
         })
+    }
+
+    /// Uses `dict` (the union of the dictionaries of every span that will be added)
+    /// instead of building one span by span.
+    pub fn with_dict(mut self, dict: Dict) -> Self {
+        self.dict = dict;
+        self.dict_given = true;
+        self
     }
 
     /// Adds one trace's spans; ids must come in increasing order.
@@ -137,7 +148,9 @@ impl<'a> BlockWriter<'a> {
         debug_assert!(self.last.is_none_or(|l| l < id), "trace ids out of order");
         self.last = Some(id);
         for s in spans.iter() {
-            self.dict.add(s);
+            if !self.dict_given {
+                self.dict.add(s);
+            }
             self.pending_bytes += page_bytes_estimate(&s.span);
         }
         self.spans += spans.len() as u64;

@@ -139,6 +139,36 @@ impl Dict {
         }
     }
 
+    /// Adds everything `other` lists (its overflowed keys stay overflowed).
+    pub fn merge(&mut self, other: &Dict) {
+        for (mine, theirs) in [
+            (&mut self.resource, &other.resource),
+            (&mut self.span, &other.span),
+        ] {
+            for (k, kvs) in theirs {
+                let entry = mine.entry(k.clone()).or_default();
+                if kvs.overflow {
+                    entry.overflow = true;
+                    entry.values.clear();
+                    entry.seen = FastSet::default();
+                    continue;
+                }
+                for v in &kvs.values {
+                    entry.add(v);
+                }
+            }
+        }
+        for op in &other.operations {
+            if self.operations.len() >= MAX_OPERATIONS {
+                self.ops_overflow = true;
+                break;
+            }
+            self.operations.insert(op.clone());
+        }
+        self.ops_overflow |= other.ops_overflow;
+        self.max_duration = self.max_duration.max(other.max_duration);
+    }
+
     pub fn operations(&self) -> impl Iterator<Item = Operation> + '_ {
         self.operations
             .iter()

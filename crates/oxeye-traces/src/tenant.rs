@@ -33,6 +33,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::TraceError;
 use crate::block::{Block, BlockWriter};
+use crate::dict::Dict;
 use crate::head::Head;
 use crate::model::StoredSpan;
 use crate::options::{TraceStoreOptions, dur_ns};
@@ -385,12 +386,17 @@ impl Tenant {
             current.push(item);
         }
         let name = self.block_name();
+        let mut dict = Dict::default();
+        for b in group {
+            dict.merge(&b.dict()?);
+        }
         let mut w = BlockWriter::create(
             &blocks_dir(&self.dir),
             &name,
             self.opts.page_target_bytes,
             self.opts.zstd_level,
-        )?;
+        )?
+        .with_dict(dict);
         while let Some(Reverse((id, i))) = heap.pop() {
             let mut spans: Vec<StoredSpan> = Vec::new();
             let mut take = |i: usize,

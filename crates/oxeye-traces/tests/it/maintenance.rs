@@ -68,6 +68,31 @@ fn maintain_cuts_old_heads_and_compaction_keeps_every_span() {
     let s = store.stats().total;
     assert_eq!(s.blocks, 1);
     assert_eq!(s.block_traces, 201, "trace parts merged into one");
+    // the merged block's dictionaries and hint filter cover every source
+    let ops: Vec<String> = store
+        .operations(&t, Some("api"), 0, u64::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(ops, vec!["child", "root", "shared"]);
+    assert_eq!(
+        store
+            .tag_values(&t, None, "http.method", 0, u64::MAX, 10)
+            .unwrap(),
+        vec![oxeye_core::trace::AnyValue::String("GET".into())]
+    );
+    let scan = oxeye_core::trace::TraceScan {
+        start_nanos: 0,
+        end_nanos: u64::MAX,
+        hints: vec![oxeye_core::trace::ScanHint::SpanName("shared".into())],
+    };
+    assert_eq!(scan_all(&store, &t, &scan).len(), 201);
+    let scan = oxeye_core::trace::TraceScan {
+        hints: vec![oxeye_core::trace::ScanHint::SpanName("absent".into())],
+        ..scan
+    };
+    assert!(scan_all(&store, &t, &scan).is_empty());
     drop(store);
     assert_eq!(block_dirs(dir.path(), "a"), 1, "sources removed from disk");
     let store = open_with(dir.path(), &clock, opts);
