@@ -13,6 +13,7 @@
 //! pages are read on demand with positioned reads and checked against their CRC, so a
 //! trace-by-id lookup costs a bloom probe, a binary search and one page read.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -28,8 +29,8 @@ use crate::bloom::{Bloom, hash_bytes};
 use crate::dict::{Dict, HintFilter};
 use crate::enc::{Dec, put_uvarint};
 use crate::error::DecodeError;
-use crate::model::{StoredSpan, span_bytes, time_range};
-use crate::page::{TracePart, decode_page, encode_page};
+use crate::model::{StoredSpan, time_range};
+use crate::page::{TracePart, decode_page, decode_page_for, encode_page};
 
 /// Version of the block layout written by this code.
 pub const BLOCK_FORMAT_VERSION: u32 = 1;
@@ -78,26 +79,28 @@ pub(crate) struct PageMeta {
 }
 
 /// Streams sorted trace parts into a new block directory.
-pub(crate) struct BlockWriter {
+pub(crate) struct BlockWriter<'a> {
     dir: BlockDirWriter,
     name: String,
     data_path: PathBuf,
     data: BufWriter<File>,
     offset: u64,
     pages: Vec<PageMeta>,
-    pending: Vec<TracePart>,
+    pending: Vec<(TraceId, Cow<'a, [StoredSpan]>)>,
     pending_bytes: usize,
     page_target: usize,
     zstd_level: i32,
     id_hashes: Vec<u64>,
     dict: Dict,
+    /// Set when the dictionaries were given up front (merged from compaction sources).
+    dict_given: bool,
     min_t: u64,
     max_t: u64,
     spans: u64,
     last: Option<TraceId>,
 }
 
-impl BlockWriter {
+impl<'a> BlockWriter<'a> {
     pub fn create(
         parent: &Path,
         name: &str,
@@ -121,6 +124,7 @@ impl BlockWriter {
             zstd_level,
             id_hashes: Vec::new(),
             dict: Dict::default(),
+            dict_given: false,
             min_t: u64::MAX,
             max_t: 0,
             spans: 0,
@@ -128,19 +132,29 @@ impl BlockWriter {
         })
     }
 
+    /// Uses `dict` (the union of the dictionaries of every span that will be added)
+    /// instead of building one span by span.
+    pub fn with_dict(mut self, dict: Dict) -> Self {
+        self.dict = dict;
+        self.dict_given = true;
+        self
+    }
+
     /// Adds one trace's spans; ids must come in increasing order.
-    pub fn add(&mut self, id: TraceId, spans: Vec<StoredSpan>) -> Result<(), TraceError> {
+    pub fn add(&mut self, id: TraceId, spans: Cow<'a, [StoredSpan]>) -> Result<(), TraceError> {
         if spans.is_empty() {
             return Ok(());
         }
         debug_assert!(self.last.is_none_or(|l| l < id), "trace ids out of order");
         self.last = Some(id);
-        for s in &spans {
-            self.dict.add(s);
-            self.pending_bytes += span_bytes(&s.span);
+        for s in spans.iter() {
+            if !self.dict_given {
+                self.dict.add(s);
+            }
+            self.pending_bytes += page_bytes_estimate(&s.span);
         }
         self.spans += spans.len() as u64;
-        self.id_hashes.push(hash_bytes(&id));
+        self.id_hashes.push(id_hash(&id));
         self.pending.push((id, spans));
         if self.pending_bytes >= self.page_target {
             self.flush_page()?;
@@ -247,6 +261,23 @@ impl BlockWriter {
         let path = self.dir.commit()?;
         Ok(Some((meta, path)))
     }
+}
+
+/// About what a span adds to an uncompressed page (strings are shared per page).
+fn page_bytes_estimate(s: &oxeye_core::trace::Span) -> usize {
+    40 + s.name.len() / 4
+        + s.attributes.len() * 6
+        + s.events.len() * 16
+        + s.links.len() * 32
+        + s.events
+            .iter()
+            .map(|e| e.attributes.len() * 6)
+            .sum::<usize>()
+}
+
+/// The hash of a trace id that block bloom filters hold.
+pub(crate) fn id_hash(id: &TraceId) -> u64 {
+    hash_bytes(id)
 }
 
 static NEXT_UID: AtomicU64 = AtomicU64::new(1);
@@ -362,9 +393,10 @@ impl Block {
         self.pages.get(i).map(|p| (p.min_t, p.max_t))
     }
 
-    /// The page that may hold `id`, if the bloom filter does not rule it out.
-    pub fn page_for(&self, id: &TraceId) -> Option<usize> {
-        if !self.ids.may_contain(hash_bytes(id)) {
+    /// The page that may hold `id` (whose [`id_hash`] is `h`), if the bloom filter does
+    /// not rule it out.
+    pub fn page_for(&self, id: &TraceId, h: u64) -> Option<usize> {
+        if !self.ids.may_contain(h) {
             return None;
         }
         let i = self.pages.partition_point(|p| p.last < *id);
@@ -379,8 +411,8 @@ impl Block {
         self.hints.may_match(hints)
     }
 
-    /// Reads, verifies and decodes page `i`.
-    pub fn read_page(&self, i: usize) -> Result<Vec<TracePart>, TraceError> {
+    /// Reads, verifies and decompresses page `i`.
+    fn read_raw(&self, i: usize) -> Result<Vec<u8>, TraceError> {
         let p = self
             .pages
             .get(i)
@@ -410,7 +442,25 @@ impl Block {
                 ),
             ));
         }
+        Ok(raw)
+    }
+
+    /// Reads, verifies and decodes page `i`.
+    pub fn read_page(&self, i: usize) -> Result<Vec<TracePart>, TraceError> {
+        let raw = self.read_raw(i)?;
         decode_page(&raw).map_err(|e| corrupt(&self.dir, format!("page {i}: {e}")))
+    }
+
+    /// The spans of `id` in page `i`, decoding only that trace.
+    pub fn read_trace(
+        &self,
+        i: usize,
+        id: &TraceId,
+    ) -> Result<Option<Vec<StoredSpan>>, TraceError> {
+        let raw = self.read_raw(i)?;
+        let parts = decode_page_for(&raw, Some(id))
+            .map_err(|e| corrupt(&self.dir, format!("page {i}: {e}")))?;
+        Ok(parts.into_iter().find(|(pid, _)| pid == id).map(|(_, s)| s))
     }
 
     /// Reads the block's dictionaries.

@@ -7,7 +7,7 @@
 //! list (which can never prune), and the longest span duration, so a scan skips blocks
 //! that cannot satisfy a [`ScanHint`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use oxeye_core::trace::{AnyValue, AttrScope, KeyValue, Operation, ScanHint, SpanKind};
@@ -15,6 +15,7 @@ use oxeye_core::trace::{AnyValue, AttrScope, KeyValue, Operation, ScanHint, Span
 use crate::bloom::{Bloom, hash_bytes};
 use crate::enc::{Dec, Inline, get_value, put_bytes, put_uvarint, put_value};
 use crate::error::DecodeError;
+use crate::head::{FastMap, FastSet};
 use crate::model::{ResEntry, StoredSpan};
 
 /// Distinct values listed per attribute key and block; keys with more are marked overflowed.
@@ -26,18 +27,33 @@ const DICT_VERSION: u8 = 1;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct KeyValues {
     pub values: Vec<AnyValue>,
-    seen: HashSet<String>,
+    seen: FastSet<u64>,
     pub overflow: bool,
 }
 
-fn value_key(v: &AnyValue) -> Option<String> {
-    Some(match v {
-        AnyValue::String(s) => format!("s{s}"),
-        AnyValue::Int(i) => format!("i{i}"),
-        AnyValue::Bool(b) => format!("b{b}"),
-        AnyValue::Double(d) => format!("d{}", d.to_bits()),
+/// A hash identifying a scalar value (type included); `None` for other values.
+fn value_key(v: &AnyValue) -> Option<u64> {
+    let mut b = [0u8; 9];
+    let bytes: &[u8] = match v {
+        AnyValue::String(s) => return Some(hash_bytes(s.as_bytes()) ^ 0x5555),
+        AnyValue::Int(i) => {
+            b[0] = 1;
+            b[1..].copy_from_slice(&i.to_le_bytes());
+            &b
+        }
+        AnyValue::Bool(x) => {
+            b[0] = 2;
+            b[1] = u8::from(*x);
+            &b[..2]
+        }
+        AnyValue::Double(d) => {
+            b[0] = 3;
+            b[1..].copy_from_slice(&d.to_bits().to_le_bytes());
+            &b
+        }
         _ => return None,
-    })
+    };
+    Some(hash_bytes(bytes))
 }
 
 impl KeyValues {
@@ -51,7 +67,7 @@ impl KeyValues {
         }
         if self.values.len() >= MAX_VALUES_PER_KEY {
             self.overflow = true;
-            self.seen = HashSet::new();
+            self.seen = FastSet::default();
             return;
         }
         self.seen.insert(k);
@@ -62,9 +78,10 @@ impl KeyValues {
 /// A block's dictionaries.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Dict {
-    pub resource: BTreeMap<String, KeyValues>,
-    pub span: BTreeMap<String, KeyValues>,
+    pub resource: FastMap<String, KeyValues>,
+    pub span: FastMap<String, KeyValues>,
     pub operations: BTreeSet<(String, String, u8)>,
+    seen_ops: FastSet<u64>,
     pub ops_overflow: bool,
     pub max_duration: u64,
     /// Resources added recently; held so pointer comparison stays sound.
@@ -73,7 +90,7 @@ pub(crate) struct Dict {
 
 const RECENT_RESOURCES: usize = 64;
 
-fn add_attrs(map: &mut BTreeMap<String, KeyValues>, attrs: &[KeyValue]) {
+fn add_attrs(map: &mut FastMap<String, KeyValues>, attrs: &[KeyValue]) {
     for kv in attrs {
         match map.get_mut(&kv.key) {
             Some(kvs) => kvs.add(&kv.value),
@@ -103,15 +120,53 @@ impl Dict {
         self.max_duration = self.max_duration.max(s.span.duration_nanos());
         if !self.ops_overflow {
             let svc = s.res.resource.service_name().unwrap_or_default();
-            let key = (svc.to_owned(), s.span.name.clone(), kind_u8(s.span.kind));
-            if !self.operations.contains(&key) {
+            let mut key = Vec::with_capacity(svc.len() + s.span.name.len() + 2);
+            key.extend_from_slice(svc.as_bytes());
+            key.push(0xff);
+            key.extend_from_slice(s.span.name.as_bytes());
+            key.push(kind_u8(s.span.kind));
+            if self.seen_ops.insert(hash_bytes(&key)) {
                 if self.operations.len() >= MAX_OPERATIONS {
                     self.ops_overflow = true;
                 } else {
-                    self.operations.insert(key);
+                    self.operations.insert((
+                        svc.to_owned(),
+                        s.span.name.clone(),
+                        kind_u8(s.span.kind),
+                    ));
                 }
             }
         }
+    }
+
+    /// Adds everything `other` lists (its overflowed keys stay overflowed).
+    pub fn merge(&mut self, other: &Dict) {
+        for (mine, theirs) in [
+            (&mut self.resource, &other.resource),
+            (&mut self.span, &other.span),
+        ] {
+            for (k, kvs) in theirs {
+                let entry = mine.entry(k.clone()).or_default();
+                if kvs.overflow {
+                    entry.overflow = true;
+                    entry.values.clear();
+                    entry.seen = FastSet::default();
+                    continue;
+                }
+                for v in &kvs.values {
+                    entry.add(v);
+                }
+            }
+        }
+        for op in &other.operations {
+            if self.operations.len() >= MAX_OPERATIONS {
+                self.ops_overflow = true;
+                break;
+            }
+            self.operations.insert(op.clone());
+        }
+        self.ops_overflow |= other.ops_overflow;
+        self.max_duration = self.max_duration.max(other.max_duration);
     }
 
     pub fn operations(&self) -> impl Iterator<Item = Operation> + '_ {
@@ -128,7 +183,9 @@ impl Dict {
         let mut buf = vec![DICT_VERSION];
         for map in [&self.resource, &self.span] {
             put_uvarint(&mut buf, map.len() as u64);
-            for (k, kvs) in map {
+            let mut keys: Vec<(&String, &KeyValues)> = map.iter().collect();
+            keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            for (k, kvs) in keys {
                 put_bytes(&mut buf, k.as_bytes());
                 buf.push(u8::from(kvs.overflow));
                 put_uvarint(&mut buf, kvs.values.len() as u64);
@@ -157,7 +214,7 @@ impl Dict {
         let mut dict = Dict::default();
         for i in 0..2 {
             let n = d.count(3)?;
-            let mut map = BTreeMap::new();
+            let mut map = FastMap::default();
             for _ in 0..n {
                 let key = d.str()?.to_owned();
                 let overflow = d.u8()? != 0;
@@ -170,7 +227,7 @@ impl Dict {
                     key,
                     KeyValues {
                         values,
-                        seen: HashSet::new(),
+                        seen: FastSet::default(),
                         overflow,
                     },
                 );

@@ -6,11 +6,10 @@
 //! malformed input: every read is bounds-checked and returns a [`DecodeError`] saying
 //! what was being read.
 
-use std::collections::HashMap;
-
 use oxeye_core::trace::{AnyValue, KeyValue};
 
 use crate::error::DecodeError;
+use crate::head::FastMap;
 
 /// Deepest nesting of arrays and key-value lists accepted when decoding.
 pub(crate) const MAX_VALUE_DEPTH: usize = 64;
@@ -180,30 +179,77 @@ impl StrIn for Inline {
     }
 }
 
-/// Strings as ids into a table built while encoding.
+/// Strings as ids into a table built while encoding. Strings are kept once, in one
+/// buffer; lookups go by a 64-bit hash, verified against the stored string (a colliding
+/// string falls back to an exact map).
 #[derive(Default)]
 pub(crate) struct StrTable {
-    ids: HashMap<String, u32>,
-    pub list: Vec<String>,
-    pub bytes: usize,
+    by_hash: FastMap<u64, u32>,
+    collided: FastMap<String, u32>,
+    buf: String,
+    ends: Vec<usize>,
 }
 
 impl StrTable {
-    pub fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+    /// A table sized for about `strings` distinct strings of `bytes` in total.
+    pub fn with_capacity(strings: usize, bytes: usize) -> StrTable {
+        StrTable {
+            by_hash: FastMap::with_capacity_and_hasher(strings, Default::default()),
+            collided: FastMap::default(),
+            buf: String::with_capacity(bytes),
+            ends: Vec::with_capacity(strings),
         }
-        let id = self.list.len() as u32;
-        self.ids.insert(s.to_owned(), id);
-        self.list.push(s.to_owned());
-        self.bytes += s.len() + 2;
+    }
+
+    fn get(&self, id: u32) -> &str {
+        let i = id as usize;
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.buf.get(start..end).unwrap_or_default()
+    }
+
+    fn push(&mut self, s: &str) -> u32 {
+        let id = self.ends.len() as u32;
+        self.buf.push_str(s);
+        self.ends.push(self.buf.len());
         id
     }
 
-    pub fn encode(&self, buf: &mut Vec<u8>) {
-        put_uvarint(buf, self.list.len() as u64);
-        for s in &self.list {
-            put_bytes(buf, s.as_bytes());
+    pub fn id(&mut self, s: &str) -> u32 {
+        let h = xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+        match self.by_hash.get(&h) {
+            Some(&id) if self.get(id) == s => id,
+            Some(_) => {
+                if let Some(&id) = self.collided.get(s) {
+                    return id;
+                }
+                let id = self.push(s);
+                self.collided.insert(s.to_owned(), id);
+                id
+            }
+            None => {
+                let id = self.push(s);
+                self.by_hash.insert(h, id);
+                id
+            }
+        }
+    }
+
+    /// Bytes the table takes when encoded (about).
+    pub fn bytes(&self) -> usize {
+        self.buf.len() + 2 * self.ends.len()
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_uvarint(out, self.ends.len() as u64);
+        let mut start = 0;
+        for &end in &self.ends {
+            put_bytes(out, self.buf.as_bytes().get(start..end).unwrap_or_default());
+            start = end;
         }
     }
 }
@@ -215,27 +261,27 @@ impl StrOut for StrTable {
     }
 }
 
-/// A decoded string table.
-pub(crate) struct StrList(pub Vec<String>);
+/// A decoded string table, borrowing the page it was read from.
+pub(crate) struct StrList<'a>(pub Vec<&'a str>);
 
-impl StrList {
-    pub fn decode(d: &mut Dec<'_>) -> Result<StrList, DecodeError> {
+impl<'a> StrList<'a> {
+    pub fn decode(d: &mut Dec<'a>) -> Result<StrList<'a>, DecodeError> {
         let n = d.count(1)?;
         let mut list = Vec::with_capacity(n);
         for _ in 0..n {
-            list.push(d.str()?.to_owned());
+            list.push(d.str()?);
         }
         Ok(StrList(list))
     }
 }
 
-impl StrIn for StrList {
+impl StrIn for StrList<'_> {
     fn get(&self, d: &mut Dec<'_>) -> Result<String, DecodeError> {
         let id = d.uvarint()?;
         usize::try_from(id)
             .ok()
             .and_then(|i| self.0.get(i))
-            .cloned()
+            .map(|s| (*s).to_owned())
             .ok_or_else(|| {
                 DecodeError(format!(
                     "string id {id} outside a table of {}",
@@ -343,6 +389,56 @@ fn get_attrs_at(
         out.push(KeyValue { key, value });
     }
     Ok(out)
+}
+
+/// Reads past a value written with string ids, without building it.
+pub(crate) fn skip_value(d: &mut Dec<'_>, depth: usize) -> Result<(), DecodeError> {
+    if depth > MAX_VALUE_DEPTH {
+        return Err(DecodeError(format!(
+            "attribute values nested deeper than {MAX_VALUE_DEPTH} levels"
+        )));
+    }
+    match d.u8()? {
+        V_EMPTY => {}
+        V_STRING => {
+            d.uvarint()?;
+        }
+        V_BOOL => {
+            d.u8()?;
+        }
+        V_INT => {
+            d.uvarint()?;
+        }
+        V_DOUBLE => {
+            d.take(8)?;
+        }
+        V_ARRAY => {
+            let n = d.count(1)?;
+            for _ in 0..n {
+                skip_value(d, depth + 1)?;
+            }
+        }
+        V_KVLIST => skip_attrs_at(d, depth + 1)?,
+        V_BYTES => {
+            d.bytes()?;
+        }
+        other => return Err(DecodeError(format!("unknown attribute value type {other}"))),
+    }
+    Ok(())
+}
+
+fn skip_attrs_at(d: &mut Dec<'_>, depth: usize) -> Result<(), DecodeError> {
+    let n = d.count(2)?;
+    for _ in 0..n {
+        d.uvarint()?;
+        skip_value(d, depth)?;
+    }
+    Ok(())
+}
+
+/// Reads past attributes written with string ids.
+pub(crate) fn skip_attrs(d: &mut Dec<'_>) -> Result<(), DecodeError> {
+    skip_attrs_at(d, 0)
 }
 
 pub(crate) fn get_attrs(d: &mut Dec<'_>, s: &dyn StrIn) -> Result<Vec<KeyValue>, DecodeError> {

@@ -12,6 +12,10 @@ pub enum TraceError {
     /// The store is closed.
     #[error("trace store is closed")]
     Closed,
+    /// The tenant's unwritten spans exceed what memory allows until blocks catch up;
+    /// the sender should retry later.
+    #[error("{0}")]
+    Backpressure(String),
     /// On-disk data failed verification; the message names the file and the problem.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -37,7 +41,7 @@ impl TraceError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             TraceError::InvalidData(_) | TraceError::InvalidOption(_) => StatusCode::BadData,
-            TraceError::Closed => StatusCode::Unavailable,
+            TraceError::Closed | TraceError::Backpressure(_) => StatusCode::Unavailable,
             TraceError::Storage(e) => e.status_code(),
             TraceError::Corrupt(_) | TraceError::Io { .. } => StatusCode::Internal,
         }
@@ -56,6 +60,7 @@ impl From<TraceError> for StoreError {
         match e {
             TraceError::InvalidData(m) => StoreError::InvalidData(m),
             TraceError::Closed => StoreError::Unavailable("trace store is closed".into()),
+            TraceError::Backpressure(m) => StoreError::Unavailable(m),
             TraceError::Storage(e) => e.into(),
             other => StoreError::Internal(other.to_string()),
         }

@@ -19,11 +19,11 @@ const SHARDS: usize = 16;
 /// Above this many spans a trace keeps a set of its span ids for duplicate checks.
 const ID_SET_FROM: usize = 32;
 
-/// A cheap hasher for trace ids, which are random already.
+/// A cheap multiply-rotate hasher for trace ids (random already) and short strings.
 #[derive(Default)]
-pub(crate) struct IdHasher(u64);
+pub(crate) struct FastHasher(u64);
 
-impl Hasher for IdHasher {
+impl Hasher for FastHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -40,7 +40,9 @@ impl Hasher for IdHasher {
     fn write_usize(&mut self, _: usize) {}
 }
 
-pub(crate) type IdMap<V> = HashMap<TraceId, V, BuildHasherDefault<IdHasher>>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+pub(crate) type IdMap<V> = FastMap<TraceId, V>;
+pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 /// The spans of one trace in the head.
 #[derive(Debug, Default)]
@@ -193,6 +195,15 @@ impl Head {
             );
         }
         out
+    }
+
+    /// Calls `f` with every trace, sorted by id, while all shards are read-locked (for
+    /// writing a frozen head out without copying it).
+    pub fn with_sorted<R>(&self, f: impl FnOnce(&[(&TraceId, &HeadTrace)]) -> R) -> R {
+        let guards: Vec<_> = self.shards.iter().map(|s| s.read()).collect();
+        let mut all: Vec<(&TraceId, &HeadTrace)> = guards.iter().flat_map(|g| g.iter()).collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        f(&all)
     }
 
     /// Calls `f` for every trace (shards are read-locked one at a time).

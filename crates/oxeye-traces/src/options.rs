@@ -30,6 +30,9 @@ pub struct TraceStoreOptions {
     pub compaction_delay: Duration,
     /// Blocks a window may collect before it is compacted even while still current.
     pub compaction_max_blocks: usize,
+    /// Most block merges one [`crate::TraceStore::maintain`] pass runs per tenant; the
+    /// next pass continues.
+    pub compactions_per_pass: usize,
     /// zstd level for block pages.
     pub zstd_level: i32,
 }
@@ -42,11 +45,12 @@ impl Default for TraceStoreOptions {
             head_max_bytes: 64 << 20,
             head_max_age: Duration::from_secs(5 * 60),
             block_window: Duration::from_secs(3600),
-            page_target_bytes: 64 << 10,
+            page_target_bytes: 32 << 10,
             block_target_bytes: 1 << 30,
             compaction_delay: Duration::from_secs(10 * 60),
-            compaction_max_blocks: 8,
-            zstd_level: 3,
+            compaction_max_blocks: 16,
+            compactions_per_pass: 4,
+            zstd_level: 1,
         }
     }
 }

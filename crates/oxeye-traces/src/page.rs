@@ -10,7 +10,6 @@
 //! Layout (before compression): `version u8 | string table | resources+scopes column |
 //! 8 columns, each length-prefixed`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use oxeye_core::trace::{
@@ -19,9 +18,10 @@ use oxeye_core::trace::{
 
 use crate::enc::{
     Dec, StrIn, StrList, StrOut, StrTable, get_attrs, put_attrs, put_bytes, put_ivarint,
-    put_uvarint,
+    put_uvarint, skip_attrs,
 };
 use crate::error::DecodeError;
+use crate::head::FastMap;
 use crate::model::{ResEntry, ScopeEntry, StoredSpan};
 
 const PAGE_VERSION: u8 = 1;
@@ -33,20 +33,21 @@ const VALUE_DEDUP_LIMIT: usize = 256;
 pub(crate) type TracePart = (TraceId, Vec<StoredSpan>);
 
 struct Interner<T> {
-    by_ptr: HashMap<*const T, u32>,
+    by_ptr: FastMap<usize, u32>,
     list: Vec<Arc<T>>,
 }
 
 impl<T: PartialEq> Interner<T> {
     fn new() -> Self {
         Self {
-            by_ptr: HashMap::new(),
+            by_ptr: FastMap::default(),
             list: Vec::new(),
         }
     }
 
     fn idx(&mut self, v: &Arc<T>) -> u32 {
-        let p = Arc::as_ptr(v);
+        // the traces being encoded hold every Arc, so an address is never reused meanwhile
+        let p = Arc::as_ptr(v) as usize;
         if let Some(&i) = self.by_ptr.get(&p) {
             return i;
         }
@@ -68,22 +69,24 @@ impl<T: PartialEq> Interner<T> {
 }
 
 /// Encodes whole traces (sorted by id) into an uncompressed page.
-pub(crate) fn encode_page(traces: &[TracePart]) -> Vec<u8> {
-    let mut strs = StrTable::default();
+pub(crate) fn encode_page<S: AsRef<[StoredSpan]>>(traces: &[(TraceId, S)]) -> Vec<u8> {
+    let n: usize = traces.iter().map(|(_, s)| s.as_ref().len()).sum();
+    let mut strs = StrTable::with_capacity(n * 3 + 64, n * 48 + 1024);
     let mut res = Interner::<ResEntry>::new();
     let mut scopes = Interner::<ScopeEntry>::new();
-    let mut c_traces = Vec::new();
-    let mut c_ids = Vec::new();
-    let mut c_refs = Vec::new();
-    let mut c_names = Vec::new();
-    let mut c_times = Vec::new();
-    let mut c_attrs = Vec::new();
-    let mut c_events = Vec::new();
-    let mut c_links = Vec::new();
+    let mut c_traces = Vec::with_capacity(traces.len() * 18 + 4);
+    let mut c_ids = Vec::with_capacity(n * 16);
+    let mut c_refs = Vec::with_capacity(n * 2);
+    let mut c_names = Vec::with_capacity(n * 6);
+    let mut c_times = Vec::with_capacity(n * 8);
+    let mut c_attrs = Vec::with_capacity(n * 32);
+    let mut c_events = Vec::with_capacity(n * 2);
+    let mut c_links = Vec::with_capacity(n * 2);
     let mut prev_start = 0u64;
     put_uvarint(&mut c_traces, traces.len() as u64);
     for (id, spans) in traces {
         c_traces.extend_from_slice(id);
+        let spans = spans.as_ref();
         put_uvarint(&mut c_traces, spans.len() as u64);
         for st in spans {
             let s = &st.span;
@@ -150,7 +153,7 @@ pub(crate) fn encode_page(traces: &[TracePart]) -> Vec<u8> {
         &c_meta, &c_traces, &c_ids, &c_refs, &c_names, &c_times, &c_attrs, &c_events, &c_links,
     ];
     let mut out =
-        Vec::with_capacity(strs.bytes + cols.iter().map(|c| c.len() + 5).sum::<usize>() + 8);
+        Vec::with_capacity(strs.bytes() + cols.iter().map(|c| c.len() + 5).sum::<usize>() + 8);
     out.push(PAGE_VERSION);
     strs.encode(&mut out);
     for c in cols {
@@ -165,6 +168,49 @@ fn kind_of(b: u8) -> SpanKind {
 
 /// Decodes a page written by [`encode_page`].
 pub(crate) fn decode_page(raw: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
+    decode_page_for(raw, None)
+}
+
+/// Reads past one span's entries in every column.
+fn skip_span(cols: &mut [Dec<'_>; 7]) -> Result<(), DecodeError> {
+    let [c_ids, c_refs, c_names, c_attrs, c_events, c_links, _] = cols;
+    c_ids.take(16)?;
+    c_refs.uvarint()?;
+    c_refs.uvarint()?;
+    c_names.uvarint()?;
+    c_names.u8()?;
+    c_names.u8()?;
+    c_names.uvarint()?;
+    c_names.uvarint()?;
+    c_names.uvarint()?;
+    skip_attrs(c_attrs)?;
+    c_attrs.uvarint()?;
+    let ne = c_events.count(4)?;
+    for _ in 0..ne {
+        c_events.ivarint()?;
+        c_events.uvarint()?;
+        skip_attrs(c_events)?;
+        c_events.uvarint()?;
+    }
+    c_events.uvarint()?;
+    let nl = c_links.count(28)?;
+    for _ in 0..nl {
+        c_links.take(24)?;
+        c_links.uvarint()?;
+        skip_attrs(c_links)?;
+        c_links.uvarint()?;
+        c_links.uvarint()?;
+    }
+    c_links.uvarint()?;
+    Ok(())
+}
+
+/// Decodes a page; with `only`, builds just that trace (the others are read past
+/// without allocating) and stops once it is found.
+pub(crate) fn decode_page_for(
+    raw: &[u8],
+    only: Option<&TraceId>,
+) -> Result<Vec<TracePart>, DecodeError> {
     let mut d = Dec::new(raw);
     let version = d.u8()?;
     if version != PAGE_VERSION {
@@ -224,6 +270,26 @@ pub(crate) fn decode_page(raw: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
             return Err(DecodeError(format!(
                 "trace claims {nspans} spans but the id column holds fewer"
             )));
+        }
+        if only.is_some_and(|want| *want != trace_id) {
+            let mut cols = [
+                c_ids,
+                c_refs,
+                c_names,
+                c_attrs,
+                c_events,
+                c_links,
+                Dec::new(&[]),
+            ];
+            for _ in 0..nspans {
+                skip_span(&mut cols)?;
+                let start = prev_start.wrapping_add(c_times.ivarint()? as u64);
+                c_times.ivarint()?;
+                prev_start = start;
+            }
+            let [a, b, c, d2, e, f, _] = cols;
+            (c_ids, c_refs, c_names, c_attrs, c_events, c_links) = (a, b, c, d2, e, f);
+            continue;
         }
         let mut spans = Vec::with_capacity(nspans as usize);
         for _ in 0..nspans {
@@ -302,6 +368,9 @@ pub(crate) fn decode_page(raw: &[u8]) -> Result<Vec<TracePart>, DecodeError> {
             });
         }
         out.push((trace_id, spans));
+        if only.is_some() {
+            break;
+        }
     }
     Ok(out)
 }
@@ -362,10 +431,93 @@ mod tests {
                 assert_eq!(*a.scope, *b.scope);
             }
         }
+        // decoding one trace skips the others and gives the same spans
+        for (id, spans) in &traces {
+            let one = decode_page_for(&raw, Some(id)).unwrap();
+            assert_eq!(one.len(), 1);
+            let got: Vec<&Span> = one[0].1.iter().map(|s| &s.span).collect();
+            let want: Vec<&Span> = spans.iter().map(|s| &s.span).collect();
+            assert_eq!(got, want);
+        }
+        assert!(decode_page_for(&raw, Some(&[9; 16])).unwrap().is_empty());
         // both resource allocations were written as one
         assert!(Arc::ptr_eq(&back[0].1[0].res, &back[1].1[0].res));
         for cut in 0..raw.len() {
             assert!(decode_page(&raw[..cut]).is_err(), "cut at {cut}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::record::{decode_batch, encode_batch};
+    use oxeye_core::trace::{AnyValue, KeyValue, ResourceSpans, ScopeSpans, TraceBatch};
+    use proptest::prelude::*;
+
+    fn sample_page() -> Vec<u8> {
+        let res = Arc::new(ResEntry::default());
+        let sc = Arc::new(ScopeEntry::default());
+        let spans = (0..5u8)
+            .map(|i| StoredSpan {
+                res: res.clone(),
+                scope: sc.clone(),
+                span: Span {
+                    trace_id: [i / 2 + 1; 16],
+                    span_id: [i + 1; 8],
+                    name: format!("op{i}"),
+                    attributes: vec![
+                        KeyValue::string("k", "v"),
+                        KeyValue::new("a", AnyValue::Array(vec![AnyValue::Int(1)])),
+                    ],
+                    events: vec![SpanEvent::default()],
+                    links: vec![SpanLink::default()],
+                    ..Span::default()
+                },
+            })
+            .collect::<Vec<_>>();
+        let mut traces: Vec<TracePart> = Vec::new();
+        for s in spans {
+            match traces.last_mut() {
+                Some((id, v)) if *id == s.span.trace_id => v.push(s),
+                _ => traces.push((s.span.trace_id, vec![s])),
+            }
+        }
+        encode_page(&traces)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_page(&bytes);
+            let _ = decode_page_for(&bytes, Some(&[1; 16]));
+            let _ = decode_batch(&bytes);
+            let _ = crate::dict::Dict::decode(&bytes);
+        }
+
+        #[test]
+        fn damaged_pages_and_records_never_panic(at in any::<prop::sample::Index>(), xor in 1u8..=255) {
+            let mut page = sample_page();
+            let i = at.index(page.len());
+            page[i] ^= xor;
+            let _ = decode_page(&page);
+            let _ = decode_page_for(&page, Some(&[2; 16]));
+            let batch = TraceBatch {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![Span { trace_id: [1; 16], span_id: [1; 8], ..Span::default() }],
+                        ..ScopeSpans::default()
+                    }],
+                    ..ResourceSpans::default()
+                }],
+            };
+            let mut rec = Vec::new();
+            encode_batch(&mut rec, &batch);
+            let j = at.index(rec.len());
+            rec[j] ^= xor;
+            let _ = decode_batch(&rec);
         }
     }
 }

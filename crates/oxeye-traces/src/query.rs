@@ -11,7 +11,7 @@
 //! whole and visited once; later parts of it are skipped. Decoded pages are cached for
 //! the duration of one read.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,7 +20,10 @@ use oxeye_core::trace::{
     AnyValue, AttrScope, KeyValue, Operation, TagNames, Trace, TraceId, TraceScan,
 };
 
-use crate::block::Block;
+use parking_lot::Mutex;
+
+use crate::block::{Block, id_hash};
+use crate::dict::Dict;
 use crate::model::{StoredSpan, build_trace, overlaps};
 use crate::page::TracePart;
 use crate::stats::Counters;
@@ -28,19 +31,57 @@ use crate::tenant::Snapshot;
 
 /// Decoded pages kept per read before the cache is emptied.
 const PAGE_CACHE_ENTRIES: usize = 64;
+/// Block dictionaries kept per tenant between tag queries.
+const DICT_CACHE_ENTRIES: usize = 32;
+
+/// The most recently used block dictionaries of a tenant.
+#[derive(Default)]
+pub(crate) struct DictCache(Mutex<VecDeque<(u64, Arc<Dict>)>>);
+
+impl DictCache {
+    fn get(&self, b: &Block) -> Result<Arc<Dict>, crate::TraceError> {
+        {
+            let mut q = self.0.lock();
+            if let Some(pos) = q.iter().position(|(uid, _)| *uid == b.uid) {
+                let hit = q.remove(pos);
+                if let Some((uid, d)) = hit {
+                    q.push_front((uid, d.clone()));
+                    return Ok(d);
+                }
+            }
+        }
+        let d = Arc::new(b.dict()?);
+        let mut q = self.0.lock();
+        q.push_front((b.uid, d.clone()));
+        q.truncate(DICT_CACHE_ENTRIES);
+        Ok(d)
+    }
+}
 
 pub(crate) struct Reader<'a> {
     snap: Snapshot,
     counters: &'a Counters,
+    dicts: &'a DictCache,
     tenant: &'a str,
     pages: HashMap<(u64, usize), Arc<Vec<TracePart>>>,
 }
 
+fn note_bad_page(counters: &Counters, tenant: &str, b: &Block, i: usize, e: &crate::TraceError) {
+    counters.corrupt_pages.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(tenant = %tenant, block = %b.meta.id, page = i, error = %e, "skipping unreadable trace page");
+}
+
 impl<'a> Reader<'a> {
-    pub fn new(snap: Snapshot, counters: &'a Counters, tenant: &'a str) -> Self {
+    pub fn new(
+        snap: Snapshot,
+        counters: &'a Counters,
+        dicts: &'a DictCache,
+        tenant: &'a str,
+    ) -> Self {
         Self {
             snap,
             counters,
+            dicts,
             tenant,
             pages: HashMap::new(),
         }
@@ -61,15 +102,16 @@ impl<'a> Reader<'a> {
                 Some(p)
             }
             Err(e) => {
-                self.counters.corrupt_pages.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(tenant = %self.tenant, block = %b.meta.id, page = i, error = %e, "skipping unreadable trace page");
+                note_bad_page(self.counters, self.tenant, b, i, &e);
                 None
             }
         }
     }
 
-    /// Every stored span of `id`, from heads and candidate blocks.
-    fn gather(&mut self, id: &TraceId, range: Option<(u64, u64)>) -> Vec<StoredSpan> {
+    /// Every stored span of `id`, from heads and candidate blocks. With `lookup`, only
+    /// that trace is decoded from each page (one-off reads); otherwise whole pages are
+    /// decoded and cached for the traces next to it (scans).
+    fn gather(&mut self, id: &TraceId, range: Option<(u64, u64)>, lookup: bool) -> Vec<StoredSpan> {
         let mut spans = Vec::new();
         for h in &self.snap.heads {
             if let Some(s) = h.get(id) {
@@ -77,13 +119,22 @@ impl<'a> Reader<'a> {
             }
         }
         let blocks = self.snap.blocks.clone();
+        let h = id_hash(id);
         for b in &blocks {
             if let Some((start, end)) = range
                 && !b.overlaps(start, end)
             {
                 continue;
             }
-            let Some(i) = b.page_for(id) else { continue };
+            let Some(i) = b.page_for(id, h) else { continue };
+            if lookup {
+                match b.read_trace(i, id) {
+                    Ok(Some(s)) => spans.extend(s),
+                    Ok(None) => {}
+                    Err(e) => note_bad_page(self.counters, self.tenant, b, i, &e),
+                }
+                continue;
+            }
             let Some(page) = self.page(b, i) else {
                 continue;
             };
@@ -97,7 +148,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn trace_by_id(&mut self, id: &TraceId, range: Option<(u64, u64)>) -> Option<Trace> {
-        let spans = self.gather(id, range);
+        let spans = self.gather(id, range, true);
         if spans.is_empty() {
             return None;
         }
@@ -111,7 +162,7 @@ impl<'a> Reader<'a> {
             if !visited.insert(id) {
                 return ControlFlow::Continue(());
             }
-            let spans = reader.gather(&id, None);
+            let spans = reader.gather(&id, None, false);
             if spans.is_empty() {
                 return ControlFlow::Continue(());
             }
@@ -207,10 +258,10 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn dicts_in(&self, start: u64, end: u64) -> Vec<crate::dict::Dict> {
+    fn dicts_in(&self, start: u64, end: u64) -> Vec<Arc<Dict>> {
         let mut out = Vec::new();
         for b in self.blocks_in(start, end) {
-            match b.dict() {
+            match self.dicts.get(&b) {
                 Ok(d) => out.push(d),
                 Err(e) => {
                     self.counters.corrupt_pages.fetch_add(1, Ordering::Relaxed);
@@ -236,8 +287,8 @@ impl<'a> Reader<'a> {
             }
         });
         for d in self.dicts_in(start, end) {
-            out.resource.extend(d.resource.into_keys());
-            out.span.extend(d.span.into_keys());
+            out.resource.extend(d.resource.keys().cloned());
+            out.span.extend(d.span.keys().cloned());
         }
         out
     }

@@ -172,20 +172,29 @@ impl TraceStore {
         let mut report = MaintenanceReport::default();
         let tenants = self.all_tenants();
         let mut first_err = None;
-        for t in &tenants {
-            let r = (|| -> Result<(), TraceError> {
-                let (cut, written) = t.maybe_cut()?;
-                report.heads_cut += usize::from(cut);
-                report.blocks_written += written;
-                report.compactions += t.compact()?;
-                report.blocks_deleted += t.apply_retention();
-                Ok(())
-            })();
-            if let Err(e) = r {
-                tracing::error!(tenant = %t.name, error = %e, "trace store maintenance failed");
+        let mut failed = |t: &Tenant, e: TraceError, report: &mut MaintenanceReport| {
+            tracing::error!(tenant = %t.name, error = %e, "trace store maintenance failed");
+            if !report.failed_tenants.contains(&t.name) {
                 report.failed_tenants.push(t.name.clone());
-                first_err.get_or_insert(e);
             }
+            first_err.get_or_insert(e);
+        };
+        // head cuts first for every tenant: they bound memory, merges can wait
+        for t in &tenants {
+            match t.maybe_cut() {
+                Ok((cut, written)) => {
+                    report.heads_cut += usize::from(cut);
+                    report.blocks_written += written;
+                }
+                Err(e) => failed(t, e, &mut report),
+            }
+        }
+        for t in &tenants {
+            match t.compact(self.opts.compactions_per_pass) {
+                Ok(n) => report.compactions += n,
+                Err(e) => failed(t, e, &mut report),
+            }
+            report.blocks_deleted += t.apply_retention();
         }
         if !tenants.is_empty()
             && report.failed_tenants.len() == tenants.len()
@@ -226,7 +235,7 @@ impl TraceStore {
 
     fn reader<R>(&self, tenant: &TenantId, f: impl FnOnce(&mut Reader<'_>) -> R) -> Option<R> {
         let t = self.tenant(tenant.as_str())?;
-        let mut r = Reader::new(t.snapshot(), &t.counters, &t.name);
+        let mut r = Reader::new(t.snapshot(), &t.counters, &t.dicts, &t.name);
         Some(f(&mut r))
     }
 }

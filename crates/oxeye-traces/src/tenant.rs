@@ -17,6 +17,7 @@
 //! never misses any. Blocks are `Arc`s: one removed by compaction or retention is deleted
 //! from disk only when the last reader lets go.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -32,12 +33,20 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::TraceError;
 use crate::block::{Block, BlockWriter};
+use crate::dict::Dict;
 use crate::head::Head;
 use crate::model::StoredSpan;
 use crate::options::{TraceStoreOptions, dur_ns};
 use crate::page::TracePart;
+use crate::query::DictCache;
 use crate::record::{decode_batch, encode_batch, validate};
 use crate::stats::{Counters, TenantTraceStats};
+
+/// Appends are refused (retryably) while head and frozen heads hold more than this
+/// many times `head_max_bytes`.
+const HELD_LIMIT_FACTOR: u64 = 4;
+/// Once a window is over, blocks under `block_target_bytes / FINAL_MERGE_FRACTION` merge.
+const FINAL_MERGE_FRACTION: u64 = 8;
 
 /// A head that was cut and waits for its blocks.
 pub(crate) struct Frozen {
@@ -63,10 +72,13 @@ pub(crate) struct Tenant {
     head: RwLock<Arc<Head>>,
     frozen: RwLock<Vec<Arc<Frozen>>>,
     blocks: RwLock<Vec<Arc<Block>>>,
-    /// Serialises cuts, block writes, compaction and retention.
+    /// Serialises head cuts and the block writes of frozen heads.
     maint_lock: Mutex<()>,
+    /// Serialises compaction and retention (long merges never hold up head cuts).
+    compact_lock: Mutex<()>,
     next_block: AtomicU64,
     pub counters: Counters,
+    pub dicts: DictCache,
     /// Set while a background cut triggered by the head size runs.
     pub bg_cut: AtomicBool,
 }
@@ -114,8 +126,10 @@ impl Tenant {
             frozen: RwLock::new(Vec::new()),
             blocks: RwLock::new(blocks),
             maint_lock: Mutex::new(()),
+            compact_lock: Mutex::new(()),
             next_block: AtomicU64::new(max_seq + 1),
             counters,
+            dicts: DictCache::default(),
             bg_cut: AtomicBool::new(false),
         };
         if corrupt_wal {
@@ -128,6 +142,17 @@ impl Tenant {
     /// Validates, logs and stores `batch`; returns the spans newly stored.
     pub fn append(&self, batch: TraceBatch) -> Result<usize, TraceError> {
         validate(&batch)?;
+        if batch.span_count() == 0 {
+            return Ok(0);
+        }
+        let held = self.held_bytes();
+        let limit = self.opts.head_max_bytes.saturating_mul(HELD_LIMIT_FACTOR);
+        if held > limit {
+            return Err(TraceError::Backpressure(format!(
+                "tenant {} holds {held} bytes of spans not yet written to blocks, over the limit of {limit}; retry later",
+                self.name
+            )));
+        }
         let mut buf = Vec::with_capacity(batch.span_count() * 160 + 64);
         encode_batch(&mut buf, &batch);
         let _shared = self.cut_lock.read();
@@ -142,6 +167,17 @@ impl Tenant {
 
     pub fn head_bytes(&self) -> u64 {
         self.head.read().bytes()
+    }
+
+    /// Bytes of the head and of frozen heads waiting for their blocks.
+    fn held_bytes(&self) -> u64 {
+        self.head_bytes()
+            + self
+                .frozen
+                .read()
+                .iter()
+                .map(|f| f.head.bytes())
+                .sum::<u64>()
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -180,29 +216,30 @@ impl Tenant {
     /// Writes one block per time window for a frozen head.
     fn write_head_blocks(&self, head: &Head) -> Result<Vec<Arc<Block>>, TraceError> {
         let window = self.opts.window_ns();
-        let mut by_window: BTreeMap<u64, Vec<TraceId>> = BTreeMap::new();
-        for (id, min, _) in head.ids() {
-            by_window.entry(min / window).or_default().push(id);
-        }
-        let mut out = Vec::new();
-        for (_, mut ids) in by_window {
-            ids.sort_unstable();
-            let mut w = BlockWriter::create(
-                &blocks_dir(&self.dir),
-                &self.block_name(),
-                self.opts.page_target_bytes,
-                self.opts.zstd_level,
-            )?;
-            for id in ids {
-                if let Some(spans) = head.get(&id) {
-                    w.add(id, spans)?;
+        head.with_sorted(|all| {
+            let mut by_window: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+            for (i, (_, t)) in all.iter().enumerate() {
+                by_window.entry(t.min_start / window).or_default().push(i);
+            }
+            let mut out = Vec::new();
+            for (_, idxs) in by_window {
+                let mut w = BlockWriter::create(
+                    &blocks_dir(&self.dir),
+                    &self.block_name(),
+                    self.opts.page_target_bytes,
+                    self.opts.zstd_level,
+                )?;
+                for i in idxs {
+                    if let Some((id, t)) = all.get(i) {
+                        w.add(**id, Cow::Borrowed(&t.spans))?;
+                    }
+                }
+                if let Some((_, path)) = w.finish(&self.name, 1, Vec::new())? {
+                    out.push(Arc::new(Block::open(&path)?));
                 }
             }
-            if let Some((_, path)) = w.finish(&self.name, 1, Vec::new())? {
-                out.push(Arc::new(Block::open(&path)?));
-            }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn add_blocks(&self, new: Vec<Arc<Block>>) {
@@ -261,17 +298,26 @@ impl Tenant {
         Ok((cut, self.persist_frozen()?))
     }
 
-    /// Merges small blocks of the same time window; returns how many merges ran.
-    pub fn compact(&self) -> Result<usize, TraceError> {
-        let _m = self.maint_lock.lock();
+    /// Runs at most `max` merges of blocks of the same time window (one call does a
+    /// bounded amount of work; the next maintenance pass continues); returns how many ran.
+    pub fn compact(&self, max: usize) -> Result<usize, TraceError> {
+        let _c = self.compact_lock.lock();
         let mut done = 0;
-        while let Some(group) = self.plan_compaction() {
+        while done < max {
+            let Some(group) = self.plan_compaction() else {
+                break;
+            };
             self.merge(&group)?;
             done += 1;
         }
         Ok(done)
     }
 
+    /// The next group of blocks to merge, if any. Blocks are grouped by time window;
+    /// within a window, `compaction_max_blocks` blocks of one level merge into one block
+    /// of the next level (so data is rewritten a logarithmic number of times while the
+    /// window is current), and once the window ended `compaction_delay` ago the blocks
+    /// left in it that are still small merge, up to `block_target_bytes` per block.
     fn plan_compaction(&self) -> Option<Vec<Arc<Block>>> {
         let window = self.opts.window_ns();
         let now = now_ns(&*self.clock);
@@ -290,24 +336,30 @@ impl Tenant {
             if blocks.len() < 2 {
                 continue;
             }
-            let window_end = w.saturating_add(1).saturating_mul(window);
-            let due = window_end.saturating_add(delay) <= now
-                || blocks.len() >= self.opts.compaction_max_blocks;
-            if !due {
-                continue;
-            }
             blocks.sort_by(|a, b| a.meta.id.cmp(&b.meta.id));
-            let mut group = Vec::new();
-            let mut bytes = 0u64;
-            for b in blocks {
-                if group.len() >= 2 && bytes + b.meta.data_bytes > target {
-                    break;
-                }
-                bytes += b.meta.data_bytes;
-                group.push(b);
+            let mut by_level: BTreeMap<u32, Vec<Arc<Block>>> = BTreeMap::new();
+            for b in &blocks {
+                by_level.entry(b.meta.level).or_default().push(b.clone());
             }
-            if group.len() >= 2 {
-                return Some(group);
+            for same in by_level.into_values() {
+                if same.len() >= self.opts.compaction_max_blocks {
+                    let group = take_upto(same, target, self.opts.compaction_max_blocks);
+                    if group.len() >= 2 {
+                        return Some(group);
+                    }
+                }
+            }
+            let window_end = w.saturating_add(1).saturating_mul(window);
+            if window_end.saturating_add(delay) <= now {
+                // big blocks are left as they are: rewriting them buys little
+                let small: Vec<Arc<Block>> = blocks
+                    .into_iter()
+                    .filter(|b| b.meta.data_bytes < target / FINAL_MERGE_FRACTION)
+                    .collect();
+                let group = take_upto(small, target, usize::MAX);
+                if group.len() >= 2 {
+                    return Some(group);
+                }
             }
         }
         None
@@ -334,12 +386,17 @@ impl Tenant {
             current.push(item);
         }
         let name = self.block_name();
+        let mut dict = Dict::default();
+        for b in group {
+            dict.merge(&b.dict()?);
+        }
         let mut w = BlockWriter::create(
             &blocks_dir(&self.dir),
             &name,
             self.opts.page_target_bytes,
             self.opts.zstd_level,
-        )?;
+        )?
+        .with_dict(dict);
         while let Some(Reverse((id, i))) = heap.pop() {
             let mut spans: Vec<StoredSpan> = Vec::new();
             let mut take = |i: usize,
@@ -365,7 +422,7 @@ impl Tenant {
             }
             let mut seen: HashSet<SpanId> = HashSet::with_capacity(spans.len());
             spans.retain(|s| seen.insert(s.span.span_id));
-            w.add(id, spans)?;
+            w.add(id, Cow::Owned(spans))?;
         }
         let level = group.iter().map(|b| b.meta.level).max().unwrap_or(1) + 1;
         let mut sources: Vec<String> = Vec::new();
@@ -391,7 +448,7 @@ impl Tenant {
 
     /// Deletes blocks whose newest span ended before `now - retention`.
     pub fn apply_retention(&self) -> usize {
-        let _m = self.maint_lock.lock();
+        let _c = self.compact_lock.lock();
         let cutoff = now_ns(&*self.clock).saturating_sub(dur_ns(self.opts.retention));
         let old: Vec<Arc<Block>> = self
             .blocks
@@ -439,6 +496,21 @@ impl Tenant {
         s.wal_bytes = wal.bytes;
         s
     }
+}
+
+/// The first blocks (at most `max`) whose data stays within `target` bytes; always at
+/// least two when there are two.
+fn take_upto(blocks: Vec<Arc<Block>>, target: u64, max: usize) -> Vec<Arc<Block>> {
+    let mut group = Vec::new();
+    let mut bytes = 0u64;
+    for b in blocks {
+        if group.len() >= max || (group.len() >= 2 && bytes + b.meta.data_bytes > target) {
+            break;
+        }
+        bytes += b.meta.data_bytes;
+        group.push(b);
+    }
+    group
 }
 
 /// Reads a block's pages in order, one page decoded at a time.

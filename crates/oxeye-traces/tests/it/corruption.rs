@@ -187,3 +187,51 @@ fn corrupt_page_is_skipped_at_read_time() {
     assert_eq!(scan_all(&store, &t, &all_scan()).len(), 1);
     assert!(store.stats().total.corrupt_pages >= 2);
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn crash_leftovers_are_cleaned_up_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let t = tenant("a");
+    store_with_two_blocks(dir.path(), &clock);
+    let blocks_dir = dir.path().join("a").join("blocks");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let saved = elsewhere.path().join("saved");
+    for e in fs::read_dir(&blocks_dir).unwrap() {
+        let e = e.unwrap();
+        copy_dir(&e.path(), &saved.join(e.file_name()));
+    }
+    {
+        let store = open(dir.path(), &clock);
+        clock.advance(3 * 3600 * 1000);
+        assert_eq!(store.maintain().unwrap().compactions, 1);
+    }
+    // a crash between writing the compacted block and deleting its sources leaves both;
+    // an interrupted block write leaves a .tmp directory
+    for e in fs::read_dir(&saved).unwrap() {
+        let e = e.unwrap();
+        copy_dir(&e.path(), &blocks_dir.join(e.file_name()));
+    }
+    fs::create_dir(blocks_dir.join("00000000000000ff.tmp")).unwrap();
+    let store = open(dir.path(), &clock);
+    let s = store.stats().total;
+    assert_eq!((s.blocks, s.block_spans, s.corrupt_blocks), (1, 2, 0));
+    assert!(!blocks_dir.join("00000000000000ff.tmp").exists());
+    assert_eq!(scan_all(&store, &t, &all_scan()).len(), 2);
+    // an empty batch stores nothing and is not an error
+    assert_eq!(
+        store
+            .append(&t, oxeye_core::trace::TraceBatch::default())
+            .unwrap()
+            .spans,
+        0
+    );
+}
