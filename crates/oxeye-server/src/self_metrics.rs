@@ -157,6 +157,8 @@ pub struct SelfMetrics {
     durations: Family<HandlerLabel, Histogram>,
     ingested: Family<ProtocolLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
+    spans_ingested: Family<ProtocolLabel, Counter>,
+    spans_rejected: Family<ReasonLabel, Counter>,
 }
 
 impl SelfMetrics {
@@ -189,6 +191,18 @@ impl SelfMetrics {
             "Samples refused, by ingest protocol and reason",
             rejected.clone(),
         );
+        let spans_ingested = Family::<ProtocolLabel, Counter>::default();
+        registry.register(
+            "oxeye_spans_ingested",
+            "Spans stored, by ingest protocol",
+            spans_ingested.clone(),
+        );
+        let spans_rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "oxeye_spans_rejected",
+            "Spans refused, by ingest protocol and reason",
+            spans_rejected.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -209,6 +223,8 @@ impl SelfMetrics {
             durations,
             ingested,
             rejected,
+            spans_ingested,
+            spans_rejected,
         }
     }
 
@@ -234,6 +250,28 @@ impl SelfMetrics {
                 protocol: protocol.to_string(),
             })
             .inc_by(samples as u64);
+    }
+
+    /// Counts spans stored through `protocol`.
+    pub fn spans_ingested(&self, protocol: &str, spans: usize) {
+        self.spans_ingested
+            .get_or_create(&ProtocolLabel {
+                protocol: protocol.to_string(),
+            })
+            .inc_by(spans as u64);
+    }
+
+    /// Counts spans refused through `protocol` for `reason`.
+    pub fn spans_rejected(&self, protocol: &str, reason: &str, spans: usize) {
+        if spans == 0 {
+            return;
+        }
+        self.spans_rejected
+            .get_or_create(&ReasonLabel {
+                protocol: protocol.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc_by(spans as u64);
     }
 
     /// Counts samples refused through `protocol` for `reason`.

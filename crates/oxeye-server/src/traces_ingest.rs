@@ -44,8 +44,21 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/api/v2/spans", post(zipkin_spans))
 }
 
-/// Stores `batch` for `tenant` and, once stored, shows it to the observer. Blocking.
+/// Stores `batch` for `tenant`, counts it in the self metrics under `protocol`, and once
+/// stored shows it to the observer. Blocking.
 fn store(
+    state: &ServerState,
+    stores: &TraceStores,
+    protocol: &str,
+    tenant: &TenantId,
+    batch: TraceBatch,
+) -> Result<SpanAppendStats, ApiError> {
+    let stats = store_batch(stores, tenant, batch)?;
+    state.metrics().spans_ingested(protocol, stats.spans);
+    Ok(stats)
+}
+
+fn store_batch(
     stores: &TraceStores,
     tenant: &TenantId,
     batch: TraceBatch,
@@ -65,15 +78,21 @@ fn store(
 
 /// Converts and stores one OTLP request for `tenant`. Blocking.
 fn convert_and_store(
+    state: &ServerState,
     stores: &TraceStores,
     tenant: &TenantId,
     req: ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
     let converted = oxeye_proto::otlp::convert_traces_owned(req);
     let (rejected, message) = (converted.rejected_spans, converted.error_message);
-    store(stores, tenant, converted.batch)?;
+    store(state, stores, "otlp", tenant, converted.batch)?;
     if rejected > 0 {
         tracing::debug!(rejected, message = %message, "otlp spans rejected");
+        state.metrics().spans_rejected(
+            "otlp",
+            "invalid_id",
+            usize::try_from(rejected).unwrap_or(usize::MAX),
+        );
     }
     let partial_success =
         (rejected > 0 || !message.is_empty()).then(|| ExportTracePartialSuccess {
@@ -90,7 +109,8 @@ pub async fn ingest(
     req: ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
     let stores = state.trace_stores()?.clone();
-    blocking(move || convert_and_store(&stores, &tenant, req)).await
+    let state = state.clone();
+    blocking(move || convert_and_store(&state, &stores, &tenant, req)).await
 }
 
 fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -114,6 +134,7 @@ async fn ingest_http(
     let encoding = header_string(headers, header::CONTENT_ENCODING);
     let ct = header_string(headers, header::CONTENT_TYPE);
     let max = state.limits.max_decoded_bytes;
+    let state = state.clone();
     blocking(move || {
         let decoded = oxeye_proto::compression::decode_content(encoding.as_deref(), &raw, max)
             .map_err(proto_error)?;
@@ -121,7 +142,7 @@ async fn ingest_http(
         let req = oxeye_proto::otlp::decode_traces_request(ct.as_deref(), &decoded)
             .map_err(proto_error)?;
         drop(decoded);
-        convert_and_store(&stores, &tenant, req)
+        convert_and_store(&state, &stores, &tenant, req)
     })
     .await
 }
@@ -187,11 +208,12 @@ pub async fn zipkin_spans(
         let raw = read_body(&headers, body, state.limits.max_request_bytes).await?;
         let encoding = header_string(&headers, header::CONTENT_ENCODING);
         let max = state.limits.max_decoded_bytes;
+        let state = state.clone();
         blocking(move || {
             let decoded = oxeye_proto::compression::decode_content(encoding.as_deref(), &raw, max)
                 .map_err(proto_error)?;
             let batch = oxeye_proto::zipkin::decode_spans(&decoded).map_err(proto_error)?;
-            store(&stores, &tenant, batch)
+            store(&state, &stores, "zipkin", &tenant, batch)
         })
         .await
     }

@@ -220,6 +220,17 @@ async fn partial_success_names_rejected_spans() {
     assert_eq!(t.span_count(), 1);
     // the observer sees only what was stored
     assert_eq!(*seen.lock(), vec![("anonymous".to_string(), 1)]);
+    // and the self metrics count both
+    let (code, metrics) = get(&s, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(r#"oxeye_spans_ingested_total{protocol="otlp"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"oxeye_spans_rejected_total{protocol="otlp",reason="invalid_id"} 1"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
