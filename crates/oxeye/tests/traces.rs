@@ -338,5 +338,30 @@ async fn otel_python_sdk_spans_come_back_through_tempo_and_jaeger() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    // the root server span had no client: once its edge expires (10 s), the service graph
+    // counts the request from `user`, failed since the root span failed
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let total = query_value(
+            &s,
+            tenant,
+            r#"sum(traces_service_graph_request_total{client="user",server="py-shop-grpc"})"#,
+        )
+        .await;
+        let failed = query_value(
+            &s,
+            tenant,
+            r#"sum(traces_service_graph_request_failed_total{client="user",server="py-shop-grpc"})"#,
+        )
+        .await;
+        if total == Some(1.0) && failed == Some(1.0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "service graph did not appear: total {total:?}, failed {failed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert!(s.stop());
 }
