@@ -23,12 +23,14 @@ pub struct TraceStoreOptions {
     /// Uncompressed size of one page of traces in a block (a trace-by-id lookup reads
     /// one page per candidate block).
     pub page_target_bytes: usize,
-    /// Compaction stops adding blocks to a merge once their data reaches this size.
+    /// Compaction stops adding blocks to a merge once their data reaches this size;
+    /// blocks this large are never merged again.
     pub block_target_bytes: u64,
-    /// A window's blocks are compacted once the window ended this long ago, or earlier
-    /// when it holds [`TraceStoreOptions::compaction_max_blocks`] blocks.
+    /// Once a window ended this long ago, its blocks still under an eighth of
+    /// [`TraceStoreOptions::block_target_bytes`] are merged (late data included).
     pub compaction_delay: Duration,
-    /// Blocks a window may collect before it is compacted even while still current.
+    /// Fan-in of tiered compaction: this many blocks of one level in one window merge
+    /// into a block of the next level, while the window is still current.
     pub compaction_max_blocks: usize,
     /// Most block merges one [`crate::TraceStore::maintain`] pass runs per tenant; the
     /// next pass continues.
