@@ -64,6 +64,11 @@ impl TraceStoreOptions {
                 "block_window must be greater than zero".into(),
             ));
         }
+        if self.head_max_bytes == 0 {
+            return Err(TraceError::InvalidOption(
+                "head_max_bytes must be greater than zero".into(),
+            ));
+        }
         if self.page_target_bytes == 0 {
             return Err(TraceError::InvalidOption(
                 "page_target_bytes must be greater than zero".into(),
@@ -86,4 +91,41 @@ impl TraceStoreOptions {
 
 pub(crate) fn dur_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_sizes_are_rejected_by_name() {
+        assert!(TraceStoreOptions::default().validate().is_ok());
+        let bad = [
+            TraceStoreOptions {
+                head_max_bytes: 0,
+                ..TraceStoreOptions::default()
+            },
+            TraceStoreOptions {
+                page_target_bytes: 0,
+                ..TraceStoreOptions::default()
+            },
+            TraceStoreOptions {
+                block_window: Duration::ZERO,
+                ..TraceStoreOptions::default()
+            },
+            TraceStoreOptions {
+                compaction_max_blocks: 1,
+                ..TraceStoreOptions::default()
+            },
+        ];
+        for (opts, name) in bad.iter().zip([
+            "head_max_bytes",
+            "page_target_bytes",
+            "block_window",
+            "compaction_max_blocks",
+        ]) {
+            let e = opts.validate().unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+    }
 }
