@@ -295,6 +295,8 @@ pub(crate) struct Block {
     ids: Bloom,
     hints: HintFilter,
     deleted: AtomicBool,
+    /// Set once a page failed to read back; such a block is left out of compaction.
+    damaged: AtomicBool,
 }
 
 fn corrupt(dir: &Path, what: impl std::fmt::Display) -> TraceError {
@@ -382,6 +384,7 @@ impl Block {
             ids,
             hints,
             deleted: AtomicBool::new(false),
+            damaged: AtomicBool::new(false),
         })
     }
 
@@ -411,8 +414,24 @@ impl Block {
         self.hints.may_match(hints)
     }
 
+    /// Whether a page of this block failed to read back.
+    pub fn is_damaged(&self) -> bool {
+        self.damaged.load(Ordering::Relaxed)
+    }
+
+    fn damaged(&self, e: TraceError) -> TraceError {
+        if matches!(e, TraceError::Corrupt(_)) {
+            self.damaged.store(true, Ordering::Relaxed);
+        }
+        e
+    }
+
     /// Reads, verifies and decompresses page `i`.
     fn read_raw(&self, i: usize) -> Result<Vec<u8>, TraceError> {
+        self.read_raw_unchecked(i).map_err(|e| self.damaged(e))
+    }
+
+    fn read_raw_unchecked(&self, i: usize) -> Result<Vec<u8>, TraceError> {
         let p = self
             .pages
             .get(i)
@@ -448,7 +467,7 @@ impl Block {
     /// Reads, verifies and decodes page `i`.
     pub fn read_page(&self, i: usize) -> Result<Vec<TracePart>, TraceError> {
         let raw = self.read_raw(i)?;
-        decode_page(&raw).map_err(|e| corrupt(&self.dir, format!("page {i}: {e}")))
+        decode_page(&raw).map_err(|e| self.damaged(corrupt(&self.dir, format!("page {i}: {e}"))))
     }
 
     /// The spans of `id` in page `i`, decoding only that trace.
@@ -459,7 +478,7 @@ impl Block {
     ) -> Result<Option<Vec<StoredSpan>>, TraceError> {
         let raw = self.read_raw(i)?;
         let parts = decode_page_for(&raw, Some(id))
-            .map_err(|e| corrupt(&self.dir, format!("page {i}: {e}")))?;
+            .map_err(|e| self.damaged(corrupt(&self.dir, format!("page {i}: {e}"))))?;
         Ok(parts.into_iter().find(|(pid, _)| pid == id).map(|(_, s)| s))
     }
 

@@ -17,6 +17,18 @@
 //! own WAL. [`TraceStore::maintain`] is called periodically by the binary and is driven
 //! by the injected clock. [`generator`] turns spans into RED metrics and a service graph,
 //! written to whatever [`oxeye_core::MetricsAppender`] the binary wires.
+//!
+//! On disk, per tenant: `<dir>/<tenant>/wal/` (one record per batch), `blocks/<id>/`
+//! (`data`, `index`, `dict`, `meta.json`; see [`BlockMeta`]) and `corrupted/` (blocks or a
+//! WAL set aside at open). Memory is bounded: a head is cut at
+//! [`TraceStoreOptions::head_max_bytes`] on a background thread, appends are refused with
+//! a retryable [`TraceError::Backpressure`] while unwritten spans exceed four times that,
+//! and blocks keep only their page index and bloom filters in memory.
+//!
+//! Module map: `record` (WAL codec, validation), `head` (in-memory traces), `page`
+//! (columnar page codec), `dict` (tag dictionaries, hint filter), `bloom`, `block` (block
+//! writer and reader), `tenant` (WAL, cuts, compaction, retention), `query` (trace by id,
+//! scan, tag queries), `store` (tenants, traits).
 
 mod block;
 mod bloom;

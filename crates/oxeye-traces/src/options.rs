@@ -23,12 +23,14 @@ pub struct TraceStoreOptions {
     /// Uncompressed size of one page of traces in a block (a trace-by-id lookup reads
     /// one page per candidate block).
     pub page_target_bytes: usize,
-    /// Compaction stops adding blocks to a merge once their data reaches this size.
+    /// Compaction stops adding blocks to a merge once their data reaches this size;
+    /// blocks this large are never merged again.
     pub block_target_bytes: u64,
-    /// A window's blocks are compacted once the window ended this long ago, or earlier
-    /// when it holds [`TraceStoreOptions::compaction_max_blocks`] blocks.
+    /// Once a window ended this long ago, its blocks still under an eighth of
+    /// [`TraceStoreOptions::block_target_bytes`] are merged (late data included).
     pub compaction_delay: Duration,
-    /// Blocks a window may collect before it is compacted even while still current.
+    /// Fan-in of tiered compaction: this many blocks of one level in one window merge
+    /// into a block of the next level, while the window is still current.
     pub compaction_max_blocks: usize,
     /// Most block merges one [`crate::TraceStore::maintain`] pass runs per tenant; the
     /// next pass continues.
@@ -62,6 +64,11 @@ impl TraceStoreOptions {
                 "block_window must be greater than zero".into(),
             ));
         }
+        if self.head_max_bytes == 0 {
+            return Err(TraceError::InvalidOption(
+                "head_max_bytes must be greater than zero".into(),
+            ));
+        }
         if self.page_target_bytes == 0 {
             return Err(TraceError::InvalidOption(
                 "page_target_bytes must be greater than zero".into(),
@@ -84,4 +91,41 @@ impl TraceStoreOptions {
 
 pub(crate) fn dur_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_sizes_are_rejected_by_name() {
+        assert!(TraceStoreOptions::default().validate().is_ok());
+        let bad = [
+            TraceStoreOptions {
+                head_max_bytes: 0,
+                ..TraceStoreOptions::default()
+            },
+            TraceStoreOptions {
+                page_target_bytes: 0,
+                ..TraceStoreOptions::default()
+            },
+            TraceStoreOptions {
+                block_window: Duration::ZERO,
+                ..TraceStoreOptions::default()
+            },
+            TraceStoreOptions {
+                compaction_max_blocks: 1,
+                ..TraceStoreOptions::default()
+            },
+        ];
+        for (opts, name) in bad.iter().zip([
+            "head_max_bytes",
+            "page_target_bytes",
+            "block_window",
+            "compaction_max_blocks",
+        ]) {
+            let e = opts.validate().unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+    }
 }

@@ -30,7 +30,7 @@ use crate::stats::Counters;
 use crate::tenant::Snapshot;
 
 /// Decoded pages kept per read before the cache is emptied.
-const PAGE_CACHE_ENTRIES: usize = 64;
+const PAGE_CACHE_ENTRIES: usize = 32;
 /// Block dictionaries kept per tenant between tag queries.
 const DICT_CACHE_ENTRIES: usize = 32;
 

@@ -135,24 +135,12 @@ impl TraceStore {
     ) -> Result<SpanAppendStats, TraceError> {
         self.check_open()?;
         let t = self.tenant_for_write(tenant)?;
-        let spans = t.append(batch)?;
-        if t.head_bytes() > self.opts.head_max_bytes && !t.bg_cut.swap(true, Ordering::AcqRel) {
-            // cut and write blocks off the append path
-            let t2 = t.clone();
-            let spawned = std::thread::Builder::new()
-                .name("trace-head-cut".into())
-                .spawn(move || {
-                    if let Err(e) = t2.maybe_cut() {
-                        tracing::error!(tenant = %t2.name, error = %e, "trace head cut failed");
-                    }
-                    t2.bg_cut.store(false, Ordering::Release);
-                });
-            if let Err(e) = spawned {
-                t.bg_cut.store(false, Ordering::Release);
-                tracing::error!(error = %e, "cannot start trace head cut thread");
-            }
+        let res = t.append(batch);
+        // a refused append must start a cut as well, or nothing would ever drain the head
+        if t.head_bytes() > self.opts.head_max_bytes {
+            start_background_cut(&t);
         }
-        Ok(SpanAppendStats { spans })
+        Ok(SpanAppendStats { spans: res? })
     }
 
     /// Cuts every tenant's head into blocks now.
@@ -237,6 +225,34 @@ impl TraceStore {
         let t = self.tenant(tenant.as_str())?;
         let mut r = Reader::new(t.snapshot(), &t.counters, &t.dicts, &t.name);
         Some(f(&mut r))
+    }
+}
+
+/// Cuts `t`'s head and writes its blocks on a thread of its own, again and again while
+/// the head keeps outgrowing its limit; at most one such thread per tenant.
+fn start_background_cut(t: &Arc<Tenant>) {
+    if t.bg_cut.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let t2 = t.clone();
+    let spawned = std::thread::Builder::new()
+        .name("trace-head-cut".into())
+        .spawn(move || {
+            loop {
+                match t2.maybe_cut() {
+                    Ok((true, _)) => continue,
+                    Ok((false, _)) => break,
+                    Err(e) => {
+                        tracing::error!(tenant = %t2.name, error = %e, "trace head cut failed");
+                        break;
+                    }
+                }
+            }
+            t2.bg_cut.store(false, Ordering::Release);
+        });
+    if let Err(e) = spawned {
+        t.bg_cut.store(false, Ordering::Release);
+        tracing::error!(error = %e, "cannot start trace head cut thread");
     }
 }
 

@@ -325,7 +325,9 @@ impl Tenant {
         let target = self.opts.block_target_bytes;
         let mut by_window: BTreeMap<u64, Vec<Arc<Block>>> = BTreeMap::new();
         for b in self.blocks.read().iter() {
-            if b.meta.data_bytes < target {
+            // a block with an unreadable page stays as it is (its readable data is still
+            // served) until retention removes it
+            if b.meta.data_bytes < target && !b.is_damaged() {
                 by_window
                     .entry(b.meta.min_time_ns / window)
                     .or_default()

@@ -213,3 +213,46 @@ fn closed_store_refuses_appends() {
     let store = open(dir.path(), &clock);
     assert!(store.trace_by_id(&t, &tid(1), None).unwrap().is_some());
 }
+
+#[test]
+fn reads_never_miss_acknowledged_spans_while_heads_are_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let store = Arc::new(open(dir.path(), &clock));
+    let t = tenant("a");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flusher = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut flushes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                store.flush().unwrap();
+                flushes += 1;
+            }
+            flushes
+        })
+    };
+    for n in 0..300u32 {
+        // each trace gets a span now and a late one after some cuts happened
+        store
+            .append_spans(&t, batch_of("api", vec![span(n, 0, "op", T0_NS, 5)]))
+            .unwrap();
+        if n >= 10 {
+            store
+                .append_spans(&t, batch_of("api", vec![span(n - 10, 1, "late", T0_NS, 5)]))
+                .unwrap();
+        }
+        let got = store.trace_by_id(&t, &tid(n), None).unwrap();
+        assert_eq!(got.map(|tr| tr.span_count()), Some(1), "trace {n}");
+        if n >= 10 {
+            let got = store.trace_by_id(&t, &tid(n - 10), None).unwrap();
+            assert_eq!(got.map(|tr| tr.span_count()), Some(2), "trace {}", n - 10);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let flushes = flusher.join().unwrap();
+    assert!(flushes > 1);
+    let traces = scan_all(&store, &t, &all_scan());
+    assert_eq!(traces.len(), 300);
+    assert_eq!(traces.iter().map(|tr| tr.span_count()).sum::<usize>(), 590);
+}
