@@ -61,7 +61,27 @@ impl KeyValues {
         if self.overflow {
             return;
         }
-        let Some(k) = value_key(v) else { return };
+        let Some(k) = value_key(v) else {
+            match v {
+                // TraceQL's `=` on an array matches any element: list the elements
+                AnyValue::Array(items) => {
+                    for item in items {
+                        if value_key(item).is_some() {
+                            self.add(item);
+                        } else {
+                            self.overflow = true;
+                        }
+                    }
+                }
+                AnyValue::Empty => {}
+                // values hints cannot describe: never prune on this key
+                _ => self.overflow = true,
+            }
+            if self.overflow {
+                self.seen = FastSet::default();
+            }
+            return;
+        };
         if self.seen.contains(&k) {
             return;
         }

@@ -324,3 +324,34 @@ fn tag_names_values_and_operations_from_head_and_blocks() {
             .contains("db.system")
     );
 }
+
+#[test]
+fn hints_match_array_elements() {
+    // TraceQL's `=` matches an array attribute when any element is equal, so a block
+    // holding `["a", "b"]` must not be skipped for the hint `tags = "b"`
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let store = open(dir.path(), &clock);
+    let t = tenant("a");
+    let mut tagged = span(7, 0, "tagged", T0_NS, 10);
+    tagged.attributes.push(KeyValue::new(
+        "tags",
+        AnyValue::Array(vec![
+            AnyValue::String("a".into()),
+            AnyValue::String("b".into()),
+        ]),
+    ));
+    store
+        .append_spans(&t, batch_of("shop", vec![tagged]))
+        .unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stats().total.head_spans, 0);
+    let hint = |v: &str| ScanHint::AttrEquals {
+        scope: Some(AttrScope::Span),
+        key: "tags".into(),
+        value: v.into(),
+    };
+    assert_eq!(ids_of(&store, vec![hint("b")]), HashSet::from([7]));
+    assert_eq!(ids_of(&store, vec![hint("a")]), HashSet::from([7]));
+    assert!(ids_of(&store, vec![hint("c")]).is_empty());
+}
