@@ -34,6 +34,8 @@ use crate::tempo::params::{TempoParams, parse_go_duration};
 
 /// Search results when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 20;
+/// Most traces one search returns, whatever `limit` asks for.
+pub const MAX_LIMIT: usize = 10_000;
 /// Search window when neither `start` nor `lookback` is given.
 const DEFAULT_LOOKBACK_NANOS: u64 = 3_600 * 1_000_000_000;
 /// Dependency window when `lookback` is absent (Jaeger's default, 24h), ms.
@@ -181,9 +183,16 @@ async fn trace_by_id(
 ) -> JResult {
     let trace_id = parse_trace_id(&id)?;
     let store = state.trace_stores()?.queryable.clone();
-    let trace = blocking(move || Ok(store.trace_by_id(&t, &trace_id, None)?)).await?;
-    match trace.filter(|t| t.span_count() > 0) {
-        Some(trace) => Ok(envelope(json!([model::trace_json(&trace)]), 0)),
+    // the lookup and the JSON of a large trace take a while: both off the runtime
+    let trace = blocking(move || {
+        let trace = store.trace_by_id(&t, &trace_id, None)?;
+        Ok(trace
+            .filter(|t| t.span_count() > 0)
+            .map(|t| model::trace_json(&t)))
+    })
+    .await?;
+    match trace {
+        Some(trace) => Ok(envelope(json!([trace]), 0)),
         None => Err(JaegerError(ApiError::coded(
             oxeye_core::StatusCode::NotFound,
             "trace not found",
@@ -247,7 +256,7 @@ fn parse_search(p: &TempoParams, now_nanos: u64) -> Result<SearchQuery, JaegerEr
         None => DEFAULT_LIMIT,
         Some(v) => crate::tempo::params::parse_uint(v)
             .map_err(|e| bad(format!("unable to parse param 'limit': {e}")))
-            .map(|l| usize::try_from(l).unwrap_or(usize::MAX))?,
+            .map(|l| usize::try_from(l).unwrap_or(usize::MAX).min(MAX_LIMIT))?,
     };
     let mut tags = Vec::new();
     for raw in p.0.all("tags").into_iter().filter(|v| !v.is_empty()) {
@@ -366,6 +375,7 @@ async fn search(
         .unwrap_or(0)
         .saturating_mul(1_000_000);
     let q = parse_search(&p, now_nanos)?;
+    let (_permit, deadline) = state.trace_query_slot().await?;
     let traces = blocking(move || {
         let mut hints = vec![ScanHint::AttrEquals {
             scope: Some(AttrScope::Resource),
@@ -384,7 +394,12 @@ async fn search(
             hints,
         };
         let mut out = Vec::new();
+        let mut timed_out = false;
         store.scan(&t, &scan, &mut |trace| {
+            if std::time::Instant::now() > deadline {
+                timed_out = true;
+                return ControlFlow::Break(());
+            }
             if trace_matches(trace, &q) {
                 out.push(model::trace_json(trace));
             }
@@ -394,11 +409,22 @@ async fn search(
                 ControlFlow::Continue(())
             }
         })?;
+        if timed_out {
+            return Err(timed_out_error());
+        }
         Ok(out)
     })
     .await?;
     let n = traces.len();
     Ok(envelope(Value::Array(traces), n))
+}
+
+/// The answer when a search or dependency scan runs past `--query.timeout`.
+fn timed_out_error() -> ApiError {
+    ApiError::coded(
+        oxeye_core::StatusCode::Timeout,
+        "query timed out: narrow the time range or the search",
+    )
 }
 
 fn millis_param(p: &TempoParams, name: &str) -> Result<Option<u64>, JaegerError> {
@@ -428,9 +454,15 @@ async fn dependencies(
         hints: Vec::new(),
     };
     let store = state.trace_stores()?.queryable.clone();
+    let (_permit, deadline) = state.trace_query_slot().await?;
     let links = blocking(move || {
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut timed_out = false;
         store.scan(&t, &scan, &mut |trace| {
+            if std::time::Instant::now() > deadline {
+                timed_out = true;
+                return ControlFlow::Break(());
+            }
             let mut service_of = HashMap::new();
             for (res, _, s) in trace.spans() {
                 service_of.insert(s.span_id, model::service_name(res));
@@ -449,6 +481,9 @@ async fn dependencies(
             }
             ControlFlow::Continue(())
         })?;
+        if timed_out {
+            return Err(timed_out_error());
+        }
         Ok(counts)
     })
     .await?;

@@ -438,6 +438,24 @@ impl ServerState {
         *self.last_config.lock()
     }
 
+    /// Waits for a query slot (shared with PromQL, `--query.max-concurrency`) for a trace
+    /// query; returns the permit and the deadline the query must finish by
+    /// (`--query.timeout`, counted from now, the wait included).
+    pub async fn trace_query_slot(
+        &self,
+    ) -> Result<(tokio::sync::OwnedSemaphorePermit, std::time::Instant), ApiError> {
+        let timeout = self.query_limits.timeout;
+        let deadline = std::time::Instant::now() + timeout;
+        match tokio::time::timeout(timeout, self.query_slots.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok((p, deadline)),
+            Ok(Err(_)) => Err(ApiError::Internal("query slots are closed".into())),
+            Err(_) => Err(ApiError::Coded {
+                code: oxeye_core::StatusCode::Timeout,
+                message: "query timed out in query queue".into(),
+            }),
+        }
+    }
+
     /// The trace store, or 503 when this server has none.
     pub fn trace_stores(&self) -> Result<&TraceStores, ApiError> {
         self.traces.as_ref().ok_or_else(|| ApiError::Coded {

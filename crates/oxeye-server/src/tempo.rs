@@ -21,8 +21,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use opentelemetry_proto::tonic::trace::v1::ResourceSpans;
 use oxeye_core::TenantId;
-use oxeye_core::trace::{Trace, TraceId};
+use oxeye_core::trace::TraceId;
 use oxeye_proto::otlp::trace_out::trace_to_otlp;
 use oxeye_proto::tempo::{self as tempopb, trace_json};
 use prost::Message;
@@ -112,13 +113,16 @@ fn wants_protobuf(headers: &HeaderMap) -> bool {
 }
 
 /// Fetches one trace, honouring `start`/`end` (Unix seconds): a trace with no span in
-/// that range is not found, as in Tempo where the range selects the blocks searched.
-async fn find_trace(
+/// that range is not found, as in Tempo where the range selects the blocks searched. The
+/// lookup, the conversion and `render` run on a blocking thread, since a large trace
+/// takes a while to encode.
+async fn trace_response(
     state: &Arc<ServerState>,
     tenant: TenantId,
     id: &str,
     query: Option<String>,
-) -> Result<Option<Trace>, ApiError> {
+    render: impl FnOnce(Vec<ResourceSpans>) -> Response + Send + 'static,
+) -> Result<Response, ApiError> {
     let trace_id = parse_trace_id(id)?;
     let params = TempoParams::parse(query.as_deref());
     let range = params.range_nanos()?;
@@ -126,11 +130,14 @@ async fn find_trace(
     let narrowed = (range.0 != 0 || range.1 != u64::MAX).then_some(range);
     blocking(move || {
         let trace = store.trace_by_id(&tenant, &trace_id, narrowed)?;
-        Ok(trace.filter(|t| {
-            t.span_count() > 0
-                && t.spans()
-                    .any(|(_, _, s)| s.end_unix_nano >= range.0 && s.start_unix_nano <= range.1)
-        }))
+        let found = trace.filter(|t| {
+            t.spans()
+                .any(|(_, _, s)| s.end_unix_nano >= range.0 && s.start_unix_nano <= range.1)
+        });
+        Ok(match found {
+            Some(t) => render(trace_to_otlp(&t)),
+            None => not_found(),
+        })
     })
     .await
 }
@@ -154,15 +161,15 @@ async fn trace_v1(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(trace) = find_trace(&state, tenant, &id, query).await? else {
-        return Ok(not_found());
-    };
-    let resource_spans = trace_to_otlp(&trace);
-    if wants_protobuf(&headers) {
-        let body = tempopb::Trace { resource_spans }.encode_to_vec();
-        return Ok(with_type(body, PROTOBUF));
-    }
-    Ok(axum::Json(trace_json(&resource_spans, "batches")).into_response())
+    let protobuf = wants_protobuf(&headers);
+    trace_response(&state, tenant, &id, query, move |resource_spans| {
+        if protobuf {
+            let body = tempopb::Trace { resource_spans }.encode_to_vec();
+            return with_type(body, PROTOBUF);
+        }
+        axum::Json(trace_json(&resource_spans, "batches")).into_response()
+    })
+    .await
 }
 
 /// `GET /api/v2/traces/<id>`: `{"trace":{"resourceSpans":[...]}}` or protobuf
@@ -175,22 +182,22 @@ async fn trace_v2(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(trace) = find_trace(&state, tenant, &id, query).await? else {
-        return Ok(not_found());
-    };
-    let resource_spans = trace_to_otlp(&trace);
-    if wants_protobuf(&headers) {
-        let body = tempopb::TraceByIdResponse {
-            trace: Some(tempopb::Trace { resource_spans }),
-            metrics: None,
-            status: tempopb::PartialStatus::Complete as i32,
-            message: String::new(),
+    let protobuf = wants_protobuf(&headers);
+    trace_response(&state, tenant, &id, query, move |resource_spans| {
+        if protobuf {
+            let body = tempopb::TraceByIdResponse {
+                trace: Some(tempopb::Trace { resource_spans }),
+                metrics: None,
+                status: tempopb::PartialStatus::Complete as i32,
+                message: String::new(),
+            }
+            .encode_to_vec();
+            return with_type(body, PROTOBUF);
         }
-        .encode_to_vec();
-        return Ok(with_type(body, PROTOBUF));
-    }
-    let body = serde_json::json!({ "trace": trace_json(&resource_spans, "resourceSpans") });
-    Ok(axum::Json(body).into_response())
+        let body = serde_json::json!({ "trace": trace_json(&resource_spans, "resourceSpans") });
+        axum::Json(body).into_response()
+    })
+    .await
 }
 
 #[cfg(test)]

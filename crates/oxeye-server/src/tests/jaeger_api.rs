@@ -302,6 +302,38 @@ async fn dependencies_count_cross_service_calls() {
 }
 
 #[tokio::test]
+async fn scans_stop_at_the_query_timeout() {
+    let (state, _) = trace_state_with(crate::QueryLimits {
+        timeout: std::time::Duration::ZERO,
+        ..crate::QueryLimits::default()
+    });
+    let end = T0 / 1_000_000 + 60_000;
+    for uri in [
+        format!("/jaeger/api/dependencies?endTs={end}&lookback=120000"),
+        format!("/jaeger/api/traces?service=frontend&{}", window()),
+    ] {
+        let (code, body) = get(&state, &uri).await;
+        assert_eq!(code, 503, "{uri}: {body}");
+        assert_eq!(
+            json(&body)["errors"][0]["msg"],
+            "query timed out: narrow the time range or the search",
+            "{uri}"
+        );
+    }
+    // a limit beyond the cap is clamped, not refused
+    let (state, _) = trace_state();
+    let (code, body) = get(
+        &state,
+        &format!(
+            "/jaeger/api/traces?service=frontend&limit=99999999999&{}",
+            window()
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+}
+
+#[tokio::test]
 async fn tenants_are_isolated() {
     let (state, _) = trace_state();
     let (_, body) = get_tenant(&state, "/jaeger/api/services", "other").await;

@@ -165,6 +165,11 @@ fn other_batch() -> TraceBatch {
 /// A server whose trace store holds [`batch`] for the default tenant and trace C for
 /// tenant `other`.
 pub fn trace_state() -> (Arc<ServerState>, Arc<MemTraceStore>) {
+    trace_state_with(crate::QueryLimits::default())
+}
+
+/// [`trace_state`] under `limits`.
+pub fn trace_state_with(limits: crate::QueryLimits) -> (Arc<ServerState>, Arc<MemTraceStore>) {
     let traces = Arc::new(MemTraceStore::new());
     let anon = TenantId::new("anonymous").unwrap();
     traces.append_spans(&anon, batch()).unwrap();
@@ -173,6 +178,7 @@ pub fn trace_state() -> (Arc<ServerState>, Arc<MemTraceStore>) {
     let metrics = MemStore::new();
     let state = ServerState::builder(metrics.clone(), metrics)
         .clock(Arc::new(ManualClock::new(NOW_MS)))
+        .query_limits(limits)
         .traces(TraceStores {
             appender: traces.clone(),
             queryable: traces.clone(),
