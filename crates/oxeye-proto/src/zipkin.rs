@@ -28,7 +28,7 @@
 //! Zipkin's `debug` and `shared` flags have no OTLP counterpart and, as in the collector,
 //! are not kept. Any malformed span fails the whole request, as Zipkin answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use oxeye_core::trace::{
     AnyValue, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanEvent, SpanId,
@@ -77,40 +77,51 @@ pub fn decode_spans(body: &[u8]) -> Result<TraceBatch, ProtoError> {
     let spans: Vec<ZipkinSpan> =
         serde_json::from_slice(body).map_err(|e| ProtoError::Json(e.to_string()))?;
     let mut batch = TraceBatch::default();
+    let mut index = Index::default();
     for (i, z) in spans.into_iter().enumerate() {
         let (resource, scope, span) =
             convert(z).map_err(|e| ProtoError::Invalid(format!("span {i}: {e}")))?;
-        add(&mut batch, resource, scope, span);
+        index.add(&mut batch, resource, scope, span);
     }
     Ok(batch)
 }
 
-/// Puts a span under its resource and scope, creating them on first use.
-fn add(batch: &mut TraceBatch, resource: Resource, scope: Scope, span: Span) {
-    let ri = match batch
-        .resource_spans
-        .iter()
-        .position(|r| r.resource == resource)
-    {
-        Some(i) => i,
-        None => {
+/// Where each resource and scope already sits in the batch, so grouping stays linear in
+/// the number of spans however many distinct services a body names.
+#[derive(Default)]
+struct Index {
+    resources: HashMap<String, usize>,
+    scopes: HashMap<(usize, String), usize>,
+}
+
+impl Index {
+    /// Puts a span under its resource and scope, creating them on first use.
+    fn add(&mut self, batch: &mut TraceBatch, resource: Resource, scope: Scope, span: Span) {
+        let rkey = format!("{resource:?}");
+        let ri = *self.resources.entry(rkey).or_insert_with(|| {
             batch.resource_spans.push(ResourceSpans {
                 resource,
                 ..ResourceSpans::default()
             });
             batch.resource_spans.len() - 1
+        });
+        let Some(rs) = batch.resource_spans.get_mut(ri) else {
+            debug_assert!(false, "resource index {ri} out of range");
+            return;
+        };
+        let si = *self
+            .scopes
+            .entry((ri, format!("{scope:?}")))
+            .or_insert_with(|| {
+                rs.scope_spans.push(ScopeSpans {
+                    scope,
+                    ..ScopeSpans::default()
+                });
+                rs.scope_spans.len() - 1
+            });
+        if let Some(ss) = rs.scope_spans.get_mut(si) {
+            ss.spans.push(span);
         }
-    };
-    let Some(rs) = batch.resource_spans.get_mut(ri) else {
-        return;
-    };
-    match rs.scope_spans.iter_mut().find(|s| s.scope == scope) {
-        Some(ss) => ss.spans.push(span),
-        None => rs.scope_spans.push(ScopeSpans {
-            scope,
-            spans: vec![span],
-            ..ScopeSpans::default()
-        }),
     }
 }
 

@@ -247,3 +247,31 @@ fn malformed_requests_are_errors() {
     }
     assert_eq!(decode_spans(b"[]").unwrap(), TraceBatch::default());
 }
+
+#[test]
+fn many_services_group_once_each() {
+    // 20 000 spans from 10 000 services, two spans each, in an interleaved order
+    let mut spans = Vec::new();
+    for round in 0..2 {
+        for svc in 0..10_000 {
+            spans.push(serde_json::json!({
+                "traceId": format!("{:032x}", svc + 1),
+                "id": format!("{:016x}", round * 100_000 + svc + 1),
+                "name": "op",
+                "timestamp": 1_700_000_000_000_000u64,
+                "duration": 10,
+                "localEndpoint": {"serviceName": format!("svc-{svc}")}
+            }));
+        }
+    }
+    let body = serde_json::to_vec(&spans).unwrap();
+    let batch = decode_spans(&body).unwrap();
+    assert_eq!(batch.resource_spans.len(), 10_000);
+    assert!(
+        batch
+            .resource_spans
+            .iter()
+            .all(|rs| rs.scope_spans.len() == 1 && rs.scope_spans[0].spans.len() == 2)
+    );
+    assert_eq!(batch.span_count(), 20_000);
+}

@@ -190,11 +190,13 @@ pub async fn search(
     let p = TempoParams::parse(query.as_deref());
     let req = parse_request(&p)?;
     let store = state.trace_stores()?.queryable.clone();
-    let resp = blocking(move || {
-        oxeye_traceql::search(store.as_ref(), &tenant, &req).map_err(traceql_error)
+    let (_permit, _deadline) = state.trace_query_slot().await?;
+    let body = blocking(move || {
+        let resp = oxeye_traceql::search(store.as_ref(), &tenant, &req).map_err(traceql_error)?;
+        Ok(response_json(&resp))
     })
     .await?;
-    Ok(Json(response_json(&resp)))
+    Ok(Json(body))
 }
 
 #[cfg(test)]
