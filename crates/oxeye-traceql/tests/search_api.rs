@@ -321,3 +321,159 @@ fn deepest_accepted_queries_evaluate_without_exhausting_the_stack() {
     let too_deep = vec!["{ }"; 300].join(" && ");
     assert!(search(&s, &tenant(), &SearchRequest::new(too_deep)).is_err());
 }
+
+/// A store made of blocks that, like the real store, skips a whole block unless some
+/// of its spans satisfy every hint, and visits each candidate trace once with the
+/// spans of all blocks.
+struct Blocks {
+    blocks: Vec<MemTraceStore>,
+}
+
+fn block_satisfies(block: &MemTraceStore, t: &TenantId, hints: &[ScanHint]) -> bool {
+    let mut seen: Vec<bool> = vec![false; hints.len()];
+    let all = TraceScan {
+        start_nanos: 0,
+        end_nanos: u64::MAX,
+        hints: Vec::new(),
+    };
+    block
+        .scan(t, &all, &mut |trace| {
+            for (res, _, span) in trace.spans() {
+                for (h, seen) in hints.iter().zip(seen.iter_mut()) {
+                    let str_eq = |kvs: &[KeyValue], key: &str, value: &str| {
+                        kvs.iter()
+                            .any(|kv| kv.key == key && kv.value == AnyValue::String(value.into()))
+                    };
+                    *seen |= match h {
+                        ScanHint::AttrEquals { scope, key, value } => match scope {
+                            Some(AttrScope::Span) => str_eq(&span.attributes, key, value),
+                            Some(AttrScope::Resource) => str_eq(&res.attributes, key, value),
+                            None => {
+                                str_eq(&span.attributes, key, value)
+                                    || str_eq(&res.attributes, key, value)
+                            }
+                        },
+                        ScanHint::SpanName(n) => span.name == *n,
+                        ScanHint::MinSpanDuration(d) => span.duration_nanos() >= *d,
+                    };
+                }
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    seen.iter().all(|s| *s)
+}
+
+impl TraceQueryable for Blocks {
+    fn trace_by_id(
+        &self,
+        t: &TenantId,
+        id: &TraceId,
+        r: Option<(u64, u64)>,
+    ) -> Result<Option<Trace>, StoreError> {
+        let mut out: Option<Trace> = None;
+        for b in &self.blocks {
+            if let Some(part) = b.trace_by_id(t, id, r)? {
+                match &mut out {
+                    Some(o) => o.resource_spans.extend(part.resource_spans),
+                    None => out = Some(part),
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn scan(
+        &self,
+        t: &TenantId,
+        scan: &TraceScan,
+        visit: &mut dyn FnMut(&Trace) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let mut ids: Vec<TraceId> = Vec::new();
+        for b in &self.blocks {
+            if !block_satisfies(b, t, &scan.hints) {
+                continue;
+            }
+            let plain = TraceScan {
+                hints: Vec::new(),
+                ..scan.clone()
+            };
+            b.scan(t, &plain, &mut |trace| {
+                if !ids.contains(&trace.trace_id) {
+                    ids.push(trace.trace_id);
+                }
+                ControlFlow::Continue(())
+            })?;
+        }
+        for id in ids {
+            if let Some(trace) = self.trace_by_id(t, &id, None)? {
+                if visit(&trace).is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn tag_names(&self, t: &TenantId, s: u64, e: u64) -> Result<TagNames, StoreError> {
+        self.blocks[0].tag_names(t, s, e)
+    }
+    fn tag_values(
+        &self,
+        t: &TenantId,
+        scope: Option<AttrScope>,
+        key: &str,
+        s: u64,
+        e: u64,
+        limit: usize,
+    ) -> Result<Vec<AnyValue>, StoreError> {
+        self.blocks[0].tag_values(t, scope, key, s, e, limit)
+    }
+    fn operations(
+        &self,
+        t: &TenantId,
+        svc: Option<&str>,
+        s: u64,
+        e: u64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        self.blocks[0].operations(t, svc, s, e)
+    }
+}
+
+#[test]
+fn traces_split_over_blocks_are_found_by_queries_over_several_filters() {
+    // the parent "A" (a=x) was cut into an older block than its child "B" (b=y)
+    let mut parent = span(9, 1, 0, "A", 1_000, 500);
+    parent.attributes.push(KeyValue::string("a", "x"));
+    let mut child = span(9, 2, 1, "B", 1_100, 100);
+    child.attributes.push(KeyValue::string("b", "y"));
+    let newer = MemTraceStore::new();
+    newer
+        .append_spans(&tenant(), batch("api", vec![child]))
+        .unwrap();
+    let older = MemTraceStore::new();
+    older
+        .append_spans(&tenant(), batch("api", vec![parent]))
+        .unwrap();
+    let store = Blocks {
+        blocks: vec![newer, older],
+    };
+    for q in [
+        r#"{ span.a = "x" } && { span.b = "y" }"#,
+        r#"{ name = "A" } >> { name = "B" }"#,
+        r#"{ name = "A" } > { span.b = "y" }"#,
+        r#"{ span.b = "y" } << { span.a = "x" }"#,
+        r#"{ name = "A" } | { } | count() = 1"#,
+    ] {
+        let resp = search(&store, &tenant(), &SearchRequest::new(q)).unwrap();
+        let ids: Vec<TraceId> = resp.traces.iter().map(|t| t.trace_id).collect();
+        assert_eq!(ids, vec![[9; 16]], "{q}");
+    }
+    // the blocks do skip: no block holds a span with both conditions
+    let resp = search(
+        &store,
+        &tenant(),
+        &SearchRequest::new(r#"{ span.a = "x" && span.b = "y" }"#),
+    )
+    .unwrap();
+    assert!(resp.traces.is_empty());
+    assert_eq!(resp.metrics.inspected_traces, 0);
+}
