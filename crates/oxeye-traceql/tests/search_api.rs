@@ -477,3 +477,78 @@ fn traces_split_over_blocks_are_found_by_queries_over_several_filters() {
     assert!(resp.traces.is_empty());
     assert_eq!(resp.metrics.inspected_traces, 0);
 }
+
+/// A trace of `n` spans: with `chain`, each span is the parent of the next; otherwise
+/// span 1 is the parent of all the others.
+fn deep_trace(n: u64, chain: bool) -> Trace {
+    let spans = (1..=n)
+        .map(|i| {
+            let parent = match (i, chain) {
+                (1, _) => 0,
+                (_, true) => i - 1,
+                (_, false) => 1,
+            };
+            Span {
+                trace_id: [7; 16],
+                span_id: i.to_be_bytes(),
+                parent_span_id: parent.to_be_bytes(),
+                name: match i {
+                    1 => "root".to_string(),
+                    _ if i == n => "leaf".to_string(),
+                    _ => "mid".to_string(),
+                },
+                start_unix_nano: 1_000 + i,
+                end_unix_nano: 1_000_000 - i,
+                ..Span::default()
+            }
+        })
+        .collect();
+    Trace {
+        trace_id: [7; 16],
+        resource_spans: batch("deep", spans).resource_spans,
+    }
+}
+
+fn matched(q: &str, trace: &Trace) -> usize {
+    Query::parse(q)
+        .unwrap()
+        .evaluate(trace)
+        .iter()
+        .map(|s| s.spans.len())
+        .sum()
+}
+
+#[test]
+fn structural_operators_scale_to_deep_and_wide_traces() {
+    let n = 50_000;
+    let chain = deep_trace(n, true);
+    let all = n as usize;
+    assert_eq!(matched(r#"{ name = "root" } >> { }"#, &chain), all - 1);
+    assert_eq!(matched(r#"{ name = "leaf" } << { }"#, &chain), all - 1);
+    assert_eq!(matched("{ } >> { }", &chain), all - 1);
+    assert_eq!(matched("{ } << { }", &chain), all - 1);
+    assert_eq!(matched("{ } &>> { }", &chain), all);
+    assert_eq!(matched("{ } &<< { }", &chain), all);
+    assert_eq!(
+        matched(r#"{ name = "leaf" } &<< { name = "root" }"#, &chain),
+        2
+    );
+    assert_eq!(matched("{ } !>> { }", &chain), 1);
+    assert_eq!(matched("{ } !<< { }", &chain), 1);
+    assert_eq!(matched("{ } > { }", &chain), all - 1);
+    assert_eq!(matched("{ } &< { }", &chain), all);
+    assert_eq!(matched("{ } ~ { }", &chain), 0);
+
+    let star = deep_trace(n, false);
+    assert_eq!(matched("{ } ~ { }", &star), all - 1);
+    assert_eq!(matched("{ } &~ { }", &star), all - 1);
+    assert_eq!(
+        matched(r#"{ name = "leaf" } &~ { name = "leaf" }"#, &star),
+        0
+    );
+    assert_eq!(matched(r#"{ name = "leaf" } &~ { }"#, &star), all - 1);
+    assert_eq!(matched(r#"{ } &~ { name = "leaf" }"#, &star), all - 1);
+    assert_eq!(matched("{ } !~ { }", &star), 1);
+    assert_eq!(matched("{ } >> { }", &star), all - 1);
+    assert_eq!(matched("{ } &<< { }", &star), all);
+}
