@@ -30,8 +30,9 @@ use oxeye_core::trace::{KeyValue, Resource, ScanHint, Scope, Span, Trace};
 pub use error::TraceqlError;
 pub use request::{lenient_filter, parse_duration, trace_id_to_hex};
 pub use search::{
-    DEFAULT_LIMIT, DEFAULT_SPANS_PER_SPANSET, ROOT_SPAN_NOT_YET_RECEIVED, SearchMetrics,
-    SearchRequest, SearchResponse, SpanMatch, SpanSet, TraceSearchMetadata, search,
+    DEFAULT_LIMIT, DEFAULT_SPANS_PER_SPANSET, MAX_LIMIT, MAX_SPANS_PER_SPANSET,
+    ROOT_SPAN_NOT_YET_RECEIVED, SearchMetrics, SearchRequest, SearchResponse, SpanMatch, SpanSet,
+    TraceSearchMetadata, search,
 };
 pub use tags::tags_to_query;
 

@@ -552,3 +552,62 @@ fn structural_operators_scale_to_deep_and_wide_traces() {
     assert_eq!(matched("{ } >> { }", &star), all - 1);
     assert_eq!(matched("{ } &<< { }", &star), all);
 }
+
+#[test]
+fn a_passed_deadline_stops_the_search_with_a_timeout() {
+    let s = store();
+    let mut req = SearchRequest::new("{ }");
+    req.deadline = Some(std::time::Instant::now());
+    let err = search(&s, &tenant(), &req).unwrap_err();
+    assert!(matches!(err, TraceqlError::Timeout { inspected: 0 }));
+    assert_eq!(err.status_code(), StatusCode::Timeout);
+    assert_eq!(
+        err.to_string(),
+        "search deadline passed after inspecting 0 traces"
+    );
+    req.deadline = Some(std::time::Instant::now() + std::time::Duration::from_secs(3600));
+    assert_eq!(search(&s, &tenant(), &req).unwrap().traces.len(), 3);
+}
+
+#[test]
+fn limit_and_spans_per_spanset_are_clamped() {
+    let s = MemTraceStore::new();
+    // trace 1 has 150 spans; 10_005 one-span traces follow
+    let wide: Vec<Span> = (1..=150u64)
+        .map(|i| Span {
+            trace_id: [1; 16],
+            span_id: i.to_be_bytes(),
+            parent_span_id: if i == 1 { [0; 8] } else { 1u64.to_be_bytes() },
+            name: "wide".into(),
+            start_unix_nano: i,
+            end_unix_nano: i + 10,
+            ..Span::default()
+        })
+        .collect();
+    s.append_spans(&tenant(), batch("svc", wide)).unwrap();
+    let narrow: Vec<Span> = (2..10_007u128)
+        .map(|t| Span {
+            trace_id: t.to_be_bytes(),
+            span_id: 1u64.to_be_bytes(),
+            name: "narrow".into(),
+            start_unix_nano: 1_000 + t as u64,
+            end_unix_nano: 2_000 + t as u64,
+            ..Span::default()
+        })
+        .collect();
+    s.append_spans(&tenant(), batch("svc", narrow)).unwrap();
+
+    let mut req = SearchRequest::new(r#"{ name = "wide" }"#);
+    req.spans_per_spanset = 1_000;
+    let resp = search(&s, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces[0].span_sets[0].matched, 150);
+    assert_eq!(
+        resp.traces[0].span_sets[0].spans.len(),
+        oxeye_traceql::MAX_SPANS_PER_SPANSET
+    );
+
+    let mut req = SearchRequest::new("{ }");
+    req.limit = usize::MAX;
+    let resp = search(&s, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces.len(), oxeye_traceql::MAX_LIMIT);
+}
