@@ -12,7 +12,10 @@
 //!
 //! Not covered: TraceQL metrics (`rate()`, `quantile_over_time()`...), which fail to
 //! parse with a message saying so; query hints (`with (most_recent=true)`) are accepted
-//! and ignored, as results are always newest first.
+//! and ignored. A search returns the first `limit` matching traces in the store's scan
+//! order, which visits the newest data first, so results lean towards recent traces
+//! but are not guaranteed to be the `limit` most recent matches; the returned traces
+//! are sorted by start time, newest first.
 
 pub mod ast;
 mod error;

@@ -3,6 +3,9 @@
 //! [`search`] parses the query, asks the store to visit the traces of the range with
 //! hints derived from the query, keeps traces whose duration is within
 //! `min/max_duration_nanos`, evaluates the query on each and stops at `limit` matches.
+//! The store visits the newest data first, but a trace's position in that order is only
+//! roughly its age, so the result is the first `limit` matches in scan order (sorted
+//! by start time, newest first, before returning), not exactly the most recent ones.
 //! Each matching trace reports its root span's service and name (or
 //! [`ROOT_SPAN_NOT_YET_RECEIVED`]) and its spansets, each with at most
 //! `spans_per_spanset` spans (earliest first) and the count of spans it matched.
@@ -140,7 +143,9 @@ pub struct SearchMetrics {
 /// A search result.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SearchResponse {
-    /// Matching traces, newest first.
+    /// The first `limit` matching traces in the store's scan order (newest data
+    /// first, so not necessarily the `limit` most recent matches), sorted by start
+    /// time, newest first.
     pub traces: Vec<TraceSearchMetadata>,
     /// What was looked at.
     pub metrics: SearchMetrics,
