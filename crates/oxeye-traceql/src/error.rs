@@ -18,6 +18,12 @@ pub enum TraceqlError {
     /// The request around the query is invalid (bad `tags`, durations, limits).
     #[error("{0}")]
     InvalidRequest(String),
+    /// The search's deadline passed before it finished.
+    #[error("search deadline passed after inspecting {inspected} traces")]
+    Timeout {
+        /// Traces evaluated before the deadline passed.
+        inspected: u64,
+    },
     /// The trace store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -28,6 +34,7 @@ impl TraceqlError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             TraceqlError::Parse { .. } | TraceqlError::InvalidRequest(_) => StatusCode::BadData,
+            TraceqlError::Timeout { .. } => StatusCode::Timeout,
             TraceqlError::Store(e) => e.status_code(),
         }
     }

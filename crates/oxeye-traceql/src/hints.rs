@@ -1,10 +1,14 @@
 //! Scan hints derived from a query, and the attributes a query refers to.
 //!
-//! A hint must hold for every trace the query can match, so only conditions that are
-//! required are turned into hints: equality on strings, span names and duration lower
-//! bounds found in top-level `&&` chains of filters that the query needs to match
-//! (both sides of spanset `&&` and of the structural operators, the right-hand side of
-//! the negated ones, the input of a pipeline). Anything under `||` or `!` is skipped.
+//! A hint must hold for every trace the query can match, and a store may require one
+//! block of data to satisfy all hints at once. A trace's spans are often spread over
+//! several blocks, so all hints must describe one span: they come from a single
+//! spanset filter that the query needs to match, never from two filters. The filters a
+//! query requires are both sides of spanset `&&` and of the structural operators, the
+//! right-hand side of the negated ones, and the input of a pipeline; the first of them
+//! (in query order) that gives any hint is used. From that filter, equality on strings,
+//! span names and duration lower bounds found in its top-level `&&` chain become hints.
+//! Anything under `||` (between filters or inside one) or `!` is skipped.
 //!
 //! As TraceQL's `=` matches an array attribute when any element is equal, a store that
 //! honours [`ScanHint::AttrEquals`] must count string elements of array attributes as
@@ -20,9 +24,16 @@ use crate::lexer::AttrScopeKind;
 
 /// The hints for `expr`, without duplicates.
 pub(crate) fn derive(expr: &SpansetExpr) -> Vec<ScanHint> {
-    let mut out = Vec::new();
-    required(expr, &mut out);
-    out
+    let mut filters = Vec::new();
+    required(expr, &mut filters);
+    for f in filters {
+        let mut out = Vec::new();
+        conditions(f, &mut out);
+        if !out.is_empty() {
+            return out;
+        }
+    }
+    Vec::new()
 }
 
 fn push(out: &mut Vec<ScanHint>, h: ScanHint) {
@@ -31,9 +42,10 @@ fn push(out: &mut Vec<ScanHint>, h: ScanHint) {
     }
 }
 
-fn required(expr: &SpansetExpr, out: &mut Vec<ScanHint>) {
+/// Collects, in query order, the filters some span must match for `expr` to match.
+fn required<'e>(expr: &'e SpansetExpr, out: &mut Vec<&'e FieldExpr>) {
     match expr {
-        SpansetExpr::Filter(f) => conditions(f, out),
+        SpansetExpr::Filter(f) => out.push(f),
         SpansetExpr::Binary { op, lhs, rhs } => match op {
             SpansetOp::Or => {}
             SpansetOp::NotChild
@@ -222,5 +234,54 @@ mod tests {
                 value: "y".into()
             }]
         );
+    }
+
+    fn span_attr(key: &str, value: &str) -> ScanHint {
+        ScanHint::AttrEquals {
+            scope: Some(AttrScope::Span),
+            key: key.into(),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn hints_come_from_one_filter_only() {
+        // spans of one trace may sit in different blocks: the conditions of two
+        // filters must never be required of the same block
+        let cases: &[(&str, Vec<ScanHint>)] = &[
+            (
+                r#"{ span.a = "x" } && { span.b = "y" }"#,
+                vec![span_attr("a", "x")],
+            ),
+            (
+                r#"{ name = "A" } >> { name = "B" }"#,
+                vec![ScanHint::SpanName("A".into())],
+            ),
+            (
+                r#"{ name = "A" } &<< { name = "B" } ~ { span.c = "z" }"#,
+                vec![ScanHint::SpanName("A".into())],
+            ),
+            (
+                r#"{ name = "A" } | { span.b = "y" } | count() > 1"#,
+                vec![ScanHint::SpanName("A".into())],
+            ),
+            (
+                r#"{ } && { span.b = "y" && name = "B" }"#,
+                vec![span_attr("b", "y"), ScanHint::SpanName("B".into())],
+            ),
+            (
+                r#"({ span.a = "x" } || { span.a = "w" }) > { span.b = "y" }"#,
+                vec![span_attr("b", "y")],
+            ),
+            (r#"{ span.a = "x" } || { span.b = "y" }"#, vec![]),
+            (
+                r#"{ span.a = "x" } !>> { span.b = "y" }"#,
+                vec![span_attr("b", "y")],
+            ),
+        ];
+        for (q, want) in cases {
+            let e = parse(q).unwrap();
+            assert_eq!(&derive(&e), want, "{q}");
+        }
     }
 }

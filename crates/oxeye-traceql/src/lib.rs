@@ -12,7 +12,10 @@
 //!
 //! Not covered: TraceQL metrics (`rate()`, `quantile_over_time()`...), which fail to
 //! parse with a message saying so; query hints (`with (most_recent=true)`) are accepted
-//! and ignored, as results are always newest first.
+//! and ignored. A search returns the first `limit` matching traces in the store's scan
+//! order, which visits the newest data first, so results lean towards recent traces
+//! but are not guaranteed to be the `limit` most recent matches; the returned traces
+//! are sorted by start time, newest first.
 
 pub mod ast;
 mod error;
@@ -30,8 +33,9 @@ use oxeye_core::trace::{KeyValue, Resource, ScanHint, Scope, Span, Trace};
 pub use error::TraceqlError;
 pub use request::{lenient_filter, parse_duration, trace_id_to_hex};
 pub use search::{
-    DEFAULT_LIMIT, DEFAULT_SPANS_PER_SPANSET, ROOT_SPAN_NOT_YET_RECEIVED, SearchMetrics,
-    SearchRequest, SearchResponse, SpanMatch, SpanSet, TraceSearchMetadata, search,
+    DEFAULT_LIMIT, DEFAULT_SPANS_PER_SPANSET, MAX_LIMIT, MAX_SPANS_PER_SPANSET,
+    ROOT_SPAN_NOT_YET_RECEIVED, SearchMetrics, SearchRequest, SearchResponse, SpanMatch, SpanSet,
+    TraceSearchMetadata, search,
 };
 pub use tags::tags_to_query;
 

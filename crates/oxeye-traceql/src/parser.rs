@@ -188,7 +188,8 @@ impl Parser<'_> {
     }
 
     /// Query hints, `with (most_recent=true, ...)`: checked for syntax and otherwise
-    /// ignored, as evaluation here is exhaustive within the requested range.
+    /// ignored. Search always stops at its limit in the store's scan order (newest data
+    /// first), which is close to, but not exactly, the most recent matches.
     fn query_hints(&mut self) -> Result<(), TraceqlError> {
         if !matches!(&self.peek().tok, Tok::Ident(w) if w == "with") {
             return Ok(());

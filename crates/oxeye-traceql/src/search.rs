@@ -3,11 +3,19 @@
 //! [`search`] parses the query, asks the store to visit the traces of the range with
 //! hints derived from the query, keeps traces whose duration is within
 //! `min/max_duration_nanos`, evaluates the query on each and stops at `limit` matches.
+//! The store visits the newest data first, but a trace's position in that order is only
+//! roughly its age, so the result is the first `limit` matches in scan order (sorted
+//! by start time, newest first, before returning), not exactly the most recent ones.
 //! Each matching trace reports its root span's service and name (or
 //! [`ROOT_SPAN_NOT_YET_RECEIVED`]) and its spansets, each with at most
 //! `spans_per_spanset` spans (earliest first) and the count of spans it matched.
+//!
+//! A request bounds its own cost: `limit` is clamped to [`MAX_LIMIT`],
+//! `spans_per_spanset` to [`MAX_SPANS_PER_SPANSET`], and with a `deadline` the search
+//! fails with [`TraceqlError::Timeout`] at the first trace visited after it.
 
 use std::ops::ControlFlow;
+use std::time::Instant;
 
 use oxeye_core::TenantId;
 use oxeye_core::trace::{KeyValue, SERVICE_NAME, SpanId, TraceId, TraceQueryable, TraceScan, attr};
@@ -22,6 +30,10 @@ use crate::{MatchedSpan, Query};
 pub const DEFAULT_LIMIT: usize = 20;
 /// Spans per spanset returned when the request does not say.
 pub const DEFAULT_SPANS_PER_SPANSET: usize = 3;
+/// The most traces one search returns; larger limits are clamped to this.
+pub const MAX_LIMIT: usize = 10_000;
+/// The most spans per spanset one search returns; larger values are clamped to this.
+pub const MAX_SPANS_PER_SPANSET: usize = 100;
 /// The root service name of a trace whose root span has not arrived (Tempo's text).
 pub const ROOT_SPAN_NOT_YET_RECEIVED: &str = "<root span not yet received>";
 
@@ -34,14 +46,19 @@ pub struct SearchRequest {
     pub start_nanos: u64,
     /// Traces with a span starting at or before this, ns.
     pub end_nanos: u64,
-    /// Most traces to return; 0 means [`DEFAULT_LIMIT`].
+    /// Most traces to return; 0 means [`DEFAULT_LIMIT`], above [`MAX_LIMIT`] means
+    /// [`MAX_LIMIT`].
     pub limit: usize,
-    /// Most spans per spanset to return; 0 means [`DEFAULT_SPANS_PER_SPANSET`].
+    /// Most spans per spanset to return; 0 means [`DEFAULT_SPANS_PER_SPANSET`], above
+    /// [`MAX_SPANS_PER_SPANSET`] means [`MAX_SPANS_PER_SPANSET`].
     pub spans_per_spanset: usize,
     /// Only traces lasting at least this long, ns.
     pub min_duration_nanos: Option<u64>,
     /// Only traces lasting at most this long, ns.
     pub max_duration_nanos: Option<u64>,
+    /// When set, the search fails with [`TraceqlError::Timeout`] once this has passed
+    /// (checked before evaluating each trace the store visits).
+    pub deadline: Option<Instant>,
 }
 
 impl Default for SearchRequest {
@@ -54,6 +71,7 @@ impl Default for SearchRequest {
             spans_per_spanset: DEFAULT_SPANS_PER_SPANSET,
             min_duration_nanos: None,
             max_duration_nanos: None,
+            deadline: None,
         }
     }
 }
@@ -125,7 +143,9 @@ pub struct SearchMetrics {
 /// A search result.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SearchResponse {
-    /// Matching traces, newest first.
+    /// The first `limit` matching traces in the store's scan order (newest data
+    /// first, so not necessarily the `limit` most recent matches), sorted by start
+    /// time, newest first.
     pub traces: Vec<TraceSearchMetadata>,
     /// What was looked at.
     pub metrics: SearchMetrics,
@@ -159,12 +179,12 @@ pub fn search(
     let limit = if req.limit == 0 {
         DEFAULT_LIMIT
     } else {
-        req.limit
+        req.limit.min(MAX_LIMIT)
     };
     let spss = if req.spans_per_spanset == 0 {
         DEFAULT_SPANS_PER_SPANSET
     } else {
-        req.spans_per_spanset
+        req.spans_per_spanset.min(MAX_SPANS_PER_SPANSET)
     };
     let scan = TraceScan {
         start_nanos: req.start_nanos,
@@ -185,7 +205,12 @@ pub fn search(
         })
         .collect();
     let mut resp = SearchResponse::default();
+    let mut timed_out = false;
     store.scan(tenant, &scan, &mut |trace| {
+        if req.deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            return ControlFlow::Break(());
+        }
         resp.metrics.inspected_traces += 1;
         resp.metrics.inspected_spans += trace.span_count() as u64;
         let Some((start, end)) = trace.time_range() else {
@@ -243,6 +268,11 @@ pub fn search(
             ControlFlow::Continue(())
         }
     })?;
+    if timed_out {
+        return Err(TraceqlError::Timeout {
+            inspected: resp.metrics.inspected_traces,
+        });
+    }
     resp.traces
         .sort_by_key(|t| std::cmp::Reverse((t.start_time_unix_nano, t.trace_id)));
     tracing::debug!(

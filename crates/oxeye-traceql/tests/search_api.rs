@@ -321,3 +321,293 @@ fn deepest_accepted_queries_evaluate_without_exhausting_the_stack() {
     let too_deep = vec!["{ }"; 300].join(" && ");
     assert!(search(&s, &tenant(), &SearchRequest::new(too_deep)).is_err());
 }
+
+/// A store made of blocks that, like the real store, skips a whole block unless some
+/// of its spans satisfy every hint, and visits each candidate trace once with the
+/// spans of all blocks.
+struct Blocks {
+    blocks: Vec<MemTraceStore>,
+}
+
+fn block_satisfies(block: &MemTraceStore, t: &TenantId, hints: &[ScanHint]) -> bool {
+    let mut seen: Vec<bool> = vec![false; hints.len()];
+    let all = TraceScan {
+        start_nanos: 0,
+        end_nanos: u64::MAX,
+        hints: Vec::new(),
+    };
+    block
+        .scan(t, &all, &mut |trace| {
+            for (res, _, span) in trace.spans() {
+                for (h, seen) in hints.iter().zip(seen.iter_mut()) {
+                    let str_eq = |kvs: &[KeyValue], key: &str, value: &str| {
+                        kvs.iter()
+                            .any(|kv| kv.key == key && kv.value == AnyValue::String(value.into()))
+                    };
+                    *seen |= match h {
+                        ScanHint::AttrEquals { scope, key, value } => match scope {
+                            Some(AttrScope::Span) => str_eq(&span.attributes, key, value),
+                            Some(AttrScope::Resource) => str_eq(&res.attributes, key, value),
+                            None => {
+                                str_eq(&span.attributes, key, value)
+                                    || str_eq(&res.attributes, key, value)
+                            }
+                        },
+                        ScanHint::SpanName(n) => span.name == *n,
+                        ScanHint::MinSpanDuration(d) => span.duration_nanos() >= *d,
+                    };
+                }
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    seen.iter().all(|s| *s)
+}
+
+impl TraceQueryable for Blocks {
+    fn trace_by_id(
+        &self,
+        t: &TenantId,
+        id: &TraceId,
+        r: Option<(u64, u64)>,
+    ) -> Result<Option<Trace>, StoreError> {
+        let mut out: Option<Trace> = None;
+        for b in &self.blocks {
+            if let Some(part) = b.trace_by_id(t, id, r)? {
+                match &mut out {
+                    Some(o) => o.resource_spans.extend(part.resource_spans),
+                    None => out = Some(part),
+                }
+            }
+        }
+        Ok(out)
+    }
+    fn scan(
+        &self,
+        t: &TenantId,
+        scan: &TraceScan,
+        visit: &mut dyn FnMut(&Trace) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        let mut ids: Vec<TraceId> = Vec::new();
+        for b in &self.blocks {
+            if !block_satisfies(b, t, &scan.hints) {
+                continue;
+            }
+            let plain = TraceScan {
+                hints: Vec::new(),
+                ..scan.clone()
+            };
+            b.scan(t, &plain, &mut |trace| {
+                if !ids.contains(&trace.trace_id) {
+                    ids.push(trace.trace_id);
+                }
+                ControlFlow::Continue(())
+            })?;
+        }
+        for id in ids {
+            if let Some(trace) = self.trace_by_id(t, &id, None)? {
+                if visit(&trace).is_break() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn tag_names(&self, t: &TenantId, s: u64, e: u64) -> Result<TagNames, StoreError> {
+        self.blocks[0].tag_names(t, s, e)
+    }
+    fn tag_values(
+        &self,
+        t: &TenantId,
+        scope: Option<AttrScope>,
+        key: &str,
+        s: u64,
+        e: u64,
+        limit: usize,
+    ) -> Result<Vec<AnyValue>, StoreError> {
+        self.blocks[0].tag_values(t, scope, key, s, e, limit)
+    }
+    fn operations(
+        &self,
+        t: &TenantId,
+        svc: Option<&str>,
+        s: u64,
+        e: u64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        self.blocks[0].operations(t, svc, s, e)
+    }
+}
+
+#[test]
+fn traces_split_over_blocks_are_found_by_queries_over_several_filters() {
+    // the parent "A" (a=x) was cut into an older block than its child "B" (b=y)
+    let mut parent = span(9, 1, 0, "A", 1_000, 500);
+    parent.attributes.push(KeyValue::string("a", "x"));
+    let mut child = span(9, 2, 1, "B", 1_100, 100);
+    child.attributes.push(KeyValue::string("b", "y"));
+    let newer = MemTraceStore::new();
+    newer
+        .append_spans(&tenant(), batch("api", vec![child]))
+        .unwrap();
+    let older = MemTraceStore::new();
+    older
+        .append_spans(&tenant(), batch("api", vec![parent]))
+        .unwrap();
+    let store = Blocks {
+        blocks: vec![newer, older],
+    };
+    for q in [
+        r#"{ span.a = "x" } && { span.b = "y" }"#,
+        r#"{ name = "A" } >> { name = "B" }"#,
+        r#"{ name = "A" } > { span.b = "y" }"#,
+        r#"{ span.b = "y" } << { span.a = "x" }"#,
+        r#"{ name = "A" } | { } | count() = 1"#,
+    ] {
+        let resp = search(&store, &tenant(), &SearchRequest::new(q)).unwrap();
+        let ids: Vec<TraceId> = resp.traces.iter().map(|t| t.trace_id).collect();
+        assert_eq!(ids, vec![[9; 16]], "{q}");
+    }
+    // the blocks do skip: no block holds a span with both conditions
+    let resp = search(
+        &store,
+        &tenant(),
+        &SearchRequest::new(r#"{ span.a = "x" && span.b = "y" }"#),
+    )
+    .unwrap();
+    assert!(resp.traces.is_empty());
+    assert_eq!(resp.metrics.inspected_traces, 0);
+}
+
+/// A trace of `n` spans: with `chain`, each span is the parent of the next; otherwise
+/// span 1 is the parent of all the others.
+fn deep_trace(n: u64, chain: bool) -> Trace {
+    let spans = (1..=n)
+        .map(|i| {
+            let parent = match (i, chain) {
+                (1, _) => 0,
+                (_, true) => i - 1,
+                (_, false) => 1,
+            };
+            Span {
+                trace_id: [7; 16],
+                span_id: i.to_be_bytes(),
+                parent_span_id: parent.to_be_bytes(),
+                name: match i {
+                    1 => "root".to_string(),
+                    _ if i == n => "leaf".to_string(),
+                    _ => "mid".to_string(),
+                },
+                start_unix_nano: 1_000 + i,
+                end_unix_nano: 1_000_000 - i,
+                ..Span::default()
+            }
+        })
+        .collect();
+    Trace {
+        trace_id: [7; 16],
+        resource_spans: batch("deep", spans).resource_spans,
+    }
+}
+
+fn matched(q: &str, trace: &Trace) -> usize {
+    Query::parse(q)
+        .unwrap()
+        .evaluate(trace)
+        .iter()
+        .map(|s| s.spans.len())
+        .sum()
+}
+
+#[test]
+fn structural_operators_scale_to_deep_and_wide_traces() {
+    let n = 50_000;
+    let chain = deep_trace(n, true);
+    let all = n as usize;
+    assert_eq!(matched(r#"{ name = "root" } >> { }"#, &chain), all - 1);
+    assert_eq!(matched(r#"{ name = "leaf" } << { }"#, &chain), all - 1);
+    assert_eq!(matched("{ } >> { }", &chain), all - 1);
+    assert_eq!(matched("{ } << { }", &chain), all - 1);
+    assert_eq!(matched("{ } &>> { }", &chain), all);
+    assert_eq!(matched("{ } &<< { }", &chain), all);
+    assert_eq!(
+        matched(r#"{ name = "leaf" } &<< { name = "root" }"#, &chain),
+        2
+    );
+    assert_eq!(matched("{ } !>> { }", &chain), 1);
+    assert_eq!(matched("{ } !<< { }", &chain), 1);
+    assert_eq!(matched("{ } > { }", &chain), all - 1);
+    assert_eq!(matched("{ } &< { }", &chain), all);
+    assert_eq!(matched("{ } ~ { }", &chain), 0);
+
+    let star = deep_trace(n, false);
+    assert_eq!(matched("{ } ~ { }", &star), all - 1);
+    assert_eq!(matched("{ } &~ { }", &star), all - 1);
+    assert_eq!(
+        matched(r#"{ name = "leaf" } &~ { name = "leaf" }"#, &star),
+        0
+    );
+    assert_eq!(matched(r#"{ name = "leaf" } &~ { }"#, &star), all - 1);
+    assert_eq!(matched(r#"{ } &~ { name = "leaf" }"#, &star), all - 1);
+    assert_eq!(matched("{ } !~ { }", &star), 1);
+    assert_eq!(matched("{ } >> { }", &star), all - 1);
+    assert_eq!(matched("{ } &<< { }", &star), all);
+}
+
+#[test]
+fn a_passed_deadline_stops_the_search_with_a_timeout() {
+    let s = store();
+    let mut req = SearchRequest::new("{ }");
+    req.deadline = Some(std::time::Instant::now());
+    let err = search(&s, &tenant(), &req).unwrap_err();
+    assert!(matches!(err, TraceqlError::Timeout { inspected: 0 }));
+    assert_eq!(err.status_code(), StatusCode::Timeout);
+    assert_eq!(
+        err.to_string(),
+        "search deadline passed after inspecting 0 traces"
+    );
+    req.deadline = Some(std::time::Instant::now() + std::time::Duration::from_secs(3600));
+    assert_eq!(search(&s, &tenant(), &req).unwrap().traces.len(), 3);
+}
+
+#[test]
+fn limit_and_spans_per_spanset_are_clamped() {
+    let s = MemTraceStore::new();
+    // trace 1 has 150 spans; 10_005 one-span traces follow
+    let wide: Vec<Span> = (1..=150u64)
+        .map(|i| Span {
+            trace_id: [1; 16],
+            span_id: i.to_be_bytes(),
+            parent_span_id: if i == 1 { [0; 8] } else { 1u64.to_be_bytes() },
+            name: "wide".into(),
+            start_unix_nano: i,
+            end_unix_nano: i + 10,
+            ..Span::default()
+        })
+        .collect();
+    s.append_spans(&tenant(), batch("svc", wide)).unwrap();
+    let narrow: Vec<Span> = (2..10_007u128)
+        .map(|t| Span {
+            trace_id: t.to_be_bytes(),
+            span_id: 1u64.to_be_bytes(),
+            name: "narrow".into(),
+            start_unix_nano: 1_000 + t as u64,
+            end_unix_nano: 2_000 + t as u64,
+            ..Span::default()
+        })
+        .collect();
+    s.append_spans(&tenant(), batch("svc", narrow)).unwrap();
+
+    let mut req = SearchRequest::new(r#"{ name = "wide" }"#);
+    req.spans_per_spanset = 1_000;
+    let resp = search(&s, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces[0].span_sets[0].matched, 150);
+    assert_eq!(
+        resp.traces[0].span_sets[0].spans.len(),
+        oxeye_traceql::MAX_SPANS_PER_SPANSET
+    );
+
+    let mut req = SearchRequest::new("{ }");
+    req.limit = usize::MAX;
+    let resp = search(&s, &tenant(), &req).unwrap();
+    assert_eq!(resp.traces.len(), oxeye_traceql::MAX_LIMIT);
+}

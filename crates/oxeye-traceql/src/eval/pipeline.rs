@@ -96,8 +96,9 @@ fn scalar<'a>(e: &'a ScalarExpr, cx: &TraceCtx<'a>, s: &Set) -> Value<'a> {
     match e {
         ScalarExpr::Static(st) => Value::from_static(st),
         ScalarExpr::Neg(inner) => match scalar(inner, cx, s) {
-            Value::Int(i) => Value::Int(-i),
-            Value::Duration(d) => Value::Duration(-d),
+            // the smallest value has no negation: nil, like other invalid arithmetic
+            Value::Int(i) => i.checked_neg().map_or(Value::Nil, Value::Int),
+            Value::Duration(d) => d.checked_neg().map_or(Value::Nil, Value::Duration),
             Value::Float(f) => Value::Float(-f),
             _ => Value::Nil,
         },
