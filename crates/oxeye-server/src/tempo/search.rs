@@ -82,6 +82,7 @@ fn parse_request(p: &TempoParams) -> Result<SearchRequest, ApiError> {
         spans_per_spanset,
         min_duration_nanos,
         max_duration_nanos,
+        deadline: None,
     })
 }
 
@@ -190,7 +191,11 @@ pub async fn search(
     let p = TempoParams::parse(query.as_deref());
     let req = parse_request(&p)?;
     let store = state.trace_stores()?.queryable.clone();
-    let (_permit, _deadline) = state.trace_query_slot().await?;
+    let (_permit, deadline) = state.trace_query_slot().await?;
+    let req = SearchRequest {
+        deadline: Some(deadline),
+        ..req
+    };
     let body = blocking(move || {
         let resp = oxeye_traceql::search(store.as_ref(), &tenant, &req).map_err(traceql_error)?;
         Ok(response_json(&resp))

@@ -374,3 +374,14 @@ async fn tag_values_v2_narrowed_by_query() {
         assert_eq!(json(&body)["tagValues"].as_array().unwrap().len(), 2, "{q}");
     }
 }
+
+#[tokio::test]
+async fn search_stops_at_the_query_timeout() {
+    let (state, _) = trace_state_with(crate::QueryLimits {
+        timeout: std::time::Duration::ZERO,
+        ..crate::QueryLimits::default()
+    });
+    let (code, body) = get(&state, "/api/search?q=%7B%7D&start=1&end=4000000000").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("search deadline passed"), "{body}");
+}
