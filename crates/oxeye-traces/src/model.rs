@@ -68,6 +68,21 @@ pub(crate) fn span_bytes(s: &Span) -> usize {
             .sum::<usize>()
 }
 
+/// Rough in-memory size of a resource entry (attributes and schema URL), counted once
+/// per batch however many spans share it.
+pub(crate) fn res_bytes(r: &ResEntry) -> usize {
+    std::mem::size_of::<ResEntry>() + attrs_bytes(&r.resource.attributes) + r.schema_url.len()
+}
+
+/// Rough in-memory size of a scope entry (name, version, attributes, schema URL).
+pub(crate) fn scope_bytes(s: &ScopeEntry) -> usize {
+    std::mem::size_of::<ScopeEntry>()
+        + s.scope.name.len()
+        + s.scope.version.len()
+        + attrs_bytes(&s.scope.attributes)
+        + s.schema_url.len()
+}
+
 /// Merges the parts of one trace: sorts spans by start time, drops repeated span ids
 /// (the first seen wins), and regroups by resource and scope.
 pub(crate) fn build_trace(trace_id: TraceId, mut spans: Vec<StoredSpan>) -> Trace {
