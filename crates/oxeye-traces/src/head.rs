@@ -50,6 +50,10 @@ pub(crate) struct HeadTrace {
     pub spans: Vec<StoredSpan>,
     pub min_start: u64,
     pub max_end: u64,
+    /// Clock time (ms) at which the trace first entered this head.
+    pub ingest_ms: i64,
+    /// Clock time (ms) at which a span was last added.
+    pub last_ms: i64,
     ids: Option<HashSet<SpanId>>,
 }
 
@@ -175,11 +179,15 @@ impl Head {
                 let t = map.entry(s.span.trace_id).or_insert_with(|| {
                     new_traces += 1;
                     bytes += 96;
-                    HeadTrace::default()
+                    HeadTrace {
+                        ingest_ms: now_ms,
+                        ..HeadTrace::default()
+                    }
                 });
                 if t.contains(&s.span.span_id) {
                     continue;
                 }
+                t.last_ms = t.last_ms.max(now_ms);
                 t.push(s);
                 stored += 1;
                 bytes += b as u64;
