@@ -63,6 +63,29 @@ pub struct BlockMeta {
     pub level: u32,
     /// Every block this one replaces (for compacted blocks).
     pub sources: Vec<String>,
+    /// Earliest and latest placement time of its trace parts, ns: a part's earliest span
+    /// start, or the time it was received when that start was implausibly far from it.
+    /// Decides the block's time window. Absent in blocks written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_ns: Option<(u64, u64)>,
+    /// Latest time a trace part of this block was received, ns; retention counts from
+    /// it. Absent in blocks written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingested_max_ns: Option<u64>,
+}
+
+impl BlockMeta {
+    /// The time deciding the block's window: its earliest placement time (its earliest
+    /// span start for blocks without one).
+    pub fn window_time_ns(&self) -> u64 {
+        self.placed_ns.map_or(self.min_time_ns, |(lo, _)| lo)
+    }
+
+    /// The time retention counts from: the latest receive time (the latest span end for
+    /// blocks without one).
+    pub fn retention_time_ns(&self) -> u64 {
+        self.ingested_max_ns.unwrap_or(self.max_time_ns)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +119,8 @@ pub(crate) struct BlockWriter<'a> {
     dict_given: bool,
     min_t: u64,
     max_t: u64,
+    placed: Option<(u64, u64)>,
+    ingested_max: Option<u64>,
     spans: u64,
     last: Option<TraceId>,
 }
@@ -127,6 +152,8 @@ impl<'a> BlockWriter<'a> {
             dict_given: false,
             min_t: u64::MAX,
             max_t: 0,
+            placed: None,
+            ingested_max: None,
             spans: 0,
             last: None,
         })
@@ -160,6 +187,16 @@ impl<'a> BlockWriter<'a> {
             self.flush_page()?;
         }
         Ok(())
+    }
+
+    /// Records the placement times `[lo, hi]` and the latest receive time of trace parts
+    /// added (for `meta.json`: they decide the block's window and its retention).
+    pub fn note_placement(&mut self, lo: u64, hi: u64, ingested: u64) {
+        self.placed = Some(match self.placed {
+            None => (lo, hi),
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+        });
+        self.ingested_max = Some(self.ingested_max.map_or(ingested, |i| i.max(ingested)));
     }
 
     fn flush_page(&mut self) -> Result<(), TraceError> {
@@ -254,6 +291,8 @@ impl<'a> BlockWriter<'a> {
             data_bytes: self.offset,
             level,
             sources,
+            placed_ns: self.placed,
+            ingested_max_ns: self.ingested_max,
         };
         let json = serde_json::to_vec_pretty(&meta)
             .map_err(|e| TraceError::Corrupt(format!("cannot encode block meta: {e}")))?;

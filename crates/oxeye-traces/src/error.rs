@@ -47,6 +47,15 @@ impl TraceError {
         }
     }
 
+    /// Whether stored data failed verification (a read skips it and counts it), as
+    /// opposed to the disk failing to read (a read fails with it).
+    pub(crate) fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            TraceError::Corrupt(_) | TraceError::Storage(StorageError::Corrupt { .. })
+        )
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         TraceError::Io {
             context: context.into(),

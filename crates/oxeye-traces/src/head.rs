@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use oxeye_core::trace::{SpanId, TraceBatch, TraceId};
 use parking_lot::RwLock;
 
-use crate::model::{ResEntry, ScopeEntry, StoredSpan, span_bytes};
+use crate::model::{ResEntry, ScopeEntry, StoredSpan, res_bytes, scope_bytes, span_bytes};
 
 const SHARDS: usize = 16;
 /// Above this many spans a trace keeps a set of its span ids for duplicate checks.
@@ -50,6 +50,10 @@ pub(crate) struct HeadTrace {
     pub spans: Vec<StoredSpan>,
     pub min_start: u64,
     pub max_end: u64,
+    /// Clock time (ms) at which the trace first entered this head.
+    pub ingest_ms: i64,
+    /// Clock time (ms) at which a span was last added.
+    pub last_ms: i64,
     ids: Option<HashSet<SpanId>>,
 }
 
@@ -115,19 +119,31 @@ impl Head {
     }
 
     /// Stores the spans of `batch`; returns how many were new.
+    ///
+    /// Memory accounting: each span counts its own size; a resource or scope (shared by
+    /// its spans through one `Arc`) counts once, when the first of its spans is stored.
     pub fn insert(&self, batch: TraceBatch, now_ms: i64) -> usize {
-        let mut buckets: Vec<Vec<(StoredSpan, usize)>> = (0..SHARDS).map(|_| Vec::new()).collect();
+        // Per span: the span, its size, and the index of its resource and scope entry.
+        let mut buckets: Vec<Vec<(StoredSpan, usize, usize, usize)>> =
+            (0..SHARDS).map(|_| Vec::new()).collect();
+        // Size of each resource / scope entry, taken to 0 once counted.
+        let mut res_sizes: Vec<usize> = Vec::new();
+        let mut scope_sizes: Vec<usize> = Vec::new();
         let mut total = 0;
         for rs in batch.resource_spans {
             let res = Arc::new(ResEntry {
                 resource: rs.resource,
                 schema_url: rs.schema_url,
             });
+            let ri = res_sizes.len();
+            res_sizes.push(res_bytes(&res));
             for ss in rs.scope_spans {
                 let scope = Arc::new(ScopeEntry {
                     scope: ss.scope,
                     schema_url: ss.schema_url,
                 });
+                let si = scope_sizes.len();
+                scope_sizes.push(scope_bytes(&scope));
                 for span in ss.spans {
                     let bytes = span_bytes(&span);
                     let shard = shard_of(&span.trace_id);
@@ -139,6 +155,8 @@ impl Head {
                                 span,
                             },
                             bytes,
+                            ri,
+                            si,
                         ));
                         total += 1;
                     }
@@ -157,18 +175,28 @@ impl Head {
                 continue;
             }
             let mut map = shard.write();
-            for (s, b) in items {
+            for (s, b, ri, si) in items {
                 let t = map.entry(s.span.trace_id).or_insert_with(|| {
                     new_traces += 1;
                     bytes += 96;
-                    HeadTrace::default()
+                    HeadTrace {
+                        ingest_ms: now_ms,
+                        ..HeadTrace::default()
+                    }
                 });
                 if t.contains(&s.span.span_id) {
                     continue;
                 }
+                t.last_ms = t.last_ms.max(now_ms);
                 t.push(s);
                 stored += 1;
                 bytes += b as u64;
+                if let Some(r) = res_sizes.get_mut(ri) {
+                    bytes += std::mem::take(r) as u64;
+                }
+                if let Some(sc) = scope_sizes.get_mut(si) {
+                    bytes += std::mem::take(sc) as u64;
+                }
             }
         }
         self.spans.fetch_add(stored, Ordering::Relaxed);
@@ -284,5 +312,51 @@ mod tests {
         let ids = head.ids();
         assert!(ids.contains(&([1; 16], 0, 109)));
         assert!(head.bytes() > 0);
+    }
+
+    #[test]
+    fn resource_and_scope_attributes_count_once_per_batch() {
+        use oxeye_core::trace::{AnyValue, KeyValue, Resource, Scope};
+        let big = |n: usize| -> Vec<KeyValue> {
+            (0..n)
+                .map(|i| KeyValue {
+                    key: format!("k{i}"),
+                    value: AnyValue::String("x".repeat(1000)),
+                })
+                .collect()
+        };
+        let make = |spans: Vec<Span>| TraceBatch {
+            resource_spans: vec![ResourceSpans {
+                resource: Resource {
+                    attributes: big(1000),
+                    dropped_attributes_count: 0,
+                },
+                schema_url: "s".repeat(10_000),
+                scope_spans: vec![ScopeSpans {
+                    scope: Scope {
+                        name: "n".repeat(100_000),
+                        version: "v".into(),
+                        attributes: big(500),
+                        dropped_attributes_count: 0,
+                    },
+                    spans,
+                    ..ScopeSpans::default()
+                }],
+            }],
+        };
+        // One span under ~1.6 MB of resource and scope data counts that data.
+        let head = Head::new();
+        assert_eq!(head.insert(make(vec![span(1, 1, 5)]), 1), 1);
+        let one = head.bytes();
+        assert!(one > 1_600_000, "counted {one} bytes");
+        // Many spans sharing the same resource and scope count it once.
+        let head = Head::new();
+        let spans: Vec<Span> = (0..100).map(|i| span(1, i, 5)).collect();
+        assert_eq!(head.insert(make(spans), 1), 100);
+        assert!(head.bytes() < one + 100 * 1000, "counted {}", head.bytes());
+        // A batch whose spans are all duplicates adds nothing.
+        let before = head.bytes();
+        assert_eq!(head.insert(make(vec![span(1, 1, 5)]), 2), 0);
+        assert_eq!(head.bytes(), before);
     }
 }

@@ -2,14 +2,17 @@
 //! pointers to its resource and scope (with their schema URLs), so a batch's resource is
 //! stored once however many spans it has. [`build_trace`] turns the parts of one trace
 //! gathered from head and blocks into a [`Trace`]: duplicate span ids dropped, spans
-//! regrouped by resource and scope.
+//! regrouped by resource and scope (by shared pointer, then by value for a bounded number
+//! of distinct resources, so regrouping stays linear in the spans).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use oxeye_core::trace::{
     AnyValue, KeyValue, Resource, ResourceSpans, Scope, ScopeSpans, Span, SpanId, Trace, TraceId,
 };
+
+use crate::page::Interner;
 
 /// A resource with the schema URL of its `ResourceSpans`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -68,6 +71,21 @@ pub(crate) fn span_bytes(s: &Span) -> usize {
             .sum::<usize>()
 }
 
+/// Rough in-memory size of a resource entry (attributes and schema URL), counted once
+/// per batch however many spans share it.
+pub(crate) fn res_bytes(r: &ResEntry) -> usize {
+    std::mem::size_of::<ResEntry>() + attrs_bytes(&r.resource.attributes) + r.schema_url.len()
+}
+
+/// Rough in-memory size of a scope entry (name, version, attributes, schema URL).
+pub(crate) fn scope_bytes(s: &ScopeEntry) -> usize {
+    std::mem::size_of::<ScopeEntry>()
+        + s.scope.name.len()
+        + s.scope.version.len()
+        + attrs_bytes(&s.scope.attributes)
+        + s.schema_url.len()
+}
+
 /// Merges the parts of one trace: sorts spans by start time, drops repeated span ids
 /// (the first seen wins), and regroups by resource and scope.
 pub(crate) fn build_trace(trace_id: TraceId, mut spans: Vec<StoredSpan>) -> Trace {
@@ -76,30 +94,32 @@ pub(crate) fn build_trace(trace_id: TraceId, mut spans: Vec<StoredSpan>) -> Trac
     spans.sort_by(|a, b| {
         (a.span.start_unix_nano, a.span.span_id).cmp(&(b.span.start_unix_nano, b.span.span_id))
     });
+    // group keys first, while every span (so every Arc) is alive: linear in the spans
+    let mut res_ix = Interner::<ResEntry>::new();
+    let mut scope_ix = Interner::<ScopeEntry>::new();
+    let keys: Vec<(u32, u32)> = spans
+        .iter()
+        .map(|s| (res_ix.idx(&s.res), scope_ix.idx(&s.scope)))
+        .collect();
     let mut groups: Vec<(Arc<ResEntry>, Vec<(Arc<ScopeEntry>, Vec<Span>)>)> = Vec::new();
-    for s in spans {
-        let ri = match groups
-            .iter()
-            .position(|(r, _)| Arc::ptr_eq(r, &s.res) || **r == *s.res)
-        {
-            Some(i) => i,
-            None => {
-                groups.push((s.res.clone(), Vec::new()));
-                groups.len() - 1
-            }
+    let mut group_of: HashMap<u32, usize> = HashMap::new();
+    let mut scope_of: HashMap<(u32, u32), usize> = HashMap::new();
+    for (s, (rk, sk)) in spans.into_iter().zip(keys) {
+        let ri = *group_of.entry(rk).or_insert_with(|| {
+            groups.push((s.res.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        let Some((_, scopes)) = groups.get_mut(ri) else {
+            debug_assert!(false, "group {ri} was just looked up");
+            continue;
         };
-        let scopes = &mut groups[ri].1;
-        let si = match scopes
-            .iter()
-            .position(|(sc, _)| Arc::ptr_eq(sc, &s.scope) || **sc == *s.scope)
-        {
-            Some(i) => i,
-            None => {
-                scopes.push((s.scope.clone(), Vec::new()));
-                scopes.len() - 1
-            }
-        };
-        scopes[si].1.push(s.span);
+        let si = *scope_of.entry((rk, sk)).or_insert_with(|| {
+            scopes.push((s.scope.clone(), Vec::new()));
+            scopes.len() - 1
+        });
+        if let Some((_, list)) = scopes.get_mut(si) {
+            list.push(s.span);
+        }
     }
     Trace {
         trace_id,
@@ -187,5 +207,46 @@ mod tests {
             .map(|s| s.span_id[0])
             .collect();
         assert_eq!(first, vec![1, 3]);
+    }
+
+    #[test]
+    fn many_resources_regroup_each_span_under_its_own() {
+        const N: u32 = 20_000;
+        let sc = Arc::new(ScopeEntry::default());
+        let spans: Vec<StoredSpan> = (0..N)
+            .rev()
+            .map(|i| {
+                let res = Arc::new(ResEntry {
+                    resource: Resource {
+                        attributes: vec![KeyValue::string("service.name", format!("svc-{i}"))],
+                        ..Resource::default()
+                    },
+                    schema_url: String::new(),
+                });
+                let mut span_id = [0u8; 8];
+                span_id[..4].copy_from_slice(&i.to_le_bytes());
+                StoredSpan {
+                    res,
+                    scope: sc.clone(),
+                    span: Span {
+                        trace_id: [1; 16],
+                        span_id,
+                        start_unix_nano: u64::from(i),
+                        end_unix_nano: u64::from(i) + 1,
+                        ..Span::default()
+                    },
+                }
+            })
+            .collect();
+        let t = build_trace([1; 16], spans);
+        assert_eq!(t.resource_spans.len(), N as usize);
+        for (i, rs) in t.resource_spans.iter().enumerate() {
+            let want = format!("svc-{i}");
+            assert_eq!(rs.resource.service_name(), Some(want.as_str()));
+            assert_eq!(rs.scope_spans.len(), 1);
+            let spans = &rs.scope_spans[0].spans;
+            assert_eq!(spans.len(), 1);
+            assert_eq!(spans[0].start_unix_nano, i as u64, "span under {want}");
+        }
     }
 }

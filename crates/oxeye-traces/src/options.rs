@@ -9,7 +9,7 @@ use crate::TraceError;
 /// Trace store options.
 #[derive(Debug, Clone)]
 pub struct TraceStoreOptions {
-    /// Blocks whose newest span ended before `now - retention` are deleted.
+    /// Blocks whose newest trace part was received before `now - retention` are deleted.
     pub retention: Duration,
     /// WAL options (segment size, sync policy).
     pub wal: WalOptions,
@@ -18,7 +18,9 @@ pub struct TraceStoreOptions {
     /// A tenant's head is cut once its first span arrived this long ago.
     pub head_max_age: Duration,
     /// Blocks are time-partitioned: a trace part goes into the window holding its
-    /// earliest span start, and compaction merges blocks of the same window only.
+    /// earliest span start (or the time it was received, when that start is more than
+    /// two windows before it or ten minutes after it), and compaction merges blocks of
+    /// the same window only.
     pub block_window: Duration,
     /// Uncompressed size of one page of traces in a block (a trace-by-id lookup reads
     /// one page per candidate block).

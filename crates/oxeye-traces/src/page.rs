@@ -32,22 +32,29 @@ const VALUE_DEDUP_LIMIT: usize = 256;
 /// One trace's spans as held in a page.
 pub(crate) type TracePart = (TraceId, Vec<StoredSpan>);
 
-struct Interner<T> {
-    by_ptr: FastMap<usize, u32>,
+/// Gives each distinct resource (or scope) a dense index: by `Arc` address first, then
+/// by value while fewer than [`VALUE_DEDUP_LIMIT`] are known (so equal ones from
+/// different batches share an index without a quadratic number of comparisons).
+pub(crate) struct Interner<T> {
+    by_ptr: FastMap<u64, u32>,
     list: Vec<Arc<T>>,
 }
 
 impl<T: PartialEq> Interner<T> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             by_ptr: FastMap::default(),
             list: Vec::new(),
         }
     }
 
-    fn idx(&mut self, v: &Arc<T>) -> u32 {
+    /// The index of `v`. The caller keeps every `Arc` it passes alive until it is done
+    /// with the interner, so an address is never reused meanwhile.
+    pub(crate) fn idx(&mut self, v: &Arc<T>) -> u32 {
         // the traces being encoded hold every Arc, so an address is never reused meanwhile
-        let p = Arc::as_ptr(v) as usize;
+        // a u64 key (FastHasher ignores `write_usize`, which would hash every address
+        // alike), rotated so that the always-zero alignment bits do not pick the bucket
+        let p = (Arc::as_ptr(v) as usize as u64).rotate_right(4);
         if let Some(&i) = self.by_ptr.get(&p) {
             return i;
         }

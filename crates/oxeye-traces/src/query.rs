@@ -10,6 +10,10 @@
 //! filter rules the scan's hints out. Each trace id met for the first time is gathered
 //! whole and visited once; later parts of it are skipped. Decoded pages are cached for
 //! the duration of one read.
+//!
+//! A page or dictionary that fails verification (checksum, decoding) is logged, counted
+//! and skipped, so the rest of the data is still served; a failure to read the disk fails
+//! the whole query instead of answering as if the data were absent.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::ops::ControlFlow;
@@ -22,6 +26,7 @@ use oxeye_core::trace::{
 
 use parking_lot::Mutex;
 
+use crate::TraceError;
 use crate::block::{Block, id_hash};
 use crate::dict::Dict;
 use crate::model::{StoredSpan, build_trace, overlaps};
@@ -87,10 +92,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Page `i` of `b`; a page that fails to read is logged, counted and skipped.
-    fn page(&mut self, b: &Block, i: usize) -> Option<Arc<Vec<TracePart>>> {
+    /// Page `i` of `b`; a page that fails verification is logged, counted and skipped
+    /// (`None`); a failure to read it is an error.
+    fn page(&mut self, b: &Block, i: usize) -> Result<Option<Arc<Vec<TracePart>>>, TraceError> {
         if let Some(p) = self.pages.get(&(b.uid, i)) {
-            return Some(p.clone());
+            return Ok(Some(p.clone()));
         }
         match b.read_page(i) {
             Ok(p) => {
@@ -99,19 +105,25 @@ impl<'a> Reader<'a> {
                 }
                 let p = Arc::new(p);
                 self.pages.insert((b.uid, i), p.clone());
-                Some(p)
+                Ok(Some(p))
             }
-            Err(e) => {
+            Err(e) if e.is_corruption() => {
                 note_bad_page(self.counters, self.tenant, b, i, &e);
-                None
+                Ok(None)
             }
+            Err(e) => Err(e),
         }
     }
 
     /// Every stored span of `id`, from heads and candidate blocks. With `lookup`, only
     /// that trace is decoded from each page (one-off reads); otherwise whole pages are
     /// decoded and cached for the traces next to it (scans).
-    fn gather(&mut self, id: &TraceId, range: Option<(u64, u64)>, lookup: bool) -> Vec<StoredSpan> {
+    fn gather(
+        &mut self,
+        id: &TraceId,
+        range: Option<(u64, u64)>,
+        lookup: bool,
+    ) -> Result<Vec<StoredSpan>, TraceError> {
         let mut spans = Vec::new();
         for h in &self.snap.heads {
             if let Some(s) = h.get(id) {
@@ -131,11 +143,14 @@ impl<'a> Reader<'a> {
                 match b.read_trace(i, id) {
                     Ok(Some(s)) => spans.extend(s),
                     Ok(None) => {}
-                    Err(e) => note_bad_page(self.counters, self.tenant, b, i, &e),
+                    Err(e) if e.is_corruption() => {
+                        note_bad_page(self.counters, self.tenant, b, i, &e)
+                    }
+                    Err(e) => return Err(e),
                 }
                 continue;
             }
-            let Some(page) = self.page(b, i) else {
+            let Some(page) = self.page(b, i)? else {
                 continue;
             };
             if let Ok(k) = page.binary_search_by(|(pid, _)| pid.cmp(id))
@@ -144,34 +159,43 @@ impl<'a> Reader<'a> {
                 spans.extend(s.iter().cloned());
             }
         }
-        spans
+        Ok(spans)
     }
 
-    pub fn trace_by_id(&mut self, id: &TraceId, range: Option<(u64, u64)>) -> Option<Trace> {
-        let spans = self.gather(id, range, true);
+    pub fn trace_by_id(
+        &mut self,
+        id: &TraceId,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<Trace>, TraceError> {
+        let spans = self.gather(id, range, true)?;
         if spans.is_empty() {
-            return None;
+            return Ok(None);
         }
-        Some(build_trace(*id, spans))
+        Ok(Some(build_trace(*id, spans)))
     }
 
-    pub fn scan(&mut self, scan: &TraceScan, visit: &mut dyn FnMut(&Trace) -> ControlFlow<()>) {
+    pub fn scan(
+        &mut self,
+        scan: &TraceScan,
+        visit: &mut dyn FnMut(&Trace) -> ControlFlow<()>,
+    ) -> Result<(), TraceError> {
         let (start, end) = (scan.start_nanos, scan.end_nanos);
         let mut visited: HashSet<TraceId> = HashSet::new();
-        let mut emit = |reader: &mut Reader<'_>, id: TraceId| -> ControlFlow<()> {
-            if !visited.insert(id) {
-                return ControlFlow::Continue(());
-            }
-            let spans = reader.gather(&id, None, false);
-            if spans.is_empty() {
-                return ControlFlow::Continue(());
-            }
-            let trace = build_trace(id, spans);
-            if !overlaps(&trace, start, end) {
-                return ControlFlow::Continue(());
-            }
-            visit(&trace)
-        };
+        let mut emit =
+            |reader: &mut Reader<'_>, id: TraceId| -> Result<ControlFlow<()>, TraceError> {
+                if !visited.insert(id) {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                let spans = reader.gather(&id, None, false)?;
+                if spans.is_empty() {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                let trace = build_trace(id, spans);
+                if !overlaps(&trace, start, end) {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                Ok(visit(&trace))
+            };
         let heads = self.snap.heads.clone();
         for h in &heads {
             let mut ids: Vec<(TraceId, u64, u64)> = h
@@ -181,8 +205,8 @@ impl<'a> Reader<'a> {
                 .collect();
             ids.sort_unstable_by_key(|x| std::cmp::Reverse((x.1, x.0)));
             for (id, _, _) in ids {
-                if emit(self, id).is_break() {
-                    return;
+                if emit(self, id)?.is_break() {
+                    return Ok(());
                 }
             }
         }
@@ -207,7 +231,7 @@ impl<'a> Reader<'a> {
                 .collect();
             pages.sort_unstable_by_key(|x| std::cmp::Reverse(x.1));
             for (i, _) in pages {
-                let Some(page) = self.page(b, i) else {
+                let Some(page) = self.page(b, i)? else {
                     continue;
                 };
                 let mut ids: Vec<(u64, TraceId)> = page
@@ -223,12 +247,13 @@ impl<'a> Reader<'a> {
                     .collect();
                 ids.sort_unstable_by(|a, b| b.cmp(a));
                 for (_, id) in ids {
-                    if emit(self, id).is_break() {
-                        return;
+                    if emit(self, id)?.is_break() {
+                        return Ok(());
                     }
                 }
             }
         }
+        Ok(())
     }
 
     fn blocks_in(&self, start: u64, end: u64) -> Vec<Arc<Block>> {
@@ -258,21 +283,24 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn dicts_in(&self, start: u64, end: u64) -> Vec<Arc<Dict>> {
+    /// The dictionaries of the blocks overlapping `[start, end]`; one that fails
+    /// verification is logged, counted and skipped, a failure to read one is an error.
+    fn dicts_in(&self, start: u64, end: u64) -> Result<Vec<Arc<Dict>>, TraceError> {
         let mut out = Vec::new();
         for b in self.blocks_in(start, end) {
             match self.dicts.get(&b) {
                 Ok(d) => out.push(d),
-                Err(e) => {
+                Err(e) if e.is_corruption() => {
                     self.counters.corrupt_pages.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(tenant = %self.tenant, block = %b.meta.id, error = %e, "skipping unreadable trace block dictionary");
+                    tracing::error!(tenant = %self.tenant, block = %b.meta.id, error = %e, "skipping corrupt trace block dictionary");
                 }
+                Err(e) => return Err(e),
             }
         }
-        out
+        Ok(out)
     }
 
-    pub fn tag_names(&self, start: u64, end: u64) -> TagNames {
+    pub fn tag_names(&self, start: u64, end: u64) -> Result<TagNames, TraceError> {
         let mut out = TagNames::default();
         self.head_spans(start, end, |s| {
             for kv in &s.res.resource.attributes {
@@ -286,11 +314,11 @@ impl<'a> Reader<'a> {
                 }
             }
         });
-        for d in self.dicts_in(start, end) {
+        for d in self.dicts_in(start, end)? {
             out.resource.extend(d.resource.keys().cloned());
             out.span.extend(d.span.keys().cloned());
         }
-        out
+        Ok(out)
     }
 
     pub fn tag_values(
@@ -300,7 +328,7 @@ impl<'a> Reader<'a> {
         start: u64,
         end: u64,
         limit: usize,
-    ) -> Vec<AnyValue> {
+    ) -> Result<Vec<AnyValue>, TraceError> {
         let mut seen: HashSet<String> = HashSet::new();
         let mut out = Vec::new();
         let mut add = |v: &AnyValue, out: &mut Vec<AnyValue>| {
@@ -326,9 +354,9 @@ impl<'a> Reader<'a> {
             }
         });
         if out.len() >= limit {
-            return out;
+            return Ok(out);
         }
-        for d in self.dicts_in(start, end) {
+        for d in self.dicts_in(start, end)? {
             for (want, map) in [(want_res, &d.resource), (want_span, &d.span)] {
                 if !want {
                     continue;
@@ -343,10 +371,15 @@ impl<'a> Reader<'a> {
                 break;
             }
         }
-        out
+        Ok(out)
     }
 
-    pub fn operations(&self, service: Option<&str>, start: u64, end: u64) -> Vec<Operation> {
+    pub fn operations(
+        &self,
+        service: Option<&str>,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Operation>, TraceError> {
         let mut ops: BTreeSet<Operation> = BTreeSet::new();
         let mut seen: HashSet<u64> = HashSet::new();
         self.head_spans(start, end, |s| {
@@ -367,12 +400,12 @@ impl<'a> Reader<'a> {
                 });
             }
         });
-        for d in self.dicts_in(start, end) {
+        for d in self.dicts_in(start, end)? {
             ops.extend(
                 d.operations()
                     .filter(|o| service.is_none_or(|x| x == o.service)),
             );
         }
-        ops.into_iter().collect()
+        Ok(ops.into_iter().collect())
     }
 }

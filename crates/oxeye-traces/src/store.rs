@@ -275,6 +275,7 @@ impl TraceQueryable for TraceStore {
     ) -> Result<Option<Trace>, StoreError> {
         Ok(self
             .reader(tenant, |r| r.trace_by_id(trace_id, range))
+            .transpose()?
             .flatten())
     }
 
@@ -284,13 +285,14 @@ impl TraceQueryable for TraceStore {
         scan: &TraceScan,
         visit: &mut dyn FnMut(&Trace) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
-        self.reader(tenant, |r| r.scan(scan, visit));
+        self.reader(tenant, |r| r.scan(scan, visit)).transpose()?;
         Ok(())
     }
 
     fn tag_names(&self, tenant: &TenantId, start: u64, end: u64) -> Result<TagNames, StoreError> {
         Ok(self
             .reader(tenant, |r| r.tag_names(start, end))
+            .transpose()?
             .unwrap_or_default())
     }
 
@@ -305,6 +307,7 @@ impl TraceQueryable for TraceStore {
     ) -> Result<Vec<AnyValue>, StoreError> {
         Ok(self
             .reader(tenant, |r| r.tag_values(scope, key, start, end, limit))
+            .transpose()?
             .unwrap_or_default())
     }
 
@@ -317,6 +320,7 @@ impl TraceQueryable for TraceStore {
     ) -> Result<Vec<Operation>, StoreError> {
         Ok(self
             .reader(tenant, |r| r.operations(service, start, end))
+            .transpose()?
             .unwrap_or_default())
     }
 }

@@ -7,7 +7,7 @@
 //!            frozen head (still queried) ──► blocks per time window ──► WAL segments removed
 //!                                                   │ maintenance
 //!                                                   ▼
-//!                        compaction (same window) · retention (by newest span end)
+//!                        compaction (same window) · retention (by newest receive time)
 //! ```
 //! Lock discipline (as in the metrics TSDB): appends hold `cut_lock` shared from the WAL
 //! write to the head insert, so a cut (exclusive) falls between batches and every WAL
@@ -34,7 +34,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::TraceError;
 use crate::block::{Block, BlockWriter};
 use crate::dict::Dict;
-use crate::head::Head;
+use crate::head::{Head, HeadTrace};
 use crate::model::StoredSpan;
 use crate::options::{TraceStoreOptions, dur_ns};
 use crate::page::TracePart;
@@ -88,9 +88,33 @@ fn blocks_dir(dir: &Path) -> PathBuf {
 }
 
 pub(crate) fn now_ns(clock: &dyn Clock) -> u64 {
-    u64::try_from(clock.now_ms())
-        .unwrap_or(0)
-        .saturating_mul(1_000_000)
+    ms_to_ns(clock.now_ms())
+}
+
+fn ms_to_ns(ms: i64) -> u64 {
+    u64::try_from(ms).unwrap_or(0).saturating_mul(1_000_000)
+}
+
+/// How far ahead of the receive time a trace part may start and still be placed by its
+/// own start time.
+const FUTURE_SLACK_NS: u64 = 10 * 60 * 1_000_000_000;
+/// How many windows behind the receive time a trace part may start and still be placed
+/// by its own start time.
+const PAST_SLACK_WINDOWS: u64 = 2;
+
+/// The time that places a head trace part in a block window: its earliest span start
+/// when that lies within `[received - 2 windows, received + 10 min]`, else the time it
+/// was received (spans dated 1970 or 2100, or without a timestamp). The spans keep their
+/// own times for range filtering.
+fn placement_ns(t: &HeadTrace, window: u64) -> u64 {
+    let received = ms_to_ns(t.ingest_ms);
+    let lo = received.saturating_sub(window.saturating_mul(PAST_SLACK_WINDOWS));
+    let hi = received.saturating_add(FUTURE_SLACK_NS);
+    if (lo..=hi).contains(&t.min_start) {
+        t.min_start
+    } else {
+        received
+    }
 }
 
 impl Tenant {
@@ -213,13 +237,19 @@ impl Tenant {
         format!("{:016x}", self.next_block.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Writes one block per time window for a frozen head.
+    /// Writes one block per time window for a frozen head. A trace part goes into the
+    /// window of its placement time (see [`placement_ns`]), so a sender's clock never
+    /// decides how many blocks a cut makes nor how long they are kept.
     fn write_head_blocks(&self, head: &Head) -> Result<Vec<Arc<Block>>, TraceError> {
         let window = self.opts.window_ns();
         head.with_sorted(|all| {
-            let mut by_window: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
+            let mut by_window: BTreeMap<u64, Vec<(usize, u64)>> = BTreeMap::new();
             for (i, (_, t)) in all.iter().enumerate() {
-                by_window.entry(t.min_start / window).or_default().push(i);
+                let placed = placement_ns(t, window);
+                by_window
+                    .entry(placed / window)
+                    .or_default()
+                    .push((i, placed));
             }
             let mut out = Vec::new();
             for (_, idxs) in by_window {
@@ -229,8 +259,9 @@ impl Tenant {
                     self.opts.page_target_bytes,
                     self.opts.zstd_level,
                 )?;
-                for i in idxs {
+                for (i, placed) in idxs {
                     if let Some((id, t)) = all.get(i) {
+                        w.note_placement(placed, placed, ms_to_ns(t.last_ms.max(t.ingest_ms)));
                         w.add(**id, Cow::Borrowed(&t.spans))?;
                     }
                 }
@@ -329,7 +360,7 @@ impl Tenant {
             // served) until retention removes it
             if b.meta.data_bytes < target && !b.is_damaged() {
                 by_window
-                    .entry(b.meta.min_time_ns / window)
+                    .entry(b.meta.window_time_ns() / window)
                     .or_default()
                     .push(b.clone());
             }
@@ -399,6 +430,13 @@ impl Tenant {
             self.opts.zstd_level,
         )?
         .with_dict(dict);
+        for b in group {
+            let (lo, hi) = b
+                .meta
+                .placed_ns
+                .unwrap_or((b.meta.min_time_ns, b.meta.min_time_ns));
+            w.note_placement(lo, hi, b.meta.retention_time_ns());
+        }
         while let Some(Reverse((id, i))) = heap.pop() {
             let mut spans: Vec<StoredSpan> = Vec::new();
             let mut take = |i: usize,
@@ -448,7 +486,8 @@ impl Tenant {
         Ok(())
     }
 
-    /// Deletes blocks whose newest span ended before `now - retention`.
+    /// Deletes blocks whose newest trace part was received before `now - retention`
+    /// (never by the spans' own times, which a sender may date 1970 or 2100).
     pub fn apply_retention(&self) -> usize {
         let _c = self.compact_lock.lock();
         let cutoff = now_ns(&*self.clock).saturating_sub(dur_ns(self.opts.retention));
@@ -456,7 +495,7 @@ impl Tenant {
             .blocks
             .read()
             .iter()
-            .filter(|b| b.meta.max_time_ns < cutoff)
+            .filter(|b| b.meta.retention_time_ns() < cutoff)
             .cloned()
             .collect();
         for b in &old {

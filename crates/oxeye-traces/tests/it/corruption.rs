@@ -242,3 +242,61 @@ fn crash_leftovers_are_cleaned_up_at_open() {
         0
     );
 }
+
+#[test]
+fn read_failures_are_errors_not_missing_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let t = tenant("a");
+    store_with_two_blocks(dir.path(), &clock);
+    let store = open(dir.path(), &clock);
+    let block = only_block(dir.path());
+    // the open block's data file loses its pages: reading them fails, it is no checksum
+    // mismatch
+    fs::OpenOptions::new()
+        .write(true)
+        .open(block.join("data"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    let internal = |r: Result<_, oxeye_core::StoreError>, what: &str| match r {
+        Err(oxeye_core::StoreError::Internal(m)) => assert!(m.contains("read page"), "{what}: {m}"),
+        Err(e) => panic!("{what}: unexpected error {e:?}"),
+        Ok(_) => panic!("{what}: a failed read answered as if the data were absent"),
+    };
+    internal(
+        store.trace_by_id(&t, &tid(2), None).map(|_| ()),
+        "trace by id",
+    );
+    internal(
+        store.scan(
+            &t,
+            &all_scan(),
+            &mut |_| std::ops::ControlFlow::Continue(()),
+        ),
+        "scan",
+    );
+    assert!(store.trace_by_id(&t, &tid(1), None).unwrap().is_some());
+    assert_eq!(store.stats().total.corrupt_pages, 0);
+    // a dictionary that cannot be read fails tag queries
+    fs::remove_file(block.join("dict")).unwrap();
+    fs::create_dir(block.join("dict")).unwrap();
+    for (what, r) in [
+        ("tag names", store.tag_names(&t, 0, u64::MAX).map(|_| ())),
+        (
+            "tag values",
+            store
+                .tag_values(&t, None, "http.method", 0, u64::MAX, 10)
+                .map(|_| ()),
+        ),
+        (
+            "operations",
+            store.operations(&t, None, 0, u64::MAX).map(|_| ()),
+        ),
+    ] {
+        match r {
+            Err(oxeye_core::StoreError::Internal(m)) => assert!(m.contains("dict"), "{what}: {m}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}

@@ -249,3 +249,58 @@ fn final_merge_leaves_big_blocks_alone() {
     let s = store.stats().total;
     assert_eq!((s.blocks, s.block_spans), (2, 2002));
 }
+
+#[test]
+fn sender_times_decide_neither_block_count_nor_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0_MS);
+    let store = open(dir.path(), &clock);
+    let t = tenant("a");
+    const HOUR: u64 = 3600 * SEC;
+    // 2100-01-01T00:00:00Z
+    const Y2100: u64 = 4_102_444_800 * SEC;
+    let mut spans = Vec::new();
+    // 1970 and 2100, each trace in a different hour; one span without a timestamp
+    for i in 0..200u32 {
+        spans.push(span(1 + i, 0, "old", HOUR + u64::from(i) * HOUR, 10));
+        spans.push(span(1001 + i, 0, "future", Y2100 + u64::from(i) * HOUR, 10));
+    }
+    spans.push(span(5000, 0, "zero", 0, 0));
+    spans.push(span(6000, 0, "now", T0_NS, 10));
+    store.append_spans(&t, batch_of("api", spans)).unwrap();
+    store.flush().unwrap();
+    assert_eq!(store.stats().total.blocks, 1, "placed by the time received");
+    assert_eq!(store.maintain().unwrap().blocks_deleted, 0);
+    let found = |id: u32| store.trace_by_id(&t, &tid(id), None).unwrap().is_some();
+    for id in [1, 200, 1001, 1200, 5000, 6000] {
+        assert!(found(id), "trace {id}");
+    }
+    // scans over the spans' real times find them
+    let ids = |start: u64, end: u64| -> Vec<[u8; 16]> {
+        let scan = oxeye_core::trace::TraceScan {
+            start_nanos: start,
+            end_nanos: end,
+            hints: Vec::new(),
+        };
+        let mut v: Vec<_> = scan_all(&store, &t, &scan)
+            .into_iter()
+            .map(|tr| tr.trace_id)
+            .collect();
+        v.sort();
+        v
+    };
+    let mut want: Vec<_> = (1..=200).map(tid).collect();
+    want.sort();
+    assert_eq!(ids(HOUR, 300 * HOUR), want);
+    let mut want: Vec<_> = (1001..=1200).map(tid).collect();
+    want.sort();
+    assert_eq!(ids(Y2100, Y2100 + 300 * HOUR), want);
+    assert_eq!(ids(0, 0), vec![tid(5000)]);
+    // kept for the whole retention after being received, then deleted
+    clock.advance(7 * 24 * 3600 * 1000 - 60_000);
+    assert_eq!(store.maintain().unwrap().blocks_deleted, 0);
+    assert!(found(1) && found(1001) && found(5000));
+    clock.advance(120_000);
+    assert_eq!(store.maintain().unwrap().blocks_deleted, 1);
+    assert!(!found(1001));
+}
