@@ -22,6 +22,7 @@
 //! Every failure is a [`ProtoError`] whose [`ProtoError::status_code`] tells the API layer
 //! how to answer.
 
+pub mod base64;
 pub mod compression;
 pub mod exposition;
 pub mod otlp;

@@ -95,7 +95,8 @@ impl Obj {
     }
     fn bytes(mut self, k: &str, v: &[u8]) -> Self {
         if !v.is_empty() {
-            self.0.insert(k.into(), Value::String(base64(v)));
+            self.0
+                .insert(k.into(), Value::String(crate::base64::encode(v)));
         }
         self
     }
@@ -254,7 +255,7 @@ pub fn any_value_json(v: &AnyValue) -> Value {
         any_value::Value::KvlistValue(l) => {
             json!({ "kvlistValue": Obj::new().list("values", attrs_json(&l.values)).done() })
         }
-        any_value::Value::BytesValue(b) => json!({ "bytesValue": base64(b) }),
+        any_value::Value::BytesValue(b) => json!({ "bytesValue": crate::base64::encode(b) }),
         any_value::Value::StringValueStrindex(i) => json!({ "stringValueStrindex": i }),
     }
 }
@@ -270,50 +271,10 @@ fn double_json(d: f64) -> Value {
     }
 }
 
-/// Standard base64 with padding (RFC 4648 section 4).
-pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let idx = ((n >> (18 - 6 * i)) & 0x3f) as usize;
-                out.push(char::from(ALPHABET[idx]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use prost::Message;
-
-    #[test]
-    fn base64_matches_rfc_4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (i, o) in cases {
-            assert_eq!(base64(i.as_bytes()), o);
-        }
-        assert_eq!(base64(&[0xff, 0xfe]), "//4=");
-    }
 
     #[test]
     fn response_round_trips_with_tempo_field_numbers() {

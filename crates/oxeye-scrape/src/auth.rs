@@ -130,7 +130,10 @@ impl ScrapeAuth {
                     None => b.password.0.clone(),
                 };
                 let raw = format!("{}:{password}", b.username);
-                Ok(Some(format!("Basic {}", base64(raw.as_bytes()))))
+                Ok(Some(format!(
+                    "Basic {}",
+                    oxeye_proto::base64::encode(raw.as_bytes())
+                )))
             }
             ScrapeAuth::Header(a) => {
                 let credentials = match &a.credentials_file {
@@ -150,44 +153,9 @@ async fn read_secret(path: &str) -> Result<String, ScrapeError> {
         .map_err(|e| ScrapeError::Http(format!("unable to read secret file {path}: {e}")))
 }
 
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let idx = [(n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63];
-        for (i, v) in idx.iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[*v as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_known_values() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(
-            base64(b"Aladdin:open sesame"),
-            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
-    }
 
     #[test]
     fn secrets_do_not_leak() {

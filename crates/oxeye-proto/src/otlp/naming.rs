@@ -148,7 +148,7 @@ pub(crate) fn value_string(v: Option<&AnyValue>) -> String {
         Some(Value::BoolValue(b)) => b.to_string(),
         Some(Value::IntValue(i)) => i.to_string(),
         Some(Value::DoubleValue(d)) => format_float(*d),
-        Some(Value::BytesValue(b)) => base64(b),
+        Some(Value::BytesValue(b)) => crate::base64::encode(b),
         Some(Value::ArrayValue(_)) | Some(Value::KvlistValue(_)) => {
             json_value(v.and_then(|v| v.value.as_ref())).to_string()
         }
@@ -166,7 +166,7 @@ fn json_value(v: Option<&any_value::Value>) -> serde_json::Value {
         Some(Value::DoubleValue(d)) => {
             serde_json::Number::from_f64(*d).map_or_else(|| J::String(format_float(*d)), J::Number)
         }
-        Some(Value::BytesValue(b)) => J::String(base64(b)),
+        Some(Value::BytesValue(b)) => J::String(crate::base64::encode(b)),
         Some(Value::ArrayValue(a)) => J::Array(
             a.values
                 .iter()
@@ -199,29 +199,6 @@ pub(crate) fn format_float(v: f64) -> String {
     } else {
         v.to_string()
     }
-}
-
-/// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let idx = ((n >> (18 - 6 * i)) & 0x3f) as usize;
-                out.push(char::from(ALPHABET[idx]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]

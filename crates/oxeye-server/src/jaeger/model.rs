@@ -42,7 +42,7 @@ fn tag(key: &str, v: &AnyValue) -> Value {
         AnyValue::Int(i) => ("int64", json!(i)),
         AnyValue::Double(d) if d.is_finite() => ("float64", json!(d)),
         AnyValue::Double(d) => ("string", json!(d.to_string())),
-        AnyValue::Bytes(b) => ("binary", json!(oxeye_proto::tempo::base64(b))),
+        AnyValue::Bytes(b) => ("binary", json!(oxeye_proto::base64::encode(b))),
         AnyValue::Empty => ("string", json!("")),
         AnyValue::Array(_) | AnyValue::KvList(_) => ("string", json!(json_text(v).to_string())),
     };
@@ -61,7 +61,7 @@ fn json_text(v: &AnyValue) -> Value {
         AnyValue::Bool(b) => json!(b),
         AnyValue::Int(i) => json!(i),
         AnyValue::Double(d) => json!(d),
-        AnyValue::Bytes(b) => json!(oxeye_proto::tempo::base64(b)),
+        AnyValue::Bytes(b) => json!(oxeye_proto::base64::encode(b)),
         AnyValue::Array(a) => Value::Array(a.iter().map(json_text).collect()),
         AnyValue::KvList(kvs) => Value::Object(
             kvs.iter()
