@@ -10,6 +10,8 @@
 //!   engines consume without knowing which store answers.
 //! - [`trace`]: spans, traces and the [`trace::SpanAppender`] / [`trace::TraceQueryable`]
 //!   traits between trace ingest, the trace store and TraceQL.
+//! - [`logs`]: log streams and entries and the [`logs::LogAppender`] /
+//!   [`logs::LogQueryable`] traits between log ingest, the log store and LogQL.
 //! - [`TenantId`]: every read and write carries one.
 //! - [`Clock`]: time is injected into everything time-driven so tests control it.
 //! - [`StoreError`] and [`StatusCode`]: error kinds that map one-to-one to API status codes.
@@ -20,6 +22,7 @@ pub mod civil;
 mod clock;
 mod error;
 mod labels;
+pub mod logs;
 mod matcher;
 mod metrics;
 mod tenant;
