@@ -141,6 +141,20 @@ pub(crate) fn error_response(enc: Encoding, e: ApiError) -> Response {
     resp
 }
 
+/// The 415 of an OTLP/HTTP body in neither protobuf nor JSON, as a JSON `google.rpc.Status`.
+pub(crate) fn unsupported_media_type(headers: &HeaderMap) -> Response {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    error_response(
+        Encoding::Json,
+        ApiError::UnsupportedMediaType(format!(
+            "unsupported content type {ct:?}: use application/x-protobuf or application/json"
+        )),
+    )
+}
+
 /// `POST /v1/metrics`
 pub async fn http_metrics(
     State(state): State<Arc<ServerState>>,
@@ -148,16 +162,7 @@ pub async fn http_metrics(
     body: Body,
 ) -> Response {
     let Some(enc) = encoding_of(&headers) else {
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        return error_response(
-            Encoding::Json,
-            ApiError::UnsupportedMediaType(format!(
-                "unsupported content type {ct:?}: use application/x-protobuf or application/json"
-            )),
-        );
+        return unsupported_media_type(&headers);
     };
     let result = async {
         let tenant = state.tenant_from_header(headers.get(TENANT_HEADER).map(|v| v.as_bytes()))?;

@@ -33,7 +33,9 @@ use oxeye_proto::otlp::{
 };
 
 use crate::error::{ApiError, blocking};
-use crate::otlp::{Encoding, encode, encoding_of, error_response, grpc_export};
+use crate::otlp::{
+    Encoding, encode, encoding_of, error_response, grpc_export, unsupported_media_type,
+};
 use crate::state::{ServerState, TENANT_HEADER, TraceStores};
 use crate::write::{proto_error, read_body};
 
@@ -154,16 +156,7 @@ pub async fn http_traces(
     body: Body,
 ) -> Response {
     let Some(enc) = encoding_of(&headers) else {
-        let ct = headers
-            .get(header::CONTENT_TYPE)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-            .unwrap_or_default();
-        return error_response(
-            Encoding::Json,
-            ApiError::UnsupportedMediaType(format!(
-                "unsupported content type {ct:?}: use application/x-protobuf or application/json"
-            )),
-        );
+        return unsupported_media_type(&headers);
     };
     let result = async {
         let tenant = state.tenant_from_header(headers.get(TENANT_HEADER).map(|v| v.as_bytes()))?;

@@ -294,8 +294,11 @@ pub async fn tag_values_v2(
     let store = state.trace_stores()?.queryable.clone();
     let filter = p.get("q").and_then(narrowing_query);
     let values: BTreeSet<(&'static str, String)> = match (tag_ref, filter) {
-        (TagRef::Attr(scope, key), Some(query)) => {
-            let tag = TagRef::Attr(scope, key);
+        // values of the spans `q` selects: attributes, and span names
+        (tag, Some(query))
+            if matches!(&tag, TagRef::Attr(..))
+                || matches!(&tag, TagRef::Intrinsic(name) if is_name(name)) =>
+        {
             blocking(move || {
                 Ok(filtered_values(
                     store.as_ref(),
@@ -308,21 +311,7 @@ pub async fn tag_values_v2(
             })
             .await?
         }
-        (TagRef::Intrinsic(name), Some(query)) if is_name(&name) => {
-            let tag = TagRef::Intrinsic(name);
-            blocking(move || {
-                Ok(filtered_values(
-                    store.as_ref(),
-                    &tenant,
-                    &query,
-                    &tag,
-                    (start, end),
-                    limit,
-                )?)
-            })
-            .await?
-        }
-        (TagRef::Attr(scope, key), None) => {
+        (TagRef::Attr(scope, key), _) => {
             let values =
                 blocking(move || Ok(store.tag_values(&tenant, scope, &key, start, end, limit)?))
                     .await?;
