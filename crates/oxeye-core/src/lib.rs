@@ -23,6 +23,7 @@ mod clock;
 mod error;
 mod labels;
 pub mod logs;
+pub mod logs_mem;
 mod matcher;
 mod metrics;
 mod tenant;

@@ -187,6 +187,20 @@ impl std::fmt::Debug for LogSeries {
     }
 }
 
+/// What the index knows of one stream over a time range: the figures behind Loki's
+/// `index/stats` and `index/volume` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogStreamStats {
+    /// The stream's labels.
+    pub labels: Labels,
+    /// Entries in the range.
+    pub entries: u64,
+    /// Line bytes in the range.
+    pub bytes: u64,
+    /// Chunks overlapping the range.
+    pub chunks: u64,
+}
+
 /// The read side of a log store.
 pub trait LogQueryable: Send + Sync {
     /// Streams of `tenant` matching all `matchers` with an entry in the select's range,
@@ -218,6 +232,41 @@ pub trait LogQueryable: Send + Sync {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<String>, StoreError>;
+
+    /// Entry, byte and chunk counts of each stream matching `matchers` with entries in
+    /// `[start_ns, end_ns)`, sorted by labels. Stores answer from chunk metadata where
+    /// they can (counting a chunk that straddles a range edge whole, as Loki's index
+    /// does); this default reads the entries.
+    fn stream_stats(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<LogStreamStats>, StoreError> {
+        let select = LogSelect {
+            start_ns,
+            end_ns,
+            line_contains: Vec::new(),
+        };
+        let mut out = Vec::new();
+        for series in self.select_logs(tenant, matchers, &select)? {
+            let mut stats = LogStreamStats {
+                labels: series.labels.clone(),
+                ..LogStreamStats::default()
+            };
+            series
+                .data
+                .for_each_chunk(Direction::Forward, &mut |chunk| {
+                    stats.chunks += 1;
+                    stats.entries += chunk.len() as u64;
+                    stats.bytes += chunk.iter().map(|e| e.line_bytes() as u64).sum::<u64>();
+                    ControlFlow::Continue(())
+                })?;
+            out.push(stats);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ pub mod error;
 pub mod exemplars;
 pub mod federate;
 pub mod jaeger;
+pub mod logs_ingest;
+pub mod loki;
 pub mod metadata;
 pub mod otlp;
 pub mod params;
@@ -49,9 +51,9 @@ pub use error::{ApiError, JsonApiError, QueryFailure};
 pub use self_metrics::{SelfMetrics, StatKind, StatValue, StatsFn};
 pub use serve::{Listeners, serve};
 pub use state::{
-    ActiveTarget, BuildInfo, ConfigFn, ConfigLoad, DroppedTarget, FlushFn, Limits, QueryLimits,
-    ReloadFn, ServerState, ServerStateBuilder, SpanObserverFn, StoreStatus, StoreStatusFn,
-    TENANT_HEADER, TargetsFn, TargetsSnapshot, TraceStores,
+    ActiveTarget, BuildInfo, ConfigFn, ConfigLoad, DroppedTarget, FlushFn, Limits, LogStores,
+    QueryLimits, ReloadFn, ServerState, ServerStateBuilder, SpanObserverFn, StoreStatus,
+    StoreStatusFn, TENANT_HEADER, TargetsFn, TargetsSnapshot, TraceStores,
 };
 
 /// The HTTP API over `state`.
@@ -102,6 +104,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/v1/metrics", post(otlp::http_metrics))
         .merge(traces_ingest::routes())
         .merge(tempo::routes())
+        .merge(logs_ingest::routes())
+        .merge(loki::routes())
         .nest("/jaeger", jaeger::routes());
     api.fallback(admin::not_found)
         .route_layer(axum::middleware::from_fn_with_state(

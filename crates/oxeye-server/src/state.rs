@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use oxeye_core::logs::{LogAppender, LogQueryable};
 use oxeye_core::trace::{SpanAppender, TraceBatch, TraceQueryable};
 use oxeye_core::{Clock, MetricsAppender, MetricsQueryable, StoreError, SystemClock, TenantId};
 use parking_lot::Mutex;
@@ -50,6 +51,21 @@ pub struct TraceStores {
 impl std::fmt::Debug for TraceStores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TraceStores").finish_non_exhaustive()
+    }
+}
+
+/// The log store behind the Loki push, OTLP logs and Loki query APIs.
+#[derive(Clone)]
+pub struct LogStores {
+    /// Where ingested log lines go.
+    pub appender: Arc<dyn LogAppender>,
+    /// Where LogQL queries read.
+    pub queryable: Arc<dyn LogQueryable>,
+}
+
+impl std::fmt::Debug for LogStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStores").finish_non_exhaustive()
     }
 }
 
@@ -242,6 +258,8 @@ pub struct ServerState {
     pub(crate) remote_read: crate::remote_read::RemoteReadGate,
     /// The trace store; trace endpoints answer 503 without one.
     pub(crate) traces: Option<TraceStores>,
+    /// The log store; log endpoints answer 503 without one.
+    pub(crate) logs: Option<LogStores>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -312,6 +330,12 @@ impl ServerStateBuilder {
     /// The trace store behind the trace APIs.
     pub fn traces(mut self, t: TraceStores) -> Self {
         self.state.traces = Some(t);
+        self
+    }
+
+    /// The log store behind the log APIs.
+    pub fn logs(mut self, l: LogStores) -> Self {
+        self.state.logs = Some(l);
         self
     }
 
@@ -404,6 +428,7 @@ impl ServerState {
                 otlp_delta: Mutex::new(HashMap::new()),
                 remote_read: crate::remote_read::RemoteReadGate::default(),
                 traces: None,
+                logs: None,
             },
             stats: None,
         }
@@ -461,6 +486,14 @@ impl ServerState {
         self.traces.as_ref().ok_or_else(|| ApiError::Coded {
             code: oxeye_core::StatusCode::Unavailable,
             message: "trace storage is not enabled".into(),
+        })
+    }
+
+    /// The log store, or 503 when this server has none.
+    pub fn log_stores(&self) -> Result<&LogStores, ApiError> {
+        self.logs.as_ref().ok_or_else(|| ApiError::Coded {
+            code: oxeye_core::StatusCode::Unavailable,
+            message: "log storage is not enabled".into(),
         })
     }
 

@@ -94,15 +94,19 @@ pub struct ServeArgs {
     /// storage.wal_sync).
     #[arg(long = "storage.tsdb.wal-sync")]
     pub wal_sync: Option<String>,
-    /// Longest a query may run, including its wait for a slot.
     /// How long spans are kept.
     #[arg(long = "storage.traces.retention.time", default_value = "7d")]
     pub traces_retention: String,
+
+    /// How long log lines are kept.
+    #[arg(long = "storage.logs.retention.time", default_value = "30d")]
+    pub logs_retention: String,
 
     /// How often span metrics and the service graph are written to the metrics store.
     #[arg(long = "traces.generator-interval", default_value = "15s")]
     pub traces_generator_interval: String,
 
+    /// Longest a query may run, including its wait for a slot.
     #[arg(long = "query.timeout", default_value = "2m")]
     pub query_timeout: String,
     /// Queries evaluated at once; further queries wait.
@@ -156,6 +160,7 @@ impl ServeArgs {
                 "storage.traces.retention.time",
                 self.traces_retention.clone(),
             ),
+            ("storage.logs.retention.time", self.logs_retention.clone()),
             (
                 "traces.generator-interval",
                 self.traces_generator_interval.clone(),

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use oxeye_core::{Clock, SystemClock, TenantId};
+use oxeye_logs::{LogStore, LogStoreOptions};
 use oxeye_scrape::ScrapeManager;
 use oxeye_server::{
     ActiveTarget, DroppedTarget, Limits as ServerLimits, Listeners, QueryLimits, ServerState,
@@ -30,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::config::{Config, TenantLimitsConfig, parse_size, parse_wal_sync};
-use crate::store::{LazyStore, LazyTraces};
+use crate::store::{LazyLogs, LazyStore, LazyTraces};
 
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
 /// How long in-flight requests may run after a shutdown signal.
@@ -78,6 +79,24 @@ pub fn tsdb_options(cfg: &Config, args: &ServeArgs) -> anyhow::Result<TsdbOption
         o.tenant_limits.insert(tenant.clone(), merged);
     }
     Ok(o)
+}
+
+/// The log store options: retention from its flag, the WAL sync policy shared with the
+/// TSDB.
+fn log_options(args: &ServeArgs, tsdb: &TsdbOptions) -> anyhow::Result<LogStoreOptions> {
+    let retention = oxeye_scrape::parse_duration(&args.logs_retention).with_context(|| {
+        format!(
+            "invalid --storage.logs.retention.time {:?}",
+            args.logs_retention
+        )
+    })?;
+    let mut wal = LogStoreOptions::default().wal;
+    wal.sync = tsdb.wal.sync;
+    Ok(LogStoreOptions {
+        retention,
+        wal,
+        ..LogStoreOptions::default()
+    })
 }
 
 /// The trace store options: retention from its flag, the WAL sync policy shared with the
@@ -335,6 +354,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(LazyStore::default());
     let traces = Arc::new(LazyTraces::default());
     let trace_opts = trace_options(&args, &options)?;
+    let logs = Arc::new(LazyLogs::default());
+    let log_opts = log_options(&args, &options)?;
     let generator_every = oxeye_scrape::parse_duration(&args.traces_generator_interval)
         .with_context(|| {
             format!(
@@ -366,6 +387,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let status_db = store.clone();
         let flush_traces = traces.clone();
         let stats_traces = traces.clone();
+        let flush_logs = logs.clone();
         let observer = generator.clone();
         ServerState::builder(store.clone(), store.clone())
             .traces(oxeye_server::TraceStores {
@@ -374,6 +396,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 observer: Some(Arc::new(move |tenant, batch| {
                     observer.observe(tenant, batch)
                 })),
+            })
+            .logs(oxeye_server::LogStores {
+                appender: logs.clone(),
+                queryable: logs.clone(),
             })
             .query_limits(query_limits)
             .flags(args.flag_values())
@@ -398,6 +424,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .flush(Arc::new(move || {
                 flush_db.get()?.flush()?;
                 flush_traces.get()?.flush()?;
+                flush_logs.get()?.flush()?;
                 Ok(())
             }))
             .stats(Arc::new(move || {
@@ -441,13 +468,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let opened = tokio::task::spawn_blocking(move || {
         let tsdb = Tsdb::open(&storage.join("metrics"), options, open_clock.clone())
             .with_context(|| format!("cannot open the metrics store in {}", storage.display()))?;
-        let traces = TraceStore::open(&storage.join("traces"), trace_opts, open_clock);
-        match traces {
-            Ok(t) => Ok((tsdb, Arc::new(t))),
+        let traces = match TraceStore::open(&storage.join("traces"), trace_opts, open_clock.clone())
+        {
+            Ok(t) => Arc::new(t),
             Err(e) => {
                 let _ = tsdb.close();
-                Err(anyhow::Error::from(e).context(format!(
+                return Err(anyhow::Error::from(e).context(format!(
                     "cannot open the trace store in {}",
+                    storage.display()
+                )));
+            }
+        };
+        match LogStore::open(&storage.join("logs"), log_opts, open_clock) {
+            Ok(l) => Ok((tsdb, traces, l)),
+            Err(e) => {
+                let _ = traces.close();
+                let _ = tsdb.close();
+                Err(anyhow::Error::from(e).context(format!(
+                    "cannot open the log store in {}",
                     storage.display()
                 )))
             }
@@ -456,7 +494,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .map_err(anyhow::Error::from)
     .and_then(|r| r);
-    let (tsdb, trace_store) = match opened {
+    let (tsdb, trace_store, log_store) = match opened {
         Ok(s) => s,
         Err(e) => {
             shutdown.cancel();
@@ -466,6 +504,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     store.set(tsdb.clone());
     traces.set(trace_store.clone());
+    logs.set(log_store.clone());
     tracing::info!("storage opened");
 
     if let Err(e) = manager
@@ -476,6 +515,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let _ = server.await;
         let _ = tokio::task::spawn_blocking(move || {
             let _ = trace_store.close();
+            let _ = log_store.close();
             tsdb.close()
         })
         .await;
@@ -490,6 +530,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let maintenance = tokio::spawn(maintenance_loop(
         tsdb.clone(),
         trace_store.clone(),
+        log_store.clone(),
         shutdown.clone(),
     ));
     state.set_ready(true);
@@ -518,10 +559,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let traces = trace_store
             .close()
             .context("cannot close the trace store cleanly");
+        let logs = log_store
+            .close()
+            .context("cannot close the log store cleanly");
         let metrics = tsdb
             .close()
             .context("cannot close the metrics store cleanly");
-        traces.and(metrics)
+        traces.and(logs).and(metrics)
     })
     .await?;
     closed?;
@@ -579,7 +623,12 @@ async fn generator_loop(
     }
 }
 
-async fn maintenance_loop(tsdb: Arc<Tsdb>, traces: Arc<TraceStore>, shutdown: CancellationToken) {
+async fn maintenance_loop(
+    tsdb: Arc<Tsdb>,
+    traces: Arc<TraceStore>,
+    logs: Arc<LogStore>,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(MAINTENANCE_EVERY);
     tick.tick().await;
     loop {
@@ -601,6 +650,15 @@ async fn maintenance_loop(tsdb: Arc<Tsdb>, traces: Arc<TraceStore>, shutdown: Ca
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "trace store maintenance failed"),
             Err(e) => tracing::error!(error = %e, "trace store maintenance task failed"),
+        }
+        let l = logs.clone();
+        match tokio::task::spawn_blocking(move || l.maintain()).await {
+            Ok(Ok(r)) if !r.failed_tenants.is_empty() => {
+                tracing::warn!(tenants = ?r.failed_tenants, "log maintenance failed for some tenants")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "log store maintenance failed"),
+            Err(e) => tracing::error!(error = %e, "log store maintenance task failed"),
         }
     }
 }

@@ -7,14 +7,18 @@
 use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
+use oxeye_core::logs::{
+    LogAppendStats, LogAppender, LogBatch, LogQueryable, LogSelect, LogSeries, LogStreamStats,
+};
 use oxeye_core::trace::{
     AnyValue, AttrScope, Operation, SpanAppendStats, SpanAppender, TagNames, Trace, TraceBatch,
     TraceId, TraceQueryable, TraceScan,
 };
 use oxeye_core::{
-    AppendStats, MetricsAppender, MetricsQuerier, MetricsQueryable, StoreError, TenantId,
+    AppendStats, Matcher, MetricsAppender, MetricsQuerier, MetricsQueryable, StoreError, TenantId,
     WriteBatch,
 };
+use oxeye_logs::LogStore;
 use oxeye_traces::TraceStore;
 use oxeye_tsdb::Tsdb;
 
@@ -112,6 +116,78 @@ impl TraceQueryable for LazyTraces {
         end: u64,
     ) -> Result<Vec<Operation>, StoreError> {
         self.get()?.operations(tenant, service, start, end)
+    }
+}
+
+/// The log store once open.
+#[derive(Debug, Default)]
+pub struct LazyLogs {
+    store: OnceLock<Arc<LogStore>>,
+}
+
+impl LazyLogs {
+    /// Makes the opened store available; later calls are ignored.
+    pub fn set(&self, store: Arc<LogStore>) {
+        let _ = self.store.set(store);
+    }
+
+    /// The store, or Unavailable while it is still opening.
+    pub fn get(&self) -> Result<&Arc<LogStore>, StoreError> {
+        self.store.get().ok_or_else(starting)
+    }
+}
+
+impl LogAppender for LazyLogs {
+    fn append_logs(
+        &self,
+        tenant: &TenantId,
+        batch: LogBatch,
+    ) -> Result<LogAppendStats, StoreError> {
+        self.get()?.append_logs(tenant, batch)
+    }
+}
+
+impl LogQueryable for LazyLogs {
+    fn select_logs(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        select: &LogSelect,
+    ) -> Result<Vec<LogSeries>, StoreError> {
+        self.get()?.select_logs(tenant, matchers, select)
+    }
+
+    fn log_label_names(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.get()?
+            .log_label_names(tenant, matchers, start_ns, end_ns)
+    }
+
+    fn log_label_values(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.get()?
+            .log_label_values(tenant, name, matchers, start_ns, end_ns)
+    }
+
+    fn stream_stats(
+        &self,
+        tenant: &TenantId,
+        matchers: &[Matcher],
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<LogStreamStats>, StoreError> {
+        self.get()?.stream_stats(tenant, matchers, start_ns, end_ns)
     }
 }
 

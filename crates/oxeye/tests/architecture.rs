@@ -38,6 +38,9 @@ fn crate_dependencies_point_one_way() {
         ("oxeye-promql", &["oxeye-core"][..]),
         ("oxeye-traces", &["oxeye-core", "oxeye-storage"][..]),
         ("oxeye-traceql", &["oxeye-core"][..]),
+        ("oxeye-logs", &["oxeye-core", "oxeye-storage"][..]),
+        // LogQL metric results are PromQL values
+        ("oxeye-logql", &["oxeye-core", "oxeye-promql"][..]),
         (
             "oxeye-server",
             &[
@@ -46,6 +49,7 @@ fn crate_dependencies_point_one_way() {
                 "oxeye-scrape",
                 "oxeye-promql",
                 "oxeye-traceql",
+                "oxeye-logql",
             ][..],
         ),
     ] {
@@ -60,4 +64,5 @@ fn crate_dependencies_point_one_way() {
     // the server sees stores only through core's traits
     assert!(!oxeye_deps("oxeye-server").contains("oxeye-tsdb"));
     assert!(!oxeye_deps("oxeye-server").contains("oxeye-traces"));
+    assert!(!oxeye_deps("oxeye-server").contains("oxeye-logs"));
 }

@@ -1,0 +1,2 @@
+//! Analyses over log lines behind Grafana's Logs Drilldown: detected fields (parsers run
+//! over a sample of lines) and patterns (line templates learnt from recent lines).
