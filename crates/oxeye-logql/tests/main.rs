@@ -1,0 +1,3 @@
+//! Integration tests of oxeye-logql.
+
+mod conformance;
