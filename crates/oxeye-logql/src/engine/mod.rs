@@ -2,6 +2,8 @@
 //! metric query.
 
 mod logs;
+mod metric;
+mod range;
 
 use oxeye_core::TenantId;
 use oxeye_core::logs::LogQueryable;
@@ -31,8 +33,6 @@ pub(crate) fn query(
             }
             logs::run(store, limits, tenant, log, q)
         }
-        Expr::Sample(_) => Err(LogqlError::BadQuery(
-            "metric queries are not supported yet".into(),
-        )),
+        Expr::Sample(s) => metric::run(store, limits, tenant, s, q),
     }
 }

@@ -171,7 +171,6 @@ impl LabelState {
         )
     }
 
-    #[allow(dead_code)]
     /// Writes a grouping key of all labels (or only those `by` names, or all but
     /// `without` names) into `out`; equal keys mean equal label sets.
     pub fn key(&self, out: &mut String, filter: &dyn Fn(&str) -> bool, scratch: &mut Vec<usize>) {
@@ -198,7 +197,6 @@ impl LabelState {
         }
     }
 
-    #[allow(dead_code)]
     /// The labels the key of [`LabelState::key`] with the same filter describes.
     pub fn labels_filtered(&self, filter: &dyn Fn(&str) -> bool) -> Labels {
         Labels::new(
