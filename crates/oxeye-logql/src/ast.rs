@@ -5,7 +5,7 @@ use std::fmt::{self, Display, Formatter, Write};
 
 use oxeye_core::Matcher;
 
-use crate::units::format_duration;
+use crate::units::{format_duration, go_duration_string};
 
 /// A parsed LogQL expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -296,11 +296,6 @@ impl RangeOp {
     /// Whether the function accepts an unwrap stage.
     pub fn allows_unwrap(self) -> bool {
         self.needs_unwrap() || self == RangeOp::Rate
-    }
-
-    /// Whether `by`/`without` may follow the function (only over unwrapped values).
-    pub fn allows_grouping(self) -> bool {
-        self.needs_unwrap() && self != RangeOp::RateCounter
     }
 }
 
@@ -624,7 +619,7 @@ impl Display for LabelFilter {
                 write!(f, "{name}{}{}", op.as_str(), format_number(*value))
             }
             LabelFilter::Duration { name, op, value } => {
-                write!(f, "{name}{}{}", op.as_str(), format_duration(*value))
+                write!(f, "{name}{}{}", op.as_str(), go_duration_string(*value))
             }
             LabelFilter::Bytes { name, op, text, .. } => write!(f, "{name}{}{text}", op.as_str()),
         }
@@ -754,7 +749,7 @@ impl Display for RangeAgg {
         if let Some(u) = &self.unwrap {
             write!(f, "{u}")?;
         }
-        write!(f, " [{}]", format_duration(self.range_ns))?;
+        write!(f, "[{}]", format_duration(self.range_ns))?;
         if self.offset_ns != 0 {
             write!(f, " offset {}", format_duration(self.offset_ns))?;
         }

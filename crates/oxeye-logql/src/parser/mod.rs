@@ -496,7 +496,7 @@ impl Parser<'_> {
                 format!("invalid aggregation {name} with unwrap"),
             ));
         }
-        if grouping.is_some() && !op.allows_grouping() {
+        if grouping.is_some() && unwrap.is_none() {
             return Err(error_at(
                 self.src,
                 fn_pos,
