@@ -1,3 +1,4 @@
 //! Integration tests of oxeye-logql.
 
 mod conformance;
+mod parser_props;
