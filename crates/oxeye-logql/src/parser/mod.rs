@@ -375,6 +375,7 @@ impl Parser<'_> {
     }
 
     fn vector_agg(&mut self, op: VectorOp) -> Result<SampleExpr, LogqlError> {
+        let op_pos = self.pos();
         self.i += 1;
         let mut grouping = self.grouping()?;
         self.expect(Tok::LParen)?;
@@ -403,10 +404,11 @@ impl Parser<'_> {
             grouping = self.grouping()?;
         }
         if matches!(op, VectorOp::Sort | VectorOp::SortDesc) && grouping.is_some() {
-            return Err(self.err(format!(
-                "grouping not allowed for {} aggregation",
-                op.name()
-            )));
+            return Err(error_at(
+                self.src,
+                op_pos,
+                format!("grouping not allowed for {} aggregation", op.name()),
+            ));
         }
         Ok(SampleExpr::Vector {
             op,

@@ -15,6 +15,13 @@ pub(crate) enum Kind {
 
 /// Appends `key` to `out` sanitised as a label name (invalid characters become `_`).
 pub(crate) fn push_sanitized(out: &mut String, key: &str) {
+    let b = key.as_bytes();
+    if b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !(out.is_empty() && b.first().is_some_and(u8::is_ascii_digit))
+    {
+        out.push_str(key);
+        return;
+    }
     for (i, c) in key.chars().enumerate() {
         if c.is_ascii_alphanumeric() || c == '_' {
             if i == 0 && out.is_empty() && c.is_ascii_digit() {

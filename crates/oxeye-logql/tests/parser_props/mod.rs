@@ -96,7 +96,7 @@ fn stage() -> impl Strategy<Value = String> {
         ident().prop_map(|n| format!("| line_format \"{{{{.{n}}}}} {{{{ .{n} | ToUpper }}}}\"")),
         (ident(), ident()).prop_map(|(a, b)| format!("| label_format {a}={b}")),
         (ident(), ident()).prop_map(|(a, b)| format!("| drop {a}, {b}=\"v\"")),
-        (ident(), ident()).prop_map(|(a, b)| format!("| keep {a}, {b}")),
+        (ident(), ident()).prop_map(|(a, b)| format!("| keep {a}, {b}=\"v\"")),
     ]
 }
 
