@@ -30,6 +30,10 @@ pub(crate) fn run(
     q: &Query,
 ) -> Result<Output, LogqlError> {
     let pipeline = LogPipeline::compile(expr, None)?;
+    // Decides which lines pass while extracting only the labels later stages read; the
+    // full pipeline then runs on the lines that pass, to return all their labels.
+    let deciding =
+        Some(LogPipeline::compile(expr, Some(&[]))?).filter(LogPipeline::extracts_selectively);
     let select = LogSelect {
         start_ns: q.start_ns,
         end_ns: q.end_ns,
@@ -64,7 +68,12 @@ pub(crate) fn run(
                         continue;
                     }
                 }
-                if !pipeline.prefilter(&entry.line) || !pipeline.run(&s.labels, entry, &mut sc) {
+                if !pipeline.prefilter(&entry.line)
+                    || deciding
+                        .as_ref()
+                        .is_some_and(|d| !d.run(&s.labels, entry, &mut sc))
+                    || !pipeline.run(&s.labels, entry, &mut sc)
+                {
                     continue;
                 }
                 last_ts = Some(entry.ts_ns);

@@ -202,6 +202,22 @@ impl LogPipeline {
         })
     }
 
+    /// Whether some parser extracts only some labels (so this pipeline is cheaper than
+    /// one extracting everything).
+    pub(crate) fn extracts_selectively(&self) -> bool {
+        self.stages.iter().any(|s| {
+            matches!(
+                s,
+                Compiled::Json(Some(_))
+                    | Compiled::Unpack(Some(_))
+                    | Compiled::Logfmt {
+                        wanted: Some(_),
+                        ..
+                    }
+            )
+        })
+    }
+
     /// The stream selector's matchers.
     pub fn matchers(&self) -> &[Matcher] {
         &self.matchers
