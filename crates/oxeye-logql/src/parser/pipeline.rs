@@ -434,12 +434,38 @@ impl Parser<'_> {
 
     fn label_filter_and(&mut self) -> Result<LabelFilter, LogqlError> {
         let mut lhs = self.label_filter_primary()?;
-        while self.is_ident("and") || *self.peek() == Tok::Comma {
-            self.i += 1;
+        loop {
+            if self.is_ident("and") || *self.peek() == Tok::Comma {
+                self.i += 1;
+            } else if !self.juxtaposed_filter() {
+                break;
+            }
             let rhs = self.label_filter_primary()?;
             lhs = LabelFilter::And(Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
+    }
+
+    /// Whether a label filter follows directly (`| a="b" c="d"`, a space meaning `and`).
+    fn juxtaposed_filter(&self) -> bool {
+        let Tok::Ident(name) = self.peek() else {
+            return false;
+        };
+        if matches!(name.as_str(), "or" | "and" | "offset" | "by" | "without") {
+            return false;
+        }
+        matches!(
+            self.peek_at(1),
+            Tok::Eq
+                | Tok::Neq
+                | Tok::Re
+                | Tok::Nre
+                | Tok::CmpEq
+                | Tok::Gt
+                | Tok::Gte
+                | Tok::Lt
+                | Tok::Lte
+        )
     }
 
     fn label_filter_primary(&mut self) -> Result<LabelFilter, LogqlError> {
