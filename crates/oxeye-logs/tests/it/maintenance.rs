@@ -1,0 +1,1 @@
+//! Retention, head cuts, filters, corrupt files.
