@@ -3,10 +3,13 @@
 //!
 //! Payload layout before compression (all integers LEB128 varints):
 //! ```text
-//! count
-//! timestamps   first (zigzag), then count-1 deltas (sorted, so never negative)
+//! version u8 | count
+//! timestamps   scale u8 (e: every delta is a multiple of 10^e), first (zigzag), then
+//!              count-1 deltas / 10^e (sorted, so never negative)
 //! line lengths count values
-//! metadata     dictionary: size, then strings; per entry: pair count, (name id, value id)...
+//! metadata     dictionary: size, then strings; per entry: pair count, then per pair the
+//!              name's id and the value: id << 1, or (offset in the line << 1 | 1, length)
+//!              when the value (8 bytes or more) occurs in the line, as trace ids do
 //! lines        the line bytes, back to back
 //! ```
 //! Grouping like with like (all timestamps, then all lengths, then all lines) lets zstd
@@ -75,16 +78,41 @@ fn key_le(a: &LogEntry, b: &LogEntry) -> bool {
     (a.ts_ns, &a.line) <= (b.ts_ns, &b.line)
 }
 
+/// Payload format version.
+const PAYLOAD_VERSION: u8 = 1;
+/// Metadata values at least this long are looked up in their line and stored as a
+/// reference when found there (trace ids sent both in the line and as metadata).
+const MIN_LINE_REF: usize = 8;
+
+/// The largest power of ten (up to 1e9) dividing every timestamp delta, as an exponent.
+fn delta_scale(entries: &[LogEntry]) -> u32 {
+    let mut exp = 9;
+    for w in entries.windows(2) {
+        let d = w[1].ts_ns.wrapping_sub(w[0].ts_ns) as u64;
+        while exp > 0 && d % 10u64.pow(exp) != 0 {
+            exp -= 1;
+        }
+        if exp == 0 {
+            break;
+        }
+    }
+    exp
+}
+
 /// Encodes the columnar payload of `entries` (sorted by time) into `buf`.
 pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
     debug_assert!(entries.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
+    buf.push(PAYLOAD_VERSION);
     put_uvarint(buf, entries.len() as u64);
+    let exp = delta_scale(entries);
+    buf.push(exp as u8);
+    let div = 10u64.pow(exp);
     let mut prev = 0i64;
     for (i, e) in entries.iter().enumerate() {
         if i == 0 {
             put_ivarint(buf, e.ts_ns);
         } else {
-            put_uvarint(buf, e.ts_ns.wrapping_sub(prev) as u64);
+            put_uvarint(buf, e.ts_ns.wrapping_sub(prev) as u64 / div);
         }
         prev = e.ts_ns;
     }
@@ -97,14 +125,26 @@ pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
     for e in entries {
         put_uvarint(&mut refs, e.metadata.len() as u64);
         for (n, v) in &e.metadata {
-            for s in [n.as_str(), v.as_str()] {
-                let next = order.len() as u64;
-                let id = *dict.entry(s).or_insert_with(|| {
-                    order.push(s);
-                    next
-                });
-                put_uvarint(&mut refs, id);
+            let next = order.len() as u64;
+            let name_id = *dict.entry(n.as_str()).or_insert_with(|| {
+                order.push(n.as_str());
+                next
+            });
+            put_uvarint(&mut refs, name_id);
+            // values: even tag = dictionary id << 1; odd tag = line offset << 1 | 1, then length
+            if v.len() >= MIN_LINE_REF
+                && let Some(at) = e.line.find(v.as_str())
+            {
+                put_uvarint(&mut refs, ((at as u64) << 1) | 1);
+                put_uvarint(&mut refs, v.len() as u64);
+                continue;
             }
+            let next = order.len() as u64;
+            let value_id = *dict.entry(v.as_str()).or_insert_with(|| {
+                order.push(v.as_str());
+                next
+            });
+            put_uvarint(&mut refs, value_id << 1);
         }
     }
     put_uvarint(buf, order.len() as u64);
@@ -120,19 +160,28 @@ pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
 /// Decodes a payload written by [`encode_payload`].
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<Vec<LogEntry>, DecodeError> {
     let mut r = Reader::new(payload);
+    let v = r.u8("payload version")?;
+    if v != PAYLOAD_VERSION {
+        return Err(DecodeError(format!("unknown chunk payload version {v}")));
+    }
     let n = r.len("entry count", 3)?;
+    let exp = u32::from(r.u8("timestamp scale")?);
+    if exp > 9 {
+        return Err(DecodeError(format!("timestamp scale 1e{exp} out of range")));
+    }
+    let mul = 10u64.pow(exp);
     let mut ts = Vec::with_capacity(n);
     let mut prev = 0i64;
     for i in 0..n {
         let t = if i == 0 {
             r.ivarint("first timestamp")?
         } else {
-            let d = r.uvarint("timestamp delta")?;
-            prev.wrapping_add(d as i64)
+            let d = r.uvarint("timestamp delta")?.checked_mul(mul);
+            let t = d
+                .and_then(|d| i64::try_from(d).ok())
+                .and_then(|d| prev.checked_add(d));
+            t.ok_or_else(|| DecodeError(format!("timestamp {i} overflows")))?
         };
-        if t < prev && i > 0 {
-            return Err(DecodeError(format!("timestamp {i} goes backwards")));
-        }
         ts.push(t);
         prev = t;
     }
@@ -152,23 +201,47 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Vec<LogEntry>, DecodeErro
             .cloned()
             .ok_or_else(|| DecodeError(format!("metadata id {id} outside the dictionary")))
     };
-    let mut metas = Vec::with_capacity(n);
+    // (name, Ok(value) | Err((offset, len)) into the line)
+    type Pending = Vec<(String, Result<String, (usize, usize)>)>;
+    let mut metas: Vec<Pending> = Vec::with_capacity(n);
     for _ in 0..n {
         let pairs = r.len("metadata pair count", 2)?;
         let mut md = Vec::with_capacity(pairs);
         for _ in 0..pairs {
             let name = lookup(r.uvarint("metadata name id")?)?;
-            let value = lookup(r.uvarint("metadata value id")?)?;
-            md.push((name, value));
+            let tag = r.uvarint("metadata value")?;
+            if tag & 1 == 1 {
+                let at = usize::try_from(tag >> 1)
+                    .map_err(|_| DecodeError("metadata offset too large".into()))?;
+                let len = usize::try_from(r.uvarint("metadata length")?)
+                    .map_err(|_| DecodeError("metadata length too large".into()))?;
+                md.push((name, Err((at, len))));
+            } else {
+                md.push((name, Ok(lookup(tag >> 1)?)));
+            }
         }
         metas.push(md);
     }
     let mut out = Vec::with_capacity(n);
-    for ((t, len), metadata) in ts.into_iter().zip(lens).zip(metas) {
+    for ((t, len), md) in ts.into_iter().zip(lens).zip(metas) {
         let b = r.take(len, "line")?;
         let line = std::str::from_utf8(b)
             .map_err(|_| DecodeError(format!("line at byte {} is not utf-8", r.pos())))?
             .to_owned();
+        let mut metadata = Vec::with_capacity(md.len());
+        for (name, v) in md {
+            let value = match v {
+                Ok(v) => v,
+                Err((at, l)) => at
+                    .checked_add(l)
+                    .and_then(|end| line.get(at..end))
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        DecodeError(format!("metadata {name} points outside its line"))
+                    })?,
+            };
+            metadata.push((name, value));
+        }
         out.push(LogEntry {
             ts_ns: t,
             line,
@@ -261,13 +334,18 @@ mod tests {
             entry(10, "b", &[("trace_id", "abd")]),
             entry(10, "b", &[("trace_id", "other")]),
             entry(10, "a ünïcode", &[("trace_id", "abc")]),
+            entry(
+                40,
+                "trace_id=4bf92f3577b34da6 ok",
+                &[("trace_id", "4bf92f3577b34da6")],
+            ),
         ];
         sort_dedup(&mut es);
-        assert_eq!(es.len(), 4);
+        assert_eq!(es.len(), 5);
         let c = encode_chunk(&es, 3);
         assert_eq!(c.meta.min_ts, -5);
-        assert_eq!(c.meta.max_ts, 30);
-        assert_eq!(c.meta.entries, 4);
+        assert_eq!(c.meta.max_ts, 40);
+        assert_eq!(c.meta.entries, 5);
         assert_eq!(c.decode().unwrap(), es);
     }
 
@@ -290,6 +368,24 @@ mod tests {
         encode_payload(&es, &mut payload);
         payload.truncate(payload.len() - 3);
         assert!(decode_payload(&payload).is_err());
+    }
+
+    #[test]
+    fn timestamps_keep_their_precision() {
+        for step in [1i64, 7, 1000, 1_000_000, 1_000_000_000, 3_000_000_000] {
+            let es: Vec<LogEntry> = (0..20)
+                .map(|i| entry(1_763_800_000_123_456_789 + i * step, "x", &[]))
+                .collect();
+            assert_eq!(
+                decode_payload(&{
+                    let mut b = Vec::new();
+                    encode_payload(&es, &mut b);
+                    b
+                })
+                .unwrap(),
+                es
+            );
+        }
     }
 
     proptest::proptest! {

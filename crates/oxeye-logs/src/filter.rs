@@ -24,13 +24,42 @@ pub(crate) const GRAM: usize = 8;
 /// One window in this many (by hash) is indexed.
 pub(crate) const SAMPLE_DIV: u64 = 4;
 /// Filter bits per distinct sampled window.
-pub(crate) const BITS_PER_GRAM: usize = 4;
+pub(crate) const BITS_PER_GRAM: usize = 3;
+/// Whether only windows of ASCII letters and digits are indexed.
+pub(crate) const ALNUM_ONLY: bool = true;
 const PROBES: u32 = 2;
+
+/// Filter parameters; stored with each filter so files stay readable if they change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FilterParams {
+    /// Bytes per window, 4 to 8.
+    pub gram: u8,
+    /// One window in this many is indexed.
+    pub sample_div: u8,
+    /// Filter bits per distinct sampled window.
+    pub bits_per_gram: u8,
+    /// Only windows of ASCII letters and digits are indexed (ids, words, numbers; not
+    /// the punctuation-laden spans of timestamps, IPs and JSON syntax).
+    pub alnum_only: bool,
+}
+
+impl Default for FilterParams {
+    fn default() -> Self {
+        Self {
+            gram: GRAM as u8,
+            sample_div: SAMPLE_DIV as u8,
+            bits_per_gram: BITS_PER_GRAM as u8,
+            alnum_only: ALNUM_ONLY,
+        }
+    }
+}
 
 #[inline]
 fn window_hash(w: &[u8]) -> u64 {
-    let mut x = [0u8; GRAM];
-    x.copy_from_slice(w);
+    let mut x = [0u8; 8];
+    if let Some(dst) = x.get_mut(..w.len()) {
+        dst.copy_from_slice(w);
+    }
     let v = u64::from_le_bytes(x);
     let mut h = v.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     h ^= h >> 31;
@@ -38,19 +67,35 @@ fn window_hash(w: &[u8]) -> u64 {
     h ^ (h >> 29)
 }
 
-#[inline]
-fn sampled(h: u64) -> bool {
-    h < u64::MAX / SAMPLE_DIV
-}
-
 /// Calls `f` with the hash of every sampled window of `s`.
-pub(crate) fn for_each_sampled(s: &[u8], mut f: impl FnMut(u64)) {
-    if s.len() < GRAM {
+fn for_each_sampled(p: FilterParams, s: &[u8], mut f: impl FnMut(u64)) {
+    let gram = usize::from(p.gram.clamp(1, 8));
+    if s.len() < gram {
         return;
     }
-    for w in s.windows(GRAM) {
+    let limit = u64::MAX / u64::from(p.sample_div.max(1));
+    if p.alnum_only {
+        let mut run = 0;
+        for (i, b) in s.iter().enumerate() {
+            run = if b.is_ascii_alphanumeric() {
+                run + 1
+            } else {
+                0
+            };
+            if run >= gram
+                && let Some(w) = s.get(i + 1 - gram..=i)
+            {
+                let h = window_hash(w);
+                if h < limit {
+                    f(h);
+                }
+            }
+        }
+        return;
+    }
+    for w in s.windows(gram) {
         let h = window_hash(w);
-        if sampled(h) {
+        if h < limit {
             f(h);
         }
     }
@@ -59,26 +104,37 @@ pub(crate) fn for_each_sampled(s: &[u8], mut f: impl FnMut(u64)) {
 /// A chunk's filter.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct LineFilter {
+    params: FilterParams,
     bits: Vec<u64>,
 }
 
 impl LineFilter {
-    /// Builds the filter of `lines`.
+    /// Builds the filter of `lines` with the default parameters.
     pub fn build<'a>(lines: impl Iterator<Item = &'a [u8]>) -> Self {
+        Self::build_with(FilterParams::default(), lines)
+    }
+
+    /// Builds the filter of `lines`.
+    pub fn build_with<'a>(params: FilterParams, lines: impl Iterator<Item = &'a [u8]>) -> Self {
         let mut hashes = Vec::new();
         for l in lines {
-            for_each_sampled(l, |h| hashes.push(h));
+            for_each_sampled(params, l, |h| hashes.push(h));
         }
         hashes.sort_unstable();
         hashes.dedup();
-        Self::from_hashes(&hashes)
+        Self::from_hashes(params, &hashes)
     }
 
-    fn from_hashes(hashes: &[u64]) -> Self {
+    fn from_hashes(params: FilterParams, hashes: &[u64]) -> Self {
         if hashes.is_empty() {
-            return Self { bits: Vec::new() };
+            return Self {
+                params,
+                bits: Vec::new(),
+            };
         }
-        let words = (hashes.len() * BITS_PER_GRAM).div_ceil(64).max(1);
+        let words = (hashes.len() * usize::from(params.bits_per_gram.max(1)))
+            .div_ceil(64)
+            .max(1);
         let mut bits = vec![0u64; words];
         let m = (words * 64) as u64;
         for &h in hashes {
@@ -88,7 +144,7 @@ impl LineFilter {
                 }
             }
         }
-        Self { bits }
+        Self { params, bits }
     }
 
     fn contains_hash(&self, h: u64) -> bool {
@@ -104,18 +160,25 @@ impl LineFilter {
     }
 
     /// Whether a line of the chunk may contain `needle`; `false` is certain.
+    /// (An empty filter holds no sampled window, so only needles without one pass.)
     pub fn may_contain(&self, needle: &[u8]) -> bool {
         let mut all = true;
-        for_each_sampled(needle, |h| all = all && self.contains_hash(h));
+        for_each_sampled(self.params, needle, |h| all = all && self.contains_hash(h));
         all
     }
 
     /// Bytes of the encoded filter.
     pub fn encoded_len(&self) -> usize {
-        self.bits.len() * 8 + 4
+        self.bits.len() * 8 + 7
     }
 
     pub fn encode(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(&[
+            self.params.gram,
+            self.params.sample_div,
+            self.params.bits_per_gram,
+            u8::from(self.params.alnum_only),
+        ]);
         put_uvarint(buf, self.bits.len() as u64);
         for w in &self.bits {
             buf.extend_from_slice(&w.to_le_bytes());
@@ -123,12 +186,24 @@ impl LineFilter {
     }
 
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let [gram, sample_div, bits_per_gram, flags] = r.fixed::<4>("filter parameters")?;
+        if !(1..=8).contains(&gram) || sample_div == 0 || bits_per_gram == 0 || flags > 1 {
+            return Err(DecodeError(format!(
+                "bad filter parameters: gram {gram}, sampling 1/{sample_div}, {bits_per_gram} bits"
+            )));
+        }
+        let params = FilterParams {
+            gram,
+            sample_div,
+            bits_per_gram,
+            alnum_only: flags == 1,
+        };
         let n = r.len("filter words", 8)?;
         let mut bits = Vec::with_capacity(n);
         for _ in 0..n {
             bits.push(r.u64_le("filter word")?);
         }
-        Ok(Self { bits })
+        Ok(Self { params, bits })
     }
 }
 

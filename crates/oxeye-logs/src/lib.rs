@@ -35,6 +35,8 @@ mod file;
 mod filter;
 mod head;
 mod index;
+#[cfg(test)]
+mod measure;
 mod read;
 mod record;
 mod store;
