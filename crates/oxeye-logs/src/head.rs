@@ -101,15 +101,22 @@ impl HeadStream {
         added - freed
     }
 
-    /// The open entries within `[start, end)`, sorted and deduplicated.
-    pub fn open_range(&mut self, start: i64, end: i64) -> Vec<LogEntry> {
+    /// The open entries within `[start, end)` whose lines contain every needle, sorted
+    /// and deduplicated.
+    pub fn open_range(&mut self, start: i64, end: i64, needles: &[String]) -> Vec<LogEntry> {
         self.sort_open();
         let lo = self.open.partition_point(|e| e.ts_ns < start);
         let hi = self.open.partition_point(|e| e.ts_ns < end);
-        self.open
-            .get(lo..hi)
-            .map(<[LogEntry]>::to_vec)
-            .unwrap_or_default()
+        let Some(run) = self.open.get(lo..hi) else {
+            return Vec::new();
+        };
+        if needles.is_empty() {
+            return run.to_vec();
+        }
+        run.iter()
+            .filter(|e| needles.iter().all(|n| e.line.contains(n.as_str())))
+            .cloned()
+            .collect()
     }
 
     /// Count and line bytes of open entries within `[start, end)`.
@@ -136,6 +143,8 @@ impl HeadStream {
 pub(crate) struct Head {
     pub streams: RwLock<HashMap<u32, Arc<Mutex<HeadStream>>>>,
     bytes: AtomicU64,
+    /// Bytes of lines and metadata appended (what the WAL holds for this head).
+    raw_bytes: AtomicU64,
     /// Clock time (ms) of the first append, `i64::MAX` while empty.
     first_append_ms: AtomicI64,
     pub entries: AtomicU64,
@@ -146,6 +155,7 @@ impl Default for Head {
         Self {
             streams: RwLock::new(HashMap::new()),
             bytes: AtomicU64::new(0),
+            raw_bytes: AtomicU64::new(0),
             first_append_ms: AtomicI64::new(i64::MAX),
             entries: AtomicU64::new(0),
         }
@@ -155,6 +165,10 @@ impl Default for Head {
 impl Head {
     pub fn bytes(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn raw_bytes(&self) -> u64 {
+        self.raw_bytes.load(Ordering::Relaxed)
     }
 
     pub fn first_append_ms(&self) -> Option<i64> {
@@ -218,7 +232,14 @@ mod tests {
         let mut s = s.lock();
         assert!(!s.sealed.is_empty());
         let mut all: Vec<LogEntry> = s.sealed.iter().flat_map(|c| c.decode().unwrap()).collect();
-        all.extend(s.open_range(i64::MIN, i64::MAX));
+        all.extend(s.open_range(i64::MIN, i64::MAX, &[]));
+        assert_eq!(
+            s.open_range(i64::MIN, i64::MAX, &["line 09".into()]).len(),
+            s.open_range(i64::MIN, i64::MAX, &[])
+                .iter()
+                .filter(|e| e.line.contains("line 09"))
+                .count()
+        );
         all.sort_by_key(|e| e.ts_ns);
         all.dedup_by(|b, a| a.ts_ns == b.ts_ns && a.line == b.line);
         assert_eq!(all.len(), 100);

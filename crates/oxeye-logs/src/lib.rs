@@ -67,6 +67,9 @@ pub struct LogStoreOptions {
     pub head_max_bytes: u64,
     /// A tenant's head is cut once its first entry arrived this long ago.
     pub head_max_age: Duration,
+    /// A tenant's head is cut once its entries (lines and metadata, uncompressed) reach
+    /// this many bytes: it bounds the WAL and so the replay time after a crash.
+    pub head_max_wal_bytes: u64,
 }
 
 impl Default for LogStoreOptions {
@@ -78,6 +81,7 @@ impl Default for LogStoreOptions {
             zstd_level: 9,
             head_max_bytes: 256 << 20,
             head_max_age: Duration::from_secs(3600),
+            head_max_wal_bytes: 1 << 30,
         }
     }
 }

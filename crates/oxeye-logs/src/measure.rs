@@ -209,7 +209,11 @@ mod tests {
         let target = 1536 << 10;
         // level 19 is slow in debug builds: only with an explicit corpus size
         let slow = std::env::var("OXEYE_LOGS_MEASURE_MB").is_ok();
-        let levels: &[i32] = if slow { &[1, 3, 6, 9, 12, 15, 19] } else { &[1, 3, 9, 12] };
+        let levels: &[i32] = if slow {
+            &[1, 3, 6, 9, 12, 15, 19]
+        } else {
+            &[1, 3, 9, 12]
+        };
         for &level in levels {
             for columnar in [false, true] {
                 let t = Instant::now();

@@ -9,6 +9,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use oxeye_core::StoreError;
 use oxeye_core::logs::{Direction, LogEntry, LogStreamData};
@@ -33,12 +34,17 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    fn load(&self) -> Result<Vec<LogEntry>, LogStoreError> {
+    fn load(&self, decoded: &AtomicU64) -> Result<Vec<LogEntry>, LogStoreError> {
         match &self.source {
-            Source::File(f, i) => f.read_chunk(*i),
-            Source::Sealed(c) => c
-                .decode()
-                .map_err(|e| LogStoreError::Corrupt(format!("head chunk: {e}"))),
+            Source::File(f, i) => {
+                decoded.fetch_add(1, Ordering::Relaxed);
+                f.read_chunk(*i)
+            }
+            Source::Sealed(c) => {
+                decoded.fetch_add(1, Ordering::Relaxed);
+                c.decode()
+                    .map_err(|e| LogStoreError::Corrupt(format!("head chunk: {e}")))
+            }
             Source::Open(v) => Ok(v.as_ref().clone()),
         }
     }
@@ -51,10 +57,12 @@ pub(crate) struct StreamData {
     groups: Vec<Vec<Part>>,
     start: i64,
     end: i64,
+    /// Counts chunks decoded, for the store's figures.
+    decoded: Arc<AtomicU64>,
 }
 
 impl StreamData {
-    pub fn new(mut parts: Vec<Part>, start: i64, end: i64) -> Self {
+    pub fn new(mut parts: Vec<Part>, start: i64, end: i64, decoded: Arc<AtomicU64>) -> Self {
         parts.sort_by_key(|p| (p.min_ts, p.max_ts));
         let mut groups: Vec<Vec<Part>> = Vec::new();
         let mut group_max = i64::MIN;
@@ -70,13 +78,18 @@ impl StreamData {
                 }
             }
         }
-        Self { groups, start, end }
+        Self {
+            groups,
+            start,
+            end,
+            decoded,
+        }
     }
 
     fn load_group(&self, g: &[Part]) -> Result<Vec<LogEntry>, LogStoreError> {
         let mut out = Vec::new();
         for p in g {
-            let mut es = p.load()?;
+            let mut es = p.load(&self.decoded)?;
             es.retain(|e| e.ts_ns >= self.start && e.ts_ns < self.end);
             if out.is_empty() {
                 out = es;
@@ -158,7 +171,13 @@ mod tests {
             max_ts: 4,
             source: Source::Open(Arc::new(dup)),
         };
-        let d = StreamData::new(vec![part(c), part(b), part(a), open], 1, 104);
+        let decoded = Arc::new(AtomicU64::new(0));
+        let d = StreamData::new(
+            vec![part(c), part(b), part(a), open],
+            1,
+            104,
+            decoded.clone(),
+        );
         let fwd: Vec<i64> = d
             .entries(Direction::Forward)
             .unwrap()
@@ -182,5 +201,7 @@ mod tests {
         })
         .unwrap();
         assert_eq!(calls, 1);
+        // two full reads of three chunks, then one chunk
+        assert_eq!(decoded.load(Ordering::Relaxed), 7);
     }
 }

@@ -45,6 +45,10 @@ pub struct LogStoreStats {
     pub bytes_ingested: u64,
     /// Chunk files set aside as corrupt since open.
     pub corrupt_files: u64,
+    /// Chunks that line filters ruled out for a query, since open.
+    pub chunks_skipped: u64,
+    /// Chunks decoded by queries, since open.
+    pub chunks_decoded: u64,
     /// Per tenant.
     pub tenants: Vec<(String, TenantStats)>,
 }
@@ -108,7 +112,7 @@ impl LogStore {
         })?;
         let res = t.append(batch);
         // a refused append must start a cut as well, or nothing would ever drain the head
-        if t.head_bytes() > self.opts.head_max_bytes {
+        if t.head_full() {
             start_background_cut(&t);
         }
         res
@@ -184,6 +188,8 @@ impl LogStore {
             entries_ingested: total.entries_ingested,
             bytes_ingested: total.bytes_ingested,
             corrupt_files: total.corrupt_files,
+            chunks_skipped: total.chunks_skipped,
+            chunks_decoded: total.chunks_decoded,
             tenants,
         }
     }

@@ -51,6 +51,10 @@ pub(crate) struct Counters {
     pub corrupt_files: AtomicU64,
     pub files_written: AtomicU64,
     pub files_deleted: AtomicU64,
+    /// Chunks ruled out by their filters.
+    pub chunks_skipped: AtomicU64,
+    /// Chunks decoded by reads.
+    pub chunks_decoded: Arc<AtomicU64>,
 }
 
 pub(crate) struct Tenant {
@@ -244,6 +248,12 @@ impl Tenant {
         self.head.read().bytes()
     }
 
+    /// Whether the head has outgrown its memory or WAL bound (a cut is due).
+    pub fn head_full(&self) -> bool {
+        let h = self.head.read();
+        h.bytes() > self.opts.head_max_bytes || h.raw_bytes() > self.opts.head_max_wal_bytes
+    }
+
     fn held_bytes(&self) -> u64 {
         self.head_bytes()
             + self
@@ -264,7 +274,11 @@ impl Tenant {
         let too_old = head
             .first_append_ms()
             .is_some_and(|t| now.saturating_sub(t) >= self.opts.head_max_age.as_millis() as i64);
-        let cut = !head.is_empty() && (force || too_old || head.bytes() > self.opts.head_max_bytes);
+        let cut = !head.is_empty()
+            && (force
+                || too_old
+                || head.bytes() > self.opts.head_max_bytes
+                || head.raw_bytes() > self.opts.head_max_wal_bytes);
         if cut {
             let _excl = self.cut_lock.write();
             let wal_segment = self.wal.cut()?;
@@ -368,6 +382,12 @@ impl Tenant {
     /// rules out a needle.
     fn parts(&self, heads: &[Arc<Head>], index: &Index, id: u32, sel: &LogSelect) -> Vec<Part> {
         let needles: Vec<&[u8]> = sel.line_contains.iter().map(|s| s.as_bytes()).collect();
+        let mut skipped = 0u64;
+        let mut admits = |f: &crate::filter::LineFilter| {
+            let ok = needles.iter().all(|n| f.may_contain(n));
+            skipped += u64::from(!ok);
+            ok
+        };
         let mut out = Vec::new();
         for h in heads {
             let Some(s) = h.stream(id) else { continue };
@@ -376,9 +396,7 @@ impl Tenant {
                 continue;
             }
             for c in &s.sealed {
-                if c.meta.overlaps(sel.start_ns, sel.end_ns)
-                    && needles.iter().all(|n| c.filter.may_contain(n))
-                {
+                if c.meta.overlaps(sel.start_ns, sel.end_ns) && admits(&c.filter) {
                     out.push(Part {
                         min_ts: c.meta.min_ts,
                         max_ts: c.meta.max_ts,
@@ -386,7 +404,7 @@ impl Tenant {
                     });
                 }
             }
-            let open = s.open_range(sel.start_ns, sel.end_ns);
+            let open = s.open_range(sel.start_ns, sel.end_ns, &sel.line_contains);
             if let (Some(first), Some(last)) = (open.first(), open.last()) {
                 out.push(Part {
                     min_ts: first.ts_ns,
@@ -400,9 +418,7 @@ impl Tenant {
                 let Some(c) = r.file.chunks.get(r.idx as usize) else {
                     continue;
                 };
-                if c.meta.overlaps(sel.start_ns, sel.end_ns)
-                    && needles.iter().all(|n| c.filter.may_contain(n))
-                {
+                if c.meta.overlaps(sel.start_ns, sel.end_ns) && admits(&c.filter) {
                     out.push(Part {
                         min_ts: c.meta.min_ts,
                         max_ts: c.meta.max_ts,
@@ -411,6 +427,9 @@ impl Tenant {
                 }
             }
         }
+        self.counters
+            .chunks_skipped
+            .fetch_add(skipped, Ordering::Relaxed);
         out
     }
 
@@ -427,7 +446,12 @@ impl Tenant {
             if parts.is_empty() {
                 continue;
             }
-            let data = StreamData::new(parts, sel.start_ns, sel.end_ns);
+            let data = StreamData::new(
+                parts,
+                sel.start_ns,
+                sel.end_ns,
+                self.counters.chunks_decoded.clone(),
+            );
             out.push(LogSeries {
                 labels: info.labels.clone(),
                 data: Arc::new(data),
@@ -520,6 +544,8 @@ impl Tenant {
             entries_ingested: self.counters.entries_ingested.load(Ordering::Relaxed),
             bytes_ingested: self.counters.bytes_ingested.load(Ordering::Relaxed),
             corrupt_files: self.counters.corrupt_files.load(Ordering::Relaxed),
+            chunks_skipped: self.counters.chunks_skipped.load(Ordering::Relaxed),
+            chunks_decoded: self.counters.chunks_decoded.load(Ordering::Relaxed),
         }
     }
 }
@@ -543,6 +569,10 @@ pub struct TenantStats {
     pub bytes_ingested: u64,
     /// Chunk files set aside as corrupt since open.
     pub corrupt_files: u64,
+    /// Chunks that line filters ruled out for a query, since open.
+    pub chunks_skipped: u64,
+    /// Chunks decoded by queries, since open.
+    pub chunks_decoded: u64,
 }
 
 impl TenantStats {
@@ -555,5 +585,7 @@ impl TenantStats {
         self.entries_ingested += o.entries_ingested;
         self.bytes_ingested += o.bytes_ingested;
         self.corrupt_files += o.corrupt_files;
+        self.chunks_skipped += o.chunks_skipped;
+        self.chunks_decoded += o.chunks_decoded;
     }
 }

@@ -209,6 +209,12 @@ fn needle_hints_skip_chunks_and_time_ranges_skip_the_rest() {
         assert_eq!(hits.len(), 1);
         assert!(n <= 3, "needle read {n} of {total} chunks");
     }
+    let st = store.stats();
+    assert!(
+        st.chunks_skipped >= 2 * (total as u64 - 3),
+        "{} skipped",
+        st.chunks_skipped
+    );
     // a needle that matches everything skips nothing
     let sel = LogSelect {
         line_contains: vec!["request served".into()],
