@@ -6,3 +6,5 @@ mod basic;
 mod crash;
 #[path = "it/maintenance.rs"]
 mod maintenance;
+#[path = "it/prop.rs"]
+mod prop;
