@@ -47,7 +47,6 @@ pub(crate) struct FileChunk {
 }
 
 /// An open chunk file.
-#[derive(Debug)]
 pub(crate) struct ChunkFile {
     pub seq: u64,
     pub path: PathBuf,
@@ -58,6 +57,17 @@ pub(crate) struct ChunkFile {
     pub size: u64,
     pub max_ts: i64,
     delete_on_drop: AtomicBool,
+}
+
+impl std::fmt::Debug for ChunkFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkFile")
+            .field("path", &self.path)
+            .field("streams", &self.streams.len())
+            .field("chunks", &self.chunks.len())
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
 }
 
 pub(crate) fn file_name(seq: u64) -> String {

@@ -338,4 +338,102 @@ mod tests {
             }
         }
     }
+
+    /// End to end through the store: ingest rate, stored bytes against `zstd -3` of the
+    /// raw file, and needle searches against `rg` over the raw file (when installed).
+    #[test]
+    fn print_store_figures() {
+        use std::ops::ControlFlow;
+        use std::sync::Arc;
+
+        use oxeye_core::logs::{
+            Direction, LogAppender, LogBatch, LogQueryable, LogSelect, LogStream,
+        };
+        use oxeye_core::{Labels, ManualClock, MatchOp, Matcher, TenantId};
+
+        use crate::{LogStore, LogStoreOptions};
+
+        let (streams, raw, ids) = corpus(mb() << 20);
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_763_800_000_000));
+        let mut opts = LogStoreOptions::default();
+        opts.wal.sync = oxeye_storage::wal::SyncPolicy::Never;
+        let store = LogStore::open(dir.path(), opts, clock).unwrap();
+        let t = TenantId::new("bench").unwrap();
+        let names = ["nginx", "app", "db", "worker"];
+        let t0 = Instant::now();
+        for (si, s) in streams.iter().enumerate() {
+            for part in s.chunks(1000) {
+                let b = LogBatch {
+                    streams: vec![LogStream {
+                        labels: Labels::from_pairs(&[("job", names[si])]),
+                        entries: part.to_vec(),
+                    }],
+                };
+                store.append_logs(&t, b).unwrap();
+            }
+        }
+        store.flush().unwrap();
+        let ingest = t0.elapsed().as_secs_f64();
+        let z3 = zstd::bulk::compress(&raw, 3).unwrap().len();
+        let st = store.stats();
+        println!(
+            "store: ingest {:.1} MB/s (one thread, flush included), {} chunk files, {} chunks, {} bytes = {:.3}x zstd -3 ({z3})",
+            raw.len() as f64 / ingest / 1e6,
+            st.chunk_files,
+            st.chunks,
+            st.disk_bytes,
+            st.disk_bytes as f64 / z3 as f64
+        );
+        let raw_path = dir.path().join("raw.log");
+        std::fs::write(&raw_path, &raw).unwrap();
+        let all_streams = [Matcher::new(MatchOp::Regex, "job", ".+").unwrap()];
+        let needles: Vec<&String> = ids
+            .iter()
+            .step_by((ids.len() / 20).max(1))
+            .take(20)
+            .collect();
+        let before = store.stats();
+        let t0 = Instant::now();
+        for id in &needles {
+            let sel = LogSelect {
+                start_ns: i64::MIN,
+                end_ns: i64::MAX,
+                line_contains: vec![(*id).clone()],
+            };
+            let mut hits = 0;
+            for s in store.select_logs(&t, &all_streams, &sel).unwrap() {
+                s.data
+                    .for_each_chunk(Direction::Backward, &mut |es| {
+                        hits += es.iter().filter(|e| e.line.contains(id.as_str())).count();
+                        ControlFlow::Continue(())
+                    })
+                    .unwrap();
+            }
+            assert_eq!(hits, 1, "{id}");
+        }
+        let per = t0.elapsed().as_secs_f64() / needles.len() as f64;
+        let after = store.stats();
+        let decoded = (after.chunks_decoded - before.chunks_decoded) as f64 / needles.len() as f64;
+        println!(
+            "needle search: {:.2} ms each, {decoded:.2} of {} chunks decoded per needle",
+            per * 1e3,
+            st.chunks
+        );
+        if let Some(id) = needles.first() {
+            let t0 = Instant::now();
+            let out = std::process::Command::new("rg")
+                .arg("-c")
+                .arg(id.as_str())
+                .arg(&raw_path)
+                .output();
+            if let Ok(out) = out {
+                println!(
+                    "rg over the raw file: {:.2} ms ({})",
+                    t0.elapsed().as_secs_f64() * 1e3,
+                    String::from_utf8_lossy(&out.stdout).trim()
+                );
+            }
+        }
+    }
 }
