@@ -135,6 +135,7 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {}
+                None => return Err(self.err("unexpected end of labels, expected \"}\"")),
                 _ => return Err(self.err("expected \",\" or \"}\"")),
             }
         }

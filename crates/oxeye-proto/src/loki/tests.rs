@@ -33,7 +33,8 @@ fn parses_stream_label_text() {
 #[test]
 fn refuses_bad_label_text_naming_the_offset() {
     for (text, want) in [
-        (r#"{app="api""#, "expected \",\" or \"}\""),
+        (r#"{app="api""#, "unexpected end of labels"),
+        (r#"{app="api" x}"#, "expected \",\" or \"}\" at offset 11"),
         (r#"{app=~"api"}"#, "must be matched with \"=\""),
         (r#"{app!="api"}"#, "must be matched with \"=\""),
         (r#"{1app="x"}"#, "expected a label name at offset 1"),
