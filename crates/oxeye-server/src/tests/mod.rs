@@ -54,3 +54,4 @@ pub(crate) fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
 mod logs_ingest_loki;
+mod logs_ingest_otlp;
