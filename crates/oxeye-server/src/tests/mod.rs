@@ -53,3 +53,5 @@ pub(crate) async fn get(state: &Arc<ServerState>, uri: &str) -> (u16, String) {
 pub(crate) fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
+mod logs_ingest_loki;
+mod logs_ingest_otlp;
