@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use oxeye_core::Labels;
 use oxeye_core::logs::Direction;
 use oxeye_logql::{
@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 
 use super::params::{DEFAULT_LIMIT, LokiParams, check_range};
-use super::{LokiError, json_response, log_queryable, run_query};
+use super::{LokiError, log_queryable, run_query};
 use crate::error::ApiError;
 use crate::query::QueryData;
 use crate::state::{ServerState, Tenant};
@@ -134,15 +134,33 @@ async fn execute(
     })
     .await?;
     let exec = started.elapsed().as_secs_f64();
-    Ok(json_response(&Answer {
+    let bytes = encode_answer(&out, categorize, direction, exec)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response())
+}
+
+/// The JSON answer to a query: `{"status":"success","data":{...}}`, `data` holding
+/// `encodingFlags` (with `categorize`), `resultType`, `result` and `stats`, in that
+/// order. `exec_secs` is the time the query took, for the statistics.
+pub fn encode_answer(
+    out: &Output,
+    categorize: bool,
+    direction: Direction,
+    exec_secs: f64,
+) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec(&Answer {
         status: "success",
         data: AnswerData {
-            out: &out,
+            out,
             categorize,
             direction,
-            exec_secs: exec,
+            exec_secs,
         },
-    }))
+    })
+    .map_err(|e| ApiError::Internal(format!("cannot encode query result: {e}")))
 }
 
 #[derive(Serialize)]

@@ -2,6 +2,7 @@
 
 mod api_contract;
 mod jaeger_api;
+mod loki_encoding;
 mod loki_fixture;
 mod loki_index;
 mod memstore;
