@@ -87,6 +87,7 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/loki/api/v1/patterns", get(drilldown::patterns))
         .route("/loki/api/v1/tail", get(tail::tail))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route("/ready", get(crate::admin::ready).head(crate::admin::ready))
 }
 
 /// An error answered as Loki does: plain text, 504 when the query ran out of time.

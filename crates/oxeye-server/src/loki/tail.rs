@@ -17,8 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use oxeye_core::logs::Direction;
 use oxeye_core::{Labels, TenantId};
 use oxeye_logql::{Engine, EngineLimits, LogqlValue, Query, QueryKind, ResultEntry};
@@ -148,11 +149,12 @@ fn parse_request(params: &LokiParams, now: i64) -> Result<TailRequest, ApiError>
     })
 }
 
-/// `GET /loki/api/v1/tail` with a WebSocket upgrade.
+/// `GET /loki/api/v1/tail` with a WebSocket upgrade. The request is checked before the
+/// upgrade is, so a bad query is a 400 whatever the transport.
 pub async fn tail(
     State(state): State<Arc<ServerState>>,
     Tenant(tenant): Tenant,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     params: LokiParams,
 ) -> Result<Response, LokiError> {
     let now = state.clock.now_ms().saturating_mul(1_000_000);
@@ -168,6 +170,10 @@ pub async fn tail(
     )
     .await?;
     history.sort_by(|a, b| a.1.ts_ns.cmp(&b.1.ts_ns).then_with(|| a.0.cmp(&b.0)));
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return Ok(rejection.into_response()),
+    };
     Ok(ws.on_upgrade(move |socket| run(socket, state, tenant, req, history, upto)))
 }
 
