@@ -143,8 +143,8 @@ async fn execute(
 }
 
 /// The JSON answer to a query: `{"status":"success","data":{...}}`, `data` holding
-/// `encodingFlags` (with `categorize`), `resultType`, `result` and `stats`, in that
-/// order. `exec_secs` is the time the query took, for the statistics.
+/// `resultType`, `encodingFlags` (with `categorize`), `result` and `stats`, in that
+/// order (`resultType` first, as Loki writes it). `exec_secs` is the time the query took, for the statistics.
 pub fn encode_answer(
     out: &Output,
     categorize: bool,
@@ -181,10 +181,10 @@ impl Serialize for AnswerData<'_> {
         let mut map = s.serialize_map(None)?;
         match &self.out.value {
             LogqlValue::Streams(streams) => {
+                map.serialize_entry("resultType", "streams")?;
                 if self.categorize {
                     map.serialize_entry("encodingFlags", &[CATEGORIZE_LABELS])?;
                 }
-                map.serialize_entry("resultType", "streams")?;
                 if self.categorize {
                     let grouped = group_by_stream_labels(streams, self.direction);
                     map.serialize_entry("result", &CategorizedStreams(&grouped))?;
@@ -193,15 +193,15 @@ impl Serialize for AnswerData<'_> {
                 }
             }
             LogqlValue::Metric(v) => {
-                if self.categorize {
-                    map.serialize_entry("encodingFlags", &[CATEGORIZE_LABELS])?;
-                }
                 let data = QueryData {
                     value: v,
                     stats: None,
                 };
                 let inner = serde_json::to_value(&data).map_err(serde::ser::Error::custom)?;
                 map.serialize_entry("resultType", &inner["resultType"])?;
+                if self.categorize {
+                    map.serialize_entry("encodingFlags", &[CATEGORIZE_LABELS])?;
+                }
                 map.serialize_entry("result", &inner["result"])?;
             }
         }

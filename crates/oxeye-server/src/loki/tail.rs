@@ -9,8 +9,8 @@
 //! so every line goes through the full LogQL pipeline and is sent once. A poll reads at
 //! most [`MAX_LINES_PER_POLL`] lines; the next poll resumes after the last line sent,
 //! skipping the lines already sent at that same timestamp. Messages are
-//! `{"streams":[{"stream":{..},"values":[["<ns>","<line>"]]}],"dropped_entries":null}`;
-//! nothing is dropped. The socket closes when the client closes it or a poll fails.
+//! `{"streams":[{"stream":{..},"values":[["<ns>","<line>"]]}]}` (Loki adds
+//! `dropped_entries` only when it dropped some; nothing is dropped here). The socket closes when the client closes it or a poll fails.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -87,10 +87,11 @@ async fn read(
 }
 
 /// One tail message.
+/// One tail message; `dropped_entries` is left out, as Loki leaves it out when nothing
+/// was dropped (and nothing is).
 #[derive(Serialize)]
 struct TailMessage<'a> {
     streams: Vec<StreamJson<'a>>,
-    dropped_entries: Option<()>,
 }
 
 /// Lines as one message, consecutive lines of the same labels sharing a stream.
@@ -113,11 +114,8 @@ fn message(lines: &[(Labels, ResultEntry)]) -> Result<String, ApiError> {
             }
         }
     }
-    serde_json::to_string(&TailMessage {
-        streams,
-        dropped_entries: None,
-    })
-    .map_err(|e| ApiError::Internal(format!("cannot encode tail message: {e}")))
+    serde_json::to_string(&TailMessage { streams })
+        .map_err(|e| ApiError::Internal(format!("cannot encode tail message: {e}")))
 }
 
 /// The tail parameters.

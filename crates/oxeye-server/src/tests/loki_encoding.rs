@@ -90,12 +90,14 @@ fn categorized_streams_merge_by_stream_labels() {
         fwd["data"]["result"][0]["values"][0][0],
         "1700000000000000001"
     );
-    // encodingFlags precedes result in the bytes, as Grafana's streaming decoder needs
+    // Loki's order: resultType, encodingFlags, result (Grafana's streaming decoder needs
+    // the flags before the result)
     let text = encode_answer(&out, true, Direction::Backward, 0.0).unwrap();
     let text = String::from_utf8(text).unwrap();
+    let kind = text.find("\"resultType\"").unwrap();
     let flags = text.find("\"encodingFlags\"").unwrap();
     let result = text.find("\"result\"").unwrap();
-    assert!(flags < result, "{text}");
+    assert!(kind < flags && flags < result, "{text}");
 }
 
 #[test]
