@@ -87,6 +87,7 @@ pub fn routes() -> Router<Arc<ServerState>> {
         .route("/loki/api/v1/patterns", get(drilldown::patterns))
         .route("/loki/api/v1/tail", get(tail::tail))
         .route("/loki/api/v1/status/buildinfo", get(buildinfo))
+        .route("/loki/api/v1/drilldown-limits", get(drilldown_limits))
         .route("/ready", get(crate::admin::ready).head(crate::admin::ready))
 }
 
@@ -168,5 +169,22 @@ async fn buildinfo(State(state): State<Arc<ServerState>>) -> Response {
         "buildUser": b.build_user,
         "buildDate": b.build_date,
         "goVersion": b.go_version,
+    }))
+}
+
+/// `GET /loki/api/v1/drilldown-limits`: what Grafana's Logs Drilldown reads on start to
+/// decide which views to show. Only limits this server applies are published: volumes
+/// and patterns are served, metric queries return at most the engine's series limit,
+/// and queries stop at `--query.timeout`.
+async fn drilldown_limits(State(state): State<Arc<ServerState>>) -> Response {
+    let timeout = state.query_limits.timeout;
+    json_response(&serde_json::json!({
+        "limits": {
+            "volume_enabled": true,
+            "max_query_series": oxeye_logql::EngineLimits::default().max_series,
+            "query_timeout": format!("{}s", timeout.as_secs()),
+        },
+        "pattern_ingester_enabled": true,
+        "version": state.build_info.version,
     }))
 }

@@ -310,6 +310,18 @@ async fn buildinfo_is_lokis_shape() {
 }
 
 #[tokio::test]
+async fn drilldown_limits_enable_volumes_and_patterns() {
+    let (state, _, _) = loki_state();
+    let v = ok_json(&state, "/loki/api/v1/drilldown-limits").await;
+    assert_eq!(v["pattern_ingester_enabled"], true);
+    assert_eq!(v["limits"]["volume_enabled"], true);
+    assert_eq!(v["limits"]["query_timeout"], "120s");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let (code, body) = get(&state, "/ready").await;
+    assert_eq!((code, body.as_str()), (200, "oxeye is Ready.\n"));
+}
+
+#[tokio::test]
 async fn no_log_store_is_503() {
     let state = state_with(MemStore::new());
     for path in [
