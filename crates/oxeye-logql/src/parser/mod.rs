@@ -17,7 +17,9 @@ use crate::ast::{
 };
 use crate::lexer::{Tok, Token, error_at, lex};
 
-/// Parses LogQL text.
+/// Parses LogQL text into an expression; errors name the line and column
+/// (`parse error at line 1, col 12: syntax error: unexpected $end, expecting } or ,`).
+/// `expr.to_string()` is the canonical text, which parses back to the same tree.
 pub fn parse(text: &str) -> Result<Expr, LogqlError> {
     let mut p = Parser {
         src: text,
