@@ -82,9 +82,12 @@ pub(crate) fn unescape_into(raw: &str, out: &mut String) -> bool {
 struct Scanner<'a> {
     s: &'a str,
     i: usize,
+    /// Set when the receiver asked to stop.
+    stopped: bool,
 }
 
-type Emit<'e> = dyn FnMut(&str, &str, Kind) + 'e;
+/// Receives `(label_name, raw_value, kind)`; returns false to stop the scan.
+type Emit<'e> = dyn FnMut(&str, &str, Kind) -> bool + 'e;
 
 impl<'a> Scanner<'a> {
     fn bytes(&self) -> &'a [u8] {
@@ -215,11 +218,19 @@ impl<'a> Scanner<'a> {
                 push_sanitized(prefix, key);
             }
             match self.bytes().get(self.i) {
-                Some(b'{') => self.object(prefix, emit)?,
+                Some(b'{') => {
+                    self.object(prefix, emit)?;
+                    if self.stopped {
+                        return Ok(());
+                    }
+                }
                 Some(b'[') => self.skip()?,
                 Some(b'"') => {
                     let (v, escaped) = self.string()?;
-                    emit(prefix, v, Kind::Str { escaped });
+                    if !emit(prefix, v, Kind::Str { escaped }) {
+                        self.stopped = true;
+                        return Ok(());
+                    }
                 }
                 Some(_) => {
                     let v = self.literal()?;
@@ -249,13 +260,20 @@ impl<'a> Scanner<'a> {
 /// Walks the JSON object `line`, calling `emit(label_name, raw_value, kind)` for every
 /// scalar field; `prefix` is a reusable buffer. Errors describe the syntax error.
 pub(crate) fn scan(line: &str, prefix: &mut String, emit: &mut Emit<'_>) -> Result<(), String> {
-    let mut sc = Scanner { s: line, i: 0 };
+    let mut sc = Scanner {
+        s: line,
+        i: 0,
+        stopped: false,
+    };
     sc.ws();
     if sc.bytes().get(sc.i) != Some(&b'{') {
         return Err("Value looks like object, but can't find closing '}' symbol".into());
     }
     prefix.clear();
     sc.object(prefix, emit)?;
+    if sc.stopped {
+        return Ok(());
+    }
     sc.ws();
     if sc.i != line.len() {
         return Err(sc.err("unexpected data after the object"));
@@ -266,7 +284,11 @@ pub(crate) fn scan(line: &str, prefix: &mut String, emit: &mut Emit<'_>) -> Resu
 /// The top-level string fields of a JSON object (for `unpack`), raw and escaped flag.
 pub(crate) fn scan_top_strings(line: &str, emit: &mut Emit<'_>) -> Result<(), String> {
     let mut prefix = String::new();
-    let mut sc = Scanner { s: line, i: 0 };
+    let mut sc = Scanner {
+        s: line,
+        i: 0,
+        stopped: false,
+    };
     sc.ws();
     if sc.bytes().get(sc.i) != Some(&b'{') {
         return Err("Value looks like object, but can't find closing '}' symbol".into());
@@ -292,7 +314,9 @@ pub(crate) fn scan_top_strings(line: &str, emit: &mut Emit<'_>) -> Result<(), St
             let (v, escaped) = sc.string()?;
             prefix.clear();
             push_sanitized(&mut prefix, key);
-            emit(&prefix, v, Kind::Str { escaped });
+            if !emit(&prefix, v, Kind::Str { escaped }) {
+                return Ok(());
+            }
         } else {
             sc.skip()?;
         }
@@ -382,7 +406,7 @@ pub fn parse_json_fields(line: &str) -> Option<Vec<(String, String)>> {
     let mut prefix = String::new();
     scan(line, &mut prefix, &mut |name, raw, kind| {
         let value = match kind {
-            Kind::Null => return,
+            Kind::Null => return true,
             Kind::Literal | Kind::Str { escaped: false } => raw.to_string(),
             Kind::Str { escaped: true } => {
                 let mut s = String::new();
@@ -394,6 +418,7 @@ pub fn parse_json_fields(line: &str) -> Option<Vec<(String, String)>> {
             Some(slot) => slot.1 = value,
             None => out.push((name.to_string(), value)),
         }
+        true
     })
     .ok()?;
     Some(out)

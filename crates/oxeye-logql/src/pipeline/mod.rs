@@ -30,10 +30,15 @@ use parsers::RegexpParser;
 use pattern::Pattern;
 
 /// Labels a parser should extract: `None` means all.
-type Wanted = Option<HashSet<String>>;
+type Wanted = Option<Vec<String>>;
 
 fn wanted_has(w: &Wanted, name: &str) -> bool {
-    w.as_ref().is_none_or(|s| s.contains(name))
+    w.as_ref().is_none_or(|s| s.iter().any(|n| n == name))
+}
+
+/// Whether every wanted label was found, so a parser may stop reading the line.
+fn all_found(w: &Wanted, found: usize) -> bool {
+    w.as_ref().is_some_and(|s| found >= s.len())
 }
 
 enum Compiled {
@@ -143,7 +148,15 @@ impl LogPipeline {
                             None => all = true,
                         }
                     }
-                    (!all).then_some(set)
+                    // A parsed label named `x_extracted` comes from key `x`.
+                    let bases: Vec<String> = set
+                        .iter()
+                        .filter_map(|n| n.strip_suffix("_extracted").map(str::to_string))
+                        .collect();
+                    set.extend(bases);
+                    let mut v: Vec<String> = set.into_iter().collect();
+                    v.sort();
+                    (!all).then_some(v)
                 }
             };
             let c = match stage {
@@ -264,10 +277,12 @@ impl LogPipeline {
         match stage {
             Compiled::Line(f) => return f.keep(cur),
             Compiled::Json(wanted) => {
+                let mut found = 0usize;
                 let res = json::scan(cur, name, &mut |n, raw, kind| {
                     if !wanted_has(wanted, n) {
-                        return;
+                        return true;
                     }
+                    found += 1;
                     match kind {
                         Kind::Null => {}
                         Kind::Literal | Kind::Str { escaped: false } => labels.set_parsed(n, raw),
@@ -277,6 +292,7 @@ impl LogPipeline {
                             labels.set_parsed(n, buf);
                         }
                     }
+                    !all_found(wanted, found)
                 });
                 if let Err(e) = res {
                     labels.set_error("JSONParserErr", &e);
@@ -344,10 +360,10 @@ impl LogPipeline {
                             s.push_str(raw);
                         }
                         entry_line = Some(s);
-                        return;
+                        return true;
                     }
                     if !wanted_has(wanted, n) {
-                        return;
+                        return true;
                     }
                     if escaped {
                         buf.clear();
@@ -356,6 +372,7 @@ impl LogPipeline {
                     } else {
                         labels.set_parsed(n, raw);
                     }
+                    true
                 });
                 match res {
                     Ok(()) => {
