@@ -494,3 +494,72 @@ fn line_hints(expr: &LogExpr) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(q: &str) -> LogPipeline {
+        crate::compile_log_query(q).unwrap()
+    }
+
+    #[test]
+    fn hints_are_literals_every_kept_line_contains() {
+        let p = compile(
+            r#"{a="b"} |= "x" |= "y" or "z" != "w" |~ "r" | json |= "j" | line_format "q" |= "after""#,
+        );
+        assert_eq!(p.line_hints(), &["x".to_string(), "j".to_string()]);
+        assert!(compile(r#"{a="b"} |= """#).line_hints().is_empty());
+        assert!(
+            compile(r#"{a="b"} |= ip("10.0.0.1")"#)
+                .line_hints()
+                .is_empty()
+        );
+        assert_eq!(p.matchers(), &[Matcher::equal("a", "b")]);
+    }
+
+    #[test]
+    fn process_runs_the_pipeline_on_one_entry() {
+        let p = compile(
+            r#"{app="api"} |= "GET" | logfmt | status >= 500 | line_format "{{.status}} {{.path}}""#,
+        );
+        let stream = Labels::from_pairs(&[("app", "api")]);
+        let mut e = LogEntry::new(5, "method=GET path=/a status=503");
+        e.metadata.push(("trace_id".into(), "t1".into()));
+        let (labels, entry) = p.process(&stream, &e).unwrap();
+        assert_eq!(
+            labels,
+            Labels::from_pairs(&[
+                ("app", "api"),
+                ("method", "GET"),
+                ("path", "/a"),
+                ("status", "503"),
+                ("trace_id", "t1")
+            ])
+        );
+        assert_eq!(entry.ts_ns, 5);
+        assert_eq!(entry.line, "503 /a");
+        assert_eq!(
+            entry.structured_metadata,
+            vec![("trace_id".to_string(), "t1".to_string())]
+        );
+        assert_eq!(entry.parsed.len(), 3);
+        assert!(
+            p.process(&stream, &LogEntry::new(6, "method=GET path=/a status=200"))
+                .is_none()
+        );
+        assert!(
+            p.process(&stream, &LogEntry::new(7, "method=POST status=500"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn metric_queries_are_not_tail_queries() {
+        let e = crate::compile_log_query(r#"rate({a="b"}[1m])"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tail requires a log query, not a metric query"
+        );
+    }
+}
