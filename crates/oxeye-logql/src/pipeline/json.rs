@@ -218,6 +218,8 @@ impl<'a> Scanner<'a> {
                 push_sanitized(prefix, key);
             }
             match self.bytes().get(self.i) {
+                // An empty key names no label.
+                Some(_) if prefix.is_empty() => self.skip()?,
                 Some(b'{') => {
                     self.object(prefix, emit)?;
                     if self.stopped {
@@ -310,7 +312,7 @@ pub(crate) fn scan_top_strings(line: &str, emit: &mut Emit<'_>) -> Result<(), St
         }
         sc.i += 1;
         sc.ws();
-        if sc.bytes().get(sc.i) == Some(&b'"') {
+        if sc.bytes().get(sc.i) == Some(&b'"') && !key.is_empty() {
             let (v, escaped) = sc.string()?;
             prefix.clear();
             push_sanitized(&mut prefix, key);
