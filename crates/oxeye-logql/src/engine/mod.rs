@@ -200,5 +200,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("max_entries_scanned"));
+        let one = EngineLimits {
+            max_series: 1,
+            max_entries_scanned: 1000,
+        };
+        let many = q(
+            r#"count_over_time({app="a"} | regexp "line (?P<n>\\d)" [100s])"#,
+            QueryKind::Instant,
+            10,
+        );
+        let e = query(s.as_ref(), &one, &t, &many).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "maximum of series (1) reached for a single query"
+        );
     }
 }

@@ -555,6 +555,12 @@ mod tests {
     }
 
     #[test]
+    fn pipelines_are_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<LogPipeline>();
+    }
+
+    #[test]
     fn metric_queries_are_not_tail_queries() {
         let e = crate::compile_log_query(r#"rate({a="b"}[1m])"#).unwrap_err();
         assert_eq!(
