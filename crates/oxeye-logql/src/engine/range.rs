@@ -87,8 +87,15 @@ pub(crate) fn eval(
     let range = agg.range_ns;
     let offset = agg.offset_ns;
     let select = LogSelect {
-        start_ns: (first * 1_000_000 - offset - range).saturating_add(1),
-        end_ns: (last * 1_000_000 - offset).saturating_add(1),
+        start_ns: first
+            .saturating_mul(1_000_000)
+            .saturating_sub(offset)
+            .saturating_sub(range)
+            .saturating_add(1),
+        end_ns: last
+            .saturating_mul(1_000_000)
+            .saturating_sub(offset)
+            .saturating_add(1),
         line_contains: pipeline.line_hints().to_vec(),
     };
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
@@ -321,8 +328,8 @@ pub(crate) fn format_labels(l: &Labels) -> String {
 
 /// Window bounds (ns, left-open) of the step at `t_ms`.
 fn window(agg: &RangeAgg, t_ms: i64) -> (i64, i64) {
-    let end = t_ms * 1_000_000 - agg.offset_ns;
-    (end - agg.range_ns, end)
+    let end = t_ms.saturating_mul(1_000_000).saturating_sub(agg.offset_ns);
+    (end.saturating_sub(agg.range_ns), end)
 }
 
 fn sweep(agg: &RangeAgg, points: &[(i64, f64)], steps: &[i64]) -> Vec<Sample> {
