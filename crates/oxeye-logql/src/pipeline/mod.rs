@@ -474,6 +474,10 @@ pub(crate) fn result_entry(sc: &Scratch, entry: &LogEntry) -> ResultEntry {
     }
 }
 
+const REGEX_META: &[char] = &[
+    '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+];
+
 /// `|=` literals that every kept line must contain: leading `|=` filters with one
 /// value (later stages may rewrite the line, so only filters before any
 /// `line_format`/`unpack`/`decolorize` count).
@@ -481,10 +485,17 @@ fn line_hints(expr: &LogExpr) -> Vec<String> {
     let mut out = Vec::new();
     for stage in &expr.stages {
         match stage {
-            Stage::LineFilter(f)
-                if f.op == LineFilterOp::Contains && !f.ip && f.values.len() == 1 =>
-            {
-                if let Some(v) = f.values.first().filter(|v| !v.is_empty()) {
+            Stage::LineFilter(f) if !f.ip && f.values.len() == 1 => {
+                let Some(v) = f.values.first().filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                // A regex without metacharacters is a plain substring.
+                let literal = match f.op {
+                    LineFilterOp::Contains => true,
+                    LineFilterOp::Regex => !v.contains(REGEX_META),
+                    _ => false,
+                };
+                if literal {
                     out.push(v.clone());
                 }
             }
@@ -506,9 +517,11 @@ mod tests {
     #[test]
     fn hints_are_literals_every_kept_line_contains() {
         let p = compile(
-            r#"{a="b"} |= "x" |= "y" or "z" != "w" |~ "r" | json |= "j" | line_format "q" |= "after""#,
+            r#"{a="b"} |= "x" |= "y" or "z" != "w" |~ "r.*" | json |= "j" | line_format "q" |= "after""#,
         );
         assert_eq!(p.line_hints(), &["x".to_string(), "j".to_string()]);
+        let p = compile(r#"{a="b"} |~ "needle" |~ "(?i)x" !~ "y""#);
+        assert_eq!(p.line_hints(), &["needle".to_string()]);
         assert!(compile(r#"{a="b"} |= """#).line_hints().is_empty());
         assert!(
             compile(r#"{a="b"} |= ip("10.0.0.1")"#)
