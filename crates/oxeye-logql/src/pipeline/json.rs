@@ -417,7 +417,7 @@ pub fn parse_json_fields(line: &str) -> Option<Vec<(String, String)>> {
             }
         };
         match out.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = value,
+            Some(_) => {}
             None => out.push((name.to_string(), value)),
         }
         true
