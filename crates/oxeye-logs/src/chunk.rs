@@ -280,6 +280,23 @@ pub(crate) fn encode_chunk(entries: &[LogEntry], level: i32) -> EncodedChunk {
     EncodedChunk { meta, data, filter }
 }
 
+/// The same chunk compressed at `level` (its filter and metadata kept).
+pub(crate) fn recompress(c: &EncodedChunk, level: i32) -> Result<EncodedChunk, DecodeError> {
+    let payload = zstd::bulk::decompress(&c.data, c.meta.raw_len as usize)
+        .map_err(|e| DecodeError(format!("chunk does not decompress: {e}")))?;
+    let data = zstd::bulk::compress(&payload, level)
+        .map_err(|e| DecodeError(format!("chunk does not compress at level {level}: {e}")))?;
+    let meta = ChunkMeta {
+        crc: crc32fast::hash(&data),
+        ..c.meta
+    };
+    Ok(EncodedChunk {
+        meta,
+        data,
+        filter: c.filter.clone(),
+    })
+}
+
 /// Verifies and decodes a compressed chunk.
 pub(crate) fn decode_chunk(meta: &ChunkMeta, data: &[u8]) -> Result<Vec<LogEntry>, DecodeError> {
     let crc = crc32fast::hash(data);
@@ -342,7 +359,8 @@ mod tests {
         ];
         sort_dedup(&mut es);
         assert_eq!(es.len(), 5);
-        let c = encode_chunk(&es, 3);
+        let c = encode_chunk(&es, 1);
+        let c = recompress(&c, 11).unwrap();
         assert_eq!(c.meta.min_ts, -5);
         assert_eq!(c.meta.max_ts, 40);
         assert_eq!(c.meta.entries, 5);

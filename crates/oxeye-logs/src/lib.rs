@@ -59,8 +59,11 @@ pub struct LogStoreOptions {
     pub wal: WalOptions,
     /// A stream's open run is sealed into a chunk once its lines reach this many bytes.
     pub chunk_target_bytes: usize,
-    /// zstd level of chunks.
+    /// zstd level of chunks in chunk files (chosen by measurement, see above).
     pub zstd_level: i32,
+    /// zstd level of chunks sealed in the head, on the append path; a cut recompresses
+    /// them at `zstd_level` on the maintenance thread when the two differ.
+    pub head_zstd_level: i32,
     /// A tenant's head is cut into a chunk file once it holds this many bytes (open
     /// entries counted in full, sealed chunks compressed); appends are refused while
     /// heads waiting for their files hold four times as much.
@@ -78,7 +81,8 @@ impl Default for LogStoreOptions {
             retention: Duration::from_secs(30 * 24 * 3600),
             wal: WalOptions::default(),
             chunk_target_bytes: 1536 << 10,
-            zstd_level: 9,
+            zstd_level: 11,
+            head_zstd_level: 1,
             head_max_bytes: 256 << 20,
             head_max_age: Duration::from_secs(3600),
             head_max_wal_bytes: 1 << 30,
@@ -99,12 +103,16 @@ impl LogStoreOptions {
                 "chunk_target_bytes must be greater than zero".into(),
             ));
         }
-        if !zstd::compression_level_range().contains(&self.zstd_level) {
-            return Err(LogStoreError::InvalidOption(format!(
-                "zstd_level {} is outside {:?}",
-                self.zstd_level,
-                zstd::compression_level_range()
-            )));
+        for (name, level) in [
+            ("zstd_level", self.zstd_level),
+            ("head_zstd_level", self.head_zstd_level),
+        ] {
+            if !zstd::compression_level_range().contains(&level) {
+                return Err(LogStoreError::InvalidOption(format!(
+                    "{name} {level} is outside {:?}",
+                    zstd::compression_level_range()
+                )));
+            }
         }
         if self.head_max_bytes == 0 {
             return Err(LogStoreError::InvalidOption(

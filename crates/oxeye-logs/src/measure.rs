@@ -210,7 +210,7 @@ mod tests {
         // level 19 is slow in debug builds: only with an explicit corpus size
         let slow = std::env::var("OXEYE_LOGS_MEASURE_MB").is_ok();
         let levels: &[i32] = if slow {
-            &[1, 3, 6, 9, 12, 15, 19]
+            &[1, 3, 6, 9, 10, 11, 12, 15, 19]
         } else {
             &[1, 3, 9, 12]
         };

@@ -26,6 +26,7 @@ use oxeye_storage::StorageError;
 use oxeye_storage::wal::Wal;
 use parking_lot::{Mutex, RwLock};
 
+use crate::chunk::recompress;
 use crate::file::{ChunkFile, EXT, write_file};
 use crate::head::Head;
 use crate::index::Index;
@@ -149,7 +150,13 @@ impl Tenant {
             for s in batch.streams {
                 let (id, _) = index.get_or_create(&s.labels);
                 replayed += s.entries.len() as u64;
-                head.append(id, s.entries, now, opts.chunk_target_bytes, opts.zstd_level);
+                head.append(
+                    id,
+                    s.entries,
+                    now,
+                    opts.chunk_target_bytes,
+                    opts.head_zstd_level,
+                );
             }
             Ok(())
         });
@@ -228,7 +235,7 @@ impl Tenant {
                 s.entries,
                 now,
                 self.opts.chunk_target_bytes,
-                self.opts.zstd_level,
+                self.opts.head_zstd_level,
             );
         }
         self.counters
@@ -310,7 +317,14 @@ impl Tenant {
                 let Some(s) = fz.head.stream(id) else {
                     continue;
                 };
-                let chunks = s.lock().drain_chunks(self.opts.zstd_level);
+                let mut chunks = s.lock().drain_chunks(self.opts.head_zstd_level);
+                if self.opts.head_zstd_level != self.opts.zstd_level {
+                    for c in &mut chunks {
+                        *c = Arc::new(recompress(c, self.opts.zstd_level).map_err(|e| {
+                            LogStoreError::Corrupt(format!("head chunk of stream {labels}: {e}"))
+                        })?);
+                    }
+                }
                 if !chunks.is_empty() {
                     streams.push((labels, chunks));
                 }
