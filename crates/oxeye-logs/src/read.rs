@@ -59,10 +59,19 @@ pub(crate) struct StreamData {
     end: i64,
     /// Counts chunks decoded, for the store's figures.
     decoded: Arc<AtomicU64>,
+    /// The select's `line_contains` hints: every line a query can return contains them
+    /// all, so lines without one are dropped here already (the query re-checks anyway).
+    needles: Vec<String>,
 }
 
 impl StreamData {
-    pub fn new(mut parts: Vec<Part>, start: i64, end: i64, decoded: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        mut parts: Vec<Part>,
+        start: i64,
+        end: i64,
+        needles: Vec<String>,
+        decoded: Arc<AtomicU64>,
+    ) -> Self {
         parts.sort_by_key(|p| (p.min_ts, p.max_ts));
         let mut groups: Vec<Vec<Part>> = Vec::new();
         let mut group_max = i64::MIN;
@@ -83,6 +92,7 @@ impl StreamData {
             start,
             end,
             decoded,
+            needles,
         }
     }
 
@@ -90,7 +100,11 @@ impl StreamData {
         let mut out = Vec::new();
         for p in g {
             let mut es = p.load(&self.decoded)?;
-            es.retain(|e| e.ts_ns >= self.start && e.ts_ns < self.end);
+            es.retain(|e| {
+                e.ts_ns >= self.start
+                    && e.ts_ns < self.end
+                    && self.needles.iter().all(|n| e.line.contains(n.as_str()))
+            });
             if out.is_empty() {
                 out = es;
             } else {
@@ -173,9 +187,10 @@ mod tests {
         };
         let decoded = Arc::new(AtomicU64::new(0));
         let d = StreamData::new(
-            vec![part(c), part(b), part(a), open],
+            vec![part(c.clone()), part(b.clone()), part(a.clone()), open],
             1,
             104,
+            Vec::new(),
             decoded.clone(),
         );
         let fwd: Vec<i64> = d
@@ -203,5 +218,20 @@ mod tests {
         assert_eq!(calls, 1);
         // two full reads of three chunks, then one chunk
         assert_eq!(decoded.load(Ordering::Relaxed), 7);
+        // needles drop lines without them
+        let d = StreamData::new(
+            vec![part(a), part(b), part(c)],
+            0,
+            200,
+            vec!["b1".into()],
+            decoded,
+        );
+        let got: Vec<String> = d
+            .entries(Direction::Forward)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.line)
+            .collect();
+        assert_eq!(got, vec!["b1"]);
     }
 }

@@ -464,6 +464,7 @@ impl Tenant {
                 parts,
                 sel.start_ns,
                 sel.end_ns,
+                sel.line_contains.clone(),
                 self.counters.chunks_decoded.clone(),
             );
             out.push(LogSeries {
