@@ -20,13 +20,57 @@
 //! a needle search reads only the chunks whose filters admit the needle.
 //!
 //! # Encoding, by measurement
-//! The figures come from `measure::tests::print_encoding_figures` (a synthetic corpus of
-//! nginx access lines, JSON app lines with trace ids, logfmt lines and multi-line stack
-//! traces, four streams; run with `--nocapture` to see them).
-//! (figures to follow)
+//! Figures from the tests in `measure.rs` (release build, 16 MiB synthetic corpus:
+//! nginx access lines, JSON app lines whose trace and span ids are also sent as
+//! structured metadata, logfmt lines, multi-line Java stack traces; one stream each,
+//! millisecond timestamps; 72 562 entries; the raw file is 2 794 931 bytes at
+//! `zstd -3`). Per-stream chunks of 1.5 MiB of lines; bytes of compressed chunk data
+//! against `zstd -3` of the raw file:
+//!
+//! | zstd level | row layout | columnar layout | columnar bytes/entry |
+//! |-----------:|-----------:|----------------:|---------------------:|
+//! | 1          | 1.106x     | 0.925x          | 35.6                 |
+//! | 3          | 1.125x     | 0.947x          | 36.5                 |
+//! | 6          | 1.019x     | 0.838x          | 32.3                 |
+//! | 9          | 0.988x     | 0.798x          | 30.7                 |
+//! | 10         | 0.969x     | 0.778x          | 30.0                 |
+//! | 11         | 0.952x     | 0.760x          | 29.3                 |
+//! | 15         | 0.923x     | 0.736x          | 28.4                 |
+//! | 19         | 0.859x     | 0.674x          | 26.0                 |
+//!
+//! The columnar layout wins at every level that matters: timestamps become scaled
+//! deltas (one byte for millisecond data), metadata values that repeat a piece of their
+//! line (trace ids) become references, and lines sit back to back without framing.
+//! Compression speed on an idle core was about 270 MB/s at level 1, 45 MB/s at 9 and
+//! roughly half of that at 11; levels 15 and above (under 10 MB/s) are too slow for
+//! ingest. Level 11 is the default for chunk files: 0.760x data plus 0.025x filters =
+//! **0.785x `zstd -3`** stored. To keep that cost off the append path, the head seals
+//! chunks at level 1 (fast; it bounds memory) and a cut recompresses them at level 11
+//! on the maintenance thread. lz4 was not measured: its ratio is below zstd level 1's,
+//! which is already far from the target.
 //!
 //! # Filters, by measurement
-//! (figures to follow)
+//! Same corpus cut into 67 chunks of 256 KiB (2 255 445 bytes compressed); "reads" is the
+//! number of chunks a search for a 32-hex-digit trace id decodes (each id is in exactly
+//! one chunk), for ids present and absent:
+//!
+//! | windows indexed                    | size (of data) | present id | absent id |
+//! |------------------------------------|---------------:|-----------:|----------:|
+//! | all 8-byte, 1 in 4, 4 bits         | 14.1%          | 1.20       | 0.85      |
+//! | all 8-byte, 1 in 4, 2 bits         | 7.0%           | 2.40       | 4.38      |
+//! | all 8-byte, 1 in 8, 4 bits         | 7.0%           | 6.89       | 11.8      |
+//! | all 6-byte, 1 in 4, 4 bits         | 11.6%          | 1.04       | 1.04      |
+//! | alphanumeric 8-byte, 1 in 4, 4 bits| 4.1%           | 1.03       | 0.38      |
+//! | alphanumeric 8-byte, 1 in 4, 3 bits| **3.1%**       | **1.09**   | **0.60**  |
+//! | alphanumeric 8-byte, 1 in 2, 2 bits| 4.1%           | 1.01       | 0.06      |
+//!
+//! Indexing only windows of letters and digits drops the unique windows of timestamps,
+//! IPs and JSON punctuation that cost most and that needles rarely need; sampling one
+//! window in four by hash keeps every id findable (a 32-digit id has about six sampled
+//! windows, all of which must be present). The default (alphanumeric, 1 in 4, 3 bits)
+//! skips 98.4% of the chunks for a present id and 99.1% for an absent one at 3.1% of
+//! the data's size. Needles without an indexed window (shorter than 8 bytes, or with
+//! punctuation every few bytes, such as an IP address) never skip anything.
 
 mod chunk;
 mod codec;
