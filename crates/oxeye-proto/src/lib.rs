@@ -25,6 +25,7 @@
 pub mod base64;
 pub mod compression;
 pub mod exposition;
+pub mod loki;
 pub mod otlp;
 pub mod remote_read;
 pub mod remote_write;

@@ -365,7 +365,8 @@ pub async fn serve_grpc(
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     tonic::transport::Server::builder()
         .add_service(OtlpGrpc::new(state.clone()).into_server())
-        .add_service(crate::traces_ingest::OtlpTraceGrpc::new(state).into_server())
+        .add_service(crate::traces_ingest::OtlpTraceGrpc::new(state.clone()).into_server())
+        .add_service(crate::logs_ingest::OtlpLogsGrpc::new(state).into_server())
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
         .map_err(std::io::Error::other)

@@ -159,6 +159,10 @@ pub struct SelfMetrics {
     rejected: Family<ReasonLabel, Counter>,
     spans_ingested: Family<ProtocolLabel, Counter>,
     spans_rejected: Family<ReasonLabel, Counter>,
+    log_lines: Family<ProtocolLabel, Counter>,
+    log_bytes: Family<ProtocolLabel, Counter>,
+    log_lines_rejected: Family<ReasonLabel, Counter>,
+    log_bytes_rejected: Family<ReasonLabel, Counter>,
 }
 
 impl SelfMetrics {
@@ -203,6 +207,30 @@ impl SelfMetrics {
             "Spans refused, by ingest protocol and reason",
             spans_rejected.clone(),
         );
+        let log_lines = Family::<ProtocolLabel, Counter>::default();
+        registry.register(
+            "oxeye_log_lines_ingested",
+            "Log lines stored, by ingest protocol",
+            log_lines.clone(),
+        );
+        let log_bytes = Family::<ProtocolLabel, Counter>::default();
+        registry.register(
+            "oxeye_log_bytes_ingested",
+            "Bytes of log lines and structured metadata stored, by ingest protocol",
+            log_bytes.clone(),
+        );
+        let log_lines_rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "oxeye_log_lines_rejected",
+            "Log lines refused, by ingest protocol and reason",
+            log_lines_rejected.clone(),
+        );
+        let log_bytes_rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "oxeye_log_bytes_rejected",
+            "Bytes of log lines refused, by ingest protocol and reason",
+            log_bytes_rejected.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -225,7 +253,37 @@ impl SelfMetrics {
             rejected,
             spans_ingested,
             spans_rejected,
+            log_lines,
+            log_bytes,
+            log_lines_rejected,
+            log_bytes_rejected,
         }
+    }
+
+    /// Counts log lines and their bytes stored through `protocol`.
+    pub fn log_lines_ingested(&self, protocol: &str, lines: usize, bytes: usize) {
+        let label = ProtocolLabel {
+            protocol: protocol.to_string(),
+        };
+        self.log_lines.get_or_create(&label).inc_by(lines as u64);
+        self.log_bytes.get_or_create(&label).inc_by(bytes as u64);
+    }
+
+    /// Counts log lines and their bytes refused through `protocol` for `reason`.
+    pub fn log_lines_rejected(&self, protocol: &str, reason: &str, lines: usize, bytes: usize) {
+        if lines == 0 {
+            return;
+        }
+        let label = ReasonLabel {
+            protocol: protocol.to_string(),
+            reason: reason.to_string(),
+        };
+        self.log_lines_rejected
+            .get_or_create(&label)
+            .inc_by(lines as u64);
+        self.log_bytes_rejected
+            .get_or_create(&label)
+            .inc_by(bytes as u64);
     }
 
     /// Records one finished HTTP request.

@@ -260,6 +260,8 @@ pub struct ServerState {
     pub(crate) traces: Option<TraceStores>,
     /// The log store; log endpoints answer 503 without one.
     pub(crate) logs: Option<LogStores>,
+    /// Log ingest limits and per-tenant rate limits.
+    pub(crate) log_ingest: crate::logs_ingest::LogIngest,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -336,6 +338,12 @@ impl ServerStateBuilder {
     /// The log store behind the log APIs.
     pub fn logs(mut self, l: LogStores) -> Self {
         self.state.logs = Some(l);
+        self
+    }
+
+    /// Limits of the log push APIs (Loki's defaults otherwise).
+    pub fn log_ingest_limits(mut self, l: crate::logs_ingest::LogIngestLimits) -> Self {
+        self.state.log_ingest = crate::logs_ingest::LogIngest::new(l);
         self
     }
 
@@ -429,6 +437,7 @@ impl ServerState {
                 remote_read: crate::remote_read::RemoteReadGate::default(),
                 traces: None,
                 logs: None,
+                log_ingest: crate::logs_ingest::LogIngest::default(),
             },
             stats: None,
         }

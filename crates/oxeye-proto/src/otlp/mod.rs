@@ -24,6 +24,7 @@
 //! count and a message listing what was rejected and why form the OTLP partial success.
 
 mod delta;
+mod logs_in;
 mod naming;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 
 pub use delta::{DEFAULT_MAX_AGE_MS, DeltaState};
+pub use logs_in::*;
 pub use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{

@@ -2,6 +2,9 @@
 
 mod api_contract;
 mod jaeger_api;
+mod loki_encoding;
+mod loki_fixture;
+mod loki_index;
 mod memstore;
 mod otlp_api;
 mod query_api;
@@ -53,3 +56,5 @@ pub(crate) async fn get(state: &Arc<ServerState>, uri: &str) -> (u16, String) {
 pub(crate) fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
 }
+mod logs_ingest_loki;
+mod logs_ingest_otlp;
