@@ -24,7 +24,7 @@ use oxeye_core::logs::LogEntry;
 use oxeye_storage::block::sync_dir;
 
 use crate::LogStoreError;
-use crate::chunk::{ChunkMeta, EncodedChunk, decode_chunk};
+use crate::chunk::{ChunkMeta, EncodedChunk, Keep, decode_chunk};
 use crate::codec::{Reader, put_ivarint, put_uvarint};
 use crate::error::DecodeError;
 use crate::filter::LineFilter;
@@ -180,7 +180,17 @@ impl ChunkFile {
     }
 
     /// Reads, verifies and decodes chunk `i`.
+    #[cfg(test)]
     pub fn read_chunk(&self, i: usize) -> Result<Vec<LogEntry>, LogStoreError> {
+        self.read_chunk_with(i, &|_, _| true)
+    }
+
+    /// Reads and verifies chunk `i`, decoding the entries `keep` accepts.
+    pub fn read_chunk_with(
+        &self,
+        i: usize,
+        keep: Keep<'_>,
+    ) -> Result<Vec<LogEntry>, LogStoreError> {
         let c = self.chunks.get(i).ok_or_else(|| {
             LogStoreError::Corrupt(format!("{}: no chunk {i}", self.path.display()))
         })?;
@@ -188,7 +198,7 @@ impl ChunkFile {
         self.file
             .read_exact_at(&mut data, c.offset)
             .map_err(|e| LogStoreError::io(format!("read {}", self.path.display()), e))?;
-        decode_chunk(&c.meta, &data).map_err(|e| {
+        decode_chunk(&c.meta, &data, keep).map_err(|e| {
             LogStoreError::Corrupt(format!(
                 "{}: chunk {i} at offset {}: {e}",
                 self.path.display(),

@@ -15,7 +15,7 @@ use oxeye_core::StoreError;
 use oxeye_core::logs::{Direction, LogEntry, LogStreamData};
 
 use crate::LogStoreError;
-use crate::chunk::{EncodedChunk, sort_dedup};
+use crate::chunk::{EncodedChunk, Keep, sort_dedup};
 use crate::file::ChunkFile;
 
 /// Where a chunk's entries come from.
@@ -34,18 +34,22 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    fn load(&self, decoded: &AtomicU64) -> Result<Vec<LogEntry>, LogStoreError> {
+    fn load(&self, decoded: &AtomicU64, keep: Keep<'_>) -> Result<Vec<LogEntry>, LogStoreError> {
         match &self.source {
             Source::File(f, i) => {
                 decoded.fetch_add(1, Ordering::Relaxed);
-                f.read_chunk(*i)
+                f.read_chunk_with(*i, keep)
             }
             Source::Sealed(c) => {
                 decoded.fetch_add(1, Ordering::Relaxed);
-                c.decode()
+                c.decode_with(keep)
                     .map_err(|e| LogStoreError::Corrupt(format!("head chunk: {e}")))
             }
-            Source::Open(v) => Ok(v.as_ref().clone()),
+            Source::Open(v) => Ok(v
+                .iter()
+                .filter(|e| keep(e.ts_ns, &e.line))
+                .cloned()
+                .collect()),
         }
     }
 }
@@ -99,12 +103,12 @@ impl StreamData {
     fn load_group(&self, g: &[Part]) -> Result<Vec<LogEntry>, LogStoreError> {
         let mut out = Vec::new();
         for p in g {
-            let mut es = p.load(&self.decoded)?;
-            es.retain(|e| {
-                e.ts_ns >= self.start
-                    && e.ts_ns < self.end
-                    && self.needles.iter().all(|n| e.line.contains(n.as_str()))
-            });
+            let keep = |ts: i64, line: &str| {
+                ts >= self.start
+                    && ts < self.end
+                    && self.needles.iter().all(|n| line.contains(n.as_str()))
+            };
+            let mut es = p.load(&self.decoded, &keep)?;
             if out.is_empty() {
                 out = es;
             } else {
