@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use oxeye_core::logs::{LogAppendStats, LogBatch, LogSelect, LogSeries, LogStreamStats};
 use oxeye_core::{Clock, Labels, Matcher};
@@ -26,7 +26,7 @@ use oxeye_storage::StorageError;
 use oxeye_storage::wal::Wal;
 use parking_lot::{Mutex, RwLock};
 
-use crate::chunk::recompress;
+use crate::chunk::{EncodedChunk, recompress};
 use crate::file::{ChunkFile, EXT, write_file};
 use crate::head::Head;
 use crate::index::Index;
@@ -317,17 +317,13 @@ impl Tenant {
                 let Some(s) = fz.head.stream(id) else {
                     continue;
                 };
-                let mut chunks = s.lock().drain_chunks(self.opts.head_zstd_level);
-                if self.opts.head_zstd_level != self.opts.zstd_level {
-                    for c in &mut chunks {
-                        *c = Arc::new(recompress(c, self.opts.zstd_level).map_err(|e| {
-                            LogStoreError::Corrupt(format!("head chunk of stream {labels}: {e}"))
-                        })?);
-                    }
-                }
+                let chunks = s.lock().drain_chunks(self.opts.head_zstd_level);
                 if !chunks.is_empty() {
                     streams.push((labels, chunks));
                 }
+            }
+            if self.opts.head_zstd_level != self.opts.zstd_level {
+                recompress_all(&mut streams, self.opts.zstd_level)?;
             }
             if !streams.is_empty() {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
@@ -563,6 +559,59 @@ impl Tenant {
             chunks_decoded: self.counters.chunks_decoded.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Recompresses every chunk at `level`, on up to four threads.
+fn recompress_all(
+    streams: &mut [(Labels, Vec<Arc<EncodedChunk>>)],
+    level: i32,
+) -> Result<(), LogStoreError> {
+    let jobs: Vec<(usize, usize)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(s, (_, cs))| (0..cs.len()).map(move |c| (s, c)))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, usize, EncodedChunk)>> =
+        Mutex::new(Vec::with_capacity(jobs.len()));
+    let failed: Mutex<Option<LogStoreError>> = Mutex::new(None);
+    let streams_ref = &*streams;
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                while let Some(&(s, c)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let Some((labels, chunk)) = streams_ref
+                        .get(s)
+                        .and_then(|(l, cs)| cs.get(c).map(|ch| (l, ch)))
+                    else {
+                        continue;
+                    };
+                    match recompress(chunk, level) {
+                        Ok(e) => results.lock().push((s, c, e)),
+                        Err(e) => {
+                            *failed.lock() = Some(LogStoreError::Corrupt(format!(
+                                "head chunk of stream {labels}: {e}"
+                            )));
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    for (s, c, e) in results.into_inner() {
+        if let Some(slot) = streams.get_mut(s).and_then(|(_, cs)| cs.get_mut(c)) {
+            *slot = Arc::new(e);
+        }
+    }
+    Ok(())
 }
 
 /// Figures of one tenant.
