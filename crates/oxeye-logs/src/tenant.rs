@@ -359,6 +359,8 @@ impl Tenant {
         if expired.is_empty() {
             return 0;
         }
+        // no append in flight: one may have created a stream it has not filled yet
+        let _excl = self.cut_lock.write();
         let head = self.head.read().clone();
         let frozen: Vec<Arc<Frozen>> = self.frozen.read().clone();
         let mut index = self.index.write();
