@@ -129,7 +129,7 @@ impl Default for LogStoreOptions {
             head_zstd_level: 1,
             head_max_bytes: 256 << 20,
             head_max_age: Duration::from_secs(3600),
-            head_max_wal_bytes: 1 << 30,
+            head_max_wal_bytes: 512 << 20,
         }
     }
 }

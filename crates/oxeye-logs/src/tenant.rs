@@ -312,7 +312,13 @@ impl Tenant {
             let mut streams = Vec::new();
             for id in ids {
                 let Some(labels) = self.index.read().get(id).map(|s| s.labels.clone()) else {
-                    continue;
+                    // retention keeps streams that heads hold, so this is a bug
+                    debug_assert!(false, "stream {id} of a frozen head is not in the index");
+                    tracing::error!(tenant = %self.name, stream = id, "stream of a frozen head is missing from the index; its entries stay in the wal");
+                    return Err(LogStoreError::Corrupt(format!(
+                        "stream {id} of tenant {} is missing from the index",
+                        self.name
+                    )));
                 };
                 let Some(s) = fz.head.stream(id) else {
                     continue;
