@@ -193,11 +193,17 @@ fn decode_payload_with(
         let t = if i == 0 {
             r.ivarint("first timestamp")?
         } else {
-            let d = r.uvarint("timestamp delta")?.checked_mul(mul);
-            let t = d
-                .and_then(|d| i64::try_from(d).ok())
-                .and_then(|d| prev.checked_add(d));
-            t.ok_or_else(|| DecodeError(format!("timestamp {i} overflows")))?
+            // deltas were taken with wrapping arithmetic (a chunk may span the whole
+            // i64 range); an overflowing delta times its scale is corruption
+            let d = r
+                .uvarint("timestamp delta")?
+                .checked_mul(mul)
+                .ok_or_else(|| DecodeError(format!("timestamp delta {i} overflows")))?;
+            let t = prev.wrapping_add(d as i64);
+            if t < prev {
+                return Err(DecodeError(format!("timestamp {i} goes backwards")));
+            }
+            t
         };
         ts.push(t);
         prev = t;
@@ -424,6 +430,14 @@ mod tests {
 
     #[test]
     fn timestamps_keep_their_precision() {
+        let extremes = vec![
+            entry(i64::MIN, "a", &[]),
+            entry(0, "b", &[]),
+            entry(i64::MAX, "c", &[]),
+        ];
+        let mut b = Vec::new();
+        encode_payload(&extremes, &mut b);
+        assert_eq!(decode_payload(&b).unwrap(), extremes);
         for step in [1i64, 7, 1000, 1_000_000, 1_000_000_000, 3_000_000_000] {
             let es: Vec<LogEntry> = (0..20)
                 .map(|i| entry(1_763_800_000_123_456_789 + i * step, "x", &[]))
