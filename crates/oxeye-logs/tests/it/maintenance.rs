@@ -329,3 +329,60 @@ fn reads_during_cuts_see_every_acknowledged_entry_once() {
     });
     assert!(store.stats().chunk_files >= 2);
 }
+
+#[test]
+fn damaged_wal_is_set_aside_and_what_replayed_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let t = tenant("acme");
+    {
+        let store = LogStore::open(dir.path(), small_opts(), clock.clone()).unwrap();
+        for i in 0..3 {
+            let e = vec![LogEntry::new(i, format!("record {i} {}", "x".repeat(100)))];
+            store
+                .append_logs(&t, batch(vec![stream(&[("job", "a")], e)]))
+                .unwrap();
+        }
+        store.close().unwrap();
+    }
+    let wal = dir.path().join("acme/wal");
+    let mut segs: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .collect();
+    segs.sort();
+    assert_eq!(segs.len(), 1);
+    // damage the second of three records: the first replays, the rest is set aside
+    let mut b = std::fs::read(&segs[0]).unwrap();
+    let second = b.len() / 2;
+    b[second] ^= 0xff;
+    std::fs::write(&segs[0], &b).unwrap();
+
+    let store = LogStore::open(dir.path(), small_opts(), clock).unwrap();
+    let got = lines(&store, &t, &[], &all(), Direction::Forward);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, 0);
+    let aside = std::fs::read_dir(dir.path().join("acme"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("wal.corrupt-")
+        })
+        .count();
+    assert_eq!(aside, 1);
+    // the store keeps working
+    store
+        .append_logs(
+            &t,
+            batch(vec![stream(
+                &[("job", "a")],
+                vec![LogEntry::new(9, "after")],
+            )]),
+        )
+        .unwrap();
+    assert_eq!(lines(&store, &t, &[], &all(), Direction::Forward).len(), 2);
+}
