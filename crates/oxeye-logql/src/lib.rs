@@ -7,8 +7,21 @@
 //! PromQL engine's value type ([`oxeye_promql::Value`]) so they are formatted the same way.
 
 pub mod analysis;
+pub mod ast;
+mod engine;
+mod lexer;
+mod parser;
+mod pipeline;
+mod template;
+pub mod units;
 
 use std::sync::Arc;
+
+pub use ast::Expr;
+pub use parser::parse;
+pub use pipeline::LogPipeline;
+pub use pipeline::json::parse_json_fields;
+pub use pipeline::logfmt::parse_logfmt_fields;
 
 use oxeye_core::logs::{Direction, LogQueryable};
 use oxeye_core::{Labels, StatusCode, StoreError, TenantId};
@@ -41,6 +54,19 @@ impl LogqlError {
             LogqlError::Parse { .. } | LogqlError::BadQuery(_) => StatusCode::BadData,
             LogqlError::Store(e) => e.status_code(),
         }
+    }
+}
+
+/// Compiles the pipeline of a log query (`{app="api"} |= "error" | json`) for the live
+/// tail: [`LogPipeline::matchers`] selects the streams to follow and
+/// [`LogPipeline::process`] runs the pipeline on each entry as it arrives. A metric query
+/// is a [`LogqlError::BadQuery`].
+pub fn compile_log_query(text: &str) -> Result<LogPipeline, LogqlError> {
+    match parse(text)? {
+        Expr::Log(log) => LogPipeline::compile(&log, None),
+        Expr::Sample(_) => Err(LogqlError::BadQuery(
+            "tail requires a log query, not a metric query".into(),
+        )),
     }
 }
 
@@ -169,7 +195,6 @@ impl Engine {
 
     /// Runs `query` for `tenant`. Blocking: call from a blocking context.
     pub fn query(&self, tenant: &TenantId, query: &Query) -> Result<Output, LogqlError> {
-        let _ = (tenant, query, &self.store);
-        Err(LogqlError::BadQuery("logql is not built yet".into()))
+        engine::query(self.store.as_ref(), &self.limits, tenant, query)
     }
 }

@@ -5,6 +5,7 @@
 //!   back every complete record and cuts off a torn tail.
 //! - [`block`]: immutable block directories written atomically (temporary directory, fsync,
 //!   rename) and checksummed files (payload + magic, length, CRC32 trailer).
+//! - [`tenants`]: a registry of per-tenant stores, one directory per tenant.
 //! - [`StorageError`]: one error enum, each variant mapped to a core [`oxeye_core::StatusCode`].
 //!
 //! A store writes each batch to the [`wal::Wal`] before acknowledging it, keeps recent data in
@@ -13,6 +14,7 @@
 
 pub mod block;
 mod error;
+pub mod tenants;
 pub mod wal;
 
 pub use error::StorageError;

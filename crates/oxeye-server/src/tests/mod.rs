@@ -2,6 +2,9 @@
 
 mod api_contract;
 mod jaeger_api;
+mod loki_encoding;
+mod loki_fixture;
+mod loki_index;
 mod memstore;
 mod otlp_api;
 mod query_api;

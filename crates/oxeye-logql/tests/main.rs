@@ -1,0 +1,4 @@
+//! Integration tests of oxeye-logql.
+
+mod conformance;
+mod parser_props;

@@ -1,0 +1,132 @@
+//! A registry of per-tenant stores: one store per tenant directory under a root,
+//! opened at startup for every directory named like a tenant id and created on the
+//! first write of a new tenant (at most once, even under concurrent first writes).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use oxeye_core::TenantId;
+use parking_lot::{Mutex, RwLock};
+
+use crate::StorageError;
+
+/// Tenants' stores of type `T` under one root directory.
+pub struct TenantRegistry<T> {
+    root: PathBuf,
+    tenants: RwLock<HashMap<String, Arc<T>>>,
+    create_lock: Mutex<()>,
+}
+
+impl<T> std::fmt::Debug for TenantRegistry<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantRegistry")
+            .field("root", &self.root)
+            .field("tenants", &self.tenants.read().len())
+            .finish()
+    }
+}
+
+impl<T> TenantRegistry<T> {
+    /// Creates `root` if missing and opens every subdirectory whose name is a valid
+    /// tenant id with `open(name, dir)`; other entries are skipped with a warning.
+    pub fn open<E: From<StorageError>>(
+        root: &Path,
+        mut open: impl FnMut(&str, PathBuf) -> Result<T, E>,
+    ) -> Result<Self, E> {
+        std::fs::create_dir_all(root).map_err(|e| StorageError::io_at("create dir", root, e))?;
+        let mut tenants = HashMap::new();
+        let entries =
+            std::fs::read_dir(root).map_err(|e| StorageError::io_at("read dir", root, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StorageError::io_at("read dir", root, e))?;
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if TenantId::new(&name).is_err() {
+                tracing::warn!(dir = %path.display(), "ignoring directory that is not a tenant id");
+                continue;
+            }
+            let t = open(&name, path)?;
+            tenants.insert(name, Arc::new(t));
+        }
+        Ok(Self {
+            root: root.to_path_buf(),
+            tenants: RwLock::new(tenants),
+            create_lock: Mutex::new(()),
+        })
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The tenant's store, if it exists.
+    pub fn get(&self, tenant: &str) -> Option<Arc<T>> {
+        self.tenants.read().get(tenant).cloned()
+    }
+
+    /// The tenant's store, opened with `open(name, <root>/<name>)` when it does not exist.
+    pub fn get_or_create<E>(
+        &self,
+        tenant: &TenantId,
+        open: impl FnOnce(&str, PathBuf) -> Result<T, E>,
+    ) -> Result<Arc<T>, E> {
+        if let Some(t) = self.get(tenant.as_str()) {
+            return Ok(t);
+        }
+        let _g = self.create_lock.lock();
+        if let Some(t) = self.get(tenant.as_str()) {
+            return Ok(t);
+        }
+        let t = Arc::new(open(tenant.as_str(), self.root.join(tenant.as_str()))?);
+        self.tenants
+            .write()
+            .insert(tenant.as_str().to_owned(), t.clone());
+        Ok(t)
+    }
+
+    /// Every tenant with its name, sorted by name.
+    pub fn all(&self) -> Vec<(String, Arc<T>)> {
+        let mut v: Vec<(String, Arc<T>)> = self
+            .tenants
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_existing_and_creates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("acme")).unwrap();
+        std::fs::create_dir_all(dir.path().join("has space")).unwrap();
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        let reg: TenantRegistry<PathBuf> =
+            TenantRegistry::open(dir.path(), |_, p| Ok::<_, StorageError>(p)).unwrap();
+        assert_eq!(reg.all().len(), 1);
+        assert!(reg.get("acme").is_some());
+        let t = TenantId::new("new-one").unwrap();
+        let mut opened = 0;
+        for _ in 0..3 {
+            reg.get_or_create(&t, |_, p| {
+                opened += 1;
+                Ok::<_, StorageError>(p)
+            })
+            .unwrap();
+        }
+        assert_eq!(opened, 1);
+        let names: Vec<String> = reg.all().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, vec!["acme".to_string(), "new-one".to_string()]);
+    }
+}
