@@ -9,6 +9,7 @@
 //! carries a third element `{"structuredMetadata":{..},"parsed":{..}}`; `encodingFlags`
 //! is written before `result`, since Grafana's decoder reads the answer as a stream.
 //! Metric results use Prometheus's shapes (`vector`, `matrix`, `scalar`).
+//! `format_query` answers the canonical text of the parsed expression.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -391,4 +392,14 @@ pub struct StreamJson<'a> {
     pub stream: LabelsJson<'a>,
     /// Its entries.
     pub values: Vec<EntryJson<'a>>,
+}
+
+/// `GET|POST /loki/api/v1/format_query`: the query in its canonical form,
+/// `{"status":"success","data":"<query>"}`; a query that does not parse is a 400.
+pub async fn format_query(params: LokiParams) -> Result<Response, LokiError> {
+    let expr = oxeye_logql::parse(params.query()).map_err(logql_error)?;
+    Ok(super::json_response(&serde_json::json!({
+        "status": "success",
+        "data": expr.to_string(),
+    })))
 }
