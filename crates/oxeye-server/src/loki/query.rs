@@ -57,7 +57,8 @@ pub fn logql_error(e: LogqlError) -> ApiError {
     }
 }
 
-/// `GET|POST /loki/api/v1/query`: an instant query at `time` (default now).
+/// `GET|POST /loki/api/v1/query`: an instant query at `time` (default now). As in Loki
+/// 3, only metric queries can be instant; a log query is refused with a 400.
 pub async fn instant(
     State(state): State<Arc<ServerState>>,
     Tenant(tenant): Tenant,
@@ -68,6 +69,12 @@ pub async fn instant(
     let now = state.clock.now_ms().saturating_mul(1_000_000);
     let t = params.time("time", now)?;
     let direction = params.direction()?;
+    if let Ok(oxeye_logql::Expr::Log(_)) = oxeye_logql::parse(params.query()) {
+        return Err(ApiError::BadRequest(
+            "log queries are not supported as an instant query type, please change your query to a range query type".into(),
+        )
+        .into());
+    }
     let query = Query {
         text: params.query().to_string(),
         kind: QueryKind::Instant,

@@ -181,6 +181,44 @@ async fn query_errors_are_plain_text_400s() {
     assert!(body.starts_with("parse error at line 1, col "), "{body}");
     let (code, _) = get(&state, &url("/loki/api/v1/query_range", &[])).await;
     assert_eq!(code, 400);
+    // log queries are range queries only, as in Loki 3
+    let (code, body) = get(
+        &state,
+        &format!(
+            "/loki/api/v1/query?{}",
+            qs(&[("query", r#"{service_name="api"}"#)])
+        ),
+    )
+    .await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            400,
+            "log queries are not supported as an instant query type, please change your query to a range query type\n"
+        )
+    );
+    let (code, body) = get(
+        &state,
+        &format!(
+            "/loki/api/v1/query?{}",
+            qs(&[
+                (
+                    "query",
+                    r#"sum(count_over_time({service_name="api"} [1m]))"#
+                ),
+                ("time", &(T0 + 30 * SEC).to_string())
+            ])
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["data"]["resultType"], "vector");
+    assert_eq!(
+        v["data"]["result"][0]["value"],
+        serde_json::json!([1_700_000_030u64, "4"]),
+        "{v}"
+    );
 }
 
 #[tokio::test]
