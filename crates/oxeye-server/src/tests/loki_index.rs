@@ -388,9 +388,12 @@ async fn parameter_errors() {
         ),
         (
             url("/loki/api/v1/labels", &[("query", r#"{a=~".*"}"#)]),
-            "parse error: invalid series selector \"{a=~\\\".*\\\"}\": vector selector must contain at least one non-empty matcher; queries require at least one regexp or equality matcher that does not have an empty-compatible value\n",
+            "parse error : queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will\n",
         ),
-        (url("/loki/api/v1/series", &[("match[]", "{a=")]), ""),
+        (
+            url("/loki/api/v1/series", &[("match[]", "{a=")]),
+            "parse error: invalid series selector \"{a=\": expected a quoted value for label \"a\" at position 3\n",
+        ),
         (
             url("/loki/api/v1/index/stats", &[]),
             "parse error : syntax error: unexpected $end, expecting { or ( or vector\n",

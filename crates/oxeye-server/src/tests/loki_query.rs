@@ -360,6 +360,15 @@ async fn tail_refuses_bad_requests_before_upgrading() {
             "limit must be a positive value\n",
         ),
         (
+            vec![("query", sel), ("delay_for", "soon")],
+            "strconv.Atoi: parsing \"soon\": invalid syntax\n",
+        ),
+        (
+            vec![("query", sel), ("start", "later")],
+            "strconv.ParseInt: parsing \"later\": invalid syntax\n",
+        ),
+        (vec![("query", r#"{service_name="api"} |="#)], ""),
+        (
             vec![("query", r#"count_over_time({service_name="api"}[1m])"#)],
             "tail: only log queries can be tailed, not metric queries\n",
         ),
@@ -367,6 +376,10 @@ async fn tail_refuses_bad_requests_before_upgrading() {
         let uri = format!("/loki/api/v1/tail?{}", qs(&pairs));
         let (code, body, _) = send(&state, ws_req(uri.clone())).await;
         assert_eq!(code, 400, "{uri}: {body}");
-        assert_eq!(body, want, "{uri}");
+        if want.is_empty() {
+            assert!(body.starts_with("parse error at line 1"), "{uri}: {body}");
+        } else {
+            assert_eq!(body, want, "{uri}");
+        }
     }
 }
