@@ -513,6 +513,18 @@ pub(crate) fn func_map() -> FuncMap {
         }),
     );
     m.insert(
+        "toDateInZone".into(),
+        Arc::new(|a: &[Value]| {
+            let layout = sarg(a, 0, "toDateInZone")?;
+            let zone = sarg(a, 1, "toDateInZone")?;
+            let x = sarg(a, 2, "toDateInZone")?;
+            let offset = zone_offset_s(&zone)
+                .ok_or_else(|| err(format!("toDateInZone: unknown time zone {zone:?}")))?;
+            let t = parse_go_time(&layout, &x).unwrap_or(0);
+            Ok(Value::Int(t - offset * 1_000_000_000))
+        }),
+    );
+    m.insert(
         "unixEpoch".into(),
         Arc::new(|a: &[Value]| {
             Ok(Value::Int(
@@ -551,6 +563,21 @@ pub(crate) fn func_map() -> FuncMap {
         }),
     );
     m
+}
+
+/// Seconds east of UTC of a zone written `UTC`, `Z` or as a fixed offset (`+02:00`).
+fn zone_offset_s(zone: &str) -> Option<i64> {
+    match zone {
+        "UTC" | "Z" | "GMT" | "Etc/UTC" | "" => return Some(0),
+        _ => {}
+    }
+    let (sign, rest) = match zone.as_bytes().first()? {
+        b'+' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    Some(sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60))
 }
 
 /// A time argument: nanoseconds, or a string of them.
