@@ -14,10 +14,15 @@
 //! `oxeye-bench traces` pushes OTLP traces over HTTP and gRPC and prints spans/s per
 //! core, stored bytes per span, trace-by-id p50/p99 with many spans stored and TraceQL
 //! search latency.
+//!
+//! `oxeye-bench logs` generates a corpus of realistic log lines, pushes it through the
+//! Loki push API and prints ingest MB/s per core, stored bytes against `zstd -3` of the
+//! raw text, and needle, `| json` and metric query latency against `rg`.
 
 mod dash;
 mod data;
 mod ingest;
+mod logs;
 mod peers;
 mod proc;
 mod query;
@@ -41,6 +46,8 @@ enum Cmd {
     Query(query::QueryArgs),
     /// OTLP trace ingest, bytes per span, trace-by-id and TraceQL search latency.
     Traces(traces::TracesArgs),
+    /// Loki push ingest, stored bytes against zstd -3, log query latency against rg.
+    Logs(logs::LogsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,5 +56,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Ingest(args) => ingest::run(args),
         Cmd::Query(args) => query::run(args),
         Cmd::Traces(args) => traces::run(args),
+        Cmd::Logs(args) => logs::run(args),
     }
 }

@@ -101,6 +101,12 @@ pub struct ServeArgs {
     /// How long log lines are kept.
     #[arg(long = "storage.logs.retention.time", default_value = "30d")]
     pub logs_retention: String,
+    /// Sustained log ingest rate per tenant in MiB/s; pushes beyond it get 429.
+    #[arg(long = "logs.ingestion-rate-mb", default_value_t = 4.0)]
+    pub logs_ingestion_rate_mb: f64,
+    /// Log ingest burst per tenant in MiB.
+    #[arg(long = "logs.ingestion-burst-size-mb", default_value_t = 6.0)]
+    pub logs_ingestion_burst_mb: f64,
 
     /// How often span metrics and the service graph are written to the metrics store.
     #[arg(long = "traces.generator-interval", default_value = "15s")]
@@ -161,6 +167,14 @@ impl ServeArgs {
                 self.traces_retention.clone(),
             ),
             ("storage.logs.retention.time", self.logs_retention.clone()),
+            (
+                "logs.ingestion-rate-mb",
+                self.logs_ingestion_rate_mb.to_string(),
+            ),
+            (
+                "logs.ingestion-burst-size-mb",
+                self.logs_ingestion_burst_mb.to_string(),
+            ),
             (
                 "traces.generator-interval",
                 self.traces_generator_interval.clone(),

@@ -401,6 +401,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 appender: logs.clone(),
                 queryable: logs.clone(),
             })
+            .log_ingest_limits(oxeye_server::logs_ingest::LogIngestLimits {
+                ingestion_rate_bytes: args.logs_ingestion_rate_mb * 1048576.0,
+                ingestion_burst_bytes: args.logs_ingestion_burst_mb * 1048576.0,
+                ..Default::default()
+            })
             .query_limits(query_limits)
             .flags(args.flag_values())
             .storage_retention(retention)

@@ -8,6 +8,8 @@ mod compat;
 mod crash;
 mod harness;
 mod ingest;
+mod logs;
+mod logs_crash;
 mod peers;
 mod promql_diff;
 mod reads;
