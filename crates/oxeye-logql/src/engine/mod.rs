@@ -214,5 +214,12 @@ mod tests {
             e.to_string(),
             "maximum of series (1) reached for a single query"
         );
+        // The limit holds the result: aggregated, the ten series are one.
+        let summed = q(
+            r#"max(count_over_time({app="a"} | regexp "line (?P<n>\\d)" [100s]))"#,
+            QueryKind::Instant,
+            10,
+        );
+        assert!(query(s.as_ref(), &one, &t, &summed).is_ok());
     }
 }

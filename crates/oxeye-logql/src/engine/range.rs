@@ -160,8 +160,8 @@ pub(crate) fn eval(
                 }
             }
         }
-        if groups.len() > limits.max_series {
-            return Err(too_many_series(limits));
+        if groups.len() > LEAF_MAX_SERIES {
+            return Err(too_many_leaf_series());
         }
     }
     if let Some(g) = groups.iter().find(|g| g.labels.get(ERROR).is_some()) {
@@ -194,10 +194,14 @@ pub(crate) fn eval(
 /// Most threads one range aggregation reads its streams on.
 const MAX_THREADS: usize = 4;
 
-fn too_many_series(limits: &EngineLimits) -> LogqlError {
+/// Most series one range aggregation may build before the operators above it reduce
+/// them (the result itself is held to `EngineLimits::max_series`); a bound on memory.
+pub(crate) const LEAF_MAX_SERIES: usize = 1_000_000;
+
+fn too_many_leaf_series() -> LogqlError {
     LogqlError::BadQuery(format!(
-        "maximum of series ({}) reached for a single query",
-        limits.max_series
+        "maximum of series ({LEAF_MAX_SERIES}) reached for a range aggregation of a single \
+         query: group it (sum by) or filter it"
     ))
 }
 
@@ -289,8 +293,8 @@ fn scan<'s>(
                 let i = match index.get(key.as_str()) {
                     Some(i) => *i,
                     None => {
-                        if out.groups.len() >= ctx.limits.max_series {
-                            failure = Some(too_many_series(ctx.limits));
+                        if out.groups.len() >= LEAF_MAX_SERIES {
+                            failure = Some(too_many_leaf_series());
                             return ControlFlow::Break(());
                         }
                         out.groups.push((

@@ -276,6 +276,12 @@ impl LogPipeline {
         let cur: &str = line.as_deref().unwrap_or(&entry.line);
         match stage {
             Compiled::Line(f) => return f.keep(cur),
+            // Nothing after the parser reads a label: Loki skips parsing (and so reports
+            // no parse error either).
+            Compiled::Json(Some(w))
+            | Compiled::Logfmt {
+                wanted: Some(w), ..
+            } if w.is_empty() => {}
             Compiled::Json(wanted) => {
                 let mut found = 0usize;
                 let res = json::scan(cur, name, &mut |n, raw, kind| {
