@@ -484,9 +484,9 @@ const REGEX_META: &[char] = &[
     '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
 ];
 
-/// `|=` literals that every kept line must contain: leading `|=` filters with one
-/// value (later stages may rewrite the line, so only filters before any
-/// `line_format`/`unpack`/`decolorize` count).
+/// Substrings every kept line must contain: the values of `|=` filters with one value,
+/// of `|~` regexes without metacharacters and the literal parts of `|>` patterns (only
+/// filters before any `line_format`/`unpack`/`decolorize`, which rewrite the line).
 fn line_hints(expr: &LogExpr) -> Vec<String> {
     let mut out = Vec::new();
     for stage in &expr.stages {
@@ -495,14 +495,17 @@ fn line_hints(expr: &LogExpr) -> Vec<String> {
                 let Some(v) = f.values.first().filter(|v| !v.is_empty()) else {
                     continue;
                 };
-                // A regex without metacharacters is a plain substring.
-                let literal = match f.op {
-                    LineFilterOp::Contains => true,
-                    LineFilterOp::Regex => !v.contains(REGEX_META),
-                    _ => false,
-                };
-                if literal {
-                    out.push(v.clone());
+                // A regex without metacharacters is a plain substring; a pattern's
+                // literal parts are in every line it matches.
+                match f.op {
+                    LineFilterOp::Contains => out.push(v.clone()),
+                    LineFilterOp::Regex if !v.contains(REGEX_META) => out.push(v.clone()),
+                    LineFilterOp::Pattern => {
+                        if let Ok(p) = Pattern::parse(v, false) {
+                            out.extend(p.literals().map(str::to_string));
+                        }
+                    }
+                    _ => {}
                 }
             }
             Stage::LineFormat(_) | Stage::Unpack | Stage::Decolorize => break,
@@ -526,8 +529,8 @@ mod tests {
             r#"{a="b"} |= "x" |= "y" or "z" != "w" |~ "r.*" | json |= "j" | line_format "q" |= "after""#,
         );
         assert_eq!(p.line_hints(), &["x".to_string(), "j".to_string()]);
-        let p = compile(r#"{a="b"} |~ "needle" |~ "(?i)x" !~ "y""#);
-        assert_eq!(p.line_hints(), &["needle".to_string()]);
+        let p = compile(r#"{a="b"} |~ "needle" |~ "(?i)x" !~ "y" |> "<_> GET <_>" !> "x <_>""#);
+        assert_eq!(p.line_hints(), &["needle".to_string(), " GET ".to_string()]);
         assert!(compile(r#"{a="b"} |= """#).line_hints().is_empty());
         assert!(
             compile(r#"{a="b"} |= ip("10.0.0.1")"#)
