@@ -69,6 +69,12 @@ pub(crate) fn eval(
             let mut n = g.labels.clone();
             if let Some(u) = &agg.unwrap {
                 n.push(u.label.clone());
+                // Label filters after the unwrap read labels too.
+                for f in &u.post_filters {
+                    if let Ok(eval) = LabelFilterEval::new(f) {
+                        eval.names(&mut n);
+                    }
+                }
             }
             Some(n)
         }
