@@ -74,12 +74,21 @@ impl Display for LineFilter {
 impl Display for LabelFilter {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
+            // `and` binds tighter than `or` and both associate to the left: operands
+            // that would regroup otherwise are parenthesised.
             LabelFilter::And(a, b) => {
-                write_filter_operand(f, a)?;
+                write_filter_operand(f, a, matches!(**a, LabelFilter::Or(..)))?;
                 f.write_str(" and ")?;
-                write_filter_operand(f, b)
+                write_filter_operand(
+                    f,
+                    b,
+                    matches!(**b, LabelFilter::Or(..) | LabelFilter::And(..)),
+                )
             }
-            LabelFilter::Or(a, b) => write!(f, "{a} or {b}"),
+            LabelFilter::Or(a, b) => {
+                write!(f, "{a} or ")?;
+                write_filter_operand(f, b, matches!(**b, LabelFilter::Or(..)))
+            }
             LabelFilter::Str(m) => write!(f, "{}{}{}", m.name, m.op.as_str(), quote(&m.value)),
             LabelFilter::Ip {
                 name,
@@ -102,10 +111,11 @@ impl Display for LabelFilter {
     }
 }
 
-fn write_filter_operand(f: &mut Formatter<'_>, lf: &LabelFilter) -> fmt::Result {
-    match lf {
-        LabelFilter::Or(..) => write!(f, "({lf})"),
-        _ => write!(f, "{lf}"),
+fn write_filter_operand(f: &mut Formatter<'_>, lf: &LabelFilter, parens: bool) -> fmt::Result {
+    if parens {
+        write!(f, "({lf})")
+    } else {
+        write!(f, "{lf}")
     }
 }
 

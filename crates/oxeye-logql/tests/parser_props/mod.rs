@@ -93,6 +93,9 @@ fn stage() -> impl Strategy<Value = String> {
             .prop_map(|(n, b)| format!("| {n} > {b}")),
         (ident(), ident(), ident())
             .prop_map(|(a, b, c)| format!("| {a}=\"x\" and ({b}>1 or {c}!=\"y\")")),
+        (ident(), ident(), ident()).prop_map(|(a, b, c)| {
+            format!("| {a}=\"x\" or ({b}>1 or {c}!=\"y\") and ({a}<2 and {b}=\"z\")")
+        }),
         ident().prop_map(|n| format!("| line_format \"{{{{.{n}}}}} {{{{ .{n} | ToUpper }}}}\"")),
         (ident(), ident()).prop_map(|(a, b)| format!("| label_format {a}={b}")),
         (ident(), ident()).prop_map(|(a, b)| format!("| drop {a}, {b}=\"v\"")),
