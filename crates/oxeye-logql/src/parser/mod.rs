@@ -349,6 +349,14 @@ impl Parser<'_> {
                     return Ok(Node::Sample(self.range_agg(*op)?));
                 }
                 match name.as_str() {
+                    "Inf" | "inf" => {
+                        self.i += 1;
+                        Ok(Node::Sample(SampleExpr::Literal(f64::INFINITY)))
+                    }
+                    "NaN" | "nan" => {
+                        self.i += 1;
+                        Ok(Node::Sample(SampleExpr::Literal(f64::NAN)))
+                    }
                     "label_replace" => Ok(Node::Sample(self.label_replace()?)),
                     "vector" => {
                         self.i += 1;

@@ -25,6 +25,10 @@ fn parses_log_and_metric_queries() {
         panic!("expected a binary expression");
     };
     assert_eq!(op, BinOp::Add);
+    let big = parse("1e400").unwrap();
+    assert_eq!(big.to_string(), "+Inf");
+    assert_eq!(parse(&big.to_string()).unwrap(), big);
+    assert_eq!(parse("-Inf").unwrap().to_string(), "-Inf");
 }
 
 #[test]
