@@ -4,8 +4,10 @@
 //! Payload layout before compression (all integers LEB128 varints):
 //! ```text
 //! version u8 | count
-//! timestamps   scale u8 (e: every delta is a multiple of 10^e), first (zigzag), then
-//!              count-1 deltas / 10^e (sorted, so never negative)
+//! timestamps   scale u8 (e: every delta is a multiple of 10^e), first (zigzag), width
+//!              u8 (w: bytes of the largest delta / 10^e), then the count-1 deltas / 10^e
+//!              (sorted, so never negative) as w byte planes, low byte first: planes
+//!              of small or random digits compress better than interleaved varints
 //! line lengths count values
 //! metadata     dictionary: size, then strings; per entry: pair count, then per pair the
 //!              name's id and the value: id << 1, or (offset in the line << 1 | 1, length)
@@ -84,7 +86,7 @@ fn key_le(a: &LogEntry, b: &LogEntry) -> bool {
 }
 
 /// Payload format version.
-const PAYLOAD_VERSION: u8 = 1;
+const PAYLOAD_VERSION: u8 = 2;
 /// Metadata values at least this long are looked up in their line and stored as a
 /// reference when found there (trace ids sent both in the line and as metadata).
 const MIN_LINE_REF: usize = 8;
@@ -112,14 +114,16 @@ pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
     let exp = delta_scale(entries);
     buf.push(exp as u8);
     let div = 10u64.pow(exp);
-    let mut prev = 0i64;
-    for (i, e) in entries.iter().enumerate() {
-        if i == 0 {
-            put_ivarint(buf, e.ts_ns);
-        } else {
-            put_uvarint(buf, e.ts_ns.wrapping_sub(prev) as u64 / div);
-        }
-        prev = e.ts_ns;
+    put_ivarint(buf, entries.first().map_or(0, |e| e.ts_ns));
+    let deltas: Vec<u64> = entries
+        .windows(2)
+        .map(|w| w[1].ts_ns.wrapping_sub(w[0].ts_ns) as u64 / div)
+        .collect();
+    let max = deltas.iter().copied().max().unwrap_or(0);
+    let width = (64 - max.leading_zeros()).div_ceil(8);
+    buf.push(width as u8);
+    for k in 0..width {
+        buf.extend(deltas.iter().map(|d| (d >> (8 * k)) as u8));
     }
     for e in entries {
         put_uvarint(buf, e.line.len() as u64);
@@ -187,24 +191,35 @@ fn decode_payload_with(
         return Err(DecodeError(format!("timestamp scale 1e{exp} out of range")));
     }
     let mul = 10u64.pow(exp);
+    let first = r.ivarint("first timestamp")?;
+    let width = usize::from(r.u8("timestamp delta width")?);
+    if width > 8 {
+        return Err(DecodeError(format!(
+            "timestamp delta width {width} out of range"
+        )));
+    }
+    let mut deltas = vec![0u64; n.saturating_sub(1)];
+    for k in 0..width {
+        let plane = r.take(deltas.len(), "timestamp delta plane")?;
+        for (d, b) in deltas.iter_mut().zip(plane) {
+            *d |= u64::from(*b) << (8 * k);
+        }
+    }
     let mut ts = Vec::with_capacity(n);
-    let mut prev = 0i64;
-    for i in 0..n {
-        let t = if i == 0 {
-            r.ivarint("first timestamp")?
-        } else {
-            // deltas were taken with wrapping arithmetic (a chunk may span the whole
-            // i64 range); an overflowing delta times its scale is corruption
-            let d = r
-                .uvarint("timestamp delta")?
-                .checked_mul(mul)
-                .ok_or_else(|| DecodeError(format!("timestamp delta {i} overflows")))?;
-            let t = prev.wrapping_add(d as i64);
-            if t < prev {
-                return Err(DecodeError(format!("timestamp {i} goes backwards")));
-            }
-            t
-        };
+    if n > 0 {
+        ts.push(first);
+    }
+    let mut prev = first;
+    for (i, d) in deltas.into_iter().enumerate() {
+        // deltas were taken with wrapping arithmetic (a chunk may span the whole i64
+        // range); an overflowing delta times its scale is corruption
+        let d = d
+            .checked_mul(mul)
+            .ok_or_else(|| DecodeError(format!("timestamp delta {} overflows", i + 1)))?;
+        let t = prev.wrapping_add(d as i64);
+        if t < prev {
+            return Err(DecodeError(format!("timestamp {} goes backwards", i + 1)));
+        }
         ts.push(t);
         prev = t;
     }

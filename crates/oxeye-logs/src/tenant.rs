@@ -560,6 +560,7 @@ impl Tenant {
             chunk_files: files.len() as u64,
             chunks: files.iter().map(|f| f.chunks.len() as u64).sum(),
             disk_bytes: files.iter().map(|f| f.size).sum(),
+            wal_bytes: oxeye_storage::block::dir_size(self.wal.dir()).unwrap_or(0),
             entries_ingested: self.counters.entries_ingested.load(Ordering::Relaxed),
             bytes_ingested: self.counters.bytes_ingested.load(Ordering::Relaxed),
             corrupt_files: self.counters.corrupt_files.load(Ordering::Relaxed),
@@ -635,6 +636,8 @@ pub struct TenantStats {
     pub chunks: u64,
     /// Bytes of chunk files.
     pub disk_bytes: u64,
+    /// Bytes of WAL segments (entries not yet in chunk files, uncompressed).
+    pub wal_bytes: u64,
     /// Entries appended since open.
     pub entries_ingested: u64,
     /// Line bytes appended since open.
@@ -654,6 +657,7 @@ impl TenantStats {
         self.chunk_files += o.chunk_files;
         self.chunks += o.chunks;
         self.disk_bytes += o.disk_bytes;
+        self.wal_bytes += o.wal_bytes;
         self.entries_ingested += o.entries_ingested;
         self.bytes_ingested += o.bytes_ingested;
         self.corrupt_files += o.corrupt_files;
