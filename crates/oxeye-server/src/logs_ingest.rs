@@ -1,10 +1,11 @@
 //! Log ingest: the Loki push API (`POST /loki/api/v1/push`) and OTLP logs over HTTP
-//! (`POST /v1/logs`) and gRPC (`LogsService/Export`).
+//! (`POST /v1/logs`, and `POST /otlp/v1/logs` where Loki serves it) and gRPC
+//! (`LogsService/Export`).
 //!
 //! Every transport ends in one blocking task: decompress and decode the body
 //! (`oxeye-proto`'s [`oxeye_proto::loki`] and OTLP logs mapping) into
 //! [`PushStream`]s, validate them against the [`LogIngestLimits`] at the server clock's
-//! now ([`validate`]), take the accepted bytes from the tenant's rate limit ([`rate`]),
+//! now ([`validate`], which also adds Loki's `detected_level`, [`level`]), take the accepted bytes from the tenant's rate limit ([`rate`]),
 //! append what passed to the log store's [`oxeye_core::logs::LogAppender`], count lines
 //! and bytes by protocol and discard reason in the self metrics.
 //!
@@ -16,6 +17,7 @@
 //! rejection with a partial success (the OTLP way to say some records were refused) and
 //! a whole rejection with 400 / `INVALID_ARGUMENT`.
 
+pub mod level;
 pub mod rate;
 pub mod validate;
 
@@ -72,6 +74,8 @@ pub fn routes() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/loki/api/v1/push", post(loki_push))
         .route("/v1/logs", post(http_logs))
+        // where Loki serves OTLP logs, for senders configured with a Loki endpoint
+        .route("/otlp/v1/logs", post(http_logs))
 }
 
 /// Why an ingest failed as a whole.

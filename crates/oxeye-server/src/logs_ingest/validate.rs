@@ -66,6 +66,9 @@ pub struct LogIngestLimits {
     /// Labels whose value becomes `service_name` for streams without one, first found
     /// wins, `unknown_service` when none is; empty turns the discovery off.
     pub discover_service_name: Vec<String>,
+    /// Attach a `detected_level` structured metadata field to every entry, as Loki does
+    /// by default ([`super::level`]).
+    pub discover_log_levels: bool,
 }
 
 impl Default for LogIngestLimits {
@@ -88,6 +91,7 @@ impl Default for LogIngestLimits {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            discover_log_levels: true,
         }
     }
 }
@@ -108,7 +112,8 @@ pub struct Discard {
 pub struct Validated {
     /// What passed.
     pub batch: LogBatch,
-    /// Bytes of what passed (lines and structured metadata), what the rate limit counts.
+    /// Bytes of what passed (lines and structured metadata as sent), what the rate limit
+    /// counts.
     pub bytes: usize,
     /// What did not, by reason.
     pub discarded: Vec<Discard>,
@@ -347,7 +352,14 @@ pub fn validate(limits: &LogIngestLimits, now_ns: i64, streams: Vec<PushStream>)
                 );
                 continue;
             }
+            // the bytes as sent count, before the level added here
             out.bytes += entry_bytes(&e);
+            if limits.discover_log_levels
+                && let Some(level) = super::level::detect(&labels, &e.metadata, &e.line)
+            {
+                e.metadata
+                    .push((super::level::DETECTED_LEVEL.to_string(), level));
+            }
             kept.push(e);
         }
         if !kept.is_empty() {

@@ -137,7 +137,10 @@ async fn push(s: &Arc<ServerState>, streams: &[(&str, Vec<LogEntry>)]) -> (u16, 
 
 #[tokio::test]
 async fn protobuf_snappy_push_is_stored_for_the_tenant_with_metadata() {
-    let (s, store, _) = log_state(LogIngestLimits::default());
+    let (s, store, _) = log_state(LogIngestLimits {
+        discover_log_levels: false,
+        ..LogIngestLimits::default()
+    });
     let mut traced = entry(2, "GET /cart 500");
     traced.metadata = pairs(&[("trace_id", "0af7651916cd43dd8448eb211c80319c")]);
     let body = oxeye_proto::loki::encode_push(&[(
@@ -183,7 +186,12 @@ async fn snappy_content_encoding_and_gzip_protobuf_are_accepted() {
     .await;
     assert_eq!(code, 204, "{text}");
     let got = stored(&store, "anonymous");
-    assert_eq!(got[0].1, vec![entry(1, "one"), entry(2, "two")]);
+    let lines: Vec<(i64, &str)> = got[0]
+        .1
+        .iter()
+        .map(|e| (e.ts_ns, e.line.as_str()))
+        .collect();
+    assert_eq!(lines, [(NOW_NS + 1, "one"), (NOW_NS + 2, "two")]);
 }
 
 #[tokio::test]
@@ -301,6 +309,7 @@ async fn bad_streams_are_rejected_with_loki_messages_and_the_rest_stored() {
         max_label_name_length: 10,
         max_label_value_length: 8,
         discover_service_name: vec![],
+        discover_log_levels: false,
         ..LogIngestLimits::default()
     };
     let (s, store, _) = log_state(limits);
@@ -561,4 +570,45 @@ async fn many_problems_are_listed_up_to_a_bound() {
     let lines: Vec<&str> = body.lines().collect();
     assert_eq!(lines.len(), 21, "{body}");
     assert_eq!(lines[20], "and 5 more errors");
+}
+
+#[tokio::test]
+async fn detected_level_is_added_as_loki_does() {
+    let (s, store, _) = log_state(LogIngestLimits::default());
+    let mut given = entry(4, "no level words");
+    given.metadata = pairs(&[("detected_level", "custom")]);
+    let (code, body) = push(
+        &s,
+        &[
+            (
+                r#"{app="a"}"#,
+                vec![
+                    entry(1, r#"{"level":"warning","msg":"x"}"#),
+                    entry(2, "GET / 200"),
+                    entry(3, "2024-01-01 ERROR boom"),
+                    given,
+                ],
+            ),
+            (
+                r#"{app="b", level="debug"}"#,
+                vec![entry(1, "error in text")],
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(code, 204, "{body}");
+    let got = stored(&store, "anonymous");
+    let levels = |i: usize| -> Vec<Option<String>> {
+        got[i]
+            .1
+            .iter()
+            .map(|e| e.metadata_value("detected_level").map(str::to_string))
+            .collect()
+    };
+    let some =
+        |v: &[&str]| -> Vec<Option<String>> { v.iter().map(|s| Some(s.to_string())).collect() };
+    assert_eq!(levels(0), some(&["warn", "unknown", "error", "custom"]));
+    assert_eq!(levels(1), some(&["debug"]));
+    // a given level is kept, not repeated
+    assert_eq!(got[0].1[3].metadata.len(), 1);
 }

@@ -127,12 +127,21 @@ async fn json_and_gzip_exports_are_stored() {
     )
     .await;
     assert_eq!(code, 200, "{body}");
+    // Loki's OTLP path
+    let req = logs_request("checkout", vec![record(3, "loki path")]);
+    let r = Request::post("/otlp/v1/logs")
+        .header("content-type", "application/x-protobuf")
+        .header("x-scope-orgid", "otel")
+        .body(Body::from(req.encode_to_vec()))
+        .unwrap();
+    let (code, body, _) = send(&s, r).await;
+    assert_eq!(code, 200, "{body}");
     let got = stored(&store, "otel");
     let lines: Vec<&str> = got[0].1.iter().map(|e| e.line.as_str()).collect();
-    assert_eq!(lines, ["json one", "gzip two"]);
+    assert_eq!(lines, ["json one", "gzip two", "loki path"]);
     let (_, metrics) = get(&s, "/metrics").await;
     assert!(
-        metrics.contains(r#"oxeye_log_lines_ingested_total{protocol="otlp"} 2"#),
+        metrics.contains(r#"oxeye_log_lines_ingested_total{protocol="otlp"} 3"#),
         "{metrics}"
     );
 }
