@@ -180,6 +180,26 @@ mod tests {
     }
 
     #[test]
+    fn at_most_11000_steps() {
+        let (s, t) = store();
+        let l = EngineLimits::default();
+        let mut ok = q(r#"count_over_time({app="a"}[1s])"#, QueryKind::Range, 10);
+        ok.step_ns = 1_000_000_000;
+        ok.end_ns = 11_000 * ok.step_ns;
+        let out = query(s.as_ref(), &l, &t, &ok).unwrap();
+        let crate::LogqlValue::Metric(oxeye_promql::Value::Matrix(m)) = out.value else {
+            panic!("expected a matrix");
+        };
+        // Lines at 0s..99s: a point at each step 0s..99s; the last step is 11000s.
+        assert_eq!(m[0].1.len(), 100);
+        assert_eq!(m[0].1.last().map(|p| p.t), Some(99_000));
+        let mut over = ok.clone();
+        over.end_ns += over.step_ns;
+        let e = query(s.as_ref(), &l, &t, &over).unwrap_err();
+        assert!(e.to_string().contains("11,000 points"), "{e}");
+    }
+
+    #[test]
     fn bad_requests() {
         let (s, t) = store();
         let l = EngineLimits::default();

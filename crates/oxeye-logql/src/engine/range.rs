@@ -25,11 +25,15 @@ struct Group {
     points: Vec<(i64, f64)>,
 }
 
-/// Which labels identify a series.
+/// Which labels identify a series. `__error__` always does, whatever the grouping, so a
+/// pipeline error reaches the check after the scan (as Loki groups only lines without
+/// an error).
 fn key_filter<'a>(grouping: Option<&'a Grouping>) -> Box<dyn Fn(&str) -> bool + Send + Sync + 'a> {
     match grouping {
         None => Box::new(|_| true),
-        Some(g) if g.without => Box::new(move |n: &str| !g.labels.iter().any(|l| l == n)),
+        Some(g) if g.without => {
+            Box::new(move |n: &str| n == ERROR || !g.labels.iter().any(|l| l == n))
+        }
         Some(g) => Box::new(move |n: &str| n == ERROR || g.labels.iter().any(|l| l == n)),
     }
 }
@@ -359,14 +363,14 @@ fn sweep(agg: &RangeAgg, points: &[(i64, f64)], steps: &[i64]) -> Vec<Sample> {
         if win.is_empty() {
             continue;
         }
-        if let Some(v) = aggregate(agg, win, start, end) {
+        if let Some(v) = aggregate(agg, win) {
             out.push(Sample::new(t, v));
         }
     }
     out
 }
 
-fn aggregate(agg: &RangeAgg, win: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
+fn aggregate(agg: &RangeAgg, win: &[(i64, f64)]) -> Option<f64> {
     let secs = agg.range_ns as f64 / 1e9;
     let n = win.len() as f64;
     let sum = || win.iter().map(|p| p.1).sum::<f64>();
@@ -385,7 +389,7 @@ fn aggregate(agg: &RangeAgg, win: &[(i64, f64)], start: i64, end: i64) -> Option
         RangeOp::Stddev => variance(win).sqrt(),
         RangeOp::Stdvar => variance(win),
         RangeOp::Quantile => quantile(agg.param.unwrap_or(0.5), win),
-        RangeOp::RateCounter => return counter_rate(win, start, end),
+        RangeOp::RateCounter => counter_rate(win, agg.range_ns),
         RangeOp::Absent => return None,
     })
 }
@@ -425,26 +429,30 @@ fn quantile(q: f64, win: &[(i64, f64)]) -> f64 {
     a * (1.0 - w) + b * w
 }
 
-/// Prometheus's extrapolated rate of a counter over `(start, end]` (ns).
-fn counter_rate(win: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
+/// Loki's `rate_counter`: Prometheus's extrapolated counter rate, except that the range
+/// is taken to end at the last sample and start `range` before the first one (times
+/// in milliseconds). Fewer than two samples give 0.
+fn counter_rate(win: &[(i64, f64)], range_ns: i64) -> f64 {
+    let (Some(first), Some(last)) = (win.first(), win.last()) else {
+        return 0.0;
+    };
     if win.len() < 2 {
-        return None;
+        return 0.0;
     }
-    let first = win.first()?;
-    let last = win.last()?;
+    let ms = |ns: i64| ns.div_euclid(1_000_000);
+    let range_ms = range_ns / 1_000_000;
     let mut delta = last.1 - first.1;
-    let mut prev = first.1;
-    for p in win.iter().skip(1) {
+    let mut prev = 0.0;
+    for p in win {
         if p.1 < prev {
             delta += prev;
         }
         prev = p.1;
     }
-    let range_s = (end - start) as f64 / 1e9;
-    let sampled = (last.0 - first.0) as f64 / 1e9;
+    let sampled = ms(last.0).saturating_sub(ms(first.0)) as f64 / 1000.0;
     let avg_interval = sampled / (win.len() as f64 - 1.0);
-    let mut to_start = (first.0 - start) as f64 / 1e9;
-    let to_end = (end - last.0) as f64 / 1e9;
+    let mut to_start = range_ms as f64 / 1000.0;
+    let to_end = 0.0;
     if delta > 0.0 && first.1 >= 0.0 {
         let to_zero = sampled * (first.1 / delta);
         if to_zero < to_start {
@@ -463,10 +471,7 @@ fn counter_rate(win: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
     } else {
         avg_interval / 2.0
     };
-    if sampled == 0.0 {
-        return None;
-    }
-    Some(delta * (extrapolate / sampled) / range_s)
+    delta * (extrapolate / sampled) / (range_ns as f64 / 1e9)
 }
 
 /// `absent_over_time`: 1 at steps where no series has a point, labelled with the
@@ -489,12 +494,20 @@ fn absent(agg: &RangeAgg, groups: &[Group], steps: &[i64]) -> Vec<(Labels, Vec<S
     if samples.is_empty() {
         return Vec::new();
     }
+    // As Loki: a name with a non-equality matcher or a second matcher is left out.
     let mut labels: Vec<Label> = Vec::new();
+    let mut dropped: Vec<&str> = Vec::new();
     for m in &agg.log.matchers {
+        if m.name == "__name__" {
+            continue;
+        }
         if m.op == MatchOp::Equal && !labels.iter().any(|l| l.name == m.name) {
             labels.push(Label::new(m.name.clone(), m.value.clone()));
+        } else {
+            dropped.push(&m.name);
         }
     }
+    labels.retain(|l| !dropped.contains(&l.name.as_str()));
     vec![(Labels::new(labels), samples)]
 }
 
@@ -514,8 +527,24 @@ mod tests {
     fn counter_rate_handles_resets() {
         let s = 1_000_000_000;
         let w = vec![(10 * s, 0.0), (20 * s, 10.0), (30 * s, 2.0), (40 * s, 12.0)];
-        let r = counter_rate(&w, 0, 60 * s).unwrap();
-        // delta 22 over 30s sampled; extrapolated to the zero point and to 45s.
-        assert!(r > 0.0);
+        // Increase 22 (a reset from 10 to 2) over 30s sampled; the range starts 60s
+        // before the first sample, so the start extrapolates to the zero point (the first
+        // sample itself); the end is the last sample. 22 / 60s.
+        let r = counter_rate(&w, 60 * s);
+        assert_eq!(r, 22.0 / 60.0);
+        // Starting above zero: to_start is min(60, 30 * 5 / 12 = 12.5) >= 1.1 * 10, so
+        // half an interval is added: 12 * 35 / 30 / 60.
+        let w = vec![
+            (10 * s, 5.0),
+            (20 * s, 10.0),
+            (30 * s, 15.0),
+            (40 * s, 17.0),
+        ];
+        assert_eq!(counter_rate(&w, 60 * s), 12.0 * (35.0 / 30.0) / 60.0);
+        // Close to zero: the zero point (30 * 1 / 9 = 3.33s) is within the threshold.
+        let w = vec![(10 * s, 1.0), (20 * s, 4.0), (30 * s, 7.0), (40 * s, 10.0)];
+        let want = 9.0 * ((30.0 + 30.0 * (1.0 / 9.0)) / 30.0) / 60.0;
+        assert_eq!(counter_rate(&w, 60 * s), want);
+        assert_eq!(counter_rate(&w[..1], 60 * s), 0.0);
     }
 }
