@@ -4,6 +4,12 @@
 //! once across the steps with two cursors, windows being left-open `(t - range, t]`
 //! shifted back by `offset`. Streams are read on up to four threads, each building its
 //! own groups; the groups are merged by key before the sweep.
+//!
+//! When the windows do not overlap (an instant query, or a step at least the range), a
+//! line belongs to at most one window: lines in no window are skipped before the
+//! pipeline, and the operations that fold (`count`, `rate`, `bytes_*`, `sum`, `avg`,
+//! `min`, `max`, `absent`) add each line to its step's accumulator instead of keeping a
+//! point, so memory is bounded by series x steps, not by lines.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -19,10 +25,107 @@ use crate::pipeline::{LogPipeline, Scratch};
 use crate::units::{parse_bytes, parse_duration};
 use crate::{EngineLimits, LogqlError, QueryStats};
 
-/// A series of points before windowing.
+/// A series of points before windowing, or of per-step accumulators.
 struct Group {
     labels: Labels,
     points: Vec<(i64, f64)>,
+    /// `(step index, accumulator)`, when the windows do not overlap and the operation
+    /// folds; an index may repeat (lines of several streams) until [`compact`].
+    buckets: Vec<(usize, Acc)>,
+}
+
+/// What the folding operations need of one window's values.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    n: f64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Acc {
+    fn new(v: f64) -> Self {
+        Self {
+            n: 1.0,
+            sum: v,
+            min: v,
+            max: v,
+        }
+    }
+
+    fn merge(&mut self, o: &Acc) {
+        self.n += o.n;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    fn value(&self, agg: &RangeAgg) -> Option<f64> {
+        let secs = agg.range_ns as f64 / 1e9;
+        Some(match agg.op {
+            RangeOp::Count => self.n,
+            RangeOp::Rate if agg.unwrap.is_none() => self.n / secs,
+            RangeOp::Rate | RangeOp::BytesRate => self.sum / secs,
+            RangeOp::Bytes | RangeOp::Sum => self.sum,
+            RangeOp::Avg => self.sum / self.n,
+            RangeOp::Min => self.min,
+            RangeOp::Max => self.max,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether `op` can be folded into per-step accumulators.
+fn folds(op: RangeOp) -> bool {
+    matches!(
+        op,
+        RangeOp::Count
+            | RangeOp::Rate
+            | RangeOp::Bytes
+            | RangeOp::BytesRate
+            | RangeOp::Sum
+            | RangeOp::Avg
+            | RangeOp::Min
+            | RangeOp::Max
+            | RangeOp::Absent
+    )
+}
+
+/// The windows of all steps when they do not overlap, so a time is in at most one.
+struct Windows {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+}
+
+impl Windows {
+    fn new(agg: &RangeAgg, steps: &[i64]) -> Option<Self> {
+        let (starts, ends): (Vec<i64>, Vec<i64>) = steps.iter().map(|t| window(agg, *t)).unzip();
+        let disjoint = starts
+            .iter()
+            .skip(1)
+            .zip(&ends)
+            .all(|(next_start, end)| next_start >= end);
+        disjoint.then_some(Self { starts, ends })
+    }
+
+    /// The step whose window `(start, end]` holds `ts`.
+    fn index(&self, ts: i64) -> Option<usize> {
+        let i = self.ends.partition_point(|e| *e < ts);
+        self.starts.get(i).filter(|s| ts > **s).map(|_| i)
+    }
+}
+
+/// Sorts a group's buckets by step and merges those of the same step.
+fn compact(buckets: &mut Vec<(usize, Acc)>) {
+    buckets.sort_by_key(|b| b.0);
+    let mut out: Vec<(usize, Acc)> = Vec::with_capacity(buckets.len());
+    for (i, acc) in buckets.drain(..) {
+        match out.last_mut() {
+            Some(last) if last.0 == i => last.1.merge(&acc),
+            _ => out.push((i, acc)),
+        }
+    }
+    *buckets = out;
 }
 
 /// Which labels identify a series. `__error__` always does, whatever the grouping, so a
@@ -111,7 +214,11 @@ pub(crate) fn eval(
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
     let filter = key_filter(grouping);
     let scanned = AtomicU64::new(0);
+    let windows = Windows::new(agg, steps);
     let ctx = Ctx {
+        windows: windows.as_ref(),
+        fold: windows.is_some() && folds(agg.op),
+        steps: steps.len(),
         agg,
         pipeline: &pipeline,
         post: &post,
@@ -162,6 +269,7 @@ pub(crate) fn eval(
                 Some(&i) => {
                     if let Some(existing) = groups.get_mut(i) {
                         existing.points.extend(g.points);
+                        existing.buckets.extend(g.buckets);
                     }
                 }
                 None => {
@@ -189,6 +297,18 @@ pub(crate) fn eval(
     }
     let mut out = Vec::with_capacity(groups.len());
     for mut g in groups {
+        if ctx.fold {
+            compact(&mut g.buckets);
+            let samples: Vec<Sample> = g
+                .buckets
+                .iter()
+                .filter_map(|(i, acc)| Some(Sample::new(*steps.get(*i)?, acc.value(agg)?)))
+                .collect();
+            if !samples.is_empty() {
+                out.push((g.labels, samples));
+            }
+            continue;
+        }
         if !g.points.windows(2).all(|w| w[0].0 <= w[1].0) {
             g.points.sort_by_key(|p| p.0);
         }
@@ -218,6 +338,12 @@ fn too_many_leaf_series() -> LogqlError {
 /// What every thread reading streams of one range aggregation shares.
 struct Ctx<'a> {
     agg: &'a RangeAgg,
+    /// The steps' windows when they do not overlap.
+    windows: Option<&'a Windows>,
+    /// Whether lines are folded into per-step accumulators rather than kept as points.
+    fold: bool,
+    /// How many steps there are.
+    steps: usize,
     pipeline: &'a LogPipeline,
     post: &'a [LabelFilterEval],
     filter: &'a (dyn Fn(&str) -> bool + Send + Sync),
@@ -268,6 +394,14 @@ fn scan<'s>(
                 if entry.ts_ns < ctx.start_ns || entry.ts_ns >= ctx.end_ns {
                     continue;
                 }
+                let step = match ctx.windows {
+                    Some(w) => match w.index(entry.ts_ns) {
+                        Some(i) => i,
+                        // In no step's window.
+                        None => continue,
+                    },
+                    None => 0,
+                };
                 if !ctx.pipeline.prefilter(&entry.line)
                     || !ctx.pipeline.run(&s.labels, entry, &mut sc)
                 {
@@ -312,14 +446,30 @@ fn scan<'s>(
                             Group {
                                 labels: sc.labels.labels_filtered(ctx.filter),
                                 points: Vec::new(),
+                                buckets: Vec::new(),
                             },
                         ));
                         index.insert(key.clone(), out.groups.len() - 1);
                         out.groups.len() - 1
                     }
                 };
-                if let Some((_, g)) = out.groups.get_mut(i) {
+                let Some((_, g)) = out.groups.get_mut(i) else {
+                    continue;
+                };
+                if !ctx.fold {
                     g.points.push((entry.ts_ns, value));
+                    continue;
+                }
+                match g.buckets.last_mut() {
+                    Some(last) if last.0 == step => last.1.merge(&Acc::new(value)),
+                    _ => {
+                        g.buckets.push((step, Acc::new(value)));
+                        // Streams feeding one group interleave steps: merge them
+                        // before they outnumber the steps.
+                        if g.buckets.len() > ctx.steps.saturating_mul(2).max(64) {
+                            compact(&mut g.buckets);
+                        }
+                    }
                 }
             }
             ControlFlow::Continue(())
@@ -482,12 +632,20 @@ fn absent(agg: &RangeAgg, groups: &[Group], steps: &[i64]) -> Vec<(Labels, Vec<S
         .flat_map(|g| g.points.iter().map(|p| p.0))
         .collect();
     all.sort_unstable();
+    let mut covered = vec![false; steps.len()];
+    for g in groups {
+        for (i, _) in &g.buckets {
+            if let Some(c) = covered.get_mut(*i) {
+                *c = true;
+            }
+        }
+    }
     let mut samples = Vec::new();
-    for &t in steps {
+    for (i, &t) in steps.iter().enumerate() {
         let (start, end) = window(agg, t);
         let lo = all.partition_point(|x| *x <= start);
         let hi = all.partition_point(|x| *x <= end);
-        if lo >= hi {
+        if lo >= hi && !covered.get(i).copied().unwrap_or(false) {
             samples.push(Sample::new(t, 1.0));
         }
     }
@@ -512,39 +670,4 @@ fn absent(agg: &RangeAgg, groups: &[Group], steps: &[i64]) -> Vec<(Labels, Vec<S
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_and_variance() {
-        let w: Vec<(i64, f64)> = [1.0, 2.0, 3.0, 4.0].iter().map(|v| (0, *v)).collect();
-        assert_eq!(quantile(0.5, &w), 2.5);
-        assert_eq!(quantile(1.0, &w), 4.0);
-        assert_eq!(variance(&w), 1.25);
-    }
-
-    #[test]
-    fn counter_rate_handles_resets() {
-        let s = 1_000_000_000;
-        let w = vec![(10 * s, 0.0), (20 * s, 10.0), (30 * s, 2.0), (40 * s, 12.0)];
-        // Increase 22 (a reset from 10 to 2) over 30s sampled; the range starts 60s
-        // before the first sample, so the start extrapolates to the zero point (the first
-        // sample itself); the end is the last sample. 22 / 60s.
-        let r = counter_rate(&w, 60 * s);
-        assert_eq!(r, 22.0 / 60.0);
-        // Starting above zero: to_start is min(60, 30 * 5 / 12 = 12.5) >= 1.1 * 10, so
-        // half an interval is added: 12 * 35 / 30 / 60.
-        let w = vec![
-            (10 * s, 5.0),
-            (20 * s, 10.0),
-            (30 * s, 15.0),
-            (40 * s, 17.0),
-        ];
-        assert_eq!(counter_rate(&w, 60 * s), 12.0 * (35.0 / 30.0) / 60.0);
-        // Close to zero: the zero point (30 * 1 / 9 = 3.33s) is within the threshold.
-        let w = vec![(10 * s, 1.0), (20 * s, 4.0), (30 * s, 7.0), (40 * s, 10.0)];
-        let want = 9.0 * ((30.0 + 30.0 * (1.0 / 9.0)) / 30.0) / 60.0;
-        assert_eq!(counter_rate(&w, 60 * s), want);
-        assert_eq!(counter_rate(&w[..1], 60 * s), 0.0);
-    }
-}
+mod tests;
