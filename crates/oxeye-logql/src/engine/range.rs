@@ -5,11 +5,13 @@
 //! shifted back by `offset`. Streams are read on up to four threads, each building its
 //! own groups; the groups are merged by key before the sweep.
 //!
-//! When the windows do not overlap (an instant query, or a step at least the range), a
-//! line belongs to at most one window: lines in no window are skipped before the
-//! pipeline, and the operations that fold (`count`, `rate`, `bytes_*`, `sum`, `avg`,
-//! `min`, `max`, `absent`) add each line to its step's accumulator instead of keeping a
-//! point, so memory is bounded by series x steps, not by lines.
+//! The windows' starts and ends cut time into segments, each window being a run of
+//! consecutive segments (when windows do not overlap, one segment each). Lines in no
+//! window are skipped before the pipeline, and the operations that fold (`count`,
+//! `rate`, `bytes_*`, `sum`, `avg`, `min`, `max`, `absent`) add each line to its
+//! segment's accumulator instead of keeping a point, so memory is bounded by series x
+//! steps, not by lines; the windows are then folded from the segments with a sliding
+//! two-stack queue (no subtraction, so sums lose no precision).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -29,8 +31,8 @@ use crate::{EngineLimits, LogqlError, QueryStats};
 struct Group {
     labels: Labels,
     points: Vec<(i64, f64)>,
-    /// `(step index, accumulator)`, when the windows do not overlap and the operation
-    /// folds; an index may repeat (lines of several streams) until [`compact`].
+    /// `(segment index, accumulator)`, when the operation folds; an index may repeat
+    /// (lines of several streams) until [`compact`].
     buckets: Vec<(usize, Acc)>,
 }
 
@@ -91,28 +93,132 @@ fn folds(op: RangeOp) -> bool {
     )
 }
 
-/// The windows of all steps when they do not overlap, so a time is in at most one.
-struct Windows {
-    starts: Vec<i64>,
-    ends: Vec<i64>,
+/// The segments the steps' windows cut time into: segment `k` is `(bounds[k - 1],
+/// bounds[k]]`; window `i` is the segments `spans[i].0 + 1 ..= spans[i].1`.
+struct Segments {
+    bounds: Vec<i64>,
+    /// Whether a segment is in some window.
+    covered: Vec<bool>,
+    spans: Vec<(usize, usize)>,
 }
 
-impl Windows {
-    fn new(agg: &RangeAgg, steps: &[i64]) -> Option<Self> {
-        let (starts, ends): (Vec<i64>, Vec<i64>) = steps.iter().map(|t| window(agg, *t)).unzip();
-        let disjoint = starts
+impl Segments {
+    fn new(agg: &RangeAgg, steps: &[i64]) -> Self {
+        let windows: Vec<(i64, i64)> = steps.iter().map(|t| window(agg, *t)).collect();
+        let mut bounds: Vec<i64> = windows.iter().flat_map(|(s, e)| [*s, *e]).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let at = |x: i64| bounds.partition_point(|b| *b < x);
+        let spans: Vec<(usize, usize)> = windows.iter().map(|(s, e)| (at(*s), at(*e))).collect();
+        // How many windows start before each segment, less those that ended.
+        let mut delta = vec![0i64; bounds.len() + 1];
+        for (a, b) in &spans {
+            if b > a {
+                if let Some(d) = delta.get_mut(a + 1) {
+                    *d += 1;
+                }
+                if let Some(d) = delta.get_mut(b + 1) {
+                    *d -= 1;
+                }
+            }
+        }
+        let mut open = 0i64;
+        let covered: Vec<bool> = delta
             .iter()
-            .skip(1)
-            .zip(&ends)
-            .all(|(next_start, end)| next_start >= end);
-        disjoint.then_some(Self { starts, ends })
+            .take(bounds.len())
+            .map(|d| {
+                open += d;
+                open > 0
+            })
+            .collect();
+        Self {
+            bounds,
+            covered,
+            spans,
+        }
     }
 
-    /// The step whose window `(start, end]` holds `ts`.
+    /// The segment holding `ts`, when some window holds it.
     fn index(&self, ts: i64) -> Option<usize> {
-        let i = self.ends.partition_point(|e| *e < ts);
-        self.starts.get(i).filter(|s| ts > **s).map(|_| i)
+        let k = self.bounds.partition_point(|b| *b < ts);
+        self.covered.get(k).copied().unwrap_or(false).then_some(k)
     }
+}
+
+/// A FIFO of `(segment, accumulator)` that folds its content in amortised O(1): pushes go
+/// to the back, with a running fold; pops come from the front, which holds suffix folds.
+#[derive(Default)]
+struct SlidingFold {
+    front: Vec<(usize, Acc)>,
+    back: Vec<(usize, Acc)>,
+    back_fold: Option<Acc>,
+}
+
+impl SlidingFold {
+    fn push(&mut self, k: usize, acc: Acc) {
+        match &mut self.back_fold {
+            Some(f) => f.merge(&acc),
+            None => self.back_fold = Some(acc),
+        }
+        self.back.push((k, acc));
+    }
+
+    /// The segment of the oldest entry.
+    fn oldest(&mut self) -> Option<usize> {
+        if self.front.is_empty() {
+            self.back_fold = None;
+            while let Some((k, mut acc)) = self.back.pop() {
+                if let Some((_, later)) = self.front.last() {
+                    acc.merge(later);
+                }
+                self.front.push((k, acc));
+            }
+        }
+        self.front.last().map(|(k, _)| *k)
+    }
+
+    fn pop(&mut self) {
+        if self.oldest().is_some() {
+            self.front.pop();
+        }
+    }
+
+    fn fold(&self) -> Option<Acc> {
+        match (self.front.last(), &self.back_fold) {
+            (Some((_, f)), Some(b)) => {
+                let mut f = *f;
+                f.merge(b);
+                Some(f)
+            }
+            (Some((_, f)), None) => Some(*f),
+            (None, b) => *b,
+        }
+    }
+}
+
+/// Folds a group's compacted segments into one sample per step whose window holds any.
+fn sweep_buckets(
+    agg: &RangeAgg,
+    buckets: &[(usize, Acc)],
+    segments: &Segments,
+    steps: &[i64],
+) -> Vec<Sample> {
+    let mut out = Vec::new();
+    let mut q = SlidingFold::default();
+    let mut next = 0usize;
+    for (&t, &(a, b)) in steps.iter().zip(&segments.spans) {
+        while let Some((k, acc)) = buckets.get(next).filter(|(k, _)| *k <= b) {
+            q.push(*k, *acc);
+            next += 1;
+        }
+        while q.oldest().is_some_and(|k| k <= a) {
+            q.pop();
+        }
+        if let Some(v) = q.fold().and_then(|f| f.value(agg)) {
+            out.push(Sample::new(t, v));
+        }
+    }
+    out
 }
 
 /// Sorts a group's buckets by step and merges those of the same step.
@@ -214,10 +320,10 @@ pub(crate) fn eval(
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
     let filter = key_filter(grouping);
     let scanned = AtomicU64::new(0);
-    let windows = Windows::new(agg, steps);
+    let segments = Segments::new(agg, steps);
     let ctx = Ctx {
-        windows: windows.as_ref(),
-        fold: windows.is_some() && folds(agg.op),
+        segments: &segments,
+        fold: folds(agg.op),
         steps: steps.len(),
         agg,
         pipeline: &pipeline,
@@ -293,17 +399,13 @@ pub(crate) fn eval(
         )));
     }
     if agg.op == RangeOp::Absent {
-        return Ok(absent(agg, &groups, steps));
+        return Ok(absent(agg, &mut groups, &segments, steps));
     }
     let mut out = Vec::with_capacity(groups.len());
     for mut g in groups {
         if ctx.fold {
             compact(&mut g.buckets);
-            let samples: Vec<Sample> = g
-                .buckets
-                .iter()
-                .filter_map(|(i, acc)| Some(Sample::new(*steps.get(*i)?, acc.value(agg)?)))
-                .collect();
+            let samples = sweep_buckets(agg, &g.buckets, &segments, steps);
             if !samples.is_empty() {
                 out.push((g.labels, samples));
             }
@@ -338,9 +440,9 @@ fn too_many_leaf_series() -> LogqlError {
 /// What every thread reading streams of one range aggregation shares.
 struct Ctx<'a> {
     agg: &'a RangeAgg,
-    /// The steps' windows when they do not overlap.
-    windows: Option<&'a Windows>,
-    /// Whether lines are folded into per-step accumulators rather than kept as points.
+    /// The segments of the steps' windows.
+    segments: &'a Segments,
+    /// Whether lines are folded into per-segment accumulators rather than kept as points.
     fold: bool,
     /// How many steps there are.
     steps: usize,
@@ -394,13 +496,9 @@ fn scan<'s>(
                 if entry.ts_ns < ctx.start_ns || entry.ts_ns >= ctx.end_ns {
                     continue;
                 }
-                let step = match ctx.windows {
-                    Some(w) => match w.index(entry.ts_ns) {
-                        Some(i) => i,
-                        // In no step's window.
-                        None => continue,
-                    },
-                    None => 0,
+                let Some(segment) = ctx.segments.index(entry.ts_ns) else {
+                    // In no step's window.
+                    continue;
                 };
                 if !ctx.pipeline.prefilter(&entry.line)
                     || !ctx.pipeline.run(&s.labels, entry, &mut sc)
@@ -461,12 +559,12 @@ fn scan<'s>(
                     continue;
                 }
                 match g.buckets.last_mut() {
-                    Some(last) if last.0 == step => last.1.merge(&Acc::new(value)),
+                    Some(last) if last.0 == segment => last.1.merge(&Acc::new(value)),
                     _ => {
-                        g.buckets.push((step, Acc::new(value)));
-                        // Streams feeding one group interleave steps: merge them
-                        // before they outnumber the steps.
-                        if g.buckets.len() > ctx.steps.saturating_mul(2).max(64) {
+                        g.buckets.push((segment, Acc::new(value)));
+                        // Streams feeding one group interleave segments: merge them
+                        // before they outnumber the segments.
+                        if g.buckets.len() > ctx.steps.saturating_mul(4).max(64) {
                             compact(&mut g.buckets);
                         }
                     }
@@ -626,26 +724,32 @@ fn counter_rate(win: &[(i64, f64)], range_ns: i64) -> f64 {
 
 /// `absent_over_time`: 1 at steps where no series has a point, labelled with the
 /// selector's equality matchers.
-fn absent(agg: &RangeAgg, groups: &[Group], steps: &[i64]) -> Vec<(Labels, Vec<Sample>)> {
+fn absent(
+    agg: &RangeAgg,
+    groups: &mut [Group],
+    segments: &Segments,
+    steps: &[i64],
+) -> Vec<(Labels, Vec<Sample>)> {
     let mut all: Vec<i64> = groups
         .iter()
         .flat_map(|g| g.points.iter().map(|p| p.0))
         .collect();
     all.sort_unstable();
-    let mut covered = vec![false; steps.len()];
-    for g in groups {
-        for (i, _) in &g.buckets {
-            if let Some(c) = covered.get_mut(*i) {
-                *c = true;
-            }
-        }
-    }
+    // The segments holding lines of any group.
+    let mut held: Vec<usize> = groups
+        .iter_mut()
+        .flat_map(|g| g.buckets.drain(..).map(|(k, _)| k))
+        .collect();
+    held.sort_unstable();
+    held.dedup();
     let mut samples = Vec::new();
-    for (i, &t) in steps.iter().enumerate() {
+    for (&t, &(a, b)) in steps.iter().zip(&segments.spans) {
         let (start, end) = window(agg, t);
         let lo = all.partition_point(|x| *x <= start);
         let hi = all.partition_point(|x| *x <= end);
-        if lo >= hi && !covered.get(i).copied().unwrap_or(false) {
+        let seg_lo = held.partition_point(|k| *k <= a);
+        let seg_hi = held.partition_point(|k| *k <= b);
+        if lo >= hi && seg_lo >= seg_hi {
             samples.push(Sample::new(t, 1.0));
         }
     }

@@ -35,7 +35,7 @@ fn scan_groups(agg: &RangeAgg, steps: &[i64], streams: usize) -> Vec<(String, Gr
             .unwrap();
     }
     let pipeline = LogPipeline::compile(&agg.log, Some(&[])).unwrap();
-    let windows = Windows::new(agg, steps);
+    let segments = Segments::new(agg, steps);
     let scanned = AtomicU64::new(0);
     let none = Grouping {
         without: false,
@@ -45,8 +45,8 @@ fn scan_groups(agg: &RangeAgg, steps: &[i64], streams: usize) -> Vec<(String, Gr
     let limits = EngineLimits::default();
     let ctx = Ctx {
         agg,
-        windows: windows.as_ref(),
-        fold: windows.is_some() && folds(agg.op),
+        segments: &segments,
+        fold: folds(agg.op),
         steps: steps.len(),
         pipeline: &pipeline,
         post: &[],
@@ -71,70 +71,97 @@ fn scan_groups(agg: &RangeAgg, steps: &[i64], streams: usize) -> Vec<(String, Gr
 }
 
 #[test]
-fn disjoint_windows_fold_lines_into_steps() {
+fn lines_fold_into_segments() {
     // Instant: one window (40s, 100s]; 5999 lines of each of 3 streams in it.
     let agg = range_agg(r#"count_over_time({app="a"}[1m])"#);
-    let groups = scan_groups(&agg, &[100_000], 3);
+    let steps = [100_000];
+    let groups = scan_groups(&agg, &steps, 3);
     assert_eq!(groups.len(), 1);
     let g = &groups[0].1;
     assert!(g.points.is_empty());
     let mut buckets = g.buckets.clone();
     compact(&mut buckets);
     assert_eq!(buckets.len(), 1);
-    assert_eq!(buckets[0].0, 0);
     assert_eq!(buckets[0].1.n, 17_997.0);
-    // Steps 20s apart with 10s windows: lines between windows are skipped, the
-    // buckets stay below the number of steps times two whatever the lines.
+    let segments = Segments::new(&agg, &steps);
+    let samples = sweep_buckets(&agg, &buckets, &segments, &steps);
+    assert_eq!(samples, vec![Sample::new(100_000, 17_997.0)]);
+    // Steps 20s apart with 10s windows: lines between windows are skipped.
     let agg = range_agg(r#"count_over_time({app="a"}[10s])"#);
     let steps: Vec<i64> = (0..=5).map(|i| i * 20_000).collect();
+    let groups = scan_groups(&agg, &steps, 3);
+    let g = &groups[0].1;
+    assert!(g.points.is_empty());
+    let mut buckets = g.buckets.clone();
+    compact(&mut buckets);
+    let segments = Segments::new(&agg, &steps);
+    let counts: Vec<f64> = sweep_buckets(&agg, &buckets, &segments, &steps)
+        .iter()
+        .map(|s| s.v)
+        .collect();
+    // (-10s, 0] holds the line at 0; (10s, 20s] and later ones 1000 lines each (the
+    // store ends at 99.99s, so (90s, 100s] has 999).
+    assert_eq!(counts, vec![3.0, 3000.0, 3000.0, 3000.0, 3000.0, 2997.0]);
+    // Overlapping windows (30s every 20s): segments of 10s, each window three of them;
+    // still no points, and at most a few buckets per segment.
+    let agg = range_agg(r#"count_over_time({app="a"}[30s])"#);
     let groups = scan_groups(&agg, &steps, 3);
     let g = &groups[0].1;
     assert!(g.points.is_empty());
     assert!(g.buckets.len() <= 64, "{}", g.buckets.len());
     let mut buckets = g.buckets.clone();
     compact(&mut buckets);
-    let counts: Vec<(usize, f64)> = buckets.iter().map(|(i, a)| (*i, a.n)).collect();
-    // (−10s, 0] holds the line at 0; (10s, 20s] and later ones 1000 lines each (the
-    // store ends at 99.99s, so (90s, 100s] has 999).
-    assert_eq!(
-        counts,
-        vec![
-            (0, 3.0),
-            (1, 3000.0),
-            (2, 3000.0),
-            (3, 3000.0),
-            (4, 3000.0),
-            (5, 2997.0)
-        ]
+    let segments = Segments::new(&agg, &steps);
+    let counts: Vec<f64> = sweep_buckets(&agg, &buckets, &segments, &steps)
+        .iter()
+        .map(|s| s.v)
+        .collect();
+    assert_eq!(counts, vec![3.0, 6003.0, 9000.0, 9000.0, 9000.0, 8997.0]);
+    // Operations that need every value keep points.
+    let agg = range_agg(
+        r#"quantile_over_time(0.5, {app="a"} | regexp "line (?P<n>\\d+)" | unwrap n [30s])"#,
     );
-    // Overlapping windows keep points.
-    let agg = range_agg(r#"count_over_time({app="a"}[30s])"#);
     let groups = scan_groups(&agg, &steps, 1);
     assert!(groups[0].1.buckets.is_empty());
     assert_eq!(groups[0].1.points.len(), 10_000);
 }
 
 #[test]
-fn windows_index_times() {
+fn segments_index_times() {
     let agg = range_agg(r#"count_over_time({app="a"}[10s])"#);
-    let w = Windows::new(&agg, &[10_000, 20_000, 40_000]).unwrap();
+    let seg = Segments::new(&agg, &[10_000, 20_000, 40_000]);
     let s = 1_000_000_000;
-    assert_eq!(w.index(0), None);
-    assert_eq!(w.index(1), Some(0));
-    assert_eq!(w.index(10 * s), Some(0));
-    assert_eq!(w.index(10 * s + 1), Some(1));
-    assert_eq!(w.index(25 * s), None);
-    assert_eq!(w.index(40 * s), Some(2));
-    assert_eq!(w.index(40 * s + 1), None);
-    assert!(Windows::new(&agg, &[10_000, 15_000]).is_none());
+    assert_eq!(seg.index(0), None);
+    assert_eq!(seg.index(1), Some(1));
+    assert_eq!(seg.index(10 * s), Some(1));
+    assert_eq!(seg.index(10 * s + 1), Some(2));
+    assert_eq!(seg.index(25 * s), None);
+    assert_eq!(seg.index(40 * s), Some(4));
+    assert_eq!(seg.index(40 * s + 1), None);
+    // Overlapping: (0, 10s], (5s, 15s] cut into (0, 5s], (5s, 10s], (10s, 15s].
+    let seg = Segments::new(&agg, &[10_000, 15_000]);
+    assert_eq!(seg.bounds, vec![0, 5 * s, 10 * s, 15 * s]);
+    assert_eq!(seg.spans, vec![(0, 2), (1, 3)]);
+    assert_eq!(seg.index(7 * s), Some(2));
 }
 
 #[test]
-fn quantiles_and_variance() {
-    let w: Vec<(i64, f64)> = [1.0, 2.0, 3.0, 4.0].iter().map(|v| (0, *v)).collect();
-    assert_eq!(quantile(0.5, &w), 2.5);
-    assert_eq!(quantile(1.0, &w), 4.0);
-    assert_eq!(variance(&w), 1.25);
+fn sliding_fold_matches_direct_folds() {
+    let mut q = SlidingFold::default();
+    let vals = [3.0, -1.0, 7.5, 2.0, 10.0, 0.5];
+    for (k, v) in vals.iter().enumerate() {
+        q.push(k, Acc::new(*v));
+        if k >= 3 {
+            q.pop();
+        }
+        let lo = k.saturating_sub(2);
+        let win = &vals[lo..=k];
+        let f = q.fold().unwrap();
+        assert_eq!(f.n, win.len() as f64);
+        assert_eq!(f.sum, win.iter().sum::<f64>());
+        assert_eq!(f.min, win.iter().copied().fold(f64::INFINITY, f64::min));
+        assert_eq!(f.max, win.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    }
 }
 
 #[test]
@@ -160,4 +187,12 @@ fn counter_rate_handles_resets() {
     let want = 9.0 * ((30.0 + 30.0 * (1.0 / 9.0)) / 30.0) / 60.0;
     assert_eq!(counter_rate(&w, 60 * s), want);
     assert_eq!(counter_rate(&w[..1], 60 * s), 0.0);
+}
+
+#[test]
+fn quantiles_and_variance() {
+    let w: Vec<(i64, f64)> = [1.0, 2.0, 3.0, 4.0].iter().map(|v| (0, *v)).collect();
+    assert_eq!(quantile(0.5, &w), 2.5);
+    assert_eq!(quantile(1.0, &w), 4.0);
+    assert_eq!(variance(&w), 1.25);
 }
