@@ -57,7 +57,8 @@ pub(crate) fn run(
     let steps: Vec<i64> = if step_ms == 0 {
         vec![end_ms]
     } else {
-        let n = (end_ms - start_ms) / step_ms + 1;
+        // As Loki: at most 11,000 steps between start and end, so 11,001 points.
+        let n = end_ms.saturating_sub(start_ms) / step_ms;
         if n > 11_000 {
             return Err(LogqlError::BadQuery(
                 "exceeded maximum resolution of 11,000 points per timeseries. \
@@ -65,7 +66,7 @@ pub(crate) fn run(
                     .into(),
             ));
         }
-        (0..n).map(|i| start_ms + i * step_ms).collect()
+        (0..=n).map(|i| start_ms + i * step_ms).collect()
     };
     let mut stats = QueryStats::default();
     if let SampleExpr::Range(agg) = expr {

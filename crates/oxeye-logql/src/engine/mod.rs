@@ -180,6 +180,76 @@ mod tests {
     }
 
     #[test]
+    fn log_queries_keep_limit_entries_across_streams() {
+        let t = TenantId::new("t").unwrap();
+        let inner = MemLogStore::new();
+        // 50 streams with interleaved times: stream i has lines at j * 50 + i.
+        for i in 0..50i64 {
+            let entries = (0..100i64)
+                .map(|j| LogEntry::new((j * 50 + i) * 1_000_000, format!("s{i} l{j}")))
+                .collect();
+            inner
+                .append_logs(
+                    &t,
+                    LogBatch {
+                        streams: vec![LogStream {
+                            labels: Labels::from_pairs(&[("app", "a"), ("s", &i.to_string())]),
+                            entries,
+                        }],
+                    },
+                )
+                .unwrap();
+        }
+        let mut lq = q(r#"{app="a"}"#, QueryKind::Range, 5);
+        lq.end_ns = 5_000_000_000;
+        for (direction, want) in [
+            (Direction::Backward, [4999i64, 4998, 4997, 4996, 4995]),
+            (Direction::Forward, [0, 1, 2, 3, 4]),
+        ] {
+            lq.direction = direction;
+            let out = query(&inner, &EngineLimits::default(), &t, &lq).unwrap();
+            let crate::LogqlValue::Streams(streams) = out.value else {
+                panic!("expected streams");
+            };
+            let mut got: Vec<i64> = streams
+                .iter()
+                .flat_map(|s| s.entries.iter().map(|e| e.ts_ns / 1_000_000))
+                .collect();
+            got.sort_unstable();
+            let mut want = want.to_vec();
+            want.sort_unstable();
+            assert_eq!(got, want);
+            // Each thread fills its `limit` entries, then leaves every other stream at
+            // its first entry that cannot be kept.
+            assert!(
+                out.stats.entries_scanned <= 4 * 5 + 2 * 50,
+                "{} entries read",
+                out.stats.entries_scanned
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_11000_steps() {
+        let (s, t) = store();
+        let l = EngineLimits::default();
+        let mut ok = q(r#"count_over_time({app="a"}[1s])"#, QueryKind::Range, 10);
+        ok.step_ns = 1_000_000_000;
+        ok.end_ns = 11_000 * ok.step_ns;
+        let out = query(s.as_ref(), &l, &t, &ok).unwrap();
+        let crate::LogqlValue::Metric(oxeye_promql::Value::Matrix(m)) = out.value else {
+            panic!("expected a matrix");
+        };
+        // Lines at 0s..99s: a point at each step 0s..99s; the last step is 11000s.
+        assert_eq!(m[0].1.len(), 100);
+        assert_eq!(m[0].1.last().map(|p| p.t), Some(99_000));
+        let mut over = ok.clone();
+        over.end_ns += over.step_ns;
+        let e = query(s.as_ref(), &l, &t, &over).unwrap_err();
+        assert!(e.to_string().contains("11,000 points"), "{e}");
+    }
+
+    #[test]
     fn bad_requests() {
         let (s, t) = store();
         let l = EngineLimits::default();

@@ -4,6 +4,14 @@
 //! once across the steps with two cursors, windows being left-open `(t - range, t]`
 //! shifted back by `offset`. Streams are read on up to four threads, each building its
 //! own groups; the groups are merged by key before the sweep.
+//!
+//! The windows' starts and ends cut time into segments, each window being a run of
+//! consecutive segments (when windows do not overlap, one segment each). Lines in no
+//! window are skipped before the pipeline, and the operations that fold (`count`,
+//! `rate`, `bytes_*`, `sum`, `avg`, `min`, `max`, `absent`) add each line to its
+//! segment's accumulator instead of keeping a point, so memory is bounded by series x
+//! steps, not by lines; the windows are then folded from the segments with a sliding
+//! two-stack queue (no subtraction, so sums lose no precision).
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -19,17 +27,222 @@ use crate::pipeline::{LogPipeline, Scratch};
 use crate::units::{parse_bytes, parse_duration};
 use crate::{EngineLimits, LogqlError, QueryStats};
 
-/// A series of points before windowing.
+/// A series of points before windowing, or of per-step accumulators.
 struct Group {
     labels: Labels,
     points: Vec<(i64, f64)>,
+    /// `(segment index, accumulator)`, when the operation folds; an index may repeat
+    /// (lines of several streams) until [`compact`].
+    buckets: Vec<(usize, Acc)>,
 }
 
-/// Which labels identify a series.
+/// What the folding operations need of one window's values.
+#[derive(Debug, Clone, Copy)]
+struct Acc {
+    n: f64,
+    sum: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Acc {
+    fn new(v: f64) -> Self {
+        Self {
+            n: 1.0,
+            sum: v,
+            min: v,
+            max: v,
+        }
+    }
+
+    fn merge(&mut self, o: &Acc) {
+        self.n += o.n;
+        self.sum += o.sum;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+
+    fn value(&self, agg: &RangeAgg) -> Option<f64> {
+        let secs = agg.range_ns as f64 / 1e9;
+        Some(match agg.op {
+            RangeOp::Count => self.n,
+            RangeOp::Rate if agg.unwrap.is_none() => self.n / secs,
+            RangeOp::Rate | RangeOp::BytesRate => self.sum / secs,
+            RangeOp::Bytes | RangeOp::Sum => self.sum,
+            RangeOp::Avg => self.sum / self.n,
+            RangeOp::Min => self.min,
+            RangeOp::Max => self.max,
+            _ => return None,
+        })
+    }
+}
+
+/// Whether `op` can be folded into per-step accumulators.
+fn folds(op: RangeOp) -> bool {
+    matches!(
+        op,
+        RangeOp::Count
+            | RangeOp::Rate
+            | RangeOp::Bytes
+            | RangeOp::BytesRate
+            | RangeOp::Sum
+            | RangeOp::Avg
+            | RangeOp::Min
+            | RangeOp::Max
+            | RangeOp::Absent
+    )
+}
+
+/// The segments the steps' windows cut time into: segment `k` is `(bounds[k - 1],
+/// bounds[k]]`; window `i` is the segments `spans[i].0 + 1 ..= spans[i].1`.
+struct Segments {
+    bounds: Vec<i64>,
+    /// Whether a segment is in some window.
+    covered: Vec<bool>,
+    spans: Vec<(usize, usize)>,
+}
+
+impl Segments {
+    fn new(agg: &RangeAgg, steps: &[i64]) -> Self {
+        let windows: Vec<(i64, i64)> = steps.iter().map(|t| window(agg, *t)).collect();
+        let mut bounds: Vec<i64> = windows.iter().flat_map(|(s, e)| [*s, *e]).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let at = |x: i64| bounds.partition_point(|b| *b < x);
+        let spans: Vec<(usize, usize)> = windows.iter().map(|(s, e)| (at(*s), at(*e))).collect();
+        // How many windows start before each segment, less those that ended.
+        let mut delta = vec![0i64; bounds.len() + 1];
+        for (a, b) in &spans {
+            if b > a {
+                if let Some(d) = delta.get_mut(a + 1) {
+                    *d += 1;
+                }
+                if let Some(d) = delta.get_mut(b + 1) {
+                    *d -= 1;
+                }
+            }
+        }
+        let mut open = 0i64;
+        let covered: Vec<bool> = delta
+            .iter()
+            .take(bounds.len())
+            .map(|d| {
+                open += d;
+                open > 0
+            })
+            .collect();
+        Self {
+            bounds,
+            covered,
+            spans,
+        }
+    }
+
+    /// The segment holding `ts`, when some window holds it.
+    fn index(&self, ts: i64) -> Option<usize> {
+        let k = self.bounds.partition_point(|b| *b < ts);
+        self.covered.get(k).copied().unwrap_or(false).then_some(k)
+    }
+}
+
+/// A FIFO of `(segment, accumulator)` that folds its content in amortised O(1): pushes go
+/// to the back, with a running fold; pops come from the front, which holds suffix folds.
+#[derive(Default)]
+struct SlidingFold {
+    front: Vec<(usize, Acc)>,
+    back: Vec<(usize, Acc)>,
+    back_fold: Option<Acc>,
+}
+
+impl SlidingFold {
+    fn push(&mut self, k: usize, acc: Acc) {
+        match &mut self.back_fold {
+            Some(f) => f.merge(&acc),
+            None => self.back_fold = Some(acc),
+        }
+        self.back.push((k, acc));
+    }
+
+    /// The segment of the oldest entry.
+    fn oldest(&mut self) -> Option<usize> {
+        if self.front.is_empty() {
+            self.back_fold = None;
+            while let Some((k, mut acc)) = self.back.pop() {
+                if let Some((_, later)) = self.front.last() {
+                    acc.merge(later);
+                }
+                self.front.push((k, acc));
+            }
+        }
+        self.front.last().map(|(k, _)| *k)
+    }
+
+    fn pop(&mut self) {
+        if self.oldest().is_some() {
+            self.front.pop();
+        }
+    }
+
+    fn fold(&self) -> Option<Acc> {
+        match (self.front.last(), &self.back_fold) {
+            (Some((_, f)), Some(b)) => {
+                let mut f = *f;
+                f.merge(b);
+                Some(f)
+            }
+            (Some((_, f)), None) => Some(*f),
+            (None, b) => *b,
+        }
+    }
+}
+
+/// Folds a group's compacted segments into one sample per step whose window holds any.
+fn sweep_buckets(
+    agg: &RangeAgg,
+    buckets: &[(usize, Acc)],
+    segments: &Segments,
+    steps: &[i64],
+) -> Vec<Sample> {
+    let mut out = Vec::new();
+    let mut q = SlidingFold::default();
+    let mut next = 0usize;
+    for (&t, &(a, b)) in steps.iter().zip(&segments.spans) {
+        while let Some((k, acc)) = buckets.get(next).filter(|(k, _)| *k <= b) {
+            q.push(*k, *acc);
+            next += 1;
+        }
+        while q.oldest().is_some_and(|k| k <= a) {
+            q.pop();
+        }
+        if let Some(v) = q.fold().and_then(|f| f.value(agg)) {
+            out.push(Sample::new(t, v));
+        }
+    }
+    out
+}
+
+/// Sorts a group's buckets by step and merges those of the same step.
+fn compact(buckets: &mut Vec<(usize, Acc)>) {
+    buckets.sort_by_key(|b| b.0);
+    let mut out: Vec<(usize, Acc)> = Vec::with_capacity(buckets.len());
+    for (i, acc) in buckets.drain(..) {
+        match out.last_mut() {
+            Some(last) if last.0 == i => last.1.merge(&acc),
+            _ => out.push((i, acc)),
+        }
+    }
+    *buckets = out;
+}
+
+/// Which labels identify a series. `__error__` always does, whatever the grouping, so a
+/// pipeline error reaches the check after the scan (as Loki groups only lines without
+/// an error).
 fn key_filter<'a>(grouping: Option<&'a Grouping>) -> Box<dyn Fn(&str) -> bool + Send + Sync + 'a> {
     match grouping {
         None => Box::new(|_| true),
-        Some(g) if g.without => Box::new(move |n: &str| !g.labels.iter().any(|l| l == n)),
+        Some(g) if g.without => {
+            Box::new(move |n: &str| n == ERROR || !g.labels.iter().any(|l| l == n))
+        }
         Some(g) => Box::new(move |n: &str| n == ERROR || g.labels.iter().any(|l| l == n)),
     }
 }
@@ -107,7 +320,11 @@ pub(crate) fn eval(
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
     let filter = key_filter(grouping);
     let scanned = AtomicU64::new(0);
+    let segments = Segments::new(agg, steps);
     let ctx = Ctx {
+        segments: &segments,
+        fold: folds(agg.op),
+        steps: steps.len(),
         agg,
         pipeline: &pipeline,
         post: &post,
@@ -158,6 +375,7 @@ pub(crate) fn eval(
                 Some(&i) => {
                     if let Some(existing) = groups.get_mut(i) {
                         existing.points.extend(g.points);
+                        existing.buckets.extend(g.buckets);
                     }
                 }
                 None => {
@@ -181,10 +399,18 @@ pub(crate) fn eval(
         )));
     }
     if agg.op == RangeOp::Absent {
-        return Ok(absent(agg, &groups, steps));
+        return Ok(absent(agg, &mut groups, &segments, steps));
     }
     let mut out = Vec::with_capacity(groups.len());
     for mut g in groups {
+        if ctx.fold {
+            compact(&mut g.buckets);
+            let samples = sweep_buckets(agg, &g.buckets, &segments, steps);
+            if !samples.is_empty() {
+                out.push((g.labels, samples));
+            }
+            continue;
+        }
         if !g.points.windows(2).all(|w| w[0].0 <= w[1].0) {
             g.points.sort_by_key(|p| p.0);
         }
@@ -214,6 +440,12 @@ fn too_many_leaf_series() -> LogqlError {
 /// What every thread reading streams of one range aggregation shares.
 struct Ctx<'a> {
     agg: &'a RangeAgg,
+    /// The segments of the steps' windows.
+    segments: &'a Segments,
+    /// Whether lines are folded into per-segment accumulators rather than kept as points.
+    fold: bool,
+    /// How many steps there are.
+    steps: usize,
     pipeline: &'a LogPipeline,
     post: &'a [LabelFilterEval],
     filter: &'a (dyn Fn(&str) -> bool + Send + Sync),
@@ -264,6 +496,10 @@ fn scan<'s>(
                 if entry.ts_ns < ctx.start_ns || entry.ts_ns >= ctx.end_ns {
                     continue;
                 }
+                let Some(segment) = ctx.segments.index(entry.ts_ns) else {
+                    // In no step's window.
+                    continue;
+                };
                 if !ctx.pipeline.prefilter(&entry.line)
                     || !ctx.pipeline.run(&s.labels, entry, &mut sc)
                 {
@@ -308,14 +544,30 @@ fn scan<'s>(
                             Group {
                                 labels: sc.labels.labels_filtered(ctx.filter),
                                 points: Vec::new(),
+                                buckets: Vec::new(),
                             },
                         ));
                         index.insert(key.clone(), out.groups.len() - 1);
                         out.groups.len() - 1
                     }
                 };
-                if let Some((_, g)) = out.groups.get_mut(i) {
+                let Some((_, g)) = out.groups.get_mut(i) else {
+                    continue;
+                };
+                if !ctx.fold {
                     g.points.push((entry.ts_ns, value));
+                    continue;
+                }
+                match g.buckets.last_mut() {
+                    Some(last) if last.0 == segment => last.1.merge(&Acc::new(value)),
+                    _ => {
+                        g.buckets.push((segment, Acc::new(value)));
+                        // Streams feeding one group interleave segments: merge them
+                        // before they outnumber the segments.
+                        if g.buckets.len() > ctx.steps.saturating_mul(4).max(64) {
+                            compact(&mut g.buckets);
+                        }
+                    }
                 }
             }
             ControlFlow::Continue(())
@@ -359,14 +611,14 @@ fn sweep(agg: &RangeAgg, points: &[(i64, f64)], steps: &[i64]) -> Vec<Sample> {
         if win.is_empty() {
             continue;
         }
-        if let Some(v) = aggregate(agg, win, start, end) {
+        if let Some(v) = aggregate(agg, win) {
             out.push(Sample::new(t, v));
         }
     }
     out
 }
 
-fn aggregate(agg: &RangeAgg, win: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
+fn aggregate(agg: &RangeAgg, win: &[(i64, f64)]) -> Option<f64> {
     let secs = agg.range_ns as f64 / 1e9;
     let n = win.len() as f64;
     let sum = || win.iter().map(|p| p.1).sum::<f64>();
@@ -385,7 +637,7 @@ fn aggregate(agg: &RangeAgg, win: &[(i64, f64)], start: i64, end: i64) -> Option
         RangeOp::Stddev => variance(win).sqrt(),
         RangeOp::Stdvar => variance(win),
         RangeOp::Quantile => quantile(agg.param.unwrap_or(0.5), win),
-        RangeOp::RateCounter => return counter_rate(win, start, end),
+        RangeOp::RateCounter => counter_rate(win, agg.range_ns),
         RangeOp::Absent => return None,
     })
 }
@@ -425,26 +677,30 @@ fn quantile(q: f64, win: &[(i64, f64)]) -> f64 {
     a * (1.0 - w) + b * w
 }
 
-/// Prometheus's extrapolated rate of a counter over `(start, end]` (ns).
-fn counter_rate(win: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
+/// Loki's `rate_counter`: Prometheus's extrapolated counter rate, except that the range
+/// is taken to end at the last sample and start `range` before the first one (times
+/// in milliseconds). Fewer than two samples give 0.
+fn counter_rate(win: &[(i64, f64)], range_ns: i64) -> f64 {
+    let (Some(first), Some(last)) = (win.first(), win.last()) else {
+        return 0.0;
+    };
     if win.len() < 2 {
-        return None;
+        return 0.0;
     }
-    let first = win.first()?;
-    let last = win.last()?;
+    let ms = |ns: i64| ns.div_euclid(1_000_000);
+    let range_ms = range_ns / 1_000_000;
     let mut delta = last.1 - first.1;
-    let mut prev = first.1;
-    for p in win.iter().skip(1) {
+    let mut prev = 0.0;
+    for p in win {
         if p.1 < prev {
             delta += prev;
         }
         prev = p.1;
     }
-    let range_s = (end - start) as f64 / 1e9;
-    let sampled = (last.0 - first.0) as f64 / 1e9;
+    let sampled = ms(last.0).saturating_sub(ms(first.0)) as f64 / 1000.0;
     let avg_interval = sampled / (win.len() as f64 - 1.0);
-    let mut to_start = (first.0 - start) as f64 / 1e9;
-    let to_end = (end - last.0) as f64 / 1e9;
+    let mut to_start = range_ms as f64 / 1000.0;
+    let to_end = 0.0;
     if delta > 0.0 && first.1 >= 0.0 {
         let to_zero = sampled * (first.1 / delta);
         if to_zero < to_start {
@@ -463,59 +719,59 @@ fn counter_rate(win: &[(i64, f64)], start: i64, end: i64) -> Option<f64> {
     } else {
         avg_interval / 2.0
     };
-    if sampled == 0.0 {
-        return None;
-    }
-    Some(delta * (extrapolate / sampled) / range_s)
+    delta * (extrapolate / sampled) / (range_ns as f64 / 1e9)
 }
 
 /// `absent_over_time`: 1 at steps where no series has a point, labelled with the
 /// selector's equality matchers.
-fn absent(agg: &RangeAgg, groups: &[Group], steps: &[i64]) -> Vec<(Labels, Vec<Sample>)> {
+fn absent(
+    agg: &RangeAgg,
+    groups: &mut [Group],
+    segments: &Segments,
+    steps: &[i64],
+) -> Vec<(Labels, Vec<Sample>)> {
     let mut all: Vec<i64> = groups
         .iter()
         .flat_map(|g| g.points.iter().map(|p| p.0))
         .collect();
     all.sort_unstable();
+    // The segments holding lines of any group.
+    let mut held: Vec<usize> = groups
+        .iter_mut()
+        .flat_map(|g| g.buckets.drain(..).map(|(k, _)| k))
+        .collect();
+    held.sort_unstable();
+    held.dedup();
     let mut samples = Vec::new();
-    for &t in steps {
+    for (&t, &(a, b)) in steps.iter().zip(&segments.spans) {
         let (start, end) = window(agg, t);
         let lo = all.partition_point(|x| *x <= start);
         let hi = all.partition_point(|x| *x <= end);
-        if lo >= hi {
+        let seg_lo = held.partition_point(|k| *k <= a);
+        let seg_hi = held.partition_point(|k| *k <= b);
+        if lo >= hi && seg_lo >= seg_hi {
             samples.push(Sample::new(t, 1.0));
         }
     }
     if samples.is_empty() {
         return Vec::new();
     }
+    // As Loki: a name with a non-equality matcher or a second matcher is left out.
     let mut labels: Vec<Label> = Vec::new();
+    let mut dropped: Vec<&str> = Vec::new();
     for m in &agg.log.matchers {
+        if m.name == "__name__" {
+            continue;
+        }
         if m.op == MatchOp::Equal && !labels.iter().any(|l| l.name == m.name) {
             labels.push(Label::new(m.name.clone(), m.value.clone()));
+        } else {
+            dropped.push(&m.name);
         }
     }
+    labels.retain(|l| !dropped.contains(&l.name.as_str()));
     vec![(Labels::new(labels), samples)]
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_and_variance() {
-        let w: Vec<(i64, f64)> = [1.0, 2.0, 3.0, 4.0].iter().map(|v| (0, *v)).collect();
-        assert_eq!(quantile(0.5, &w), 2.5);
-        assert_eq!(quantile(1.0, &w), 4.0);
-        assert_eq!(variance(&w), 1.25);
-    }
-
-    #[test]
-    fn counter_rate_handles_resets() {
-        let s = 1_000_000_000;
-        let w = vec![(10 * s, 0.0), (20 * s, 10.0), (30 * s, 2.0), (40 * s, 12.0)];
-        let r = counter_rate(&w, 0, 60 * s).unwrap();
-        // delta 22 over 30s sampled; extrapolated to the zero point and to 45s.
-        assert!(r > 0.0);
-    }
-}
+mod tests;

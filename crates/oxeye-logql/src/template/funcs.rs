@@ -219,24 +219,49 @@ fn substr(start: i64, end: i64, x: &str) -> String {
 
 /// Widest padding a template function produces, so a query cannot ask for gigabytes.
 const MAX_WIDTH: i64 = 100_000;
-/// Largest string `repeat` builds.
-const MAX_REPEAT_BYTES: usize = 1 << 20;
+/// Largest string any template function builds, and the largest rendered template.
+pub(crate) const MAX_STRING_BYTES: usize = 1 << 20;
+
+fn too_long(name: &str) -> TemplateError {
+    err(format!(
+        "{name}: result longer than {MAX_STRING_BYTES} bytes"
+    ))
+}
 
 fn width(v: i64) -> usize {
     v.clamp(0, MAX_WIDTH) as usize
 }
 
-fn indent(n: i64, x: &str) -> String {
-    let pad = " ".repeat(width(n));
-    format!("{pad}{}", x.replace('\n', &format!("\n{pad}")))
+/// `x` with every line prefixed by `n` spaces; refused when longer than the cap.
+fn indent(n: i64, x: &str, name: &str) -> Result<String, TemplateError> {
+    let pad = width(n);
+    let lines = x.bytes().filter(|b| *b == b'\n').count().saturating_add(1);
+    if lines.saturating_mul(pad).saturating_add(x.len()) > MAX_STRING_BYTES {
+        return Err(too_long(name));
+    }
+    let pad = " ".repeat(pad);
+    Ok(format!("{pad}{}", x.replace('\n', &format!("\n{pad}"))))
 }
 
-fn go_replace(x: &str, old: &str, new: &str, n: i64) -> String {
-    if n < 0 {
+/// Go's `strings.Replace`: at most `n` replacements, all when `n < 0`; an empty `old`
+/// matches before every character and at the end. Refused when longer than the cap.
+fn go_replace(x: &str, old: &str, new: &str, n: i64, name: &str) -> Result<String, TemplateError> {
+    let found = if old.is_empty() {
+        x.chars().count().saturating_add(1)
+    } else {
+        x.matches(old).count()
+    };
+    let k = usize::try_from(n).map_or(found, |n| n.min(found));
+    let len = (x.len() - k.saturating_mul(old.len()).min(x.len()))
+        .saturating_add(k.saturating_mul(new.len()));
+    if len > MAX_STRING_BYTES {
+        return Err(too_long(name));
+    }
+    Ok(if n < 0 {
         x.replace(old, new)
     } else {
-        x.replacen(old, new, n as usize)
-    }
+        x.replacen(old, new, k)
+    })
 }
 
 fn regex_replace(args: &[Value], name: &str, literal: bool) -> R {
@@ -244,12 +269,47 @@ fn regex_replace(args: &[Value], name: &str, literal: bool) -> R {
     let x = sarg(args, 1, name)?;
     let repl = sarg(args, 2, name)?;
     let re = regex::Regex::new(&re).map_err(|e| err(format!("{name}: {e}")))?;
-    let out = if literal {
-        re.replace_all(&x, regex::NoExpand(&repl)).into_owned()
-    } else {
-        re.replace_all(&x, repl.as_str()).into_owned()
-    };
+    let mut out = String::new();
+    let mut last = 0;
+    for caps in re.captures_iter(&x) {
+        let Some(m) = caps.get(0) else {
+            continue;
+        };
+        out.push_str(x.get(last..m.start()).unwrap_or(""));
+        if literal {
+            out.push_str(&repl);
+        } else {
+            caps.expand(&repl, &mut out);
+        }
+        last = m.end();
+        if out.len() > MAX_STRING_BYTES {
+            return Err(too_long(name));
+        }
+    }
+    out.push_str(x.get(last..).unwrap_or(""));
+    if out.len() > MAX_STRING_BYTES {
+        return Err(too_long(name));
+    }
     Ok(string(out))
+}
+
+/// Wraps every function so that a string result longer than the cap is an error.
+fn capped(m: FuncMap) -> FuncMap {
+    m.into_iter()
+        .map(|(name, f)| {
+            let label = name.clone();
+            let g: gotmpl::ValueFunc = Arc::new(move |a: &[Value]| {
+                let v = f(a)?;
+                if let Value::String(x) = &v
+                    && x.len() > MAX_STRING_BYTES
+                {
+                    return Err(too_long(&label));
+                }
+                Ok(v)
+            });
+            (name, g)
+        })
+        .collect()
 }
 
 fn round(v: f64, places: i64) -> f64 {
@@ -306,15 +366,20 @@ pub(crate) fn func_map() -> FuncMap {
                 &sarg(a, 1, "Replace")?,
                 &sarg(a, 2, "Replace")?,
                 n,
-            )))
+                "Replace",
+            )?))
         }),
     );
     m.insert(
         "replace".into(),
         Arc::new(|a: &[Value]| {
-            Ok(string(
-                sarg(a, 2, "replace")?.replace(&sarg(a, 0, "replace")?, &sarg(a, 1, "replace")?),
-            ))
+            Ok(string(go_replace(
+                &sarg(a, 2, "replace")?,
+                &sarg(a, 0, "replace")?,
+                &sarg(a, 1, "replace")?,
+                -1,
+                "replace",
+            )?))
         }),
     );
     m.insert(
@@ -350,7 +415,8 @@ pub(crate) fn func_map() -> FuncMap {
             Ok(string(indent(
                 i64_of(&arg(a, 0, "indent")?),
                 &sarg(a, 1, "indent")?,
-            )))
+                "indent",
+            )?))
         }),
     );
     m.insert(
@@ -358,7 +424,11 @@ pub(crate) fn func_map() -> FuncMap {
         Arc::new(|a: &[Value]| {
             Ok(string(format!(
                 "\n{}",
-                indent(i64_of(&arg(a, 0, "nindent")?), &sarg(a, 1, "nindent")?)
+                indent(
+                    i64_of(&arg(a, 0, "nindent")?),
+                    &sarg(a, 1, "nindent")?,
+                    "nindent"
+                )?
             )))
         }),
     );
@@ -367,10 +437,8 @@ pub(crate) fn func_map() -> FuncMap {
         Arc::new(|a: &[Value]| {
             let n = i64_of(&arg(a, 0, "repeat")?).max(0) as usize;
             let x = sarg(a, 1, "repeat")?;
-            if n.saturating_mul(x.len()) > MAX_REPEAT_BYTES {
-                return Err(err(format!(
-                    "repeat: result longer than {MAX_REPEAT_BYTES} bytes"
-                )));
+            if n.saturating_mul(x.len()) > MAX_STRING_BYTES {
+                return Err(too_long("repeat"));
             }
             Ok(string(x.repeat(n)))
         }),
@@ -536,7 +604,11 @@ pub(crate) fn func_map() -> FuncMap {
             let offset = zone_offset_s(&zone)
                 .ok_or_else(|| err(format!("toDateInZone: unknown time zone {zone:?}")))?;
             let t = parse_go_time(&layout, &x).unwrap_or(0);
-            Ok(Value::Int(t - offset * 1_000_000_000))
+            offset
+                .checked_mul(1_000_000_000)
+                .and_then(|o| t.checked_sub(o))
+                .map(Value::Int)
+                .ok_or_else(|| err(format!("toDateInZone: {x:?} in {zone:?} is out of range")))
         }),
     );
     m.insert(
@@ -577,22 +649,37 @@ pub(crate) fn func_map() -> FuncMap {
             Ok(Value::Int(ns))
         }),
     );
-    m
+    capped(m)
 }
 
-/// Seconds east of UTC of a zone written `UTC`, `Z` or as a fixed offset (`+02:00`).
+/// Seconds east of UTC of a zone written `UTC`, `Z` or as a fixed offset (`+02:00`,
+/// `-0530`) of at most 24 hours.
 fn zone_offset_s(zone: &str) -> Option<i64> {
     match zone {
         "UTC" | "Z" | "GMT" | "Etc/UTC" | "" => return Some(0),
         _ => {}
     }
-    let (sign, rest) = match zone.as_bytes().first()? {
-        b'+' => (1, &zone[1..]),
-        b'-' => (-1, &zone[1..]),
-        _ => return None,
+    let (sign, rest) = if let Some(r) = zone.strip_prefix('+') {
+        (1, r)
+    } else {
+        (-1, zone.strip_prefix('-')?)
     };
-    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
-    Some(sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60))
+    let (h, m) = match rest.split_once(':') {
+        Some(hm) => hm,
+        None if rest.len() == 4 => (rest.get(..2)?, rest.get(2..)?),
+        None => (rest, "0"),
+    };
+    if h.is_empty() || !h.bytes().all(|b| b.is_ascii_digit()) || h.len() > 2 {
+        return None;
+    }
+    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_digit()) || m.len() > 2 {
+        return None;
+    }
+    let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+    if h > 24 || m > 59 || (h == 24 && m > 0) {
+        return None;
+    }
+    Some(sign * (h * 3600 + m * 60))
 }
 
 /// A time argument: nanoseconds, or a string of them.
@@ -631,7 +718,23 @@ mod tests {
         assert_eq!(substr(1, 3, "abcdef"), "bc");
         assert_eq!(url_decode("a%20b+c").unwrap(), "a b c");
         assert_eq!(title("hello world"), "Hello World");
-        assert_eq!(indent(2, "a\nb"), "  a\n  b");
-        assert_eq!(indent(i64::MAX, "a").len(), MAX_WIDTH as usize + 1);
+        assert_eq!(indent(2, "a\nb", "indent").unwrap(), "  a\n  b");
+        assert_eq!(zone_offset_s("+02:00"), Some(7200));
+        assert_eq!(zone_offset_s("-0530"), Some(-19800));
+        assert_eq!(zone_offset_s("-3"), Some(-10800));
+        assert_eq!(zone_offset_s("+24:00"), Some(86400));
+        assert_eq!(zone_offset_s("+25:00"), None);
+        assert_eq!(zone_offset_s("+9999999999999999"), None);
+        assert_eq!(zone_offset_s("+1:99"), None);
+        assert_eq!(zone_offset_s("Mars/Olympus"), None);
+        assert_eq!(
+            indent(i64::MAX, "a", "indent").unwrap().len(),
+            MAX_WIDTH as usize + 1
+        );
+        assert!(indent(100_000, &"\n".repeat(1000), "indent").is_err());
+        assert_eq!(go_replace("aaa", "a", "bb", 2, "r").unwrap(), "bbbba");
+        assert_eq!(go_replace("ab", "", "-", -1, "r").unwrap(), "-a-b-");
+        assert!(go_replace(&"a".repeat(1000), "a", &"b".repeat(2000), -1, "r").is_err());
+        assert!(go_replace(&"a".repeat(1000), "a", &"b".repeat(2000), 1, "r").is_ok());
     }
 }

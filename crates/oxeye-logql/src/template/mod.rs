@@ -111,9 +111,33 @@ impl LineTemplate {
                 c.1 = ts_ns;
             });
         }
-        self.tmpl
-            .execute_to_string(&Value::Map(Arc::new(map)))
-            .map_err(|e| e.to_string())
+        let mut out = Capped::default();
+        match self.tmpl.execute_fmt(&mut out, &Value::Map(Arc::new(map))) {
+            Ok(()) => Ok(out.buf),
+            Err(_) if out.over => Err(format!(
+                "template output longer than {} bytes",
+                funcs::MAX_STRING_BYTES
+            )),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// A rendering buffer that refuses to grow past [`funcs::MAX_STRING_BYTES`].
+#[derive(Default)]
+struct Capped {
+    buf: String,
+    over: bool,
+}
+
+impl std::fmt::Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.buf.len().saturating_add(s.len()) > funcs::MAX_STRING_BYTES {
+            self.over = true;
+            return Err(std::fmt::Error);
+        }
+        self.buf.push_str(s);
+        Ok(())
     }
 }
 
@@ -164,5 +188,43 @@ mod tests {
         );
         assert_eq!(render(r#"{{ default "none" .a }}"#, &[("a", "")]), "none");
         assert!(LineTemplate::new("{{ .a ").is_err());
+    }
+
+    fn render_err(t: &str) -> String {
+        LineTemplate::new(t)
+            .unwrap()
+            .render(std::iter::empty(), "the line", 0)
+            .unwrap_err()
+    }
+
+    #[test]
+    fn outputs_are_capped() {
+        for t in [
+            r#"{{ len (indent 100000 (repeat 1000 "\n")) }}"#,
+            r#"{{ len (nindent 100000 (repeat 1000 "\n")) }}"#,
+            r#"{{ len (replace "a" (repeat 2000 "b") (repeat 1000 "a")) }}"#,
+            r#"{{ len (Replace (repeat 1000 "a") "a" (repeat 2000 "b") -1) }}"#,
+            r#"{{ len (regexReplaceAll "a" (repeat 1000 "a") (repeat 2000 "b")) }}"#,
+            r#"{{ len (regexReplaceAllLiteral "" (repeat 1000 "a") (repeat 2000 "b")) }}"#,
+        ] {
+            assert!(
+                render_err(t).contains("result longer than 1048576 bytes"),
+                "{t}"
+            );
+        }
+        // Each piece under the cap, together over it.
+        let t = r#"{{ repeat 1000000 "a" }}"#.repeat(2);
+        assert_eq!(render_err(&t), "template output longer than 1048576 bytes");
+        assert_eq!(
+            render(
+                r#"{{ regexReplaceAll "(a)(b)?" .x "<$1$2>" }}"#,
+                &[("x", "xabya")]
+            ),
+            "x<ab>y<a>"
+        );
+        assert!(
+            render_err(r#"{{ toDateInZone "2006-01-02" "+9999999999" "2020-01-01" }}"#)
+                .contains("unknown time zone")
+        );
     }
 }

@@ -276,8 +276,11 @@ pub(crate) fn parse_go_time(layout: &str, value: &str) -> Option<i64> {
         hour = hour % 12 + if pm { 12 } else { 0 };
     }
     let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + min * 60 + sec - offset_s;
-    Some(secs * 1_000_000_000 + nanos)
+    // Years past 2262 (or before 1677) do not fit in i64 nanoseconds.
+    let secs = days
+        .checked_mul(86_400)?
+        .checked_add(hour * 3600 + min * 60 + sec - offset_s)?;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 #[cfg(test)]
@@ -304,5 +307,12 @@ mod tests {
             Some(1_699_920_000_000_000_000)
         );
         assert_eq!(parse_go_time("2006-01-02", "nope"), None);
+        // Out of the nanosecond range: no time, not an overflow.
+        assert_eq!(parse_go_time("2006", "9999"), None);
+        assert_eq!(parse_go_time("2006", "0000"), None);
+        assert_eq!(
+            parse_go_time("2006", "2262"),
+            Some(9_214_646_400_000_000_000)
+        );
     }
 }

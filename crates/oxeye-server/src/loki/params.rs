@@ -1,5 +1,6 @@
-//! Request parameters as Loki reads them: times in RFC 3339 or Unix epoch (seconds up
-//! to `1e10`, nanoseconds above; a fraction means float seconds), `since` and `step` as
+//! Request parameters as Loki reads them: times in RFC 3339 or Unix epoch (an integer of
+//! up to ten characters is seconds, a longer one nanoseconds; a fraction means float
+//! seconds), `since` and `step` as
 //! Prometheus durations or float seconds, `limit` and `delay_for` as Go integers,
 //! `direction` case-insensitively. Errors carry Loki's texts.
 
@@ -16,8 +17,11 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const DEFAULT_FIELDS_LIMIT: usize = 1000;
 /// How far back a range reaches when neither `start` nor `since` is given, ns.
 pub const DEFAULT_SINCE_NS: i64 = 3_600 * NANOS;
-/// Most points per series a range query may return.
+/// Most steps of a range query: `(end - start) / step` may be at most this, so a series
+/// has at most one point more.
 pub const MAX_POINTS: i64 = 11_000;
+/// Most entries a log query may ask for (Loki's `max_entries_limit_per_query` default).
+pub const MAX_ENTRIES_LIMIT_PER_QUERY: usize = 5_000;
 
 const NANOS: i64 = 1_000_000_000;
 
@@ -25,40 +29,40 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
 }
 
-/// Parses a Loki timestamp into ns: RFC 3339 (with nanoseconds), float Unix seconds (or
-/// nanoseconds when the integer part is above `1e10`), integer Unix seconds up to `1e10`
-/// and nanoseconds above.
+/// Parses a Loki timestamp into ns as Loki's `parseTimestamp` does: text with a `.` is
+/// float Unix seconds (the fraction rounded to milliseconds); an integer is Unix seconds
+/// when its text is at most ten characters long and nanoseconds otherwise; anything
+/// else is RFC 3339 with up to nanosecond precision.
 pub fn parse_timestamp(v: &str) -> Result<i64, String> {
-    if let Some(ns) = parse_rfc3339_ns(v) {
-        return Ok(ns);
+    if v.contains('.')
+        && let Ok(f) = v.parse::<f64>()
+    {
+        return float_seconds(f);
     }
-    if v.contains('.') {
-        let f: f64 = v
-            .parse()
-            .map_err(|_| format!("strconv.ParseFloat: parsing {v:?}: invalid syntax"))?;
-        if !f.is_finite() {
-            return Err("floating point timestamp is NaN or Inf".into());
-        }
-        let high = f.trunc();
-        if high > i64::MAX as f64 || high < i64::MIN as f64 {
-            return Err("floating point timestamp exceeds integer range".into());
-        }
-        if high <= 1e10 {
-            let frac_ms = ((f - high) * 1000.0).round() as i64;
-            return (high as i64)
-                .checked_mul(NANOS)
-                .and_then(|s| s.checked_add(frac_ms * 1_000_000))
-                .ok_or_else(|| "floating point timestamp exceeds integer range".into());
-        }
-        return Ok(high as i64);
-    }
-    let n = parse_go_int(v).map_err(|e| e.replace("strconv.Atoi", "strconv.ParseInt"))?;
-    if n <= 10_000_000_000 {
-        return n
+    match parse_go_int(v) {
+        Ok(n) if v.len() <= 10 => n
             .checked_mul(NANOS)
-            .ok_or_else(|| format!("strconv.ParseInt: parsing {v:?}: value out of range"));
+            .ok_or_else(|| format!("strconv.ParseInt: parsing {v:?}: value out of range")),
+        Ok(n) => Ok(n),
+        Err(e) => parse_rfc3339_ns(v).ok_or_else(|| e.replace("strconv.Atoi", "strconv.ParseInt")),
     }
-    Ok(n)
+}
+
+/// Float Unix seconds into ns, the fraction rounded to milliseconds.
+fn float_seconds(f: f64) -> Result<i64, String> {
+    if !f.is_finite() {
+        return Err("floating point timestamp is NaN or Inf".into());
+    }
+    let secs = f.trunc();
+    // Whole seconds whose nanoseconds fit in an i64 (about 292 years either side).
+    if secs.abs() > (i64::MAX / NANOS) as f64 {
+        return Err("floating point timestamp exceeds integer range".into());
+    }
+    let frac_ms = ((f - secs) * 1000.0).round() as i64;
+    (secs as i64)
+        .checked_mul(NANOS)
+        .and_then(|s| s.checked_add(frac_ms.checked_mul(1_000_000)?))
+        .ok_or_else(|| "floating point timestamp exceeds integer range".into())
 }
 
 /// RFC 3339 with up to nanosecond precision, in ns.
@@ -111,8 +115,16 @@ impl LokiParams {
         self.0.get("query").unwrap_or("")
     }
 
-    /// `limit` (default `default`): a positive integer.
+    /// `limit` (default `default`): a positive integer, for a log query at most
+    /// [`MAX_ENTRIES_LIMIT_PER_QUERY`].
     pub fn limit(&self, default: usize) -> Result<usize, ApiError> {
+        self.limit_max(default, MAX_ENTRIES_LIMIT_PER_QUERY)
+    }
+
+    /// `limit` (default `default`): a positive integer; when the `query` parameter is not
+    /// a metric query, at most `max` (0: no maximum), as Loki holds log queries to
+    /// `max_entries_limit_per_query`.
+    pub fn limit_max(&self, default: usize, max: usize) -> Result<usize, ApiError> {
         let Some(v) = self.get("limit") else {
             return Ok(default);
         };
@@ -120,7 +132,17 @@ impl LokiParams {
         if n <= 0 {
             return Err(bad("limit must be a positive value"));
         }
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let metric = matches!(
+            oxeye_logql::parse(self.query()),
+            Ok(oxeye_logql::Expr::Sample(_))
+        );
+        if max > 0 && n > max && !metric {
+            return Err(bad(format!(
+                "max entries limit per query exceeded, limit > max_entries_limit_per_query ({n} > {max})"
+            )));
+        }
+        Ok(n)
     }
 
     /// `direction`: `forward` or `backward` (the default), any case.
@@ -299,7 +321,8 @@ pub fn check_range(start_ns: i64, end_ns: i64, step_ns: i64) -> Result<(), ApiEr
             "zero or negative query resolution step widths are not accepted. Try a positive integer",
         ));
     }
-    if (end_ns - start_ns) / step_ns > MAX_POINTS {
+    let steps = (i128::from(end_ns) - i128::from(start_ns)) / i128::from(step_ns);
+    if steps > i128::from(MAX_POINTS) {
         return Err(bad(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
         ));
@@ -322,6 +345,15 @@ mod tests {
             let _ = p.bounds(0);
             let _ = p.limit(1);
             let _ = p.step(0, 1);
+        }
+
+        #[test]
+        fn ranges_never_panic(start in any::<i64>(), end in any::<i64>(), step in any::<i64>()) {
+            let _ = check_range(start, end, step);
+            let p = LokiParams(Params::parse(format!("start={start}&end={end}").as_bytes()));
+            if let Ok((s, e)) = p.bounds(0) {
+                let _ = check_range(s, e, p.step(s, e).unwrap_or(1));
+            }
         }
     }
 
@@ -350,6 +382,47 @@ mod tests {
             "strconv.ParseInt: parsing \"yesterday\": invalid syntax"
         );
         assert!(parse_timestamp("NaN.").is_err());
+        // Seconds or nanoseconds by the length of the text, not the value.
+        assert_eq!(parse_timestamp("00000000001"), Ok(1));
+        assert_eq!(parse_timestamp("+000000001"), Ok(NANOS));
+        assert_eq!(parse_timestamp("-9223372036"), Ok(-9_223_372_036));
+        assert_eq!(parse_timestamp("-922337203"), Ok(-922_337_203 * NANOS));
+        // A fraction is always float seconds.
+        assert_eq!(parse_timestamp("1.5"), Ok(1_500_000_000));
+        assert_eq!(parse_timestamp("0.0004"), Ok(0));
+        assert_eq!(
+            parse_timestamp("17000000000.5").unwrap_err(),
+            "floating point timestamp exceeds integer range"
+        );
+    }
+
+    #[test]
+    fn ranges_and_their_points() {
+        assert!(check_range(0, 11_000 * NANOS, NANOS).is_ok());
+        assert!(check_range(0, 11_001 * NANOS, NANOS).is_err());
+        assert!(check_range(i64::MIN, i64::MAX, 1).is_err());
+        assert!(check_range(-9_223_372_036 * NANOS, 9_223_372_036 * NANOS, NANOS).is_err());
+        assert!(check_range(i64::MIN, i64::MAX, i64::MAX).is_ok());
+        assert!(check_range(1, 0, 1).is_err());
+    }
+
+    #[test]
+    fn limits_of_log_queries() {
+        let p = |q: &str| LokiParams(Params::parse(q.as_bytes()));
+        let log = p("query=%7Bapp%3D%22a%22%7D&limit=1000000000");
+        assert_eq!(
+            log.limit(DEFAULT_LIMIT).unwrap_err().to_string(),
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query (1000000000 > 5000)"
+        );
+        assert_eq!(
+            p("query=%7Bapp%3D%22a%22%7D&limit=5000").limit(1).unwrap(),
+            5000
+        );
+        assert_eq!(log.limit_max(DEFAULT_LIMIT, 0).unwrap(), 1_000_000_000);
+        // Metric queries are not held to it.
+        let metric = p("query=count_over_time(%7Bapp%3D%22a%22%7D%5B1m%5D)&limit=1000000000");
+        assert_eq!(metric.limit(DEFAULT_LIMIT).unwrap(), 1_000_000_000);
+        assert_eq!(p("").limit(DEFAULT_LIMIT).unwrap(), DEFAULT_LIMIT);
     }
 
     #[test]

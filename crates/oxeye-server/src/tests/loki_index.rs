@@ -380,7 +380,7 @@ async fn parameter_errors() {
         ),
         (
             format!("/loki/api/v1/labels?{}", qs(&[("end", "1.2.3")])),
-            "could not parse 'end' parameter: strconv.ParseFloat: parsing \"1.2.3\": invalid syntax\n",
+            "could not parse 'end' parameter: strconv.ParseInt: parsing \"1.2.3\": invalid syntax\n",
         ),
         (
             format!("/loki/api/v1/labels?{}", qs(&[("since", "1x")])),
