@@ -164,7 +164,7 @@ fn fields_limit(params: &LokiParams) -> Result<usize, ApiError> {
             Err(e) => Err(ApiError::BadRequest(e)),
         };
     }
-    params.limit(DEFAULT_FIELDS_LIMIT)
+    params.limit_max(DEFAULT_FIELDS_LIMIT, 0)
 }
 
 /// `GET /loki/api/v1/detected_fields`.

@@ -196,7 +196,7 @@ struct VolumeRequest {
 
 fn volume_request(params: &LokiParams) -> Result<VolumeRequest, ApiError> {
     let groups = required_selectors(params)?;
-    let limit = params.limit(DEFAULT_VOLUME_LIMIT)?;
+    let limit = params.limit_max(DEFAULT_VOLUME_LIMIT, 0)?;
     let target_labels: Vec<String> = params
         .get("targetLabels")
         .map(|v| {
