@@ -55,6 +55,12 @@ pub enum LogqlError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The query ran past its deadline and was abandoned.
+    #[error("query timed out: still running at its deadline after reading {entries} entries")]
+    Timeout {
+        /// Entries read before the query gave up.
+        entries: u64,
+    },
 }
 
 impl LogqlError {
@@ -63,6 +69,7 @@ impl LogqlError {
         match self {
             LogqlError::Parse { .. } | LogqlError::BadQuery(_) => StatusCode::BadData,
             LogqlError::Store(e) => e.status_code(),
+            LogqlError::Timeout { .. } => StatusCode::Timeout,
         }
     }
 }
@@ -108,6 +115,9 @@ pub struct Query {
     pub direction: Direction,
     /// Most log lines returned (metric queries: most series).
     pub limit: usize,
+    /// When the query must give up with [`LogqlError::Timeout`]; checked between chunks
+    /// and every few thousand entries inside one.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// One log line of a result, with its labels in Loki's categories.

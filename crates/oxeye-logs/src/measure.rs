@@ -421,6 +421,7 @@ mod tests {
                 start_ns: i64::MIN,
                 end_ns: i64::MAX,
                 line_contains: vec![(*id).clone()],
+                metadata_equals: Vec::new(),
             };
             let mut hits = 0;
             for s in store.select_logs(&t, &all_streams, &sel).unwrap() {

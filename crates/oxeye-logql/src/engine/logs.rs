@@ -48,12 +48,21 @@ fn scan<'s>(
     let mut sc = Scratch::default();
     let interval = q.interval_ns.filter(|i| *i > 0);
     let mut over_limit = false;
+    let mut timed_out = false;
     for s in series {
         let mut n = 0usize;
         let mut last_ts: Option<i64> = None;
         s.data.for_each_chunk(q.direction, &mut |chunk| {
+            if super::past(q.deadline) {
+                timed_out = true;
+                return ControlFlow::Break(());
+            }
             for entry in chunk {
                 stats.entries_scanned += 1;
+                if stats.entries_scanned % super::DEADLINE_EVERY == 0 && super::past(q.deadline) {
+                    timed_out = true;
+                    return ControlFlow::Break(());
+                }
                 stats.bytes_scanned += entry.line.len() as u64;
                 if ctx.scanned.fetch_add(1, Ordering::Relaxed) >= ctx.limits.max_entries_scanned {
                     over_limit = true;
@@ -92,6 +101,11 @@ fn scan<'s>(
             }
             ControlFlow::Continue(())
         })?;
+        if timed_out {
+            return Err(LogqlError::Timeout {
+                entries: ctx.scanned.load(Ordering::Relaxed),
+            });
+        }
         if over_limit {
             return Err(LogqlError::BadQuery(format!(
                 "the query would read more than {} entries (max_entries_scanned)",
@@ -119,6 +133,7 @@ pub(crate) fn run(
         start_ns: q.start_ns,
         end_ns: q.end_ns,
         line_contains: pipeline.line_hints().to_vec(),
+        metadata_equals: pipeline.metadata_hints().to_vec(),
     };
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
     let scanned = AtomicU64::new(0);

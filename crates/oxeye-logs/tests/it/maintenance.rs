@@ -226,6 +226,7 @@ fn needle_hints_skip_chunks_and_time_ranges_skip_the_rest() {
         start_ns: 3 * MIN_NS,
         end_ns: 4 * MIN_NS,
         line_contains: Vec::new(),
+        metadata_equals: Vec::new(),
     };
     let (n, _) = chunks_read(&store, &sel);
     assert!(n <= 2, "range read {n} of {total} chunks");
