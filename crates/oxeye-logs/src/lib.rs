@@ -13,8 +13,10 @@
 //!       flush) ─► chunks recompressed at `zstd_level` ─► one chunk file per cut:
 //!       chunks + footer (stream label sets, chunk time ranges, filters)
 //! maintain ─► cuts, retention (files whose newest entry is older than `retention`)
-//! select_logs ─► postings ─► streams ─► chunks overlapping the range whose filter
-//!       admits every `line_contains` needle ─► decoded one at a time, in direction order
+//! select_logs ─► postings ─► streams ─► chunks overlapping the range whose line filter
+//!       admits every `line_contains` needle and whose metadata filter admits every
+//!       `metadata_equals` pair not named like a stream label ─► decoded one at a time,
+//!       in direction order
 //!       (overlapping chunks merged), lines lacking a needle dropped while decoding
 //! ```
 //! On disk, `<dir>/<tenant>/wal/` holds the WAL and `<dir>/<tenant>/chunks/` the chunk
@@ -84,7 +86,26 @@
 //! skips 98.4% of the chunks for a present id and 99.1% for an absent one at 3.1% of
 //! the data's size. Needles without an indexed window (shorter than 8 bytes, or with
 //! punctuation every few bytes, such as an IP address) never skip anything.
-
+//!
+//! # Metadata filters
+//! Each chunk also keeps a bloom filter of its distinct structured-metadata pairs
+//! (`mdfilter`), stored as an optional footer section of chunk files (files without it
+//! read as "any pair may be there"). It serves `| trace_id="..."` before any parser: a
+//! trace id sent as OTLP or Loki structured metadata is found in one query across all
+//! services, reading only the chunks that hold it. The query to link from a trace is
+//! `{service_name=~".+"} | trace_id="<id>"`. A pair whose name is a label of the stream
+//! is never used to skip (the query then tests the label). Figures: see below the
+//! measurement of `measure.rs` (`print_metadata_filter_figures`, `print_store_figures`).
+//!
+//! | bits per pair, probes | size (of data) | absent trace id passes |
+//! |-----------------------|---------------:|-----------------------:|
+//! | 8, 3                  | 2.03%          | 2.85% of chunks        |
+//! | **10, 4**             | **2.53%**      | **0.95%**              |
+//! | 12, 5                 | 3.04%          | 0.50%                  |
+//! | 16, 6                 | 4.05%          | 0.15%                  |
+//!
+//! (8 MiB of the corpus above, chunks at the defaults; trace and span ids, distinct per
+//! entry, make almost all of the size.)
 mod chunk;
 mod codec;
 mod error;
@@ -92,6 +113,7 @@ mod file;
 mod filter;
 mod head;
 mod index;
+mod mdfilter;
 #[cfg(test)]
 mod measure;
 mod read;
