@@ -15,6 +15,22 @@
 //! the asked direction and stop once `limit` lines are final; metric queries turn each
 //! range aggregation into per-step samples and hand the operators above them to the
 //! PromQL engine (see `engine::metric`).
+//!
+//! Store hints: the engine tells the store what every returned entry must hold, so it
+//! can skip chunks: `|= "text"` literals become `LogSelect::line_contains`, and
+//! `| name="value"` label filters ahead of any parser or label-rewriting stage become
+//! `LogSelect::metadata_equals` (structured metadata, unless `name` is a stream label).
+//! Hints never decide a match; every entry read still goes through the pipeline.
+//!
+//! Trace correlation: the logs of one trace, across all services, are
+//! `{service_name=~".+"} | trace_id="<32 hex digits>"` when the id is structured
+//! metadata (OTLP logs, Loki push with metadata); the metadata hint lets the store read
+//! only the chunks holding the id. When the id is only in the line text,
+//! `{service_name=~".+"} |= "<id>"` uses the line filters the same way; a `| json` or
+//! `| logfmt` stage before the label filter gives up both hints.
+//!
+//! Deadlines: [`Query::deadline`] is checked between chunks and every few thousand
+//! entries; past it the query fails with [`LogqlError::Timeout`] and frees its thread.
 
 pub mod analysis;
 pub mod ast;

@@ -527,7 +527,8 @@ fn line_hints(expr: &LogExpr) -> Vec<String> {
 /// able to create, rename or drop labels: there a label is a stream label or structured
 /// metadata, so an entry kept by the filter either has a stream label `name` or carries
 /// the metadata pair. Filters with an empty value match a missing label and say nothing;
-/// `or`, `!=`, regex and numeric filters are not used.
+/// `or`, `!=`, regex and numeric filters are not used, nor names starting with `__`
+/// (`__error__` is set by label filters themselves).
 fn metadata_hints(expr: &LogExpr) -> Vec<(String, String)> {
     fn collect(f: &LabelFilter, out: &mut Vec<(String, String)>) {
         match f {
@@ -535,7 +536,11 @@ fn metadata_hints(expr: &LogExpr) -> Vec<(String, String)> {
                 collect(a, out);
                 collect(b, out);
             }
-            LabelFilter::Str(m) if m.op == MatchOp::Equal && !m.value.is_empty() => {
+            // `__error__` and the like are set by the pipeline itself (a failed
+            // number conversion in an earlier filter), never stored as metadata
+            LabelFilter::Str(m)
+                if m.op == MatchOp::Equal && !m.value.is_empty() && !m.name.starts_with("__") =>
+            {
                 let pair = (m.name.clone(), m.value.clone());
                 if !out.contains(&pair) {
                     out.push(pair);
@@ -625,6 +630,8 @@ mod tests {
             r#"{a="b"} | status>200"#,
             // an empty value matches entries without the label
             r#"{a="b"} | trace_id="""#,
+            // the pipeline's own labels
+            r#"{a="b"} | n > 5 | __error__="SampleExtractionErr""#,
         ] {
             assert!(hints(q).is_empty(), "{q}: {:?}", hints(q));
         }
