@@ -99,13 +99,16 @@
 //!
 //! | bits per pair, probes | size (of data) | absent trace id passes |
 //! |-----------------------|---------------:|-----------------------:|
-//! | 8, 3                  | 2.03%          | 2.85% of chunks        |
-//! | **10, 4**             | **2.53%**      | **0.95%**              |
-//! | 12, 5                 | 3.04%          | 0.50%                  |
-//! | 16, 6                 | 4.05%          | 0.15%                  |
+//! | 8, 3                  | 2.05%          | 3.01% of chunks        |
+//! | **10, 4**             | **2.56%**      | **1.15%**              |
+//! | 12, 5                 | 3.07%          | 0.45%                  |
+//! | 16, 6                 | 4.09%          | 0.08%                  |
 //!
-//! (8 MiB of the corpus above, chunks at the defaults; trace and span ids, distinct per
-//! entry, make almost all of the size.)
+//! (release build, 64 MiB of the corpus above, chunks at the defaults; the trace and
+//! span ids, distinct per entry, make almost all of the size; filters build at about
+//! 4 M pairs/s.) Through the store, a trace id looked up by metadata alone decodes 1.10
+//! of 44 chunks (97.5% skipped; the 0.10 are false positives), 15 ms per lookup, against
+//! 44 chunks without the hint.
 mod chunk;
 mod codec;
 mod error;
