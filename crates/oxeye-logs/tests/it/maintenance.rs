@@ -297,6 +297,10 @@ fn reads_during_cuts_see_every_acknowledged_entry_once() {
                     .append_logs(&t, batch(vec![stream(&[("job", "race")], e)]))
                     .unwrap();
                 acked.store(i, Ordering::SeqCst);
+                // cuts of its own too, so files exist however the flusher is scheduled
+                if i % 500 == 0 {
+                    store.flush().unwrap();
+                }
             }
             done.store(true, Ordering::SeqCst);
         });
