@@ -14,7 +14,7 @@ use crate::ast::Expr;
 use crate::{EngineLimits, LogqlError, Output, Query, QueryKind, parse};
 
 /// Entries read inside a chunk between two deadline checks.
-pub(crate) const DEADLINE_EVERY: u64 = 4096;
+pub(crate) const DEADLINE_EVERY: u64 = 1024;
 
 /// Whether `deadline` has passed.
 pub(crate) fn past(deadline: Option<Instant>) -> bool {
