@@ -29,7 +29,7 @@
 //! `{service_name=~".+"} |= "<id>"` uses the line filters the same way; a `| json` or
 //! `| logfmt` stage before the label filter gives up both hints.
 //!
-//! Deadlines: [`Query::deadline`] is checked between chunks and every few thousand
+//! Deadlines: [`Query::deadline`] is checked between chunks and every thousand or so
 //! entries; past it the query fails with [`LogqlError::Timeout`] and frees its thread.
 
 pub mod analysis;
@@ -132,7 +132,7 @@ pub struct Query {
     /// Most log lines returned (metric queries: most series).
     pub limit: usize,
     /// When the query must give up with [`LogqlError::Timeout`]; checked between chunks
-    /// and every few thousand entries inside one.
+    /// and every 1024 entries inside one.
     pub deadline: Option<std::time::Instant>,
 }
 

@@ -21,7 +21,8 @@
 //! ```
 //! On disk, `<dir>/<tenant>/wal/` holds the WAL and `<dir>/<tenant>/chunks/` the chunk
 //! files; tenants never share a file. Chunk metadata and filters are kept in memory
-//! (filters weigh about 3% of the stored bytes), so a needle search reads only the
+//! (line filters weigh about 3% of the stored bytes, metadata filters 2.5% where a third
+//! of the lines carry trace and span ids), so a needle search reads only the
 //! chunks whose filters admit the needle. A crash between writing a chunk file and
 //! dropping the WAL segments it covers replays those entries again; reads merge the
 //! copies away (same time and line), as they do for any duplicate.
