@@ -123,6 +123,16 @@ pub struct LogSelect {
     /// Substrings every line the query can return contains (from `|= "..."` filters);
     /// a chunk holding none of a hint's text can be skipped. Never used to decide a match.
     pub line_contains: Vec<String>,
+    /// Structured-metadata pairs `(name, value)` every entry the query can return carries,
+    /// unless `name` is one of the entry's stream labels (then the query tests the stream
+    /// label instead, and the pair says nothing about the metadata). From `| name="value"`
+    /// label filters that run before any stage able to create or rename labels.
+    ///
+    /// A store may skip a chunk of a stream that has no label `name` when no entry of
+    /// the chunk has the metadata pair; it must never skip on behalf of a pair whose name
+    /// is a label of the stream, and the hint never decides whether an entry matches
+    /// (the query checks every entry it reads). Stores may ignore it.
+    pub metadata_equals: Vec<(String, String)>,
 }
 
 /// The entries of one stream, read chunk by chunk.
@@ -248,6 +258,7 @@ pub trait LogQueryable: Send + Sync {
             start_ns,
             end_ns,
             line_contains: Vec::new(),
+            metadata_equals: Vec::new(),
         };
         let mut out = Vec::new();
         for series in self.select_logs(tenant, matchers, &select)? {

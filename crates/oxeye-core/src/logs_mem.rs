@@ -180,6 +180,7 @@ mod tests {
             start_ns: 10,
             end_ns: 30,
             line_contains: Vec::new(),
+            metadata_equals: Vec::new(),
         };
         let got = s
             .select_logs(&tenant(), &[Matcher::equal("job", "api")], &select)

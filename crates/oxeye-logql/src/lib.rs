@@ -15,6 +15,22 @@
 //! the asked direction and stop once `limit` lines are final; metric queries turn each
 //! range aggregation into per-step samples and hand the operators above them to the
 //! PromQL engine (see `engine::metric`).
+//!
+//! Store hints: the engine tells the store what every returned entry must hold, so it
+//! can skip chunks: `|= "text"` literals become `LogSelect::line_contains`, and
+//! `| name="value"` label filters ahead of any parser or label-rewriting stage become
+//! `LogSelect::metadata_equals` (structured metadata, unless `name` is a stream label).
+//! Hints never decide a match; every entry read still goes through the pipeline.
+//!
+//! Trace correlation: the logs of one trace, across all services, are
+//! `{service_name=~".+"} | trace_id="<32 hex digits>"` when the id is structured
+//! metadata (OTLP logs, Loki push with metadata); the metadata hint lets the store read
+//! only the chunks holding the id. When the id is only in the line text,
+//! `{service_name=~".+"} |= "<id>"` uses the line filters the same way; a `| json` or
+//! `| logfmt` stage before the label filter gives up both hints.
+//!
+//! Deadlines: [`Query::deadline`] is checked between chunks and every thousand or so
+//! entries; past it the query fails with [`LogqlError::Timeout`] and frees its thread.
 
 pub mod analysis;
 pub mod ast;
@@ -55,6 +71,12 @@ pub enum LogqlError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The query ran past its deadline and was abandoned.
+    #[error("query timed out: still running at its deadline after reading {entries} entries")]
+    Timeout {
+        /// Entries read before the query gave up.
+        entries: u64,
+    },
 }
 
 impl LogqlError {
@@ -63,6 +85,7 @@ impl LogqlError {
         match self {
             LogqlError::Parse { .. } | LogqlError::BadQuery(_) => StatusCode::BadData,
             LogqlError::Store(e) => e.status_code(),
+            LogqlError::Timeout { .. } => StatusCode::Timeout,
         }
     }
 }
@@ -108,6 +131,9 @@ pub struct Query {
     pub direction: Direction,
     /// Most log lines returned (metric queries: most series).
     pub limit: usize,
+    /// When the query must give up with [`LogqlError::Timeout`]; checked between chunks
+    /// and every 1024 entries inside one.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// One log line of a result, with its labels in Loki's categories.

@@ -24,6 +24,7 @@ use oxeye_core::logs::LogEntry;
 use crate::codec::{Reader, put_bytes, put_ivarint, put_uvarint};
 use crate::error::DecodeError;
 use crate::filter::LineFilter;
+use crate::mdfilter::MetaFilter;
 
 /// The largest uncompressed payload a chunk may claim (a corrupt size cannot make a
 /// reader allocate more).
@@ -54,12 +55,14 @@ pub(crate) struct EncodedChunk {
     pub meta: ChunkMeta,
     pub data: Vec<u8>,
     pub filter: LineFilter,
+    /// The filter of the entries' structured-metadata pairs.
+    pub md_filter: MetaFilter,
 }
 
 impl EncodedChunk {
     /// Bytes held in memory.
     pub fn mem_bytes(&self) -> usize {
-        self.data.len() + self.filter.encoded_len() + 64
+        self.data.len() + self.filter.encoded_len() + self.md_filter.encoded_len() + 64
     }
 
     #[cfg(test)]
@@ -302,7 +305,7 @@ enum MdValue {
     InLine(usize, usize),
 }
 
-/// Encodes `entries` (sorted by time, non-empty) into a compressed chunk with its filter.
+/// Encodes `entries` (sorted by time, non-empty) into a compressed chunk with its filters.
 pub(crate) fn encode_chunk(entries: &[LogEntry], level: i32) -> EncodedChunk {
     let line_bytes: usize = entries.iter().map(|e| e.line.len()).sum();
     let mut payload = Vec::with_capacity(line_bytes + entries.len() * 8 + 64);
@@ -314,6 +317,7 @@ pub(crate) fn encode_chunk(entries: &[LogEntry], level: i32) -> EncodedChunk {
         zstd::bulk::compress(&payload, 0).unwrap_or_default()
     });
     let filter = LineFilter::build(entries.iter().map(|e| e.line.as_bytes()));
+    let md_filter = MetaFilter::build(entries);
     let meta = ChunkMeta {
         min_ts: entries.first().map_or(0, |e| e.ts_ns),
         max_ts: entries.last().map_or(0, |e| e.ts_ns),
@@ -322,7 +326,12 @@ pub(crate) fn encode_chunk(entries: &[LogEntry], level: i32) -> EncodedChunk {
         raw_len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
         crc: crc32fast::hash(&data),
     };
-    EncodedChunk { meta, data, filter }
+    EncodedChunk {
+        meta,
+        data,
+        filter,
+        md_filter,
+    }
 }
 
 /// The same chunk compressed at `level` (its filter and metadata kept).
@@ -339,6 +348,7 @@ pub(crate) fn recompress(c: &EncodedChunk, level: i32) -> Result<EncodedChunk, D
         meta,
         data,
         filter: c.filter.clone(),
+        md_filter: c.md_filter.clone(),
     })
 }
 

@@ -4,8 +4,12 @@
 //! "OXLOGC01" | chunk data ... | footer | footer length u64 LE | footer CRC32 u32 LE | "OXLOGEND"
 //! footer: stream count, per stream its label set;
 //!         chunk count, per chunk: stream number, min ts, max ts (zigzag), entries,
-//!         line bytes, payload length, chunk CRC32, offset, length, filter
+//!         line bytes, payload length, chunk CRC32, offset, length, filter;
+//!         then optional sections, each a tag byte and its body:
+//!         1 = metadata filters, one per chunk in chunk order
 //! ```
+//! Files written before the metadata filters existed end after the chunks; their chunks
+//! have no metadata filter and are read for every metadata hint.
 //! A file is written under a temporary name, fsynced and renamed (`<seq>.olc`), so a
 //! crash leaves either the whole file or none. Opening reads only the footer: chunk
 //! metadata and filters stay in memory, chunk data is read with positioned reads when a
@@ -28,11 +32,14 @@ use crate::chunk::{ChunkMeta, EncodedChunk, Keep, decode_chunk};
 use crate::codec::{Reader, put_ivarint, put_uvarint};
 use crate::error::DecodeError;
 use crate::filter::LineFilter;
+use crate::mdfilter::MetaFilter;
 use crate::record::{decode_labels, encode_labels};
 
 const HEAD_MAGIC: &[u8; 8] = b"OXLOGC01";
 const TAIL_MAGIC: &[u8; 8] = b"OXLOGEND";
 const TAIL_LEN: usize = 8 + 4 + 8;
+/// Footer section tag: the chunks' metadata filters.
+const SECTION_MD_FILTERS: u8 = 1;
 /// The file name suffix of chunk files.
 pub(crate) const EXT: &str = "olc";
 
@@ -44,6 +51,8 @@ pub(crate) struct FileChunk {
     pub offset: u64,
     pub len: u32,
     pub filter: LineFilter,
+    /// Absent in files written before metadata filters: such chunks may hold any pair.
+    pub md_filter: Option<MetaFilter>,
 }
 
 /// An open chunk file.
@@ -108,6 +117,12 @@ pub(crate) fn write_file(
             put_uvarint(&mut footer, c.data.len() as u64);
             c.filter.encode(&mut footer);
             offset += c.data.len() as u64;
+        }
+    }
+    footer.push(SECTION_MD_FILTERS);
+    for (_, chunks) in streams {
+        for c in chunks {
+            c.md_filter.encode(&mut footer);
         }
     }
     w.write_all(&footer).map_err(werr)?;
@@ -272,10 +287,20 @@ fn parse_footer(
             offset,
             len,
             filter,
+            md_filter: None,
         });
     }
-    if !r.is_empty() {
-        return Err(DecodeError("bytes left after the last chunk".into()));
+    while !r.is_empty() {
+        match r.u8("footer section")? {
+            SECTION_MD_FILTERS => {
+                for (i, c) in chunks.iter_mut().enumerate() {
+                    let f = MetaFilter::decode(&mut r)
+                        .map_err(|e| DecodeError(format!("chunk {i}: {}", e.0)))?;
+                    c.md_filter = Some(f);
+                }
+            }
+            tag => return Err(DecodeError(format!("unknown footer section {tag}"))),
+        }
     }
     Ok((streams, chunks))
 }
@@ -336,5 +361,69 @@ mod tests {
         let path = f.path.clone();
         drop(f);
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn metadata_filters_round_trip_and_older_files_read_without_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let es: Vec<LogEntry> = (0..40)
+            .map(|i| {
+                let mut e = LogEntry::new(i, format!("line {i}"));
+                e.metadata.push(("trace_id".into(), format!("t{i}")));
+                e
+            })
+            .collect();
+        let chunks = vec![
+            Arc::new(encode_chunk(&es[..20], 3)),
+            Arc::new(encode_chunk(&es[20..], 3)),
+        ];
+        let streams = vec![(Labels::from_pairs(&[("job", "a")]), chunks.clone())];
+        let f = write_file(dir.path(), 1, &streams).unwrap();
+        for (fc, c) in f.chunks.iter().zip(&chunks) {
+            assert_eq!(fc.md_filter.as_ref(), Some(&c.md_filter));
+        }
+        let first = f.chunks[0].md_filter.as_ref().unwrap();
+        assert!(first.may_contain("trace_id", "t3"));
+        assert!(!first.may_contain("trace_id", "t33"));
+
+        // the same file as written before metadata filters: the footer ends after the
+        // chunks, so its chunks have no metadata filter (any pair may be there)
+        let bytes = std::fs::read(&f.path).unwrap();
+        let n = bytes.len();
+        let footer_len =
+            u64::from_le_bytes(bytes[n - TAIL_LEN..n - TAIL_LEN + 8].try_into().unwrap());
+        let footer_at = n - TAIL_LEN - footer_len as usize;
+        let section: usize = 1 + chunks
+            .iter()
+            .map(|c| {
+                let mut b = Vec::new();
+                c.md_filter.encode(&mut b);
+                b.len()
+            })
+            .sum::<usize>();
+        let old_footer = &bytes[footer_at..n - TAIL_LEN - section];
+        let mut old = bytes[..footer_at].to_vec();
+        old.extend_from_slice(old_footer);
+        old.extend_from_slice(&(old_footer.len() as u64).to_le_bytes());
+        old.extend_from_slice(&crc32fast::hash(old_footer).to_le_bytes());
+        old.extend_from_slice(TAIL_MAGIC);
+        let p = dir.path().join("old.olc");
+        std::fs::write(&p, &old).unwrap();
+        let back = ChunkFile::open(&p, 2).unwrap();
+        assert_eq!(back.chunks.len(), 2);
+        assert!(back.chunks.iter().all(|c| c.md_filter.is_none()));
+        assert_eq!(back.read_chunk(1).unwrap(), es[20..].to_vec());
+
+        // an unknown section is corruption, not silently ignored
+        let mut footer = bytes[footer_at..n - TAIL_LEN].to_vec();
+        footer.push(9);
+        let mut odd = bytes[..footer_at].to_vec();
+        odd.extend_from_slice(&footer);
+        odd.extend_from_slice(&(footer.len() as u64).to_le_bytes());
+        odd.extend_from_slice(&crc32fast::hash(&footer).to_le_bytes());
+        odd.extend_from_slice(TAIL_MAGIC);
+        std::fs::write(&p, &odd).unwrap();
+        let err = ChunkFile::open(&p, 3).unwrap_err().to_string();
+        assert!(err.contains("unknown footer section 9"), "{err}");
     }
 }

@@ -13,13 +13,16 @@
 //!       flush) ─► chunks recompressed at `zstd_level` ─► one chunk file per cut:
 //!       chunks + footer (stream label sets, chunk time ranges, filters)
 //! maintain ─► cuts, retention (files whose newest entry is older than `retention`)
-//! select_logs ─► postings ─► streams ─► chunks overlapping the range whose filter
-//!       admits every `line_contains` needle ─► decoded one at a time, in direction order
+//! select_logs ─► postings ─► streams ─► chunks overlapping the range whose line filter
+//!       admits every `line_contains` needle and whose metadata filter admits every
+//!       `metadata_equals` pair not named like a stream label ─► decoded one at a time,
+//!       in direction order
 //!       (overlapping chunks merged), lines lacking a needle dropped while decoding
 //! ```
 //! On disk, `<dir>/<tenant>/wal/` holds the WAL and `<dir>/<tenant>/chunks/` the chunk
 //! files; tenants never share a file. Chunk metadata and filters are kept in memory
-//! (filters weigh about 3% of the stored bytes), so a needle search reads only the
+//! (line filters weigh about 3% of the stored bytes, metadata filters 2.5% where a third
+//! of the lines carry trace and span ids), so a needle search reads only the
 //! chunks whose filters admit the needle. A crash between writing a chunk file and
 //! dropping the WAL segments it covers replays those entries again; reads merge the
 //! copies away (same time and line), as they do for any duplicate.
@@ -84,7 +87,29 @@
 //! skips 98.4% of the chunks for a present id and 99.1% for an absent one at 3.1% of
 //! the data's size. Needles without an indexed window (shorter than 8 bytes, or with
 //! punctuation every few bytes, such as an IP address) never skip anything.
-
+//!
+//! # Metadata filters
+//! Each chunk also keeps a bloom filter of its distinct structured-metadata pairs
+//! (`mdfilter`), stored as an optional footer section of chunk files (files without it
+//! read as "any pair may be there"). It serves `| trace_id="..."` before any parser: a
+//! trace id sent as OTLP or Loki structured metadata is found in one query across all
+//! services, reading only the chunks that hold it. The query to link from a trace is
+//! `{service_name=~".+"} | trace_id="<id>"`. A pair whose name is a label of the stream
+//! is never used to skip (the query then tests the label). Figures: see below the
+//! measurement of `measure.rs` (`print_metadata_filter_figures`, `print_store_figures`).
+//!
+//! | bits per pair, probes | size (of data) | absent trace id passes |
+//! |-----------------------|---------------:|-----------------------:|
+//! | 8, 3                  | 2.05%          | 3.01% of chunks        |
+//! | **10, 4**             | **2.56%**      | **1.15%**              |
+//! | 12, 5                 | 3.07%          | 0.45%                  |
+//! | 16, 6                 | 4.09%          | 0.08%                  |
+//!
+//! (release build, 64 MiB of the corpus above, chunks at the defaults; the trace and
+//! span ids, distinct per entry, make almost all of the size; filters build at about
+//! 4 M pairs/s.) Through the store, a trace id looked up by metadata alone decodes 1.10
+//! of 44 chunks (97.5% skipped; the 0.10 are false positives), 15 ms per lookup, against
+//! 44 chunks without the hint.
 mod chunk;
 mod codec;
 mod error;
@@ -92,6 +117,7 @@ mod file;
 mod filter;
 mod head;
 mod index;
+mod mdfilter;
 #[cfg(test)]
 mod measure;
 mod read;

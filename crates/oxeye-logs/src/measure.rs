@@ -260,16 +260,19 @@ mod tests {
         let opts = crate::LogStoreOptions::default();
         let mut data = 0;
         let mut filters = 0;
+        let mut md_filters = 0;
         for c in chunked(&streams, opts.chunk_target_bytes) {
             let e = encode_chunk(c, opts.zstd_level);
             data += e.data.len();
             filters += e.filter.encoded_len();
+            md_filters += e.md_filter.encoded_len();
         }
         println!(
-            "defaults (level {}, {} KiB chunks): data {data} + filters {filters} = {:.3}x zstd -3",
+            "defaults (level {}, {} KiB chunks): data {data} + line filters {filters} + metadata filters {md_filters} ({:.2}% of data) = {:.3}x zstd -3",
             opts.zstd_level,
             opts.chunk_target_bytes >> 10,
-            (data + filters) as f64 / z3 as f64
+            md_filters as f64 * 100.0 / data as f64,
+            (data + filters + md_filters) as f64 / z3 as f64
         );
         assert!(
             data < z3,
@@ -358,6 +361,53 @@ mod tests {
         }
     }
 
+    /// Metadata filter parameters: size against the compressed chunks, and how many
+    /// chunks an absent trace id passes.
+    #[test]
+    fn print_metadata_filter_figures() {
+        use crate::mdfilter::MetaFilter;
+        let (streams, _, _) = corpus(mb() << 20);
+        let opts = crate::LogStoreOptions::default();
+        let chunks = chunked(&streams, opts.chunk_target_bytes);
+        let data: usize = chunks
+            .iter()
+            .map(|c| encode_chunk(c, opts.zstd_level).data.len())
+            .sum();
+        let pairs: usize = chunks
+            .iter()
+            .map(|c| c.iter().map(|e| e.metadata.len()).sum::<usize>())
+            .sum();
+        println!(
+            "{} chunks, {data} bytes compressed, {pairs} metadata pairs",
+            chunks.len()
+        );
+        for (bits, probes) in [(8u8, 3u8), (10, 4), (12, 5), (16, 6)] {
+            let t = Instant::now();
+            let filters: Vec<MetaFilter> = chunks
+                .iter()
+                .map(|c| MetaFilter::build_with(bits, probes, c))
+                .collect();
+            let secs = t.elapsed().as_secs_f64();
+            let size: usize = filters.iter().map(MetaFilter::encoded_len).sum();
+            // chunks holding metadata at all (the others reject every pair)
+            let with_md = filters.iter().filter(|f| f.encoded_len() > 7).count();
+            let mut passed = 0usize;
+            for i in 0..1000u64 {
+                let id = format!("{:016x}{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15), !i);
+                passed += filters
+                    .iter()
+                    .filter(|f| f.may_contain("trace_id", &id))
+                    .count();
+            }
+            println!(
+                "{bits} bits/pair, {probes} probes: {size} bytes ({:.2}% of data), absent trace id passes {:.2}% of the {with_md} chunks with metadata, build {:.1} M pairs/s",
+                size as f64 * 100.0 / data as f64,
+                passed as f64 / 10.0 / with_md.max(1) as f64,
+                pairs as f64 / secs / 1e6
+            );
+        }
+    }
+
     /// End to end through the store: ingest rate, stored bytes against `zstd -3` of the
     /// raw file, and needle searches against `rg` over the raw file (when installed).
     #[test]
@@ -421,6 +471,7 @@ mod tests {
                 start_ns: i64::MIN,
                 end_ns: i64::MAX,
                 line_contains: vec![(*id).clone()],
+                metadata_equals: Vec::new(),
             };
             let mut hits = 0;
             for s in store.select_logs(&t, &all_streams, &sel).unwrap() {
@@ -440,6 +491,44 @@ mod tests {
             "needle search: {:.2} ms each, {decoded:.2} of {} chunks decoded per needle",
             per * 1e3,
             st.chunks
+        );
+        // the same ids by structured metadata alone (`| trace_id="..."`)
+        let before = store.stats();
+        let t0 = Instant::now();
+        for id in &needles {
+            let sel = LogSelect {
+                start_ns: i64::MIN,
+                end_ns: i64::MAX,
+                line_contains: Vec::new(),
+                metadata_equals: vec![("trace_id".to_string(), (*id).clone())],
+            };
+            let mut hits = 0;
+            for s in store.select_logs(&t, &all_streams, &sel).unwrap() {
+                s.data
+                    .for_each_chunk(Direction::Backward, &mut |es| {
+                        hits += es
+                            .iter()
+                            .filter(|e| {
+                                e.metadata
+                                    .iter()
+                                    .any(|(n, v)| n == "trace_id" && v == id.as_str())
+                            })
+                            .count();
+                        ControlFlow::Continue(())
+                    })
+                    .unwrap();
+            }
+            assert_eq!(hits, 1, "{id}");
+        }
+        let per = t0.elapsed().as_secs_f64() / needles.len() as f64;
+        let after = store.stats();
+        let decoded = (after.chunks_decoded - before.chunks_decoded) as f64 / needles.len() as f64;
+        let skipped = (after.chunks_skipped - before.chunks_skipped) as f64 / needles.len() as f64;
+        println!(
+            "trace id by metadata: {:.2} ms each, {decoded:.2} of {} chunks decoded, {skipped:.2} skipped ({:.1}%) per lookup",
+            per * 1e3,
+            st.chunks,
+            skipped * 100.0 / st.chunks.max(1) as f64
         );
         if let Some(id) = needles.first() {
             let t0 = Instant::now();

@@ -30,6 +30,7 @@ use crate::chunk::{EncodedChunk, recompress};
 use crate::file::{ChunkFile, EXT, write_file};
 use crate::head::Head;
 use crate::index::Index;
+use crate::mdfilter::MetaFilter;
 use crate::read::{Part, Source, StreamData};
 use crate::record::{decode_batch, encode_batch, validate};
 use crate::{LogStoreError, LogStoreOptions};
@@ -396,13 +397,27 @@ impl Tenant {
         v
     }
 
-    /// The parts of stream `id` overlapping the select, skipping chunks whose filter
-    /// rules out a needle.
-    fn parts(&self, heads: &[Arc<Head>], index: &Index, id: u32, sel: &LogSelect) -> Vec<Part> {
+    /// The parts of stream `id` overlapping the select, skipping chunks whose filters
+    /// rule out a needle or a metadata pair. A metadata pair whose name is a label of the
+    /// stream is not used: the query tests the stream label, not the metadata.
+    fn parts(
+        &self,
+        heads: &[Arc<Head>],
+        index: &Index,
+        id: u32,
+        labels: &Labels,
+        sel: &LogSelect,
+    ) -> Vec<Part> {
         let needles: Vec<&[u8]> = sel.line_contains.iter().map(|s| s.as_bytes()).collect();
+        let pairs: Vec<&(String, String)> = sel
+            .metadata_equals
+            .iter()
+            .filter(|(n, _)| labels.get(n).is_none())
+            .collect();
         let mut skipped = 0u64;
-        let mut admits = |f: &crate::filter::LineFilter| {
-            let ok = needles.iter().all(|n| f.may_contain(n));
+        let mut admits = |f: &crate::filter::LineFilter, md: Option<&MetaFilter>| {
+            let ok = needles.iter().all(|n| f.may_contain(n))
+                && md.is_none_or(|md| pairs.iter().all(|(n, v)| md.may_contain(n, v)));
             skipped += u64::from(!ok);
             ok
         };
@@ -414,7 +429,9 @@ impl Tenant {
                 continue;
             }
             for c in &s.sealed {
-                if c.meta.overlaps(sel.start_ns, sel.end_ns) && admits(&c.filter) {
+                if c.meta.overlaps(sel.start_ns, sel.end_ns)
+                    && admits(&c.filter, Some(&c.md_filter))
+                {
                     out.push(Part {
                         min_ts: c.meta.min_ts,
                         max_ts: c.meta.max_ts,
@@ -436,7 +453,9 @@ impl Tenant {
                 let Some(c) = r.file.chunks.get(r.idx as usize) else {
                     continue;
                 };
-                if c.meta.overlaps(sel.start_ns, sel.end_ns) && admits(&c.filter) {
+                if c.meta.overlaps(sel.start_ns, sel.end_ns)
+                    && admits(&c.filter, c.md_filter.as_ref())
+                {
                     out.push(Part {
                         min_ts: c.meta.min_ts,
                         max_ts: c.meta.max_ts,
@@ -460,7 +479,7 @@ impl Tenant {
         let mut out = Vec::new();
         for id in index.select(matchers) {
             let Some(info) = index.get(id) else { continue };
-            let parts = self.parts(&heads, &index, id, sel);
+            let parts = self.parts(&heads, &index, id, &info.labels, sel);
             if parts.is_empty() {
                 continue;
             }

@@ -6,5 +6,7 @@ mod basic;
 mod crash;
 #[path = "it/maintenance.rs"]
 mod maintenance;
+#[path = "it/metadata.rs"]
+mod metadata;
 #[path = "it/prop.rs"]
 mod prop;

@@ -141,8 +141,13 @@ fn scan<'s>(
     let mut sc = Scratch::default();
     let mut over_limit = false;
     let mut seq = 0u64;
+    let mut timed_out = false;
     for s in series {
         s.data.for_each_chunk(q.direction, &mut |chunk| {
+            if super::past(q.deadline) {
+                timed_out = true;
+                return ControlFlow::Break(());
+            }
             for entry in chunk {
                 // Entries come in the asked direction: once one ranks after what can
                 // still be kept, so do the rest of the stream.
@@ -157,6 +162,10 @@ fn scan<'s>(
                     _ => {}
                 }
                 stats.entries_scanned += 1;
+                if stats.entries_scanned % super::DEADLINE_EVERY == 0 && super::past(q.deadline) {
+                    timed_out = true;
+                    return ControlFlow::Break(());
+                }
                 stats.bytes_scanned += entry.line.len() as u64;
                 if ctx.scanned.fetch_add(1, Ordering::Relaxed) >= ctx.limits.max_entries_scanned {
                     over_limit = true;
@@ -202,6 +211,11 @@ fn scan<'s>(
             }
             ControlFlow::Continue(())
         })?;
+        if timed_out {
+            return Err(LogqlError::Timeout {
+                entries: ctx.scanned.load(Ordering::Relaxed),
+            });
+        }
         if over_limit {
             return Err(LogqlError::BadQuery(format!(
                 "the query would read more than {} entries (max_entries_scanned)",
@@ -295,6 +309,7 @@ pub(crate) fn run(
         start_ns: q.start_ns,
         end_ns: q.end_ns,
         line_contains: pipeline.line_hints().to_vec(),
+        metadata_equals: pipeline.metadata_hints().to_vec(),
     };
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
     let scanned = AtomicU64::new(0);

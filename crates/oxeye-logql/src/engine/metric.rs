@@ -77,6 +77,7 @@ pub(crate) fn run(
             agg,
             agg.grouping.as_ref(),
             &steps,
+            q.deadline,
             &mut stats,
         )?;
         let value = match q.kind {
@@ -101,7 +102,9 @@ pub(crate) fn run(
         expr,
         None,
         &mut |agg, grouping| {
-            let series = range::eval(store, limits, tenant, agg, grouping, &steps, &mut stats)?;
+            let series = range::eval(
+                store, limits, tenant, agg, grouping, &steps, q.deadline, &mut stats,
+            )?;
             let name = format!("{LEAF_PREFIX}{n}");
             n += 1;
             for (labels, samples) in series {

@@ -5,11 +5,21 @@ mod logs;
 mod metric;
 mod range;
 
+use std::time::Instant;
+
 use oxeye_core::TenantId;
 use oxeye_core::logs::LogQueryable;
 
 use crate::ast::Expr;
 use crate::{EngineLimits, LogqlError, Output, Query, QueryKind, parse};
+
+/// Entries read inside a chunk between two deadline checks.
+pub(crate) const DEADLINE_EVERY: u64 = 1024;
+
+/// Whether `deadline` has passed.
+pub(crate) fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
 
 /// Runs `q` against `store`.
 pub(crate) fn query(
@@ -19,6 +29,9 @@ pub(crate) fn query(
     q: &Query,
 ) -> Result<Output, LogqlError> {
     let expr = parse(&q.text)?;
+    if past(q.deadline) {
+        return Err(LogqlError::Timeout { entries: 0 });
+    }
     if q.kind == QueryKind::Range && q.end_ns < q.start_ns {
         return Err(LogqlError::BadQuery(
             "end timestamp must not be before or equal to start time".into(),
@@ -126,6 +139,7 @@ mod tests {
             interval_ns: None,
             direction: Direction::Backward,
             limit,
+            deadline: None,
         }
     }
 
@@ -291,5 +305,134 @@ mod tests {
             10,
         );
         assert!(query(s.as_ref(), &one, &t, &summed).is_ok());
+    }
+
+    /// A stream whose chunks take a millisecond each to read.
+    struct SlowData;
+
+    impl oxeye_core::logs::LogStreamData for SlowData {
+        fn for_each_chunk(
+            &self,
+            _direction: Direction,
+            f: &mut dyn FnMut(&[LogEntry]) -> std::ops::ControlFlow<()>,
+        ) -> Result<(), StoreError> {
+            for c in 0..10_000i64 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                let chunk: Vec<LogEntry> = (0..10)
+                    .map(|i| LogEntry::new(c * 10 + i, "slow line"))
+                    .collect();
+                if f(&chunk).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    struct SlowStore;
+
+    impl LogQueryable for SlowStore {
+        fn select_logs(
+            &self,
+            _tenant: &TenantId,
+            _matchers: &[Matcher],
+            _select: &LogSelect,
+        ) -> Result<Vec<LogSeries>, StoreError> {
+            Ok(vec![LogSeries {
+                labels: Labels::from_pairs(&[("app", "a")]),
+                data: Arc::new(SlowData),
+            }])
+        }
+
+        fn log_label_names(
+            &self,
+            _tenant: &TenantId,
+            _matchers: &[Matcher],
+            _start_ns: i64,
+            _end_ns: i64,
+        ) -> Result<Vec<String>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        fn log_label_values(
+            &self,
+            _tenant: &TenantId,
+            _name: &str,
+            _matchers: &[Matcher],
+            _start_ns: i64,
+            _end_ns: i64,
+        ) -> Result<Vec<String>, StoreError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[test]
+    fn queries_give_up_at_their_deadline() {
+        // A big store and a deadline already passed: no entry is read.
+        let t = TenantId::new("t").unwrap();
+        let big = MemLogStore::new();
+        let entries: Vec<LogEntry> = (0..200_000)
+            .map(|i| LogEntry::new(i * 1_000, format!("line {i}")))
+            .collect();
+        big.append_logs(
+            &t,
+            LogBatch {
+                streams: vec![LogStream {
+                    labels: Labels::from_pairs(&[("app", "a")]),
+                    entries,
+                }],
+            },
+        )
+        .unwrap();
+        let l = EngineLimits::default();
+        for text in [r#"{app="a"} |= "x""#, r#"count_over_time({app="a"}[1s])"#] {
+            let mut late = q(text, QueryKind::Range, 10);
+            late.deadline = Some(std::time::Instant::now());
+            let started = std::time::Instant::now();
+            let e = query(&big, &l, &t, &late).unwrap_err();
+            assert!(matches!(e, LogqlError::Timeout { entries: 0 }), "{e}");
+            assert_eq!(e.status_code(), oxeye_core::StatusCode::Timeout);
+            assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        }
+        // A deadline passing mid-scan stops the scan between chunks (reading all of
+        // the slow stream takes ten seconds).
+        for text in [r#"{app="a"} |= "x""#, r#"count_over_time({app="a"}[1s])"#] {
+            let mut soon = q(text, QueryKind::Range, 10);
+            soon.end_ns = 1_000_000;
+            soon.step_ns = 1_000;
+            soon.deadline = Some(std::time::Instant::now() + std::time::Duration::from_millis(50));
+            let started = std::time::Instant::now();
+            let e = query(&SlowStore, &l, &t, &soon).unwrap_err();
+            assert!(matches!(e, LogqlError::Timeout { .. }), "{text}: {e}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(3),
+                "{text}: gave up after {:?}",
+                started.elapsed()
+            );
+        }
+    }
+
+    #[test]
+    fn label_equalities_become_metadata_hints() {
+        let (s, t) = store();
+        let l = EngineLimits::default();
+        for text in [
+            r#"{app="a"} | trace_id="abc""#,
+            r#"count_over_time({app="a"} | trace_id="abc" [5s])"#,
+        ] {
+            query(s.as_ref(), &l, &t, &q(text, QueryKind::Range, 10)).unwrap();
+        }
+        query(
+            s.as_ref(),
+            &l,
+            &t,
+            &q(r#"{app="a"} | json | trace_id="abc""#, QueryKind::Range, 10),
+        )
+        .unwrap();
+        let selects = s.selects.lock().unwrap().clone();
+        let pair = vec![("trace_id".to_string(), "abc".to_string())];
+        assert_eq!(selects[0].metadata_equals, pair);
+        assert_eq!(selects[1].metadata_equals, pair);
+        assert!(selects[2].metadata_equals.is_empty());
     }
 }

@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use oxeye_core::logs::{Direction, LogQueryable, LogSelect, LogSeries};
 use oxeye_core::{Label, Labels, MatchOp, Sample, TenantId};
@@ -272,6 +273,7 @@ pub(crate) fn eval(
     agg: &RangeAgg,
     grouping: Option<&Grouping>,
     steps: &[i64],
+    deadline: Option<Instant>,
     stats: &mut QueryStats,
 ) -> Result<Vec<(Labels, Vec<Sample>)>, LogqlError> {
     let (Some(&first), Some(&last)) = (steps.first(), steps.last()) else {
@@ -316,6 +318,7 @@ pub(crate) fn eval(
             .saturating_sub(offset)
             .saturating_add(1),
         line_contains: pipeline.line_hints().to_vec(),
+        metadata_equals: pipeline.metadata_hints().to_vec(),
     };
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
     let filter = key_filter(grouping);
@@ -333,6 +336,7 @@ pub(crate) fn eval(
         end_ns: select.end_ns,
         limits,
         scanned: &scanned,
+        deadline,
     };
     // Streams are spread over a few threads (interleaved, as their sizes are unknown);
     // each builds its own groups, merged by key afterwards.
@@ -430,6 +434,12 @@ const MAX_THREADS: usize = 4;
 /// them (the result itself is held to `EngineLimits::max_series`); a bound on memory.
 pub(crate) const LEAF_MAX_SERIES: usize = 1_000_000;
 
+fn timeout(ctx: &Ctx<'_>) -> LogqlError {
+    LogqlError::Timeout {
+        entries: ctx.scanned.load(Ordering::Relaxed),
+    }
+}
+
 fn too_many_leaf_series() -> LogqlError {
     LogqlError::BadQuery(format!(
         "maximum of series ({LEAF_MAX_SERIES}) reached for a range aggregation of a single \
@@ -454,6 +464,8 @@ struct Ctx<'a> {
     limits: &'a EngineLimits,
     /// Entries read by all threads, against `max_entries_scanned`.
     scanned: &'a AtomicU64,
+    /// When to give up.
+    deadline: Option<Instant>,
 }
 
 /// The groups one thread built, keyed, and what it read.
@@ -481,6 +493,10 @@ fn scan<'s>(
     let mut failure: Option<LogqlError> = None;
     for s in series {
         s.data.for_each_chunk(Direction::Forward, &mut |chunk| {
+            if super::past(ctx.deadline) {
+                failure = Some(timeout(ctx));
+                return ControlFlow::Break(());
+            }
             out.entries += chunk.len() as u64;
             let total =
                 ctx.scanned.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
@@ -491,7 +507,11 @@ fn scan<'s>(
                 )));
                 return ControlFlow::Break(());
             }
-            for entry in chunk {
+            for (i, entry) in chunk.iter().enumerate() {
+                if (i as u64 + 1) % super::DEADLINE_EVERY == 0 && super::past(ctx.deadline) {
+                    failure = Some(timeout(ctx));
+                    return ControlFlow::Break(());
+                }
                 out.bytes += entry.line.len() as u64;
                 if entry.ts_ns < ctx.start_ns || entry.ts_ns >= ctx.end_ns {
                     continue;

@@ -18,9 +18,9 @@ pub(crate) mod pattern;
 use std::collections::HashSet;
 
 use oxeye_core::logs::LogEntry;
-use oxeye_core::{Labels, Matcher};
+use oxeye_core::{Labels, MatchOp, Matcher};
 
-use crate::ast::{LabelFmtSource, LineFilterOp, LogExpr, NamedLabel, Stage};
+use crate::ast::{LabelFilter, LabelFmtSource, LineFilterOp, LogExpr, NamedLabel, Stage};
 use crate::template::LineTemplate;
 use crate::{LogqlError, ResultEntry};
 use filters::{LabelFilterEval, LineFilterEval};
@@ -75,6 +75,7 @@ pub struct LogPipeline {
     /// How many leading stages are line filters (run before labels are built).
     leading_line_filters: usize,
     hints: Vec<String>,
+    meta_hints: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for LogPipeline {
@@ -212,6 +213,7 @@ impl LogPipeline {
             stages,
             leading_line_filters,
             hints: line_hints(expr),
+            meta_hints: metadata_hints(expr),
         })
     }
 
@@ -239,6 +241,12 @@ impl LogPipeline {
     /// Substrings every line that passes contains (for the store's chunk skipping).
     pub fn line_hints(&self) -> &[String] {
         &self.hints
+    }
+
+    /// Label pairs every kept entry carries as structured metadata unless the name is a
+    /// stream label (for the store's chunk skipping, see `LogSelect::metadata_equals`).
+    pub fn metadata_hints(&self) -> &[(String, String)] {
+        &self.meta_hints
     }
 
     /// Whether the pipeline keeps the raw `line` after its leading line filters
@@ -515,6 +523,51 @@ fn line_hints(expr: &LogExpr) -> Vec<String> {
     out
 }
 
+/// `name = "value"` label filters (alone or in `and` chains) that run before any stage
+/// able to create, rename or drop labels: there a label is a stream label or structured
+/// metadata, so an entry kept by the filter either has a stream label `name` or carries
+/// the metadata pair. Filters with an empty value match a missing label and say nothing;
+/// `or`, `!=`, regex and numeric filters are not used, nor names starting with `__`
+/// (`__error__` is set by label filters themselves).
+fn metadata_hints(expr: &LogExpr) -> Vec<(String, String)> {
+    fn collect(f: &LabelFilter, out: &mut Vec<(String, String)>) {
+        match f {
+            LabelFilter::And(a, b) => {
+                collect(a, out);
+                collect(b, out);
+            }
+            // `__error__` and the like are set by the pipeline itself (a failed
+            // number conversion in an earlier filter), never stored as metadata
+            LabelFilter::Str(m)
+                if m.op == MatchOp::Equal && !m.value.is_empty() && !m.name.starts_with("__") =>
+            {
+                let pair = (m.name.clone(), m.value.clone());
+                if !out.contains(&pair) {
+                    out.push(pair);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for stage in &expr.stages {
+        match stage {
+            Stage::LabelFilter(f) => collect(f, &mut out),
+            // these change the line only
+            Stage::LineFilter(_) | Stage::LineFormat(_) | Stage::Decolorize => {}
+            Stage::Json(_)
+            | Stage::Logfmt { .. }
+            | Stage::Regexp(_)
+            | Stage::Pattern(_)
+            | Stage::Unpack
+            | Stage::LabelFormat(_)
+            | Stage::Drop(_)
+            | Stage::Keep(_) => break,
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,6 +591,50 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(p.matchers(), &[Matcher::equal("a", "b")]);
+    }
+
+    #[test]
+    fn metadata_hints_come_only_from_equalities_on_unparsed_labels() {
+        let hints = |q: &str| compile(q).metadata_hints().to_vec();
+        let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
+        assert_eq!(
+            hints(r#"{service_name=~".+"} | trace_id="abc""#),
+            vec![pair("trace_id", "abc")]
+        );
+        assert_eq!(
+            hints(
+                r#"{a="b"} |= "x" | trace_id="t" and span_id="s" | line_format "{{.a}}" | level="warn" | json | user="u""#
+            ),
+            vec![
+                pair("trace_id", "t"),
+                pair("span_id", "s"),
+                pair("level", "warn")
+            ]
+        );
+        for q in [
+            // parsers and label rewriting stages end the search: the label may come from them
+            r#"{a="b"} | json | trace_id="x""#,
+            r#"{a="b"} | logfmt | trace_id="x""#,
+            r#"{a="b"} | regexp "(?P<trace_id>\\w+)" | trace_id="x""#,
+            r#"{a="b"} | pattern "<trace_id> <_>" | trace_id="x""#,
+            r#"{a="b"} | unpack | trace_id="x""#,
+            r#"{a="b"} | label_format trace_id=other | trace_id="x""#,
+            r#"{a="b"} | drop level | trace_id="x""#,
+            r#"{a="b"} | keep trace_id | trace_id="x""#,
+            // not an equality every kept entry satisfies
+            r#"{a="b"} | trace_id="x" or level="y""#,
+            r#"{a="b"} | (t="x" and u="y") or v="z""#,
+            r#"{a="b"} | trace_id!="x""#,
+            r#"{a="b"} | trace_id=~"x""#,
+            r#"{a="b"} | trace_id!~"x""#,
+            r#"{a="b"} | status>200"#,
+            // an empty value matches entries without the label
+            r#"{a="b"} | trace_id="""#,
+            // the pipeline's own labels
+            r#"{a="b"} | n > 5 | __error__="SampleExtractionErr""#,
+        ] {
+            assert!(hints(q).is_empty(), "{q}: {:?}", hints(q));
+        }
     }
 
     #[test]

@@ -163,6 +163,7 @@ fn build_query(kind: &str, opts: &[(String, String)], text: &str) -> Result<Quer
             _ => Direction::Backward,
         },
         limit: get("limit").map_or(Ok(1000), |l| l.parse().map_err(|_| "bad limit".to_string()))?,
+        deadline: None,
     };
     if let Some(t) = get("time") {
         q.end_ns = ts(t)?;

@@ -30,6 +30,7 @@ pub fn all() -> LogSelect {
         start_ns: i64::MIN,
         end_ns: i64::MAX,
         line_contains: Vec::new(),
+        metadata_equals: Vec::new(),
     }
 }
 
@@ -109,6 +110,7 @@ fn append_select_reopen_in_time_order() {
         start_ns: 10_000,
         end_ns: 20_000,
         line_contains: Vec::new(),
+        metadata_equals: Vec::new(),
     };
     let got = lines(&store, &t, &m, &sel, Direction::Forward);
     assert_eq!(

@@ -226,6 +226,7 @@ fn needle_hints_skip_chunks_and_time_ranges_skip_the_rest() {
         start_ns: 3 * MIN_NS,
         end_ns: 4 * MIN_NS,
         line_contains: Vec::new(),
+        metadata_equals: Vec::new(),
     };
     let (n, _) = chunks_read(&store, &sel);
     assert!(n <= 2, "range read {n} of {total} chunks");
@@ -296,6 +297,10 @@ fn reads_during_cuts_see_every_acknowledged_entry_once() {
                     .append_logs(&t, batch(vec![stream(&[("job", "race")], e)]))
                     .unwrap();
                 acked.store(i, Ordering::SeqCst);
+                // cuts of its own too, so files exist however the flusher is scheduled
+                if i % 500 == 0 {
+                    store.flush().unwrap();
+                }
             }
             done.store(true, Ordering::SeqCst);
         });

@@ -64,7 +64,7 @@ proptest! {
         let ranges = [(i64::MIN, i64::MAX), (lo, lo + len)];
         for (s, want) in model.iter().enumerate() {
             for (start, end) in ranges {
-                let sel = LogSelect { start_ns: start, end_ns: end, line_contains: Vec::new() };
+                let sel = LogSelect { start_ns: start, end_ns: end, line_contains: Vec::new(), metadata_equals: Vec::new() };
                 let mut want: Vec<LogEntry> = want
                     .iter()
                     .filter(|(ts, _)| *ts >= start && *ts < end)

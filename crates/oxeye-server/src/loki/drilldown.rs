@@ -53,6 +53,7 @@ fn newest_lines(
         start_ns: start,
         end_ns: end,
         line_contains: Vec::new(),
+        metadata_equals: Vec::new(),
     };
     let mut all: Vec<(Arc<Labels>, LogEntry)> = Vec::new();
     for series in store.select_logs(tenant, matchers, &select)? {
@@ -128,8 +129,13 @@ async fn detect(
         interval_ns: None,
         direction: Direction::Backward,
         limit: lines,
+        deadline: None,
     };
-    run_query(state, move |_| {
+    run_query(state, move |deadline| {
+        let query = Query {
+            deadline: Some(deadline),
+            ..query
+        };
         let out = Engine::new(store, EngineLimits::default())
             .query(&tenant, &query)
             .map_err(logql_error)?;
@@ -258,6 +264,7 @@ pub async fn patterns(
             start_ns: start,
             end_ns: end.saturating_add(1),
             line_contains: Vec::new(),
+            metadata_equals: Vec::new(),
         };
         let mut lines: Vec<(i64, String)> = Vec::new();
         for series in store.select_logs(&tenant, &matchers, &select)? {

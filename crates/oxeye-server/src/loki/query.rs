@@ -84,6 +84,7 @@ pub async fn instant(
         interval_ns: None,
         direction,
         limit,
+        deadline: None,
     };
     execute(&state, tenant, query, wants_categorized(&headers)).await
 }
@@ -122,6 +123,7 @@ pub async fn range(
         interval_ns: interval.filter(|i| *i > 0),
         direction,
         limit,
+        deadline: None,
     };
     execute(&state, tenant, query, wants_categorized(&headers)).await
 }
@@ -136,7 +138,11 @@ async fn execute(
     let store = log_queryable(state)?;
     let started = Instant::now();
     let direction = query.direction;
-    let out = run_query(state, move |_deadline| {
+    let out = run_query(state, move |deadline| {
+        let query = Query {
+            deadline: Some(deadline),
+            ..query
+        };
         let engine = Engine::new(store, EngineLimits::default());
         engine.query(&tenant, &query).map_err(logql_error)
     })

@@ -61,8 +61,13 @@ async fn read(
         interval_ns: None,
         direction,
         limit,
+        deadline: None,
     };
-    let value = run_query(state, move |_| {
+    let value = run_query(state, move |deadline| {
+        let query = Query {
+            deadline: Some(deadline),
+            ..query
+        };
         let engine = Engine::new(store, EngineLimits::default());
         engine
             .query(&tenant, &query)

@@ -58,6 +58,7 @@ pub(crate) fn stored(store: &MemLogStore, t: &str) -> Vec<(String, Vec<LogEntry>
         start_ns: i64::MIN,
         end_ns: i64::MAX,
         line_contains: vec![],
+        metadata_equals: Vec::new(),
     };
     store
         .select_logs(&tenant(t), &[], &select)

@@ -521,3 +521,91 @@ async fn queue_timeout_is_504() {
     let (code, _) = get(&state, &url("/loki/api/v1/labels", &[])).await;
     assert_eq!(code, 200);
 }
+
+/// A log store whose one stream takes ten seconds to read, a millisecond per chunk.
+struct SlowLogs;
+
+impl oxeye_core::logs::LogStreamData for SlowLogs {
+    fn for_each_chunk(
+        &self,
+        _direction: oxeye_core::logs::Direction,
+        f: &mut dyn FnMut(&[oxeye_core::logs::LogEntry]) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), oxeye_core::StoreError> {
+        for c in 0..10_000i64 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            let chunk: Vec<_> = (0..10)
+                .map(|i| oxeye_core::logs::LogEntry::new(T0 + c * 10 + i, "level=info i=1"))
+                .collect();
+            if f(&chunk).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl oxeye_core::logs::LogQueryable for SlowLogs {
+    fn select_logs(
+        &self,
+        _tenant: &oxeye_core::TenantId,
+        _matchers: &[oxeye_core::Matcher],
+        _select: &oxeye_core::logs::LogSelect,
+    ) -> Result<Vec<oxeye_core::logs::LogSeries>, oxeye_core::StoreError> {
+        Ok(vec![oxeye_core::logs::LogSeries {
+            labels: oxeye_core::Labels::from_pairs(&[("app", "slow")]),
+            data: Arc::new(SlowLogs),
+        }])
+    }
+
+    fn log_label_names(
+        &self,
+        _tenant: &oxeye_core::TenantId,
+        _matchers: &[oxeye_core::Matcher],
+        _start_ns: i64,
+        _end_ns: i64,
+    ) -> Result<Vec<String>, oxeye_core::StoreError> {
+        Ok(vec!["app".into()])
+    }
+
+    fn log_label_values(
+        &self,
+        _tenant: &oxeye_core::TenantId,
+        _name: &str,
+        _matchers: &[oxeye_core::Matcher],
+        _start_ns: i64,
+        _end_ns: i64,
+    ) -> Result<Vec<String>, oxeye_core::StoreError> {
+        Ok(vec!["slow".into()])
+    }
+}
+
+#[tokio::test]
+async fn a_query_past_its_deadline_stops_and_frees_its_slot() {
+    let limits = crate::QueryLimits {
+        timeout: std::time::Duration::from_millis(200),
+        max_concurrency: 1,
+        ..crate::QueryLimits::default()
+    };
+    let metrics = MemStore::new();
+    let state = ServerState::builder(metrics.clone(), metrics)
+        .query_limits(limits)
+        .logs(crate::LogStores {
+            appender: Arc::new(oxeye_core::logs_mem::MemLogStore::new()),
+            queryable: Arc::new(SlowLogs),
+        })
+        .build();
+    state.set_ready(true);
+    for query in [
+        r#"{app="slow"} | logfmt | i > 5"#,
+        r#"sum(count_over_time({app="slow"}[1m]))"#,
+    ] {
+        let slow = url("/loki/api/v1/query_range", &[("query", query)]);
+        let (code, body) = get(&state, &slow).await;
+        assert_eq!(code, 504, "{query}: {body}");
+        // the engine gave up at the deadline too (reading everything takes ten
+        // seconds), so the only slot is free again within the 200 ms a queued query
+        // waits for it
+        let (code, body) = get(&state, &url("/loki/api/v1/labels", &[])).await;
+        assert_eq!(code, 200, "{query}: {body}");
+    }
+}
