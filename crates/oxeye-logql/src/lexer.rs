@@ -81,6 +81,20 @@ pub(crate) fn regex_error(e: &regex::Error) -> String {
     }
 }
 
+/// A matcher's regex error on one line.
+pub(crate) fn matcher_error(e: &oxeye_core::MatcherError) -> String {
+    let first = e.to_string();
+    let head = first
+        .split(": regex parse error")
+        .next()
+        .unwrap_or(&first)
+        .to_string();
+    match std::error::Error::source(e).and_then(|s| s.downcast_ref::<regex::Error>()) {
+        Some(re) => format!("{head}: {}", regex_error(re)),
+        None => first,
+    }
+}
+
 /// Splits `src` into tokens.
 pub(crate) fn lex(src: &str) -> Result<Vec<Token>, LogqlError> {
     let bytes = src.as_bytes();

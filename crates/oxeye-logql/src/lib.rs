@@ -5,6 +5,16 @@
 //! canonical text of an expression is its `Display`, used by `format_query`),
 //! [`Engine::query`] for log and metric queries, instant or range. Metric results use the
 //! PromQL engine's value type ([`oxeye_promql::Value`]) so they are formatted the same way.
+//! The live tail compiles a log query's pipeline once with [`compile_log_query`] and runs
+//! it on entries as they arrive; Drilldown's detected fields use [`parse_json_fields`]
+//! and [`parse_logfmt_fields`], which name fields as the `json`/`logfmt` stages do.
+//!
+//! Data flow: `lexer` -> `parser` -> [`ast`] (with `Display` as canonical text) ->
+//! `pipeline` (compiled line filters, parsers, label filters, templates over a reused
+//! per-line label state) -> `engine`: log queries read each stream chunk by chunk in
+//! the asked direction and stop once `limit` lines are final; metric queries turn each
+//! range aggregation into per-step samples and hand the operators above them to the
+//! PromQL engine (see `engine::metric`).
 
 pub mod analysis;
 pub mod ast;

@@ -106,7 +106,7 @@ pub fn format_duration(ns: i64) -> String {
     let mut rest = ns;
     if rest < 0 {
         out.push('-');
-        rest = -rest;
+        rest = rest.checked_neg().unwrap_or(i64::MAX);
     }
     if rest % MS != 0 {
         // Sub-millisecond durations are written in the smallest exact unit.

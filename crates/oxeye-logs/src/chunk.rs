@@ -4,8 +4,10 @@
 //! Payload layout before compression (all integers LEB128 varints):
 //! ```text
 //! version u8 | count
-//! timestamps   scale u8 (e: every delta is a multiple of 10^e), first (zigzag), then
-//!              count-1 deltas / 10^e (sorted, so never negative)
+//! timestamps   scale u8 (e: every delta is a multiple of 10^e), first (zigzag), width
+//!              u8 (w: bytes of the largest delta / 10^e), then the count-1 deltas / 10^e
+//!              (sorted, so never negative) as w byte planes, low byte first: planes
+//!              of small or random digits compress better than interleaved varints
 //! line lengths count values
 //! metadata     dictionary: size, then strings; per entry: pair count, then per pair the
 //!              name's id and the value: id << 1, or (offset in the line << 1 | 1, length)
@@ -60,8 +62,13 @@ impl EncodedChunk {
         self.data.len() + self.filter.encoded_len() + 64
     }
 
+    #[cfg(test)]
     pub fn decode(&self) -> Result<Vec<LogEntry>, DecodeError> {
-        decode_chunk(&self.meta, &self.data)
+        decode_chunk(&self.meta, &self.data, &|_, _| true)
+    }
+
+    pub fn decode_with(&self, keep: Keep<'_>) -> Result<Vec<LogEntry>, DecodeError> {
+        decode_chunk(&self.meta, &self.data, keep)
     }
 }
 
@@ -79,7 +86,7 @@ fn key_le(a: &LogEntry, b: &LogEntry) -> bool {
 }
 
 /// Payload format version.
-const PAYLOAD_VERSION: u8 = 1;
+const PAYLOAD_VERSION: u8 = 2;
 /// Metadata values at least this long are looked up in their line and stored as a
 /// reference when found there (trace ids sent both in the line and as metadata).
 const MIN_LINE_REF: usize = 8;
@@ -107,14 +114,16 @@ pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
     let exp = delta_scale(entries);
     buf.push(exp as u8);
     let div = 10u64.pow(exp);
-    let mut prev = 0i64;
-    for (i, e) in entries.iter().enumerate() {
-        if i == 0 {
-            put_ivarint(buf, e.ts_ns);
-        } else {
-            put_uvarint(buf, e.ts_ns.wrapping_sub(prev) as u64 / div);
-        }
-        prev = e.ts_ns;
+    put_ivarint(buf, entries.first().map_or(0, |e| e.ts_ns));
+    let deltas: Vec<u64> = entries
+        .windows(2)
+        .map(|w| w[1].ts_ns.wrapping_sub(w[0].ts_ns) as u64 / div)
+        .collect();
+    let max = deltas.iter().copied().max().unwrap_or(0);
+    let width = (64 - max.leading_zeros()).div_ceil(8);
+    buf.push(width as u8);
+    for k in 0..width {
+        buf.extend(deltas.iter().map(|d| (d >> (8 * k)) as u8));
     }
     for e in entries {
         put_uvarint(buf, e.line.len() as u64);
@@ -158,7 +167,19 @@ pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
 }
 
 /// Decodes a payload written by [`encode_payload`].
+#[cfg(test)]
 pub(crate) fn decode_payload(payload: &[u8]) -> Result<Vec<LogEntry>, DecodeError> {
+    decode_payload_with(payload, &|_, _| true).map(|(es, _)| es)
+}
+
+/// Which entries a reader wants (by time and line), checked before any allocation.
+pub(crate) type Keep<'a> = &'a dyn Fn(i64, &str) -> bool;
+
+/// Decodes the entries `keep` accepts; returns them and the chunk's entry count.
+fn decode_payload_with(
+    payload: &[u8],
+    keep: Keep<'_>,
+) -> Result<(Vec<LogEntry>, usize), DecodeError> {
     let mut r = Reader::new(payload);
     let v = r.u8("payload version")?;
     if v != PAYLOAD_VERSION {
@@ -170,18 +191,35 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Vec<LogEntry>, DecodeErro
         return Err(DecodeError(format!("timestamp scale 1e{exp} out of range")));
     }
     let mul = 10u64.pow(exp);
+    let first = r.ivarint("first timestamp")?;
+    let width = usize::from(r.u8("timestamp delta width")?);
+    if width > 8 {
+        return Err(DecodeError(format!(
+            "timestamp delta width {width} out of range"
+        )));
+    }
+    let mut deltas = vec![0u64; n.saturating_sub(1)];
+    for k in 0..width {
+        let plane = r.take(deltas.len(), "timestamp delta plane")?;
+        for (d, b) in deltas.iter_mut().zip(plane) {
+            *d |= u64::from(*b) << (8 * k);
+        }
+    }
     let mut ts = Vec::with_capacity(n);
-    let mut prev = 0i64;
-    for i in 0..n {
-        let t = if i == 0 {
-            r.ivarint("first timestamp")?
-        } else {
-            let d = r.uvarint("timestamp delta")?.checked_mul(mul);
-            let t = d
-                .and_then(|d| i64::try_from(d).ok())
-                .and_then(|d| prev.checked_add(d));
-            t.ok_or_else(|| DecodeError(format!("timestamp {i} overflows")))?
-        };
+    if n > 0 {
+        ts.push(first);
+    }
+    let mut prev = first;
+    for (i, d) in deltas.into_iter().enumerate() {
+        // deltas were taken with wrapping arithmetic (a chunk may span the whole i64
+        // range); an overflowing delta times its scale is corruption
+        let d = d
+            .checked_mul(mul)
+            .ok_or_else(|| DecodeError(format!("timestamp delta {} overflows", i + 1)))?;
+        let t = prev.wrapping_add(d as i64);
+        if t < prev {
+            return Err(DecodeError(format!("timestamp {} goes backwards", i + 1)));
+        }
         ts.push(t);
         prev = t;
     }
@@ -194,45 +232,45 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Vec<LogEntry>, DecodeErro
     for _ in 0..dict_len {
         dict.push(r.string("metadata string")?);
     }
-    let lookup = |id: u64| -> Result<String, DecodeError> {
+    let check = |id: u64| -> Result<usize, DecodeError> {
         usize::try_from(id)
             .ok()
-            .and_then(|i| dict.get(i))
-            .cloned()
+            .filter(|i| *i < dict.len())
             .ok_or_else(|| DecodeError(format!("metadata id {id} outside the dictionary")))
     };
-    // (name, Ok(value) | Err((offset, len)) into the line)
-    type Pending = Vec<(String, Result<String, (usize, usize)>)>;
-    let mut metas: Vec<Pending> = Vec::with_capacity(n);
+    let mut metas: Vec<Vec<(usize, MdValue)>> = Vec::with_capacity(n);
     for _ in 0..n {
         let pairs = r.len("metadata pair count", 2)?;
         let mut md = Vec::with_capacity(pairs);
         for _ in 0..pairs {
-            let name = lookup(r.uvarint("metadata name id")?)?;
+            let name = check(r.uvarint("metadata name id")?)?;
             let tag = r.uvarint("metadata value")?;
             if tag & 1 == 1 {
                 let at = usize::try_from(tag >> 1)
                     .map_err(|_| DecodeError("metadata offset too large".into()))?;
                 let len = usize::try_from(r.uvarint("metadata length")?)
                     .map_err(|_| DecodeError("metadata length too large".into()))?;
-                md.push((name, Err((at, len))));
+                md.push((name, MdValue::InLine(at, len)));
             } else {
-                md.push((name, Ok(lookup(tag >> 1)?)));
+                md.push((name, MdValue::Dict(check(tag >> 1)?)));
             }
         }
         metas.push(md);
     }
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::new();
     for ((t, len), md) in ts.into_iter().zip(lens).zip(metas) {
         let b = r.take(len, "line")?;
         let line = std::str::from_utf8(b)
-            .map_err(|_| DecodeError(format!("line at byte {} is not utf-8", r.pos())))?
-            .to_owned();
+            .map_err(|_| DecodeError(format!("line at byte {} is not utf-8", r.pos())))?;
+        if !keep(t, line) {
+            continue;
+        }
         let mut metadata = Vec::with_capacity(md.len());
         for (name, v) in md {
+            let name = dict.get(name).cloned().unwrap_or_default();
             let value = match v {
-                Ok(v) => v,
-                Err((at, l)) => at
+                MdValue::Dict(i) => dict.get(i).cloned().unwrap_or_default(),
+                MdValue::InLine(at, l) => at
                     .checked_add(l)
                     .and_then(|end| line.get(at..end))
                     .map(str::to_owned)
@@ -244,7 +282,7 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Vec<LogEntry>, DecodeErro
         }
         out.push(LogEntry {
             ts_ns: t,
-            line,
+            line: line.to_owned(),
             metadata,
         });
     }
@@ -254,7 +292,14 @@ pub(crate) fn decode_payload(payload: &[u8]) -> Result<Vec<LogEntry>, DecodeErro
             payload.len() - r.pos()
         )));
     }
-    Ok(out)
+    Ok((out, n))
+}
+
+/// A metadata value: a dictionary string or a piece of the entry's line.
+#[derive(Clone, Copy)]
+enum MdValue {
+    Dict(usize),
+    InLine(usize, usize),
 }
 
 /// Encodes `entries` (sorted by time, non-empty) into a compressed chunk with its filter.
@@ -280,8 +325,29 @@ pub(crate) fn encode_chunk(entries: &[LogEntry], level: i32) -> EncodedChunk {
     EncodedChunk { meta, data, filter }
 }
 
+/// The same chunk compressed at `level` (its filter and metadata kept).
+pub(crate) fn recompress(c: &EncodedChunk, level: i32) -> Result<EncodedChunk, DecodeError> {
+    let payload = zstd::bulk::decompress(&c.data, c.meta.raw_len as usize)
+        .map_err(|e| DecodeError(format!("chunk does not decompress: {e}")))?;
+    let data = zstd::bulk::compress(&payload, level)
+        .map_err(|e| DecodeError(format!("chunk does not compress at level {level}: {e}")))?;
+    let meta = ChunkMeta {
+        crc: crc32fast::hash(&data),
+        ..c.meta
+    };
+    Ok(EncodedChunk {
+        meta,
+        data,
+        filter: c.filter.clone(),
+    })
+}
+
 /// Verifies and decodes a compressed chunk.
-pub(crate) fn decode_chunk(meta: &ChunkMeta, data: &[u8]) -> Result<Vec<LogEntry>, DecodeError> {
+pub(crate) fn decode_chunk(
+    meta: &ChunkMeta,
+    data: &[u8],
+    keep: Keep<'_>,
+) -> Result<Vec<LogEntry>, DecodeError> {
     let crc = crc32fast::hash(data);
     if crc != meta.crc {
         return Err(DecodeError(format!(
@@ -303,11 +369,10 @@ pub(crate) fn decode_chunk(meta: &ChunkMeta, data: &[u8]) -> Result<Vec<LogEntry
             payload.len()
         )));
     }
-    let entries = decode_payload(&payload)?;
-    if entries.len() != meta.entries as usize {
+    let (entries, n) = decode_payload_with(&payload, keep)?;
+    if n != meta.entries as usize {
         return Err(DecodeError(format!(
-            "chunk holds {} entries, its index says {}",
-            entries.len(),
+            "chunk holds {n} entries, its index says {}",
             meta.entries
         )));
     }
@@ -342,7 +407,8 @@ mod tests {
         ];
         sort_dedup(&mut es);
         assert_eq!(es.len(), 5);
-        let c = encode_chunk(&es, 3);
+        let c = encode_chunk(&es, 1);
+        let c = recompress(&c, 11).unwrap();
         assert_eq!(c.meta.min_ts, -5);
         assert_eq!(c.meta.max_ts, 40);
         assert_eq!(c.meta.entries, 5);
@@ -359,10 +425,17 @@ mod tests {
         if let Some(b) = bad.get_mut(5) {
             *b ^= 0xff;
         }
-        assert!(decode_chunk(&c.meta, &bad).is_err());
+        assert!(decode_chunk(&c.meta, &bad, &|_, _| true).is_err());
         let mut meta = c.meta;
         meta.raw_len += 1;
-        assert!(decode_chunk(&meta, &c.data).is_err());
+        assert!(decode_chunk(&meta, &c.data, &|_, _| true).is_err());
+        let some = c
+            .decode_with(&|ts, line| ts >= 50 && line.ends_with('7'))
+            .unwrap();
+        assert_eq!(
+            some.iter().map(|e| e.ts_ns).collect::<Vec<_>>(),
+            vec![57, 67, 77, 87, 97]
+        );
         // a payload whose lengths run past the end
         let mut payload = Vec::new();
         encode_payload(&es, &mut payload);
@@ -372,6 +445,14 @@ mod tests {
 
     #[test]
     fn timestamps_keep_their_precision() {
+        let extremes = vec![
+            entry(i64::MIN, "a", &[]),
+            entry(0, "b", &[]),
+            entry(i64::MAX, "c", &[]),
+        ];
+        let mut b = Vec::new();
+        encode_payload(&extremes, &mut b);
+        assert_eq!(decode_payload(&b).unwrap(), extremes);
         for step in [1i64, 7, 1000, 1_000_000, 1_000_000_000, 3_000_000_000] {
             let es: Vec<LogEntry> = (0..20)
                 .map(|i| entry(1_763_800_000_123_456_789 + i * step, "x", &[]))

@@ -9,8 +9,8 @@
 //! A file is written under a temporary name, fsynced and renamed (`<seq>.olc`), so a
 //! crash leaves either the whole file or none. Opening reads only the footer: chunk
 //! metadata and filters stay in memory, chunk data is read with positioned reads when a
-//! query needs it (and its CRC checked then). A file dropped by retention is deleted once
-//! the last reader lets go of it.
+//! query needs it (and its CRC checked then); no descriptor is held between reads. A
+//! file dropped by retention is deleted once the last reader lets go of it.
 
 use std::fs::File;
 use std::io::Write;
@@ -24,7 +24,7 @@ use oxeye_core::logs::LogEntry;
 use oxeye_storage::block::sync_dir;
 
 use crate::LogStoreError;
-use crate::chunk::{ChunkMeta, EncodedChunk, decode_chunk};
+use crate::chunk::{ChunkMeta, EncodedChunk, Keep, decode_chunk};
 use crate::codec::{Reader, put_ivarint, put_uvarint};
 use crate::error::DecodeError;
 use crate::filter::LineFilter;
@@ -50,7 +50,6 @@ pub(crate) struct FileChunk {
 pub(crate) struct ChunkFile {
     pub seq: u64,
     pub path: PathBuf,
-    file: File,
     /// Label sets of the file's streams, by stream number.
     pub streams: Vec<Labels>,
     pub chunks: Vec<FileChunk>,
@@ -170,7 +169,6 @@ impl ChunkFile {
         Ok(ChunkFile {
             seq,
             path: path.to_path_buf(),
-            file,
             streams,
             chunks,
             size,
@@ -180,15 +178,26 @@ impl ChunkFile {
     }
 
     /// Reads, verifies and decodes chunk `i`.
+    #[cfg(test)]
     pub fn read_chunk(&self, i: usize) -> Result<Vec<LogEntry>, LogStoreError> {
+        self.read_chunk_with(i, &|_, _| true)
+    }
+
+    /// Reads and verifies chunk `i`, decoding the entries `keep` accepts.
+    pub fn read_chunk_with(
+        &self,
+        i: usize,
+        keep: Keep<'_>,
+    ) -> Result<Vec<LogEntry>, LogStoreError> {
         let c = self.chunks.get(i).ok_or_else(|| {
             LogStoreError::Corrupt(format!("{}: no chunk {i}", self.path.display()))
         })?;
         let mut data = vec![0u8; c.len as usize];
-        self.file
-            .read_exact_at(&mut data, c.offset)
+        // opened per read: a long retention holds many files, and descriptors are scarce
+        File::open(&self.path)
+            .and_then(|f| f.read_exact_at(&mut data, c.offset))
             .map_err(|e| LogStoreError::io(format!("read {}", self.path.display()), e))?;
-        decode_chunk(&c.meta, &data).map_err(|e| {
+        decode_chunk(&c.meta, &data, keep).map_err(|e| {
             LogStoreError::Corrupt(format!(
                 "{}: chunk {i} at offset {}: {e}",
                 self.path.display(),

@@ -26,12 +26,26 @@ pub(crate) struct StreamInfo {
     pub chunks: Vec<ChunkRef>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Index {
     streams: HashMap<u32, StreamInfo>,
     by_hash: HashMap<u64, Vec<u32>>,
     postings: BTreeMap<String, BTreeMap<String, Vec<u32>>>,
     next_id: u32,
+    /// The stream hash ([`Labels::hash64`]; tests force collisions with their own).
+    hash: fn(&Labels) -> u64,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Self {
+            streams: HashMap::new(),
+            by_hash: HashMap::new(),
+            postings: BTreeMap::new(),
+            next_id: 0,
+            hash: Labels::hash64,
+        }
+    }
 }
 
 impl Index {
@@ -41,7 +55,7 @@ impl Index {
 
     pub fn lookup(&self, labels: &Labels) -> Option<u32> {
         self.by_hash
-            .get(&labels.hash64())?
+            .get(&(self.hash)(labels))?
             .iter()
             .copied()
             .find(|id| self.streams.get(id).is_some_and(|s| s.labels == *labels))
@@ -54,7 +68,10 @@ impl Index {
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        self.by_hash.entry(labels.hash64()).or_default().push(id);
+        self.by_hash
+            .entry((self.hash)(labels))
+            .or_default()
+            .push(id);
         for l in labels.iter() {
             self.postings
                 .entry(l.name.clone())
@@ -116,10 +133,11 @@ impl Index {
             let Some(s) = self.streams.remove(id) else {
                 continue;
             };
-            if let Some(v) = self.by_hash.get_mut(&s.labels.hash64()) {
+            let h = (self.hash)(&s.labels);
+            if let Some(v) = self.by_hash.get_mut(&h) {
                 v.retain(|x| x != id);
                 if v.is_empty() {
-                    self.by_hash.remove(&s.labels.hash64());
+                    self.by_hash.remove(&h);
                 }
             }
             for l in s.labels.iter() {
@@ -199,6 +217,25 @@ mod tests {
     use oxeye_core::MatchOp;
 
     use super::*;
+
+    #[test]
+    fn colliding_hashes_are_separate_streams() {
+        let mut ix = Index {
+            hash: |_| 42,
+            ..Index::default()
+        };
+        let a = Labels::from_pairs(&[("job", "a")]);
+        let b = Labels::from_pairs(&[("job", "b")]);
+        let (ia, _) = ix.get_or_create(&a);
+        let (ib, new) = ix.get_or_create(&b);
+        assert!(new);
+        assert_ne!(ia, ib);
+        assert_eq!(ix.lookup(&a), Some(ia));
+        assert_eq!(ix.lookup(&b), Some(ib));
+        assert_eq!(ix.gc(|id| id == ib), 1);
+        assert_eq!(ix.lookup(&a), None);
+        assert_eq!(ix.lookup(&b), Some(ib));
+    }
 
     #[test]
     fn selects_with_postings_and_empty_matchers() {

@@ -63,10 +63,15 @@ mod tests {
         let mut streams: Vec<Vec<LogEntry>> = vec![Vec::new(); 4];
         let mut raw = Vec::new();
         let mut ids = Vec::new();
+        // OXEYE_LOGS_MEASURE_NS=1: nanosecond timestamps (receive times) instead
+        let ns_jitter = std::env::var("OXEYE_LOGS_MEASURE_NS").is_ok();
         let mut ts: i64 = 1_763_800_000_000_000_000;
         // millisecond timestamps, as parsed from the lines
         while raw.len() < bytes {
             ts += 1_000_000 * (1 + r.below(3) as i64);
+            if ns_jitter {
+                ts += r.below(1_000_000) as i64;
+            }
             let secs = ts / 1_000_000_000;
             let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
             let ms = (ts / 1_000_000) % 1000;
@@ -210,7 +215,7 @@ mod tests {
         // level 19 is slow in debug builds: only with an explicit corpus size
         let slow = std::env::var("OXEYE_LOGS_MEASURE_MB").is_ok();
         let levels: &[i32] = if slow {
-            &[1, 3, 6, 9, 12, 15, 19]
+            &[1, 3, 6, 9, 10, 11, 12, 15, 19]
         } else {
             &[1, 3, 9, 12]
         };
@@ -234,6 +239,20 @@ mod tests {
                     stored as f64 / z3 as f64,
                     stored as f64 / entries as f64,
                     raw.len() as f64 / secs / 1e6
+                );
+            }
+        }
+        // chunk size at the default level
+        if slow {
+            for kib in [512usize, 1536, 3072, 6144] {
+                let level = crate::LogStoreOptions::default().zstd_level;
+                let stored: usize = chunked(&streams, kib << 10)
+                    .iter()
+                    .map(|c| encode_chunk(c, level).data.len())
+                    .sum();
+                println!(
+                    "{kib:5} KiB chunks at level {level}: {stored} bytes, {:.3}x zstd -3",
+                    stored as f64 / z3 as f64
                 );
             }
         }
@@ -373,12 +392,14 @@ mod tests {
                 store.append_logs(&t, b).unwrap();
             }
         }
+        let append = t0.elapsed().as_secs_f64();
         store.flush().unwrap();
         let ingest = t0.elapsed().as_secs_f64();
         let z3 = zstd::bulk::compress(&raw, 3).unwrap().len();
         let st = store.stats();
         println!(
-            "store: ingest {:.1} MB/s (one thread, flush included), {} chunk files, {} chunks, {} bytes = {:.3}x zstd -3 ({z3})",
+            "store: appends {:.1} MB/s, with the flush {:.1} MB/s (one thread), {} chunk files, {} chunks, {} bytes = {:.3}x zstd -3 ({z3})",
+            raw.len() as f64 / append / 1e6,
             raw.len() as f64 / ingest / 1e6,
             st.chunk_files,
             st.chunks,

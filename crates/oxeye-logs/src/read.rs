@@ -15,7 +15,7 @@ use oxeye_core::StoreError;
 use oxeye_core::logs::{Direction, LogEntry, LogStreamData};
 
 use crate::LogStoreError;
-use crate::chunk::{EncodedChunk, sort_dedup};
+use crate::chunk::{EncodedChunk, Keep, sort_dedup};
 use crate::file::ChunkFile;
 
 /// Where a chunk's entries come from.
@@ -34,18 +34,22 @@ pub(crate) struct Part {
 }
 
 impl Part {
-    fn load(&self, decoded: &AtomicU64) -> Result<Vec<LogEntry>, LogStoreError> {
+    fn load(&self, decoded: &AtomicU64, keep: Keep<'_>) -> Result<Vec<LogEntry>, LogStoreError> {
         match &self.source {
             Source::File(f, i) => {
                 decoded.fetch_add(1, Ordering::Relaxed);
-                f.read_chunk(*i)
+                f.read_chunk_with(*i, keep)
             }
             Source::Sealed(c) => {
                 decoded.fetch_add(1, Ordering::Relaxed);
-                c.decode()
+                c.decode_with(keep)
                     .map_err(|e| LogStoreError::Corrupt(format!("head chunk: {e}")))
             }
-            Source::Open(v) => Ok(v.as_ref().clone()),
+            Source::Open(v) => Ok(v
+                .iter()
+                .filter(|e| keep(e.ts_ns, &e.line))
+                .cloned()
+                .collect()),
         }
     }
 }
@@ -59,10 +63,19 @@ pub(crate) struct StreamData {
     end: i64,
     /// Counts chunks decoded, for the store's figures.
     decoded: Arc<AtomicU64>,
+    /// The select's `line_contains` hints: every line a query can return contains them
+    /// all, so lines without one are dropped here already (the query re-checks anyway).
+    needles: Vec<String>,
 }
 
 impl StreamData {
-    pub fn new(mut parts: Vec<Part>, start: i64, end: i64, decoded: Arc<AtomicU64>) -> Self {
+    pub fn new(
+        mut parts: Vec<Part>,
+        start: i64,
+        end: i64,
+        needles: Vec<String>,
+        decoded: Arc<AtomicU64>,
+    ) -> Self {
         parts.sort_by_key(|p| (p.min_ts, p.max_ts));
         let mut groups: Vec<Vec<Part>> = Vec::new();
         let mut group_max = i64::MIN;
@@ -83,14 +96,19 @@ impl StreamData {
             start,
             end,
             decoded,
+            needles,
         }
     }
 
     fn load_group(&self, g: &[Part]) -> Result<Vec<LogEntry>, LogStoreError> {
         let mut out = Vec::new();
         for p in g {
-            let mut es = p.load(&self.decoded)?;
-            es.retain(|e| e.ts_ns >= self.start && e.ts_ns < self.end);
+            let keep = |ts: i64, line: &str| {
+                ts >= self.start
+                    && ts < self.end
+                    && self.needles.iter().all(|n| line.contains(n.as_str()))
+            };
+            let mut es = p.load(&self.decoded, &keep)?;
             if out.is_empty() {
                 out = es;
             } else {
@@ -173,9 +191,10 @@ mod tests {
         };
         let decoded = Arc::new(AtomicU64::new(0));
         let d = StreamData::new(
-            vec![part(c), part(b), part(a), open],
+            vec![part(c.clone()), part(b.clone()), part(a.clone()), open],
             1,
             104,
+            Vec::new(),
             decoded.clone(),
         );
         let fwd: Vec<i64> = d
@@ -203,5 +222,20 @@ mod tests {
         assert_eq!(calls, 1);
         // two full reads of three chunks, then one chunk
         assert_eq!(decoded.load(Ordering::Relaxed), 7);
+        // needles drop lines without them
+        let d = StreamData::new(
+            vec![part(a), part(b), part(c)],
+            0,
+            200,
+            vec!["b1".into()],
+            decoded,
+        );
+        let got: Vec<String> = d
+            .entries(Direction::Forward)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.line)
+            .collect();
+        assert_eq!(got, vec!["b1"]);
     }
 }

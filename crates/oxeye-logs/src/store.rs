@@ -33,6 +33,8 @@ pub struct LogStoreStats {
     pub streams: u64,
     /// Bytes of chunk files on disk.
     pub disk_bytes: u64,
+    /// Bytes of WAL segments on disk (entries not yet in chunk files, uncompressed).
+    pub wal_bytes: u64,
     /// Bytes held in memory by heads.
     pub head_bytes: u64,
     /// Chunks in chunk files.
@@ -182,6 +184,7 @@ impl LogStore {
         LogStoreStats {
             streams: total.streams,
             disk_bytes: total.disk_bytes,
+            wal_bytes: total.wal_bytes,
             head_bytes: total.head_bytes,
             chunks: total.chunks,
             chunk_files: total.chunk_files,

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use oxeye_core::logs::{LogAppendStats, LogBatch, LogSelect, LogSeries, LogStreamStats};
 use oxeye_core::{Clock, Labels, Matcher};
@@ -26,6 +26,7 @@ use oxeye_storage::StorageError;
 use oxeye_storage::wal::Wal;
 use parking_lot::{Mutex, RwLock};
 
+use crate::chunk::{EncodedChunk, recompress};
 use crate::file::{ChunkFile, EXT, write_file};
 use crate::head::Head;
 use crate::index::Index;
@@ -149,7 +150,13 @@ impl Tenant {
             for s in batch.streams {
                 let (id, _) = index.get_or_create(&s.labels);
                 replayed += s.entries.len() as u64;
-                head.append(id, s.entries, now, opts.chunk_target_bytes, opts.zstd_level);
+                head.append(
+                    id,
+                    s.entries,
+                    now,
+                    opts.chunk_target_bytes,
+                    opts.head_zstd_level,
+                );
             }
             Ok(())
         });
@@ -228,7 +235,7 @@ impl Tenant {
                 s.entries,
                 now,
                 self.opts.chunk_target_bytes,
-                self.opts.zstd_level,
+                self.opts.head_zstd_level,
             );
         }
         self.counters
@@ -305,15 +312,24 @@ impl Tenant {
             let mut streams = Vec::new();
             for id in ids {
                 let Some(labels) = self.index.read().get(id).map(|s| s.labels.clone()) else {
-                    continue;
+                    // retention keeps streams that heads hold, so this is a bug
+                    debug_assert!(false, "stream {id} of a frozen head is not in the index");
+                    tracing::error!(tenant = %self.name, stream = id, "stream of a frozen head is missing from the index; its entries stay in the wal");
+                    return Err(LogStoreError::Corrupt(format!(
+                        "stream {id} of tenant {} is missing from the index",
+                        self.name
+                    )));
                 };
                 let Some(s) = fz.head.stream(id) else {
                     continue;
                 };
-                let chunks = s.lock().drain_chunks(self.opts.zstd_level);
+                let chunks = s.lock().drain_chunks(self.opts.head_zstd_level);
                 if !chunks.is_empty() {
                     streams.push((labels, chunks));
                 }
+            }
+            if self.opts.head_zstd_level != self.opts.zstd_level {
+                recompress_all(&mut streams, self.opts.zstd_level)?;
             }
             if !streams.is_empty() {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
@@ -349,6 +365,8 @@ impl Tenant {
         if expired.is_empty() {
             return 0;
         }
+        // no append in flight: one may have created a stream it has not filled yet
+        let _excl = self.cut_lock.write();
         let head = self.head.read().clone();
         let frozen: Vec<Arc<Frozen>> = self.frozen.read().clone();
         let mut index = self.index.write();
@@ -450,6 +468,7 @@ impl Tenant {
                 parts,
                 sel.start_ns,
                 sel.end_ns,
+                sel.line_contains.clone(),
                 self.counters.chunks_decoded.clone(),
             );
             out.push(LogSeries {
@@ -541,6 +560,7 @@ impl Tenant {
             chunk_files: files.len() as u64,
             chunks: files.iter().map(|f| f.chunks.len() as u64).sum(),
             disk_bytes: files.iter().map(|f| f.size).sum(),
+            wal_bytes: oxeye_storage::block::dir_size(self.wal.dir()).unwrap_or(0),
             entries_ingested: self.counters.entries_ingested.load(Ordering::Relaxed),
             bytes_ingested: self.counters.bytes_ingested.load(Ordering::Relaxed),
             corrupt_files: self.counters.corrupt_files.load(Ordering::Relaxed),
@@ -548,6 +568,59 @@ impl Tenant {
             chunks_decoded: self.counters.chunks_decoded.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Recompresses every chunk at `level`, on up to four threads.
+fn recompress_all(
+    streams: &mut [(Labels, Vec<Arc<EncodedChunk>>)],
+    level: i32,
+) -> Result<(), LogStoreError> {
+    let jobs: Vec<(usize, usize)> = streams
+        .iter()
+        .enumerate()
+        .flat_map(|(s, (_, cs))| (0..cs.len()).map(move |c| (s, c)))
+        .collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, usize, EncodedChunk)>> =
+        Mutex::new(Vec::with_capacity(jobs.len()));
+    let failed: Mutex<Option<LogStoreError>> = Mutex::new(None);
+    let streams_ref = &*streams;
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                while let Some(&(s, c)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let Some((labels, chunk)) = streams_ref
+                        .get(s)
+                        .and_then(|(l, cs)| cs.get(c).map(|ch| (l, ch)))
+                    else {
+                        continue;
+                    };
+                    match recompress(chunk, level) {
+                        Ok(e) => results.lock().push((s, c, e)),
+                        Err(e) => {
+                            *failed.lock() = Some(LogStoreError::Corrupt(format!(
+                                "head chunk of stream {labels}: {e}"
+                            )));
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner() {
+        return Err(e);
+    }
+    for (s, c, e) in results.into_inner() {
+        if let Some(slot) = streams.get_mut(s).and_then(|(_, cs)| cs.get_mut(c)) {
+            *slot = Arc::new(e);
+        }
+    }
+    Ok(())
 }
 
 /// Figures of one tenant.
@@ -563,6 +636,8 @@ pub struct TenantStats {
     pub chunks: u64,
     /// Bytes of chunk files.
     pub disk_bytes: u64,
+    /// Bytes of WAL segments (entries not yet in chunk files, uncompressed).
+    pub wal_bytes: u64,
     /// Entries appended since open.
     pub entries_ingested: u64,
     /// Line bytes appended since open.
@@ -582,6 +657,7 @@ impl TenantStats {
         self.chunk_files += o.chunk_files;
         self.chunks += o.chunks;
         self.disk_bytes += o.disk_bytes;
+        self.wal_bytes += o.wal_bytes;
         self.entries_ingested += o.entries_ingested;
         self.bytes_ingested += o.bytes_ingested;
         self.corrupt_files += o.corrupt_files;

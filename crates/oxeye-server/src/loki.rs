@@ -48,6 +48,10 @@ pub fn routes() -> Router<Arc<ServerState>> {
             get(query::range).post(query::range),
         )
         .route(
+            "/loki/api/v1/format_query",
+            get(query::format_query).post(query::format_query),
+        )
+        .route(
             "/loki/api/v1/labels",
             get(labels::labels).post(labels::labels),
         )

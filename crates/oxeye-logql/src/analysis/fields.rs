@@ -2,8 +2,9 @@
 //! cardinality and the parser that finds them.
 //!
 //! Each line is parsed as JSON when it looks like an object and as logfmt otherwise (as
-//! Loki's detection does); nested JSON keys are joined with `_`, and names are sanitized
-//! to label names. Structured metadata counts as fields with no parser. A field's type is
+//! Loki's detection does), with the `json` and `logfmt` stages' own field extraction
+//! ([`crate::parse_json_fields`], [`crate::parse_logfmt_fields`]), so a field is named
+//! here as a query's parser names it. Structured metadata counts as fields with no parser. A field's type is
 //! the narrowest that fits every value seen: `int`, `float`, `boolean`, `duration`,
 //! `bytes`, else `string`, with Loki's parsing rules for each.
 
@@ -156,132 +157,16 @@ pub fn parse_bytes(s: &str) -> Option<f64> {
     Some(n * mult)
 }
 
-/// A label name from a field key: characters other than ASCII letters, digits and `_`
-/// become `_`, and a leading digit gets a `_` prefix.
-pub fn sanitize_key(k: &str) -> String {
-    let mut out: String = k
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-        out.insert(0, '_');
-    }
-    out
-}
-
-/// The fields of a JSON object line: nested objects flattened with `_`, strings,
-/// numbers and booleans as text; arrays and nulls are skipped. `None` when the line is
-/// not a JSON object.
-pub fn json_fields(line: &str) -> Option<Vec<(String, String)>> {
-    let v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
-    let obj = v.as_object()?;
-    let mut out = Vec::new();
-    flatten_json("", obj, &mut out);
-    Some(out)
-}
-
-fn flatten_json(
-    prefix: &str,
-    obj: &serde_json::Map<String, serde_json::Value>,
-    out: &mut Vec<(String, String)>,
-) {
-    for (k, v) in obj {
-        let key = if prefix.is_empty() {
-            sanitize_key(k)
-        } else {
-            format!("{prefix}_{}", sanitize_key(k))
-        };
-        match v {
-            serde_json::Value::Object(inner) => flatten_json(&key, inner, out),
-            serde_json::Value::String(s) => out.push((key, s.clone())),
-            serde_json::Value::Number(n) => out.push((key, n.to_string())),
-            serde_json::Value::Bool(b) => out.push((key, b.to_string())),
-            serde_json::Value::Array(_) | serde_json::Value::Null => {}
-        }
-    }
-}
-
-/// The `key=value` pairs of a logfmt line (values bare or double-quoted with escapes);
-/// bare words without `=` are skipped, as are keys with an empty value.
-pub fn logfmt_fields(line: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = line.char_indices().peekable();
-    while let Some(&(i, c)) = chars.peek() {
-        if c.is_whitespace() {
-            chars.next();
-            continue;
-        }
-        // key
-        let start = i;
-        let mut end = line.len();
-        let mut has_eq = false;
-        while let Some(&(j, c)) = chars.peek() {
-            if c == '=' {
-                end = j;
-                has_eq = true;
-                chars.next();
-                break;
-            }
-            if c.is_whitespace() {
-                end = j;
-                break;
-            }
-            chars.next();
-        }
-        let key = line.get(start..end).unwrap_or("");
-        if !has_eq {
-            continue;
-        }
-        // value
-        let mut value = String::new();
-        if let Some(&(_, '"')) = chars.peek() {
-            chars.next();
-            while let Some((_, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, e)) = chars.next() {
-                            value.push(match e {
-                                'n' => '\n',
-                                't' => '\t',
-                                'r' => '\r',
-                                other => other,
-                            });
-                        }
-                    }
-                    '"' => break,
-                    other => value.push(other),
-                }
-            }
-        } else {
-            while let Some(&(_, c)) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                value.push(c);
-                chars.next();
-            }
-        }
-        if !key.is_empty() && !value.is_empty() {
-            out.push((sanitize_key(key), value));
-        }
-    }
-    out
-}
-
-/// The parser that reads a line and its fields: JSON for object lines, else logfmt.
-pub fn line_fields(line: &str) -> (&'static str, Vec<(String, String)>) {
+/// The parser that reads a line and its fields, named and valued as the `json` and
+/// `logfmt` stages name them: JSON for object lines, else logfmt; `None` when neither
+/// finds a field.
+pub fn line_fields(line: &str) -> Option<(&'static str, Vec<(String, String)>)> {
     if line.trim_start().starts_with('{')
-        && let Some(f) = json_fields(line)
+        && let Some(f) = crate::parse_json_fields(line)
     {
-        return ("json", f);
+        return Some(("json", f));
     }
-    ("logfmt", logfmt_fields(line))
+    crate::parse_logfmt_fields(line).map(|f| ("logfmt", f))
 }
 
 /// Most distinct values kept per field; cardinality stops counting above it.
@@ -345,7 +230,9 @@ impl FieldDetector {
                 self.fields.entry(k.clone()).or_default().add(v, None);
             }
         }
-        let (parser, fields) = line_fields(line);
+        let Some((parser, fields)) = line_fields(line) else {
+            return;
+        };
         for (k, v) in fields {
             if !is_stream_label(&k) {
                 self.fields.entry(k).or_default().add(&v, Some(parser));
@@ -408,29 +295,23 @@ mod tests {
     }
 
     #[test]
-    fn logfmt_and_json() {
-        let f = logfmt_fields(r#"level=info msg="hello \"world\"" dur=15ms empty= flag x.y=1"#);
+    fn parser_per_line() {
+        let (p, f) = line_fields(r#"{"a":{"b":1},"ok":true}"#).unwrap();
+        assert_eq!(p, "json");
         assert_eq!(
             f,
             vec![
-                ("level".to_string(), "info".to_string()),
-                ("msg".to_string(), "hello \"world\"".to_string()),
-                ("dur".to_string(), "15ms".to_string()),
-                ("x_y".to_string(), "1".to_string()),
-            ]
-        );
-        let j = json_fields(r#"{"a":{"b":1,"c":"x"},"ok":true,"list":[1],"n":null}"#).unwrap();
-        assert_eq!(
-            j,
-            vec![
                 ("a_b".to_string(), "1".to_string()),
-                ("a_c".to_string(), "x".to_string()),
                 ("ok".to_string(), "true".to_string()),
             ]
         );
-        assert!(json_fields("not json").is_none());
-        assert_eq!(line_fields(r#"{"k":"v"}"#).0, "json");
-        assert_eq!(line_fields("k=v").0, "logfmt");
+        let (p, f) = line_fields(r#"level=info msg="a b" x.y=1"#).unwrap();
+        assert_eq!(p, "logfmt");
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[2], ("x_y".to_string(), "1".to_string()));
+        // an object that is not JSON falls back to logfmt; plain text has no field
+        assert_eq!(line_fields("{broken k=v").map(|x| x.0), Some("logfmt"));
+        assert_eq!(line_fields("connection reset by peer"), None);
     }
 
     #[test]

@@ -9,9 +9,10 @@
 //! over those metrics, and it is evaluated with a 1ms lookback so each step sees exactly
 //! the sample computed for it. The leaf name is removed from the result.
 //!
-//! A `sum by (...)` directly over an additive range aggregation (`count_over_time`,
-//! `rate`, `bytes_*`, `sum_over_time`) pushes its grouping down to the leaf, so the
-//! pipeline only extracts the grouped labels and fewer series are built.
+//! A `sum`, `sum by (...)` or `sum without (...)` directly over an additive range
+//! aggregation (`count_over_time`, `rate`, `bytes_*`, `sum_over_time`) pushes its
+//! grouping down to the leaf, so the pipeline only extracts the grouped labels and
+//! fewer series are built. `max_series` holds the result, not the leaves.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub(crate) fn run(
             ),
             QueryKind::Range => oxeye_promql::Value::Matrix(series),
         };
+        check_series(&value, limits)?;
         return Ok(Output {
             value: LogqlValue::Metric(value),
             stats,
@@ -128,10 +130,28 @@ pub(crate) fn run(
         QueryKind::Range => engine.range(&leaf_store, tenant, &text, start_ms, end_ms, step_ms),
     }
     .map_err(|e| LogqlError::BadQuery(e.to_string().replace(LEAF_PREFIX, "leaf")))?;
+    let value = strip_leaf_names(res.value);
+    check_series(&value, limits)?;
     Ok(Output {
-        value: LogqlValue::Metric(strip_leaf_names(res.value)),
+        value: LogqlValue::Metric(value),
         stats,
     })
+}
+
+/// Holds a result to `max_series`.
+fn check_series(v: &oxeye_promql::Value, limits: &EngineLimits) -> Result<(), LogqlError> {
+    let n = match v {
+        oxeye_promql::Value::Vector(v) => v.len(),
+        oxeye_promql::Value::Matrix(m) => m.len(),
+        _ => 0,
+    };
+    if n > limits.max_series {
+        return Err(LogqlError::BadQuery(format!(
+            "maximum of series ({}) reached for a single query",
+            limits.max_series
+        )));
+    }
+    Ok(())
 }
 
 fn strip(l: Labels) -> Labels {
@@ -198,8 +218,15 @@ fn write_promql(
                 out.push_str(&format_number(*p));
                 out.push_str(", ");
             }
+            // `sum` of an additive range aggregation equals the aggregation computed on
+            // the groups directly: `sum(x)` is `by ()`.
+            let everything = Grouping {
+                without: false,
+                labels: Vec::new(),
+            };
             let push = match (op, grouping) {
-                (VectorOp::Sum, Some(g)) if !g.without => Some(g),
+                (VectorOp::Sum, Some(g)) => Some(g),
+                (VectorOp::Sum, None) => Some(&everything),
                 _ => None,
             };
             write_promql(inner, push, leaf, out)?;

@@ -2,12 +2,14 @@
 //! point `(ts, value)` of its series (its label set after the pipeline, or the
 //! range aggregation's `by`/`without` grouping); each series' points are then swept
 //! once across the steps with two cursors, windows being left-open `(t - range, t]`
-//! shifted back by `offset`.
+//! shifted back by `offset`. Streams are read on up to four threads, each building its
+//! own groups; the groups are merged by key before the sweep.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use oxeye_core::logs::{Direction, LogQueryable, LogSelect};
+use oxeye_core::logs::{Direction, LogQueryable, LogSelect, LogSeries};
 use oxeye_core::{Label, Labels, MatchOp, Sample, TenantId};
 
 use crate::ast::{Grouping, RangeAgg, RangeOp, UnwrapConv};
@@ -24,7 +26,7 @@ struct Group {
 }
 
 /// Which labels identify a series.
-fn key_filter<'a>(grouping: Option<&'a Grouping>) -> Box<dyn Fn(&str) -> bool + 'a> {
+fn key_filter<'a>(grouping: Option<&'a Grouping>) -> Box<dyn Fn(&str) -> bool + Send + Sync + 'a> {
     match grouping {
         None => Box::new(|_| true),
         Some(g) if g.without => Box::new(move |n: &str| !g.labels.iter().any(|l| l == n)),
@@ -67,6 +69,12 @@ pub(crate) fn eval(
             let mut n = g.labels.clone();
             if let Some(u) = &agg.unwrap {
                 n.push(u.label.clone());
+                // Label filters after the unwrap read labels too.
+                for f in &u.post_filters {
+                    if let Ok(eval) = LabelFilterEval::new(f) {
+                        eval.names(&mut n);
+                    }
+                }
             }
             Some(n)
         }
@@ -85,89 +93,81 @@ pub(crate) fn eval(
     let range = agg.range_ns;
     let offset = agg.offset_ns;
     let select = LogSelect {
-        start_ns: (first * 1_000_000 - offset - range).saturating_add(1),
-        end_ns: (last * 1_000_000 - offset).saturating_add(1),
+        start_ns: first
+            .saturating_mul(1_000_000)
+            .saturating_sub(offset)
+            .saturating_sub(range)
+            .saturating_add(1),
+        end_ns: last
+            .saturating_mul(1_000_000)
+            .saturating_sub(offset)
+            .saturating_add(1),
         line_contains: pipeline.line_hints().to_vec(),
     };
     let series = store.select_logs(tenant, pipeline.matchers(), &select)?;
     let filter = key_filter(grouping);
+    let scanned = AtomicU64::new(0);
+    let ctx = Ctx {
+        agg,
+        pipeline: &pipeline,
+        post: &post,
+        filter: filter.as_ref(),
+        start_ns: select.start_ns,
+        end_ns: select.end_ns,
+        limits,
+        scanned: &scanned,
+    };
+    // Streams are spread over a few threads (interleaved, as their sizes are unknown);
+    // each builds its own groups, merged by key afterwards.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+        .min(series.len())
+        .max(1);
+    let parts: Vec<Result<Scanned, LogqlError>> = if workers == 1 {
+        vec![scan(&ctx, series.iter())]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|w| {
+                    let ctx = &ctx;
+                    let series = &series;
+                    scope.spawn(move || scan(ctx, series.iter().skip(w).step_by(workers)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LogqlError::BadQuery(
+                            "a range aggregation worker failed".into(),
+                        ))
+                    })
+                })
+                .collect()
+        })
+    };
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut groups: Vec<Group> = Vec::new();
-    let mut sc = Scratch::default();
-    let mut key = String::new();
-    let mut order = Vec::new();
-    let mut failure: Option<LogqlError> = None;
-    for s in &series {
-        s.data.for_each_chunk(Direction::Forward, &mut |chunk| {
-            for entry in chunk {
-                stats.entries_scanned += 1;
-                stats.bytes_scanned += entry.line.len() as u64;
-                if stats.entries_scanned > limits.max_entries_scanned {
-                    failure = Some(LogqlError::BadQuery(format!(
-                        "the query would read more than {} entries (max_entries_scanned)",
-                        limits.max_entries_scanned
-                    )));
-                    return ControlFlow::Break(());
-                }
-                if entry.ts_ns < select.start_ns || entry.ts_ns >= select.end_ns {
-                    continue;
-                }
-                if !pipeline.prefilter(&entry.line) || !pipeline.run(&s.labels, entry, &mut sc) {
-                    continue;
-                }
-                let value = match (&agg.unwrap, agg.op) {
-                    (Some(u), _) => {
-                        let Some(raw) = sc.labels.get(&u.label) else {
-                            continue;
-                        };
-                        if raw.is_empty() {
-                            continue;
-                        }
-                        let v = match convert(u.conv, raw) {
-                            Ok(v) => v,
-                            Err(e) => {
-                                sc.labels.set_error("SampleExtractionErr", &e);
-                                0.0
-                            }
-                        };
-                        sc.labels.del(&u.label);
-                        if !post.iter().all(|f| f.keep(&mut sc.labels)) {
-                            continue;
-                        }
-                        v
+    for part in parts {
+        let part = part?;
+        stats.entries_scanned += part.entries;
+        stats.bytes_scanned += part.bytes;
+        for (key, g) in part.groups {
+            match index.get(&key) {
+                Some(&i) => {
+                    if let Some(existing) = groups.get_mut(i) {
+                        existing.points.extend(g.points);
                     }
-                    (None, RangeOp::Bytes | RangeOp::BytesRate) => {
-                        sc.line(&entry.line).len() as f64
-                    }
-                    (None, _) => 1.0,
-                };
-                sc.labels.key(&mut key, &filter, &mut order);
-                let i = match index.get(key.as_str()) {
-                    Some(i) => *i,
-                    None => {
-                        if groups.len() >= limits.max_series {
-                            failure = Some(LogqlError::BadQuery(format!(
-                                "maximum of series ({}) reached for a single query",
-                                limits.max_series
-                            )));
-                            return ControlFlow::Break(());
-                        }
-                        groups.push(Group {
-                            labels: sc.labels.labels_filtered(&filter),
-                            points: Vec::new(),
-                        });
-                        index.insert(key.clone(), groups.len() - 1);
-                        groups.len() - 1
-                    }
-                };
-                if let Some(g) = groups.get_mut(i) {
-                    g.points.push((entry.ts_ns, value));
+                }
+                None => {
+                    index.insert(key, groups.len());
+                    groups.push(g);
                 }
             }
-            ControlFlow::Continue(())
-        })?;
-        if let Some(f) = failure.take() {
-            return Err(f);
+        }
+        if groups.len() > LEAF_MAX_SERIES {
+            return Err(too_many_leaf_series());
         }
     }
     if let Some(g) = groups.iter().find(|g| g.labels.get(ERROR).is_some()) {
@@ -197,6 +197,136 @@ pub(crate) fn eval(
     Ok(out)
 }
 
+/// Most threads one range aggregation reads its streams on.
+const MAX_THREADS: usize = 4;
+
+/// Most series one range aggregation may build before the operators above it reduce
+/// them (the result itself is held to `EngineLimits::max_series`); a bound on memory.
+pub(crate) const LEAF_MAX_SERIES: usize = 1_000_000;
+
+fn too_many_leaf_series() -> LogqlError {
+    LogqlError::BadQuery(format!(
+        "maximum of series ({LEAF_MAX_SERIES}) reached for a range aggregation of a single \
+         query: group it (sum by) or filter it"
+    ))
+}
+
+/// What every thread reading streams of one range aggregation shares.
+struct Ctx<'a> {
+    agg: &'a RangeAgg,
+    pipeline: &'a LogPipeline,
+    post: &'a [LabelFilterEval],
+    filter: &'a (dyn Fn(&str) -> bool + Send + Sync),
+    start_ns: i64,
+    end_ns: i64,
+    limits: &'a EngineLimits,
+    /// Entries read by all threads, against `max_entries_scanned`.
+    scanned: &'a AtomicU64,
+}
+
+/// The groups one thread built, keyed, and what it read.
+struct Scanned {
+    groups: Vec<(String, Group)>,
+    entries: u64,
+    bytes: u64,
+}
+
+/// Runs the pipeline over `series`, turning kept lines into points of their groups.
+fn scan<'s>(
+    ctx: &Ctx<'_>,
+    series: impl Iterator<Item = &'s LogSeries>,
+) -> Result<Scanned, LogqlError> {
+    let agg = ctx.agg;
+    let mut out = Scanned {
+        groups: Vec::new(),
+        entries: 0,
+        bytes: 0,
+    };
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut sc = Scratch::default();
+    let mut key = String::new();
+    let mut order = Vec::new();
+    let mut failure: Option<LogqlError> = None;
+    for s in series {
+        s.data.for_each_chunk(Direction::Forward, &mut |chunk| {
+            out.entries += chunk.len() as u64;
+            let total =
+                ctx.scanned.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+            if total > ctx.limits.max_entries_scanned {
+                failure = Some(LogqlError::BadQuery(format!(
+                    "the query would read more than {} entries (max_entries_scanned)",
+                    ctx.limits.max_entries_scanned
+                )));
+                return ControlFlow::Break(());
+            }
+            for entry in chunk {
+                out.bytes += entry.line.len() as u64;
+                if entry.ts_ns < ctx.start_ns || entry.ts_ns >= ctx.end_ns {
+                    continue;
+                }
+                if !ctx.pipeline.prefilter(&entry.line)
+                    || !ctx.pipeline.run(&s.labels, entry, &mut sc)
+                {
+                    continue;
+                }
+                let value = match (&agg.unwrap, agg.op) {
+                    (Some(u), _) => {
+                        let Some(raw) = sc.labels.get(&u.label) else {
+                            continue;
+                        };
+                        if raw.is_empty() {
+                            continue;
+                        }
+                        let v = match convert(u.conv, raw) {
+                            Ok(v) => v,
+                            Err(e) => {
+                                sc.labels.set_error("SampleExtractionErr", &e);
+                                0.0
+                            }
+                        };
+                        sc.labels.del(&u.label);
+                        if !ctx.post.iter().all(|f| f.keep(&mut sc.labels)) {
+                            continue;
+                        }
+                        v
+                    }
+                    (None, RangeOp::Bytes | RangeOp::BytesRate) => {
+                        sc.line(&entry.line).len() as f64
+                    }
+                    (None, _) => 1.0,
+                };
+                sc.labels.key(&mut key, ctx.filter, &mut order);
+                let i = match index.get(key.as_str()) {
+                    Some(i) => *i,
+                    None => {
+                        if out.groups.len() >= LEAF_MAX_SERIES {
+                            failure = Some(too_many_leaf_series());
+                            return ControlFlow::Break(());
+                        }
+                        out.groups.push((
+                            key.clone(),
+                            Group {
+                                labels: sc.labels.labels_filtered(ctx.filter),
+                                points: Vec::new(),
+                            },
+                        ));
+                        index.insert(key.clone(), out.groups.len() - 1);
+                        out.groups.len() - 1
+                    }
+                };
+                if let Some((_, g)) = out.groups.get_mut(i) {
+                    g.points.push((entry.ts_ns, value));
+                }
+            }
+            ControlFlow::Continue(())
+        })?;
+        if let Some(f) = failure.take() {
+            return Err(f);
+        }
+    }
+    Ok(out)
+}
+
 /// `{a="b", c="d"}`.
 pub(crate) fn format_labels(l: &Labels) -> String {
     let parts: Vec<String> = l
@@ -208,8 +338,8 @@ pub(crate) fn format_labels(l: &Labels) -> String {
 
 /// Window bounds (ns, left-open) of the step at `t_ms`.
 fn window(agg: &RangeAgg, t_ms: i64) -> (i64, i64) {
-    let end = t_ms * 1_000_000 - agg.offset_ns;
-    (end - agg.range_ns, end)
+    let end = t_ms.saturating_mul(1_000_000).saturating_sub(agg.offset_ns);
+    (end.saturating_sub(agg.range_ns), end)
 }
 
 fn sweep(agg: &RangeAgg, points: &[(i64, f64)], steps: &[i64]) -> Vec<Sample> {

@@ -17,7 +17,9 @@ use crate::ast::{
 };
 use crate::lexer::{Tok, Token, error_at, lex};
 
-/// Parses LogQL text.
+/// Parses LogQL text into an expression; errors name the line and column
+/// (`parse error at line 1, col 12: syntax error: unexpected $end, expecting } or ,`).
+/// `expr.to_string()` is the canonical text, which parses back to the same tree.
 pub fn parse(text: &str) -> Result<Expr, LogqlError> {
     let mut p = Parser {
         src: text,
@@ -347,6 +349,14 @@ impl Parser<'_> {
                     return Ok(Node::Sample(self.range_agg(*op)?));
                 }
                 match name.as_str() {
+                    "Inf" | "inf" => {
+                        self.i += 1;
+                        Ok(Node::Sample(SampleExpr::Literal(f64::INFINITY)))
+                    }
+                    "NaN" | "nan" => {
+                        self.i += 1;
+                        Ok(Node::Sample(SampleExpr::Literal(f64::NAN)))
+                    }
                     "label_replace" => Ok(Node::Sample(self.label_replace()?)),
                     "vector" => {
                         self.i += 1;
@@ -375,6 +385,7 @@ impl Parser<'_> {
     }
 
     fn vector_agg(&mut self, op: VectorOp) -> Result<SampleExpr, LogqlError> {
+        let op_pos = self.pos();
         self.i += 1;
         let mut grouping = self.grouping()?;
         self.expect(Tok::LParen)?;
@@ -403,10 +414,11 @@ impl Parser<'_> {
             grouping = self.grouping()?;
         }
         if matches!(op, VectorOp::Sort | VectorOp::SortDesc) && grouping.is_some() {
-            return Err(self.err(format!(
-                "grouping not allowed for {} aggregation",
-                op.name()
-            )));
+            return Err(error_at(
+                self.src,
+                op_pos,
+                format!("grouping not allowed for {} aggregation", op.name()),
+            ));
         }
         Ok(SampleExpr::Vector {
             op,

@@ -120,7 +120,7 @@ impl Parser<'_> {
                 let vpos = self.pos();
                 let value = self.expect_str()?;
                 let m = Matcher::new(op, name, value)
-                    .map_err(|e| error_at(self.src, vpos, e.to_string()))?;
+                    .map_err(|e| error_at(self.src, vpos, crate::lexer::matcher_error(&e)))?;
                 out.push(m);
                 match self.peek() {
                     Tok::Comma => self.i += 1,
@@ -326,6 +326,7 @@ impl Parser<'_> {
     fn label_format(&mut self) -> Result<Stage, LogqlError> {
         let mut items = Vec::new();
         loop {
+            let dst_pos = self.pos();
             let dst = self.expect_ident()?;
             self.expect(Tok::Eq)?;
             let src = match self.peek().clone() {
@@ -343,9 +344,13 @@ impl Parser<'_> {
                 _ => return Err(self.unexpected("IDENTIFIER or STRING")),
             };
             if items.iter().any(|(d, _): &(String, _)| *d == dst) {
-                return Err(self.err(format!(
-                    "label_format: multiple label name '{dst}' not allowed in a single format operation"
-                )));
+                return Err(error_at(
+                    self.src,
+                    dst_pos,
+                    format!(
+                        "label_format: multiple label name '{dst}' not allowed in a single format operation"
+                    ),
+                ));
             }
             items.push((dst, src));
             if *self.peek() == Tok::Comma {
@@ -367,18 +372,18 @@ impl Parser<'_> {
                 Tok::Nre => Some(MatchOp::NotRegex),
                 _ => None,
             };
-            let matcher = match op {
-                Some(op) => {
-                    self.i += 1;
-                    let pos = self.pos();
-                    let v = self.expect_str()?;
-                    Some(
-                        Matcher::new(op, name.clone(), v)
-                            .map_err(|e| error_at(self.src, pos, e.to_string()))?,
-                    )
-                }
-                None => None,
-            };
+            let matcher =
+                match op {
+                    Some(op) => {
+                        self.i += 1;
+                        let pos = self.pos();
+                        let v = self.expect_str()?;
+                        Some(Matcher::new(op, name.clone(), v).map_err(|e| {
+                            error_at(self.src, pos, crate::lexer::matcher_error(&e))
+                        })?)
+                    }
+                    None => None,
+                };
             out.push(NamedLabel { name, matcher });
             if *self.peek() == Tok::Comma {
                 self.i += 1;
@@ -429,12 +434,38 @@ impl Parser<'_> {
 
     fn label_filter_and(&mut self) -> Result<LabelFilter, LogqlError> {
         let mut lhs = self.label_filter_primary()?;
-        while self.is_ident("and") || *self.peek() == Tok::Comma {
-            self.i += 1;
+        loop {
+            if self.is_ident("and") || *self.peek() == Tok::Comma {
+                self.i += 1;
+            } else if !self.juxtaposed_filter() {
+                break;
+            }
             let rhs = self.label_filter_primary()?;
             lhs = LabelFilter::And(Box::new(lhs), Box::new(rhs));
         }
         Ok(lhs)
+    }
+
+    /// Whether a label filter follows directly (`| a="b" c="d"`, a space meaning `and`).
+    fn juxtaposed_filter(&self) -> bool {
+        let Tok::Ident(name) = self.peek() else {
+            return false;
+        };
+        if matches!(name.as_str(), "or" | "and" | "offset" | "by" | "without") {
+            return false;
+        }
+        matches!(
+            self.peek_at(1),
+            Tok::Eq
+                | Tok::Neq
+                | Tok::Re
+                | Tok::Nre
+                | Tok::CmpEq
+                | Tok::Gt
+                | Tok::Gte
+                | Tok::Lt
+                | Tok::Lte
+        )
     }
 
     fn label_filter_primary(&mut self) -> Result<LabelFilter, LogqlError> {
@@ -468,7 +499,7 @@ impl Parser<'_> {
                     _ => MatchOp::NotRegex,
                 };
                 let m = Matcher::new(op, name, v)
-                    .map_err(|e| error_at(self.src, vpos, e.to_string()))?;
+                    .map_err(|e| error_at(self.src, vpos, crate::lexer::matcher_error(&e)))?;
                 Ok(LabelFilter::Str(m))
             }
             (Tok::Ident(w), Tok::Eq | Tok::Neq) if w == "ip" => {

@@ -15,6 +15,13 @@ pub(crate) enum Kind {
 
 /// Appends `key` to `out` sanitised as a label name (invalid characters become `_`).
 pub(crate) fn push_sanitized(out: &mut String, key: &str) {
+    let b = key.as_bytes();
+    if b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        && !(out.is_empty() && b.first().is_some_and(u8::is_ascii_digit))
+    {
+        out.push_str(key);
+        return;
+    }
     for (i, c) in key.chars().enumerate() {
         if c.is_ascii_alphanumeric() || c == '_' {
             if i == 0 && out.is_empty() && c.is_ascii_digit() {
@@ -75,9 +82,12 @@ pub(crate) fn unescape_into(raw: &str, out: &mut String) -> bool {
 struct Scanner<'a> {
     s: &'a str,
     i: usize,
+    /// Set when the receiver asked to stop.
+    stopped: bool,
 }
 
-type Emit<'e> = dyn FnMut(&str, &str, Kind) + 'e;
+/// Receives `(label_name, raw_value, kind)`; returns false to stop the scan.
+type Emit<'e> = dyn FnMut(&str, &str, Kind) -> bool + 'e;
 
 impl<'a> Scanner<'a> {
     fn bytes(&self) -> &'a [u8] {
@@ -208,11 +218,21 @@ impl<'a> Scanner<'a> {
                 push_sanitized(prefix, key);
             }
             match self.bytes().get(self.i) {
-                Some(b'{') => self.object(prefix, emit)?,
+                // An empty key names no label.
+                Some(_) if prefix.is_empty() => self.skip()?,
+                Some(b'{') => {
+                    self.object(prefix, emit)?;
+                    if self.stopped {
+                        return Ok(());
+                    }
+                }
                 Some(b'[') => self.skip()?,
                 Some(b'"') => {
                     let (v, escaped) = self.string()?;
-                    emit(prefix, v, Kind::Str { escaped });
+                    if !emit(prefix, v, Kind::Str { escaped }) {
+                        self.stopped = true;
+                        return Ok(());
+                    }
                 }
                 Some(_) => {
                     let v = self.literal()?;
@@ -242,13 +262,20 @@ impl<'a> Scanner<'a> {
 /// Walks the JSON object `line`, calling `emit(label_name, raw_value, kind)` for every
 /// scalar field; `prefix` is a reusable buffer. Errors describe the syntax error.
 pub(crate) fn scan(line: &str, prefix: &mut String, emit: &mut Emit<'_>) -> Result<(), String> {
-    let mut sc = Scanner { s: line, i: 0 };
+    let mut sc = Scanner {
+        s: line,
+        i: 0,
+        stopped: false,
+    };
     sc.ws();
     if sc.bytes().get(sc.i) != Some(&b'{') {
         return Err("Value looks like object, but can't find closing '}' symbol".into());
     }
     prefix.clear();
     sc.object(prefix, emit)?;
+    if sc.stopped {
+        return Ok(());
+    }
     sc.ws();
     if sc.i != line.len() {
         return Err(sc.err("unexpected data after the object"));
@@ -259,7 +286,11 @@ pub(crate) fn scan(line: &str, prefix: &mut String, emit: &mut Emit<'_>) -> Resu
 /// The top-level string fields of a JSON object (for `unpack`), raw and escaped flag.
 pub(crate) fn scan_top_strings(line: &str, emit: &mut Emit<'_>) -> Result<(), String> {
     let mut prefix = String::new();
-    let mut sc = Scanner { s: line, i: 0 };
+    let mut sc = Scanner {
+        s: line,
+        i: 0,
+        stopped: false,
+    };
     sc.ws();
     if sc.bytes().get(sc.i) != Some(&b'{') {
         return Err("Value looks like object, but can't find closing '}' symbol".into());
@@ -281,11 +312,13 @@ pub(crate) fn scan_top_strings(line: &str, emit: &mut Emit<'_>) -> Result<(), St
         }
         sc.i += 1;
         sc.ws();
-        if sc.bytes().get(sc.i) == Some(&b'"') {
+        if sc.bytes().get(sc.i) == Some(&b'"') && !key.is_empty() {
             let (v, escaped) = sc.string()?;
             prefix.clear();
             push_sanitized(&mut prefix, key);
-            emit(&prefix, v, Kind::Str { escaped });
+            if !emit(&prefix, v, Kind::Str { escaped }) {
+                return Ok(());
+            }
         } else {
             sc.skip()?;
         }
@@ -375,7 +408,7 @@ pub fn parse_json_fields(line: &str) -> Option<Vec<(String, String)>> {
     let mut prefix = String::new();
     scan(line, &mut prefix, &mut |name, raw, kind| {
         let value = match kind {
-            Kind::Null => return,
+            Kind::Null => return true,
             Kind::Literal | Kind::Str { escaped: false } => raw.to_string(),
             Kind::Str { escaped: true } => {
                 let mut s = String::new();
@@ -384,9 +417,10 @@ pub fn parse_json_fields(line: &str) -> Option<Vec<(String, String)>> {
             }
         };
         match out.iter_mut().find(|(n, _)| n == name) {
-            Some(slot) => slot.1 = value,
+            Some(_) => {}
             None => out.push((name.to_string(), value)),
         }
+        true
     })
     .ok()?;
     Some(out)

@@ -94,14 +94,23 @@ impl LabelState {
     }
 
     /// Adds a label extracted by a parser: a name taken by a stream label or
-    /// structured metadata gets the `_extracted` suffix, as Loki does.
+    /// structured metadata gets the `_extracted` suffix, and a name an earlier parser
+    /// (or an earlier field of the same line) already extracted keeps its first value,
+    /// as Loki does.
     pub fn set_parsed(&mut self, name: &str, value: &str) {
+        let parsed_exists = |st: &Self, n: &str| {
+            st.find(n)
+                .and_then(|i| st.slots.get(i))
+                .is_some_and(|s| s.cat == Some(Cat::Parsed))
+        };
         if self.is_base(name) {
             let mut n = String::with_capacity(name.len() + 10);
             n.push_str(name);
             n.push_str("_extracted");
-            self.set(&n, value);
-        } else {
+            if !parsed_exists(self, &n) {
+                self.set(&n, value);
+            }
+        } else if !parsed_exists(self, name) {
             self.set(name, value);
         }
     }
@@ -222,6 +231,8 @@ mod tests {
         st.set_parsed("app", "x");
         st.set_parsed("trace_id", "y");
         st.set_parsed("level", "info");
+        st.set_parsed("level", "second parser");
+        assert_eq!(st.get("level"), Some("info"));
         assert_eq!(st.get("app"), Some("api"));
         assert_eq!(st.get("app_extracted"), Some("x"));
         assert_eq!(st.get("trace_id_extracted"), Some("y"));

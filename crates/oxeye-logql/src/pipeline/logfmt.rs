@@ -142,7 +142,7 @@ pub fn parse_logfmt_fields(line: &str) -> Option<Vec<(String, String)>> {
         let mut name = String::new();
         push_sanitized(&mut name, k);
         match out.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = v.to_string(),
+            Some(_) => {}
             None => out.push((name, v.to_string())),
         }
     })

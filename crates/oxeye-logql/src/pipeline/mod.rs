@@ -30,10 +30,15 @@ use parsers::RegexpParser;
 use pattern::Pattern;
 
 /// Labels a parser should extract: `None` means all.
-type Wanted = Option<HashSet<String>>;
+type Wanted = Option<Vec<String>>;
 
 fn wanted_has(w: &Wanted, name: &str) -> bool {
-    w.as_ref().is_none_or(|s| s.contains(name))
+    w.as_ref().is_none_or(|s| s.iter().any(|n| n == name))
+}
+
+/// Whether every wanted label was found, so a parser may stop reading the line.
+fn all_found(w: &Wanted, found: usize) -> bool {
+    w.as_ref().is_some_and(|s| found >= s.len())
 }
 
 enum Compiled {
@@ -143,7 +148,15 @@ impl LogPipeline {
                             None => all = true,
                         }
                     }
-                    (!all).then_some(set)
+                    // A parsed label named `x_extracted` comes from key `x`.
+                    let bases: Vec<String> = set
+                        .iter()
+                        .filter_map(|n| n.strip_suffix("_extracted").map(str::to_string))
+                        .collect();
+                    set.extend(bases);
+                    let mut v: Vec<String> = set.into_iter().collect();
+                    v.sort();
+                    (!all).then_some(v)
                 }
             };
             let c = match stage {
@@ -202,6 +215,22 @@ impl LogPipeline {
         })
     }
 
+    /// Whether some parser extracts only some labels (so this pipeline is cheaper than
+    /// one extracting everything).
+    pub(crate) fn extracts_selectively(&self) -> bool {
+        self.stages.iter().any(|s| {
+            matches!(
+                s,
+                Compiled::Json(Some(_))
+                    | Compiled::Unpack(Some(_))
+                    | Compiled::Logfmt {
+                        wanted: Some(_),
+                        ..
+                    }
+            )
+        })
+    }
+
     /// The stream selector's matchers.
     pub fn matchers(&self) -> &[Matcher] {
         &self.matchers
@@ -247,11 +276,19 @@ impl LogPipeline {
         let cur: &str = line.as_deref().unwrap_or(&entry.line);
         match stage {
             Compiled::Line(f) => return f.keep(cur),
+            // Nothing after the parser reads a label: Loki skips parsing (and so reports
+            // no parse error either).
+            Compiled::Json(Some(w))
+            | Compiled::Logfmt {
+                wanted: Some(w), ..
+            } if w.is_empty() => {}
             Compiled::Json(wanted) => {
+                let mut found = 0usize;
                 let res = json::scan(cur, name, &mut |n, raw, kind| {
                     if !wanted_has(wanted, n) {
-                        return;
+                        return true;
                     }
+                    found += 1;
                     match kind {
                         Kind::Null => {}
                         Kind::Literal | Kind::Str { escaped: false } => labels.set_parsed(n, raw),
@@ -261,6 +298,7 @@ impl LogPipeline {
                             labels.set_parsed(n, buf);
                         }
                     }
+                    !all_found(wanted, found)
                 });
                 if let Err(e) = res {
                     labels.set_error("JSONParserErr", &e);
@@ -328,10 +366,10 @@ impl LogPipeline {
                             s.push_str(raw);
                         }
                         entry_line = Some(s);
-                        return;
+                        return true;
                     }
                     if !wanted_has(wanted, n) {
-                        return;
+                        return true;
                     }
                     if escaped {
                         buf.clear();
@@ -340,6 +378,7 @@ impl LogPipeline {
                     } else {
                         labels.set_parsed(n, raw);
                     }
+                    true
                 });
                 match res {
                     Ok(()) => {
@@ -441,18 +480,32 @@ pub(crate) fn result_entry(sc: &Scratch, entry: &LogEntry) -> ResultEntry {
     }
 }
 
-/// `|=` literals that every kept line must contain: leading `|=` filters with one
-/// value (later stages may rewrite the line, so only filters before any
-/// `line_format`/`unpack`/`decolorize` count).
+const REGEX_META: &[char] = &[
+    '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+];
+
+/// Substrings every kept line must contain: the values of `|=` filters with one value,
+/// of `|~` regexes without metacharacters and the literal parts of `|>` patterns (only
+/// filters before any `line_format`/`unpack`/`decolorize`, which rewrite the line).
 fn line_hints(expr: &LogExpr) -> Vec<String> {
     let mut out = Vec::new();
     for stage in &expr.stages {
         match stage {
-            Stage::LineFilter(f)
-                if f.op == LineFilterOp::Contains && !f.ip && f.values.len() == 1 =>
-            {
-                if let Some(v) = f.values.first().filter(|v| !v.is_empty()) {
-                    out.push(v.clone());
+            Stage::LineFilter(f) if !f.ip && f.values.len() == 1 => {
+                let Some(v) = f.values.first().filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                // A regex without metacharacters is a plain substring; a pattern's
+                // literal parts are in every line it matches.
+                match f.op {
+                    LineFilterOp::Contains => out.push(v.clone()),
+                    LineFilterOp::Regex if !v.contains(REGEX_META) => out.push(v.clone()),
+                    LineFilterOp::Pattern => {
+                        if let Ok(p) = Pattern::parse(v, false) {
+                            out.extend(p.literals().map(str::to_string));
+                        }
+                    }
+                    _ => {}
                 }
             }
             Stage::LineFormat(_) | Stage::Unpack | Stage::Decolorize => break,
@@ -460,4 +513,81 @@ fn line_hints(expr: &LogExpr) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(q: &str) -> LogPipeline {
+        crate::compile_log_query(q).unwrap()
+    }
+
+    #[test]
+    fn hints_are_literals_every_kept_line_contains() {
+        let p = compile(
+            r#"{a="b"} |= "x" |= "y" or "z" != "w" |~ "r.*" | json |= "j" | line_format "q" |= "after""#,
+        );
+        assert_eq!(p.line_hints(), &["x".to_string(), "j".to_string()]);
+        let p = compile(r#"{a="b"} |~ "needle" |~ "(?i)x" !~ "y" |> "<_> GET <_>" !> "x <_>""#);
+        assert_eq!(p.line_hints(), &["needle".to_string(), " GET ".to_string()]);
+        assert!(compile(r#"{a="b"} |= """#).line_hints().is_empty());
+        assert!(
+            compile(r#"{a="b"} |= ip("10.0.0.1")"#)
+                .line_hints()
+                .is_empty()
+        );
+        assert_eq!(p.matchers(), &[Matcher::equal("a", "b")]);
+    }
+
+    #[test]
+    fn process_runs_the_pipeline_on_one_entry() {
+        let p = compile(
+            r#"{app="api"} |= "GET" | logfmt | status >= 500 | line_format "{{.status}} {{.path}}""#,
+        );
+        let stream = Labels::from_pairs(&[("app", "api")]);
+        let mut e = LogEntry::new(5, "method=GET path=/a status=503");
+        e.metadata.push(("trace_id".into(), "t1".into()));
+        let (labels, entry) = p.process(&stream, &e).unwrap();
+        assert_eq!(
+            labels,
+            Labels::from_pairs(&[
+                ("app", "api"),
+                ("method", "GET"),
+                ("path", "/a"),
+                ("status", "503"),
+                ("trace_id", "t1")
+            ])
+        );
+        assert_eq!(entry.ts_ns, 5);
+        assert_eq!(entry.line, "503 /a");
+        assert_eq!(
+            entry.structured_metadata,
+            vec![("trace_id".to_string(), "t1".to_string())]
+        );
+        assert_eq!(entry.parsed.len(), 3);
+        assert!(
+            p.process(&stream, &LogEntry::new(6, "method=GET path=/a status=200"))
+                .is_none()
+        );
+        assert!(
+            p.process(&stream, &LogEntry::new(7, "method=POST status=500"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn pipelines_are_shared_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<LogPipeline>();
+    }
+
+    #[test]
+    fn metric_queries_are_not_tail_queries() {
+        let e = crate::compile_log_query(r#"rate({a="b"}[1m])"#).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "tail requires a log query, not a metric query"
+        );
+    }
 }

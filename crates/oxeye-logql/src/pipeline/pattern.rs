@@ -81,6 +81,14 @@ impl Pattern {
         Ok(Self { parts })
     }
 
+    /// The literal parts, which every matching line contains.
+    pub(crate) fn literals(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Lit(l) if !l.is_empty() => Some(l.as_str()),
+            _ => None,
+        })
+    }
+
     /// Matches `line`, calling `emit(name, value)` for named captures; false when the
     /// line does not follow the pattern (captures may have been emitted already).
     pub(crate) fn matches(&self, line: &str, emit: &mut dyn FnMut(&str, &str)) -> bool {

@@ -217,8 +217,17 @@ fn substr(start: i64, end: i64, x: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Widest padding a template function produces, so a query cannot ask for gigabytes.
+const MAX_WIDTH: i64 = 100_000;
+/// Largest string `repeat` builds.
+const MAX_REPEAT_BYTES: usize = 1 << 20;
+
+fn width(v: i64) -> usize {
+    v.clamp(0, MAX_WIDTH) as usize
+}
+
 fn indent(n: i64, x: &str) -> String {
-    let pad = " ".repeat(n.max(0) as usize);
+    let pad = " ".repeat(width(n));
     format!("{pad}{}", x.replace('\n', &format!("\n{pad}")))
 }
 
@@ -356,8 +365,14 @@ pub(crate) fn func_map() -> FuncMap {
     m.insert(
         "repeat".into(),
         Arc::new(|a: &[Value]| {
-            let n = i64_of(&arg(a, 0, "repeat")?).clamp(0, 10_000) as usize;
-            Ok(string(sarg(a, 1, "repeat")?.repeat(n)))
+            let n = i64_of(&arg(a, 0, "repeat")?).max(0) as usize;
+            let x = sarg(a, 1, "repeat")?;
+            if n.saturating_mul(x.len()) > MAX_REPEAT_BYTES {
+                return Err(err(format!(
+                    "repeat: result longer than {MAX_REPEAT_BYTES} bytes"
+                )));
+            }
+            Ok(string(x.repeat(n)))
         }),
     );
     m.insert(
@@ -418,7 +433,7 @@ pub(crate) fn func_map() -> FuncMap {
     m.insert(
         "alignLeft".into(),
         Arc::new(|a: &[Value]| {
-            let n = i64_of(&arg(a, 0, "alignLeft")?).max(0) as usize;
+            let n = width(i64_of(&arg(a, 0, "alignLeft")?));
             let x = sarg(a, 1, "alignLeft")?;
             let mut out: String = x.chars().take(n).collect();
             let len = out.chars().count();
@@ -429,7 +444,7 @@ pub(crate) fn func_map() -> FuncMap {
     m.insert(
         "alignRight".into(),
         Arc::new(|a: &[Value]| {
-            let n = i64_of(&arg(a, 0, "alignRight")?).max(0) as usize;
+            let n = width(i64_of(&arg(a, 0, "alignRight")?));
             let x = sarg(a, 1, "alignRight")?;
             let chars: Vec<char> = x.chars().collect();
             let tail: String = chars.iter().skip(chars.len().saturating_sub(n)).collect();
@@ -513,6 +528,18 @@ pub(crate) fn func_map() -> FuncMap {
         }),
     );
     m.insert(
+        "toDateInZone".into(),
+        Arc::new(|a: &[Value]| {
+            let layout = sarg(a, 0, "toDateInZone")?;
+            let zone = sarg(a, 1, "toDateInZone")?;
+            let x = sarg(a, 2, "toDateInZone")?;
+            let offset = zone_offset_s(&zone)
+                .ok_or_else(|| err(format!("toDateInZone: unknown time zone {zone:?}")))?;
+            let t = parse_go_time(&layout, &x).unwrap_or(0);
+            Ok(Value::Int(t - offset * 1_000_000_000))
+        }),
+    );
+    m.insert(
         "unixEpoch".into(),
         Arc::new(|a: &[Value]| {
             Ok(Value::Int(
@@ -553,6 +580,21 @@ pub(crate) fn func_map() -> FuncMap {
     m
 }
 
+/// Seconds east of UTC of a zone written `UTC`, `Z` or as a fixed offset (`+02:00`).
+fn zone_offset_s(zone: &str) -> Option<i64> {
+    match zone {
+        "UTC" | "Z" | "GMT" | "Etc/UTC" | "" => return Some(0),
+        _ => {}
+    }
+    let (sign, rest) = match zone.as_bytes().first()? {
+        b'+' => (1, &zone[1..]),
+        b'-' => (-1, &zone[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    Some(sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60))
+}
+
 /// A time argument: nanoseconds, or a string of them.
 fn time_arg(v: &Value) -> i64 {
     i64_of(v)
@@ -590,5 +632,6 @@ mod tests {
         assert_eq!(url_decode("a%20b+c").unwrap(), "a b c");
         assert_eq!(title("hello world"), "Hello World");
         assert_eq!(indent(2, "a\nb"), "  a\n  b");
+        assert_eq!(indent(i64::MAX, "a").len(), MAX_WIDTH as usize + 1);
     }
 }

@@ -190,6 +190,7 @@ fn metadata_labels_matchers_and_tenants() {
             )]),
         )
         .unwrap();
+    assert!(store.stats().wal_bytes > 0);
     let got = store
         .select_logs(&a, &[Matcher::equal("job", "api")], &all())
         .unwrap();
@@ -247,6 +248,8 @@ fn metadata_labels_matchers_and_tenants() {
     }
     let stats = store.stats();
     assert_eq!(stats.streams, 3);
+    // flushed: the WAL holds nothing any more
+    assert_eq!(stats.wal_bytes, 0);
     assert_eq!(stats.entries_ingested, 3);
     assert!(stats.disk_bytes > 0);
     // metadata survives files

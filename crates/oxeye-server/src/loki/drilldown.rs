@@ -2,7 +2,8 @@
 //! detected labels, and patterns.
 //!
 //! Detected fields run [`oxeye_logql::analysis::FieldDetector`] over the newest
-//! `line_limit` lines of the streams the query's selector matches. Patterns run
+//! `line_limit` lines the query returns (run through the LogQL engine, so its filters
+//! apply). Patterns run
 //! [`oxeye_logql::analysis::Drain`] over the range's lines, oldest first (at most
 //! [`MAX_PATTERN_LINES`]), and count each pattern per `step`. Shapes as Loki's:
 //! `{"fields":[{label,type,cardinality,parsers}],"limit":N}`, `{"values":[..]}`,
@@ -18,9 +19,11 @@ use axum::response::Response;
 use oxeye_core::logs::{Direction, LogEntry, LogQueryable, LogSelect};
 use oxeye_core::{Labels, Matcher, TenantId};
 use oxeye_logql::analysis::{Drain, DrainConfig, FieldDetector};
+use oxeye_logql::{Engine, EngineLimits, LogqlValue, Query, QueryKind};
 use serde_json::json;
 
 use super::params::{DEFAULT_FIELDS_LIMIT, LokiParams, check_range};
+use super::query::logql_error;
 use super::{LokiError, json_response, log_queryable, run_query};
 use crate::error::ApiError;
 use crate::state::{ServerState, Tenant};
@@ -86,28 +89,62 @@ fn line_limit(params: &LokiParams) -> Result<usize, ApiError> {
     }
 }
 
-/// Runs the field detector over the request's sample of lines.
+/// Runs the field detector over the request's sample of lines: the newest
+/// `line_limit` lines the query returns (through the LogQL engine, so line filters and
+/// label filters apply), or of every stream when the query is empty or `{}`.
 async fn detect(
     state: &Arc<ServerState>,
     tenant: TenantId,
     params: &LokiParams,
 ) -> Result<FieldDetector, ApiError> {
     let (start, end) = params.bounds(now_ns(state))?;
-    let matchers = params.query_matchers()?;
     let lines = line_limit(params)?;
     let store = log_queryable(state)?;
+    let text = params.query().trim().to_string();
+    if text.is_empty() || text == "{}" {
+        return run_query(state, move |_| {
+            let sample = newest_lines(
+                store.as_ref(),
+                &tenant,
+                &[],
+                start,
+                end.saturating_add(1),
+                lines,
+            )?;
+            let mut d = FieldDetector::new();
+            for (labels, e) in &sample {
+                d.add(&e.line, &e.metadata, |n| labels.get(n).is_some());
+            }
+            Ok(d)
+        })
+        .await;
+    }
+    let query = Query {
+        text,
+        kind: QueryKind::Range,
+        start_ns: start,
+        end_ns: end.saturating_add(1),
+        step_ns: super::params::default_step(start, end),
+        interval_ns: None,
+        direction: Direction::Backward,
+        limit: lines,
+    };
     run_query(state, move |_| {
-        let sample = newest_lines(
-            store.as_ref(),
-            &tenant,
-            &matchers,
-            start,
-            end.saturating_add(1),
-            lines,
-        )?;
+        let out = Engine::new(store, EngineLimits::default())
+            .query(&tenant, &query)
+            .map_err(logql_error)?;
+        let LogqlValue::Streams(streams) = out.value else {
+            return Err(ApiError::BadRequest(
+                "detected fields need a log query, not a metric query".into(),
+            ));
+        };
         let mut d = FieldDetector::new();
-        for (labels, e) in &sample {
-            d.add(&e.line, &e.metadata, |n| labels.get(n).is_some());
+        for s in &streams {
+            for e in &s.entries {
+                d.add(&e.line, &e.structured_metadata, |n| {
+                    s.stream_labels.get(n).is_some()
+                });
+            }
         }
         Ok(d)
     })

@@ -220,11 +220,17 @@ pub fn default_step(start_ns: i64, end_ns: i64) -> i64 {
 /// match the empty string, as Loki does.
 pub fn selector_matchers(s: &str) -> Result<Vec<Matcher>, ApiError> {
     parse_selector(s.trim()).map_err(|e| {
-        bad(format!(
-            "parse error: {e}; queries require at least one regexp or equality matcher that does not have an empty-compatible value"
-        ))
+        let msg = e.to_string();
+        if msg.ends_with("at least one non-empty matcher") {
+            bad(EMPTY_COMPATIBLE)
+        } else {
+            bad(format!("parse error: {msg}"))
+        }
     })
 }
+
+/// Loki's refusal of a selector whose matchers all match the empty string.
+const EMPTY_COMPATIBLE: &str = "parse error : queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will";
 
 /// The stream selectors of a LogQL query, in order: the `{...}` groups outside string
 /// literals (a metric query or a binary expression may hold several).
@@ -304,6 +310,20 @@ pub fn check_range(start_ns: i64, end_ns: i64, step_ns: i64) -> Result<(), ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(s in ".{0,40}") {
+            let _ = parse_timestamp(&s);
+            let _ = parse_seconds_or_duration(&s);
+            let _ = query_selectors(&s);
+            let p = LokiParams(Params::parse(format!("start={s}&step={s}&limit={s}").as_bytes()));
+            let _ = p.bounds(0);
+            let _ = p.limit(1);
+            let _ = p.step(0, 1);
+        }
+    }
 
     #[test]
     fn timestamps_as_loki_reads_them() {

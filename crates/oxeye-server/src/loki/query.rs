@@ -9,6 +9,7 @@
 //! carries a third element `{"structuredMetadata":{..},"parsed":{..}}`; `encodingFlags`
 //! is written before `result`, since Grafana's decoder reads the answer as a stream.
 //! Metric results use Prometheus's shapes (`vector`, `matrix`, `scalar`).
+//! `format_query` answers the canonical text of the parsed expression.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -56,7 +57,8 @@ pub fn logql_error(e: LogqlError) -> ApiError {
     }
 }
 
-/// `GET|POST /loki/api/v1/query`: an instant query at `time` (default now).
+/// `GET|POST /loki/api/v1/query`: an instant query at `time` (default now). As in Loki
+/// 3, only metric queries can be instant; a log query is refused with a 400.
 pub async fn instant(
     State(state): State<Arc<ServerState>>,
     Tenant(tenant): Tenant,
@@ -67,6 +69,12 @@ pub async fn instant(
     let now = state.clock.now_ms().saturating_mul(1_000_000);
     let t = params.time("time", now)?;
     let direction = params.direction()?;
+    if let Ok(oxeye_logql::Expr::Log(_)) = oxeye_logql::parse(params.query()) {
+        return Err(ApiError::BadRequest(
+            "log queries are not supported as an instant query type, please change your query to a range query type".into(),
+        )
+        .into());
+    }
     let query = Query {
         text: params.query().to_string(),
         kind: QueryKind::Instant,
@@ -391,4 +399,14 @@ pub struct StreamJson<'a> {
     pub stream: LabelsJson<'a>,
     /// Its entries.
     pub values: Vec<EntryJson<'a>>,
+}
+
+/// `GET|POST /loki/api/v1/format_query`: the query in its canonical form,
+/// `{"status":"success","data":"<query>"}`; a query that does not parse is a 400.
+pub async fn format_query(params: LokiParams) -> Result<Response, LokiError> {
+    let expr = oxeye_logql::parse(params.query()).map_err(logql_error)?;
+    Ok(super::json_response(&serde_json::json!({
+        "status": "success",
+        "data": expr.to_string(),
+    })))
 }

@@ -270,6 +270,37 @@ async fn detected_fields_types_cardinality_parsers() {
         .find(|f| f["label"] == "latency")
         .unwrap();
     assert_eq!(latency["type"], "int");
+    // the query's filters apply
+    let v = ok_json(
+        &state,
+        &url(
+            "/loki/api/v1/detected_fields",
+            &[("query", r#"{service_name="api"} |= "payment""#)],
+        ),
+    )
+    .await;
+    let status = v["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["label"] == "status")
+        .unwrap();
+    assert_eq!(status["cardinality"], 1, "{v}");
+    let (code, body) = get(
+        &state,
+        &url(
+            "/loki/api/v1/detected_fields",
+            &[("query", r#"rate({service_name="api"}[1m])"#)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        (code, body.as_str()),
+        (
+            400,
+            "detected fields need a log query, not a metric query\n"
+        )
+    );
 }
 
 #[tokio::test]
@@ -357,9 +388,12 @@ async fn parameter_errors() {
         ),
         (
             url("/loki/api/v1/labels", &[("query", r#"{a=~".*"}"#)]),
-            "parse error: invalid series selector \"{a=~\\\".*\\\"}\": vector selector must contain at least one non-empty matcher; queries require at least one regexp or equality matcher that does not have an empty-compatible value\n",
+            "parse error : queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will\n",
         ),
-        (url("/loki/api/v1/series", &[("match[]", "{a=")]), ""),
+        (
+            url("/loki/api/v1/series", &[("match[]", "{a=")]),
+            "parse error: invalid series selector \"{a=\": expected a quoted value for label \"a\" at position 3\n",
+        ),
         (
             url("/loki/api/v1/index/stats", &[]),
             "parse error : syntax error: unexpected $end, expecting { or ( or vector\n",

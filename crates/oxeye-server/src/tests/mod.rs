@@ -5,6 +5,7 @@ mod jaeger_api;
 mod loki_encoding;
 mod loki_fixture;
 mod loki_index;
+mod loki_query;
 mod memstore;
 mod otlp_api;
 mod query_api;

@@ -93,10 +93,13 @@ fn stage() -> impl Strategy<Value = String> {
             .prop_map(|(n, b)| format!("| {n} > {b}")),
         (ident(), ident(), ident())
             .prop_map(|(a, b, c)| format!("| {a}=\"x\" and ({b}>1 or {c}!=\"y\")")),
+        (ident(), ident(), ident()).prop_map(|(a, b, c)| {
+            format!("| {a}=\"x\" or ({b}>1 or {c}!=\"y\") and ({a}<2 and {b}=\"z\")")
+        }),
         ident().prop_map(|n| format!("| line_format \"{{{{.{n}}}}} {{{{ .{n} | ToUpper }}}}\"")),
         (ident(), ident()).prop_map(|(a, b)| format!("| label_format {a}={b}")),
         (ident(), ident()).prop_map(|(a, b)| format!("| drop {a}, {b}=\"v\"")),
-        (ident(), ident()).prop_map(|(a, b)| format!("| keep {a}, {b}")),
+        (ident(), ident()).prop_map(|(a, b)| format!("| keep {a}, {b}=\"v\"")),
     ]
 }
 
@@ -252,5 +255,42 @@ proptest! {
         let text = e.to_string();
         let again = oxeye_logql::parse(&text).map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
         prop_assert_eq!(again, e);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Parsers, filters and templates never panic on any line, and the parse helpers
+    /// agree with what the stages extract.
+    #[test]
+    fn pipelines_never_panic_on_arbitrary_lines(
+        line in prop_oneof![
+            "\\PC{0,80}",
+            "\\{(\"[a-z._ 0-9]{0,4}\":(\"[^\"\\\\]{0,5}\"|[0-9.e-]{1,4}|null|true|\\[1\\]|\\{\\}),?){0,4}\\}?",
+            "([a-z.]{0,4}=(\"[^\"]{0,4}\"?|[a-z0-9]{0,3}) ?){0,5}",
+            "\u{1b}\\[[0-9;]{0,4}[a-zA-Z]?[a-z ]{0,5}",
+        ],
+        query in prop::sample::select(vec![
+            r#"{a="b"} | json | unpack | logfmt | decolorize"#,
+            r#"{a="b"} | logfmt --strict --keep-empty | json x="a.b[0]", y="c""#,
+            r#"{a="b"} | regexp "(?P<x>[a-z]+)=(?P<y>\\S*)" | pattern "<p>=<q> <_>""#,
+            r#"{a="b"} |> "<_>=<_>" | json | x > 1 or y < 2s or z >= 1kB | label_format w="{{.x | trunc 2}}""#,
+            r#"{a="b"} |= ip("10.0.0.0/8") or ip("::1") | line_format "{{ __line__ | b64enc | b64dec | upper }}""#,
+        ]),
+    ) {
+        let p = oxeye_logql::compile_log_query(query).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let stream = oxeye_core::Labels::from_pairs(&[("a", "b")]);
+        let _ = p.process(&stream, &oxeye_core::logs::LogEntry::new(1, line.clone()));
+        // Whatever serde_json reads as an object, the field parser reads too.
+        if serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line).is_ok() {
+            prop_assert!(oxeye_logql::parse_json_fields(&line).is_some(), "{line}");
+        }
+        if let Some(fields) = oxeye_logql::parse_json_fields(&line) {
+            prop_assert!(fields.iter().all(|(n, _)| oxeye_core::validate_label_name(n)));
+        }
+        if let Some(fields) = oxeye_logql::parse_logfmt_fields(&line) {
+            prop_assert!(fields.iter().all(|(n, v)| oxeye_core::validate_label_name(n) && !v.is_empty()));
+        }
     }
 }
