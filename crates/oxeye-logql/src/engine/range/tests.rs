@@ -55,6 +55,7 @@ fn scan_groups(agg: &RangeAgg, steps: &[i64], streams: usize) -> Vec<(String, Gr
         end_ns: i64::MAX,
         limits: &limits,
         scanned: &scanned,
+        deadline: None,
     };
     let series = store
         .select_logs(
