@@ -202,6 +202,11 @@ fn any_value_json(v: &AnyValue) -> serde_json::Value {
 /// Appends `attrs` as metadata pairs; maps are flattened into `parent_child` names.
 fn push_attributes(out: &mut Vec<(String, String)>, prefix: &str, attrs: &[KeyValue]) {
     for kv in attrs {
+        // an empty top-level key names nothing a query could select, and the store
+        // refuses an empty metadata name
+        if prefix.is_empty() && kv.key.is_empty() {
+            continue;
+        }
         let name = if prefix.is_empty() {
             sanitize_name(&kv.key)
         } else {

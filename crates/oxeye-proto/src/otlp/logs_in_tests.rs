@@ -194,6 +194,25 @@ fn sanitizes_names_like_loki() {
 }
 
 #[test]
+fn empty_attribute_keys_are_skipped_not_stored_as_empty_names() {
+    let record = LogRecord {
+        time_unix_nano: 1_700_000_000_000_000_000,
+        body: s("hello"),
+        attributes: vec![kv("", s("x")), kv("user", s("bob"))],
+        ..Default::default()
+    };
+    let streams = convert_logs(request(vec![kv("service.name", s("api"))], vec![record]), 0);
+    let entries: Vec<&LogEntry> = streams.iter().flat_map(|s| &s.entries).collect();
+    assert_eq!(entries.len(), 1);
+    assert!(
+        entries[0].metadata.iter().all(|(n, _)| !n.is_empty()),
+        "{:?}",
+        entries[0].metadata
+    );
+    assert_eq!(meta(entries[0], "user"), Some("bob"));
+}
+
+#[test]
 fn decodes_protobuf_and_json_with_named_severities() {
     let req = request(
         vec![kv("service.name", s("api"))],

@@ -13,6 +13,7 @@ use std::time::Duration;
 use oxeye_core::logs::{LogBatch, LogEntry, LogStream};
 use oxeye_core::{Label, Labels};
 use oxeye_proto::loki::PushStream;
+use oxeye_proto::otlp::sanitize_name;
 
 /// Loki's default label names searched for a `service_name` when a stream has none.
 pub const DEFAULT_DISCOVER_SERVICE_NAME: &[&str] = &[
@@ -247,6 +248,27 @@ fn stream_labels(
     ))
 }
 
+/// Normalises an entry's structured metadata as Loki's distributor does: every name the
+/// way OTLP attribute names become label names ([`sanitize_name`], so `trace.id` is
+/// queried as `trace_id`), the replacement character `U+FFFD` that marks invalid UTF-8
+/// removed from values. A pair with an empty name names nothing a query can select and
+/// the store refuses it, so it is dropped (the rest of the entry is kept).
+pub fn normalise_metadata(metadata: &mut Vec<(String, String)>) {
+    metadata.retain_mut(|(name, value)| {
+        if name.is_empty() {
+            return false;
+        }
+        let normalised = sanitize_name(name);
+        if normalised != *name {
+            *name = normalised;
+        }
+        if value.contains('\u{FFFD}') {
+            value.retain(|c| c != '\u{FFFD}');
+        }
+        true
+    });
+}
+
 /// Cuts `line` to at most `max` bytes at a character boundary.
 fn truncate(line: &mut String, max: usize) {
     let mut at = max.min(line.len());
@@ -352,8 +374,9 @@ pub fn validate(limits: &LogIngestLimits, now_ns: i64, streams: Vec<PushStream>)
                 );
                 continue;
             }
-            // the bytes as sent count, before the level added here
+            // the bytes as sent count, before the normalising and the level added here
             out.bytes += entry_bytes(&e);
+            normalise_metadata(&mut e.metadata);
             if limits.discover_log_levels
                 && let Some(level) = super::level::detect(&labels, &e.metadata, &e.line)
             {

@@ -613,3 +613,80 @@ async fn detected_level_is_added_as_loki_does() {
     // a given level is kept, not repeated
     assert_eq!(got[0].1[3].metadata.len(), 1);
 }
+
+/// The memory store behind the disk store's batch check: a batch holding a structured
+/// metadata pair with an empty name is refused whole.
+struct StrictLogs(Arc<MemLogStore>);
+
+impl LogAppender for StrictLogs {
+    fn append_logs(&self, t: &TenantId, batch: LogBatch) -> Result<LogAppendStats, StoreError> {
+        let empty = batch
+            .streams
+            .iter()
+            .flat_map(|s| &s.entries)
+            .any(|e| e.metadata.iter().any(|(n, _)| n.is_empty()));
+        if empty {
+            return Err(StoreError::InvalidData(
+                "entry has structured metadata with an empty name".into(),
+            ));
+        }
+        self.0.append_logs(t, batch)
+    }
+}
+
+#[tokio::test]
+async fn empty_metadata_names_are_dropped_and_valid_lines_stored() {
+    let store = Arc::new(MemLogStore::new());
+    let (s, _) = log_state_with(
+        Arc::new(StrictLogs(store.clone())),
+        store.clone(),
+        LogIngestLimits::default(),
+    );
+    let body = format!(
+        r#"{{"streams":[{{"stream":{{"app":"a"}},"values":[["{}","odd",{{"":"x","user":"bob"}}]]}},{{"stream":{{"app":"b"}},"values":[["{}","fine"]]}}]}}"#,
+        NOW_NS + 1,
+        NOW_NS + 2
+    );
+    let (code, text, _) = send(
+        &s,
+        push_req(body.into_bytes(), "application/json", None, None),
+    )
+    .await;
+    assert_eq!(code, 204, "{text}");
+    let got = stored(&store, "anonymous");
+    let lines: Vec<&str> = got
+        .iter()
+        .flat_map(|(_, es)| es.iter().map(|e| e.line.as_str()))
+        .collect();
+    assert_eq!(lines, ["odd", "fine"]);
+    let odd = &got[0].1[0];
+    assert!(odd.metadata.iter().all(|(n, _)| !n.is_empty()), "{odd:?}");
+    assert_eq!(odd.metadata_value("user"), Some("bob"));
+}
+
+#[tokio::test]
+async fn pushed_metadata_names_are_normalised_as_loki_does() {
+    let (s, store, _) = log_state(LogIngestLimits::default());
+    let body = format!(
+        r#"{{"streams":[{{"stream":{{"app":"a"}},"values":[["{}","json",{{"trace.id":"abc","9x":"n","v":"a\ufffdb"}}]]}}]}}"#,
+        NOW_NS + 1
+    );
+    let (code, text, _) = send(
+        &s,
+        push_req(body.into_bytes(), "application/json", None, None),
+    )
+    .await;
+    assert_eq!(code, 204, "{text}");
+    let mut e = entry(2, "proto");
+    e.metadata = pairs(&[("http.method", "GET")]);
+    let (code, text) = push(&s, &[(r#"{app="a"}"#, vec![e])]).await;
+    assert_eq!(code, 204, "{text}");
+    let got = stored(&store, "anonymous");
+    let entries = &got[0].1;
+    assert_eq!(entries[0].metadata_value("trace_id"), Some("abc"));
+    assert_eq!(entries[0].metadata_value("trace.id"), None);
+    assert_eq!(entries[0].metadata_value("key_9x"), Some("n"));
+    assert_eq!(entries[0].metadata_value("v"), Some("ab"));
+    assert_eq!(entries[1].metadata_value("http_method"), Some("GET"));
+    assert_eq!(entries[1].metadata_value("http.method"), None);
+}
