@@ -1,8 +1,8 @@
 //! Validation of pushed log streams against [`LogIngestLimits`], with Loki's rules, error
 //! texts and discard reasons.
 //!
-//! A stream whose labels are unusable (unparsable, missing, too many, too long, duplicate
-//! names) is discarded whole; otherwise each entry is checked on its own (line size,
+//! A stream without entries is skipped unread. A stream whose labels are unusable
+//! (unparsable, missing, too many, too long, duplicate names) is discarded whole; otherwise each entry is checked on its own (line size,
 //! structured metadata size and count, too old, too far in the future). What passes forms
 //! the [`LogBatch`] to store; what does not is counted by reason and described by one
 //! message per problem, which the push API answers with a 400 after storing the rest, as
@@ -290,6 +290,11 @@ pub fn validate(limits: &LogIngestLimits, now_ns: i64, streams: Vec<PushStream>)
     let grace = i64::try_from(limits.creation_grace_period.as_nanos()).unwrap_or(i64::MAX);
     let newest = now_ns.saturating_add(grace);
     for stream in streams {
+        // a stream with nothing to store is skipped before its labels are read, as
+        // Loki's distributor does
+        if stream.entries.is_empty() {
+            continue;
+        }
         let text = stream.labels_text;
         let labels = match stream_labels(limits, &text, stream.labels) {
             Ok(l) => l,

@@ -690,3 +690,24 @@ async fn pushed_metadata_names_are_normalised_as_loki_does() {
     assert_eq!(entries[1].metadata_value("http_method"), Some("GET"));
     assert_eq!(entries[1].metadata_value("http.method"), None);
 }
+
+#[tokio::test]
+async fn streams_without_entries_are_skipped_before_their_labels_are_read() {
+    let (s, store, _) = log_state(LogIngestLimits::default());
+    let (code, text) = push(
+        &s,
+        &[
+            ("{app=", vec![]),
+            ("{}", vec![]),
+            (r#"{app="a"}"#, vec![entry(1, "kept")]),
+        ],
+    )
+    .await;
+    assert_eq!(code, 204, "{text}");
+    let body = r#"{"streams":[{"stream":{"bad-name":"x"},"values":[]}]}"#;
+    let (code, text, _) = send(&s, push_req(body.into(), "application/json", None, None)).await;
+    assert_eq!(code, 204, "{text}");
+    let got = stored(&store, "anonymous");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1[0].line, "kept");
+}
