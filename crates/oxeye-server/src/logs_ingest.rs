@@ -5,9 +5,11 @@
 //! Every transport ends in one blocking task: decompress and decode the body
 //! (`oxeye-proto`'s [`oxeye_proto::loki`] and OTLP logs mapping) into
 //! [`PushStream`]s, validate them against the [`LogIngestLimits`] at the server clock's
-//! now ([`validate`], which also adds Loki's `detected_level`, [`level`]), take the accepted bytes from the tenant's rate limit ([`rate`]),
-//! append what passed to the log store's [`oxeye_core::logs::LogAppender`], count lines
-//! and bytes by protocol and discard reason in the self metrics.
+//! now ([`validate`], which also adds Loki's `detected_level`, [`level`]), take the
+//! accepted bytes from the tenant's rate limit ([`rate`], given back when the store then
+//! refuses them), append what passed to the log store's
+//! [`oxeye_core::logs::LogAppender`], count lines and bytes by protocol and discard
+//! reason in the self metrics.
 //!
 //! Answers follow Loki: 204 when everything was stored; 400 with a plain-text body, one
 //! problem per line, when some streams or entries were rejected (the valid ones are
@@ -198,6 +200,13 @@ pub fn ingest_streams(
     match stores.appender.append_logs(tenant, batch) {
         Ok(stats) => metrics.log_lines_ingested(protocol, stats.entries, bytes),
         Err(e) => {
+            // nothing was stored, so the push does not count against the rate
+            ingest.rate.give_back(
+                tenant,
+                bytes,
+                limits.ingestion_rate_bytes,
+                limits.ingestion_burst_bytes,
+            );
             let e = ApiError::Store(e);
             metrics.log_lines_rejected(protocol, reject_reason(&e), entries, bytes);
             return Err(e.into());

@@ -1,6 +1,7 @@
 //! Per-tenant ingestion rate limit: a token bucket in bytes, refilled at the configured
 //! rate up to the burst size, on the server's clock. A push that needs more tokens than
-//! the bucket holds is refused whole; the answer says how long until it would fit.
+//! the bucket holds is refused whole; the answer says how long until it would fit. Bytes
+//! of a push the store then refuses are given back.
 
 use std::collections::HashMap;
 
@@ -50,6 +51,18 @@ impl RateLimiter {
         let missing = need.min(burst) - b.tokens;
         Err(((missing / rate).ceil() as u64).max(1))
     }
+
+    /// Returns `bytes` taken by [`RateLimiter::allow`] to `tenant`'s bucket (up to
+    /// `burst`), for a push the store then refused: nothing of it was stored, so it must
+    /// not count against the tenant's rate. `rate` 0 means no limit.
+    pub fn give_back(&self, tenant: &TenantId, bytes: usize, rate: f64, burst: f64) {
+        if rate <= 0.0 || bytes == 0 {
+            return;
+        }
+        if let Some(b) = self.buckets.lock().get_mut(tenant) {
+            b.tokens = (b.tokens + bytes as f64).min(burst);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -78,6 +91,22 @@ mod tests {
             r.allow(&t, 1_000_000_000_000, 10, 0.0, 0.0),
             Ok(()),
             "no limit"
+        );
+    }
+
+    #[test]
+    fn given_back_bytes_can_be_taken_again_up_to_the_burst() {
+        let r = RateLimiter::default();
+        let t = TenantId::new("a").unwrap();
+        assert_eq!(r.allow(&t, 0, 500, 100.0, 600.0), Ok(()));
+        assert_eq!(r.allow(&t, 0, 500, 100.0, 600.0), Err(4));
+        r.give_back(&t, 500, 100.0, 600.0);
+        assert_eq!(r.allow(&t, 0, 500, 100.0, 600.0), Ok(()));
+        r.give_back(&t, 5000, 100.0, 600.0);
+        assert_eq!(
+            r.allow(&t, 0, 601, 100.0, 600.0),
+            Err(1),
+            "never past the burst"
         );
     }
 }

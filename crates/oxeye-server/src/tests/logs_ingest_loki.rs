@@ -711,3 +711,51 @@ async fn streams_without_entries_are_skipped_before_their_labels_are_read() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].1[0].line, "kept");
 }
+
+/// A memory store that refuses the next `fail` appends as unavailable.
+struct FlakyLogs {
+    store: Arc<MemLogStore>,
+    fail: std::sync::atomic::AtomicUsize,
+}
+
+impl LogAppender for FlakyLogs {
+    fn append_logs(&self, t: &TenantId, batch: LogBatch) -> Result<LogAppendStats, StoreError> {
+        use std::sync::atomic::Ordering;
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::Unavailable("store is closing".into()));
+        }
+        self.store.append_logs(t, batch)
+    }
+}
+
+#[tokio::test]
+async fn a_push_the_store_refuses_does_not_use_up_the_rate() {
+    let store = Arc::new(MemLogStore::new());
+    let (s, _) = log_state_with(
+        Arc::new(FlakyLogs {
+            store: store.clone(),
+            fail: 2.into(),
+        }),
+        store.clone(),
+        LogIngestLimits {
+            ingestion_rate_bytes: 100.0,
+            ingestion_burst_bytes: 150.0,
+            ..LogIngestLimits::default()
+        },
+    );
+    let line = "x".repeat(100);
+    for _ in 0..2 {
+        let (code, body) = push(&s, &[(r#"{app="a"}"#, vec![entry(1, &line)])]).await;
+        assert_eq!(code, 503, "{body}");
+    }
+    // same instant: the refused bytes were given back, so the retry fits
+    let (code, body) = push(&s, &[(r#"{app="a"}"#, vec![entry(1, &line)])]).await;
+    assert_eq!(code, 204, "{body}");
+    assert_eq!(stored(&store, "anonymous")[0].1.len(), 1);
+    let (code, body) = push(&s, &[(r#"{app="a"}"#, vec![entry(2, &line)])]).await;
+    assert_eq!(code, 429, "{body}");
+}
