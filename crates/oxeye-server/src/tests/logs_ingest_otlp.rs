@@ -290,3 +290,53 @@ async fn grpc_rate_limit_is_resource_exhausted_with_retry_info() {
     assert!(stored(&store, "anonymous").is_empty());
     token.cancel();
 }
+
+/// The text the store answers a push over its per-tenant stream limit with.
+const STREAM_LIMIT: &str = "Maximum active stream limit exceeded when trying to create stream {app=\"a\"}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: 'anonymous'";
+
+fn stream_limit() -> StoreError {
+    StoreError::LimitExceeded(STREAM_LIMIT.into())
+}
+
+#[tokio::test]
+async fn store_stream_limit_is_429_with_the_store_text_on_every_protocol() {
+    let (s, _) = log_state_with(
+        Arc::new(FailingLogs(stream_limit)),
+        Arc::new(MemLogStore::new()),
+        LogIngestLimits::default(),
+    );
+    let push = oxeye_proto::loki::encode_push(&[(
+        vec![("app".to_string(), "a".to_string())],
+        vec![oxeye_core::logs::LogEntry::new(NOW_NS + 1, "x")],
+    )]);
+    let req = Request::post("/loki/api/v1/push")
+        .header("content-type", "application/x-protobuf")
+        .body(Body::from(push))
+        .unwrap();
+    let (code, body, resp) = send(&s, req).await;
+    assert_eq!(code, 429, "{body}");
+    assert_eq!(body.trim_end(), STREAM_LIMIT);
+    assert!(resp.headers().contains_key("retry-after"));
+    let (_, metrics) = get(&s, "/metrics").await;
+    assert!(
+        metrics.contains(r#"oxeye_log_lines_rejected_total{protocol="loki",reason="limit"} 1"#),
+        "{metrics}"
+    );
+
+    let req = logs_request("checkout", vec![record(1, "x")]);
+    let (code, body, resp) = send(
+        &s,
+        post(req.encode_to_vec(), "application/x-protobuf", None),
+    )
+    .await;
+    assert_eq!(code, 429, "{body}");
+    assert!(resp.headers().contains_key("retry-after"));
+    let (mut client, token) = serve_grpc(s).await;
+    let err = client
+        .export(logs_request("checkout", vec![record(1, "x")]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    assert_eq!(err.message(), STREAM_LIMIT);
+    token.cancel();
+}
