@@ -29,6 +29,15 @@ pub(crate) fn entry_mem(e: &LogEntry) -> usize {
             .sum::<usize>()
 }
 
+/// Bytes of an entry's line and metadata, as the WAL holds them (uncompressed).
+pub(crate) fn raw_bytes(e: &LogEntry) -> usize {
+    e.line.len()
+        + e.metadata
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+}
+
 /// One stream's part of the head.
 #[derive(Debug, Default)]
 pub(crate) struct HeadStream {
@@ -192,6 +201,8 @@ impl Head {
         self.first_append_ms.fetch_min(now_ms, Ordering::Relaxed);
         self.entries
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        let raw: usize = entries.iter().map(raw_bytes).sum();
+        self.raw_bytes.fetch_add(raw as u64, Ordering::Relaxed);
         let s = match self.stream(id) {
             Some(s) => s,
             None => self.streams.write().entry(id).or_default().clone(),
@@ -249,5 +260,15 @@ mod tests {
         let n: u32 = chunks.iter().map(|c| c.meta.entries).sum();
         // the late duplicate landed in a later chunk; reads merge it away
         assert_eq!(n, 101);
+    }
+
+    #[test]
+    fn append_counts_line_and_metadata_bytes() {
+        let h = Head::default();
+        let mut e = LogEntry::new(1, "0123456789");
+        e.metadata.push(("k".into(), "vv".into()));
+        h.append(1, vec![e, LogEntry::new(2, "abc")], 5, 1 << 20, 3);
+        h.append(2, vec![LogEntry::new(3, "xy")], 5, 1 << 20, 3);
+        assert_eq!(h.raw_bytes(), 10 + 1 + 2 + 3 + 2);
     }
 }

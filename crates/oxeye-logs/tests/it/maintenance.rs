@@ -391,3 +391,31 @@ fn damaged_wal_is_set_aside_and_what_replayed_is_kept() {
         .unwrap();
     assert_eq!(lines(&store, &t, &[], &all(), Direction::Forward).len(), 2);
 }
+
+#[test]
+fn head_is_cut_once_its_entries_reach_head_max_wal_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let opts = LogStoreOptions {
+        head_max_wal_bytes: 1000,
+        ..small_opts()
+    };
+    let store = LogStore::open(dir.path(), opts, clock.clone()).unwrap();
+    let t = tenant("acme");
+    // 400 lines of 100 bytes: about 40 KB, far under head_max_bytes and head_max_age
+    let entries: Vec<LogEntry> = (0..400)
+        .map(|i| LogEntry::new(MIN_NS + i, format!("{i:0>100}")))
+        .collect();
+    store
+        .append_logs(&t, batch(vec![stream(&[("job", "a")], entries)]))
+        .unwrap();
+    store.maintain().unwrap();
+    assert!(
+        store.stats().chunk_files >= 1,
+        "a head over head_max_wal_bytes must be cut into a chunk file"
+    );
+    assert_eq!(
+        lines(&store, &t, &[], &all(), Direction::Forward).len(),
+        400
+    );
+}
