@@ -47,6 +47,8 @@ pub struct LogStoreStats {
     pub bytes_ingested: u64,
     /// Chunk files set aside as corrupt since open.
     pub corrupt_files: u64,
+    /// WAL bytes skipped at open because a segment before the last was damaged.
+    pub wal_bytes_skipped: u64,
     /// Chunks that line filters ruled out for a query, since open.
     pub chunks_skipped: u64,
     /// Chunks decoded by queries, since open.
@@ -191,6 +193,7 @@ impl LogStore {
             entries_ingested: total.entries_ingested,
             bytes_ingested: total.bytes_ingested,
             corrupt_files: total.corrupt_files,
+            wal_bytes_skipped: total.wal_bytes_skipped,
             chunks_skipped: total.chunks_skipped,
             chunks_decoded: total.chunks_decoded,
             tenants,

@@ -51,6 +51,8 @@ pub(crate) struct Counters {
     pub entries_ingested: AtomicU64,
     pub bytes_ingested: AtomicU64,
     pub corrupt_files: AtomicU64,
+    /// WAL bytes skipped at open because a segment before the last was damaged.
+    pub wal_bytes_skipped: AtomicU64,
     pub files_written: AtomicU64,
     pub files_deleted: AtomicU64,
     /// Chunks ruled out by their filters.
@@ -145,7 +147,7 @@ impl Tenant {
         let wal_dir = dir.join("wal");
         let now = clock.now_ms();
         let mut replayed = 0u64;
-        let res = Wal::replay(&wal_dir, &mut |rec| {
+        let res = Wal::replay_salvaging(&wal_dir, &mut |rec| {
             let batch = decode_batch(rec)
                 .map_err(|e| StorageError::corrupt(&wal_dir, format!("wal record: {e}")))?;
             for s in batch.streams {
@@ -162,6 +164,19 @@ impl Tenant {
             Ok(())
         });
         let mut corrupt_wal = false;
+        if let Ok(st) = &res
+            && st.damaged_segments > 0
+        {
+            tracing::error!(
+                tenant = name,
+                damaged_segments = st.damaged_segments,
+                skipped_bytes = st.skipped_bytes,
+                "wal segments were damaged; skipped their damaged parts and replayed the rest"
+            );
+            counters
+                .wal_bytes_skipped
+                .fetch_add(st.skipped_bytes, Ordering::Relaxed);
+        }
         if let Err(e) = res {
             if !matches!(e, StorageError::Corrupt { .. }) {
                 return Err(e.into());
@@ -583,6 +598,7 @@ impl Tenant {
             entries_ingested: self.counters.entries_ingested.load(Ordering::Relaxed),
             bytes_ingested: self.counters.bytes_ingested.load(Ordering::Relaxed),
             corrupt_files: self.counters.corrupt_files.load(Ordering::Relaxed),
+            wal_bytes_skipped: self.counters.wal_bytes_skipped.load(Ordering::Relaxed),
             chunks_skipped: self.counters.chunks_skipped.load(Ordering::Relaxed),
             chunks_decoded: self.counters.chunks_decoded.load(Ordering::Relaxed),
         }
@@ -663,6 +679,9 @@ pub struct TenantStats {
     pub bytes_ingested: u64,
     /// Chunk files set aside as corrupt since open.
     pub corrupt_files: u64,
+    /// WAL bytes skipped at open because a segment before the last held a damaged
+    /// record (the records after it in that segment are lost; later segments replay).
+    pub wal_bytes_skipped: u64,
     /// Chunks that line filters ruled out for a query, since open.
     pub chunks_skipped: u64,
     /// Chunks decoded by queries, since open.
@@ -680,6 +699,7 @@ impl TenantStats {
         self.entries_ingested += o.entries_ingested;
         self.bytes_ingested += o.bytes_ingested;
         self.corrupt_files += o.corrupt_files;
+        self.wal_bytes_skipped += o.wal_bytes_skipped;
         self.chunks_skipped += o.chunks_skipped;
         self.chunks_decoded += o.chunks_decoded;
     }

@@ -419,3 +419,48 @@ fn head_is_cut_once_its_entries_reach_head_max_wal_bytes() {
         400
     );
 }
+
+#[test]
+fn damaged_wal_segment_does_not_hide_later_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let t = tenant("acme");
+    // each open starts a new segment: [a0] [b1 b2] [c3]
+    for group in [vec!["a"], vec!["b", "b"], vec!["c"]] {
+        let store = LogStore::open(dir.path(), small_opts(), clock.clone()).unwrap();
+        let base = lines(&store, &t, &[], &all(), Direction::Forward).len() as i64;
+        for (i, p) in group.iter().enumerate() {
+            let ts = base + i as i64;
+            let e = vec![LogEntry::new(ts, format!("{p}{ts} {}", "x".repeat(100)))];
+            store
+                .append_logs(&t, batch(vec![stream(&[("job", "a")], e)]))
+                .unwrap();
+        }
+        store.close().unwrap();
+    }
+    let wal = dir.path().join("acme/wal");
+    let mut segs: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .collect();
+    segs.sort();
+    assert_eq!(segs.len(), 3);
+    // damage the second record of the middle segment
+    let mut b = std::fs::read(&segs[1]).unwrap();
+    let at = b.len() * 3 / 4;
+    b[at] ^= 0xff;
+    std::fs::write(&segs[1], &b).unwrap();
+
+    let store = LogStore::open(dir.path(), small_opts(), clock).unwrap();
+    let got: Vec<i64> = lines(&store, &t, &[], &all(), Direction::Forward)
+        .into_iter()
+        .map(|(ts, _)| ts)
+        .collect();
+    assert_eq!(
+        got,
+        vec![0, 1, 3],
+        "the segment after the damage must replay"
+    );
+    assert!(store.stats().wal_bytes_skipped > 0);
+}
