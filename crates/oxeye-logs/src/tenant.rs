@@ -163,7 +163,8 @@ impl Tenant {
             }
             Ok(())
         });
-        let mut corrupt_wal = false;
+        let (mut files, mut max_seq) = (files, max_seq);
+        let mut head = head;
         if let Ok(st) = &res
             && st.damaged_segments > 0
         {
@@ -181,16 +182,27 @@ impl Tenant {
             if !matches!(e, StorageError::Corrupt { .. }) {
                 return Err(e.into());
             }
-            tracing::error!(tenant = name, error = %e, "wal is damaged; keeping what replayed and setting it aside");
+            tracing::error!(tenant = name, error = %e, "wal is damaged; writing what replayed to a chunk file and setting the wal aside");
+            // What replayed goes to a durable chunk file before the wal is set aside: a
+            // failure here leaves the wal in place, so the next open replays it again.
+            let streams = head_streams(&head, |id| index.get(id).map(|s| s.labels.clone()), &opts)?;
+            if !streams.is_empty() {
+                max_seq += 1;
+                let file = Arc::new(write_file(&cdir, max_seq, &streams)?);
+                index.add_file(&file);
+                files.push(file);
+                counters.files_written.fetch_add(1, Ordering::Relaxed);
+            }
+            head = Arc::new(Head::default());
             let aside = dir.join(format!("wal.corrupt-{now}"));
             std::fs::rename(&wal_dir, &aside).map_err(io_err("rename", &wal_dir))?;
-            corrupt_wal = true;
+            oxeye_storage::block::sync_dir(&dir)?;
         }
         if replayed > 0 {
             tracing::info!(tenant = name, entries = replayed, "replayed log wal");
         }
         let wal = Wal::open(&wal_dir, opts.wal.clone())?;
-        let t = Tenant {
+        Ok(Tenant {
             name: name.to_owned(),
             dir,
             opts,
@@ -205,12 +217,7 @@ impl Tenant {
             next_seq: AtomicU64::new(max_seq + 1),
             counters,
             bg_cut: AtomicBool::new(false),
-        };
-        if corrupt_wal {
-            // what was replayed lives only in memory now: write it out at once
-            t.flush()?;
-        }
-        Ok(t)
+        })
     }
 
     /// Validates, logs and stores `batch`.
@@ -324,29 +331,11 @@ impl Tenant {
             let Some(fz) = self.frozen.read().first().cloned() else {
                 return Ok(written);
             };
-            let ids = fz.head.stream_ids();
-            let mut streams = Vec::new();
-            for id in ids {
-                let Some(labels) = self.index.read().get(id).map(|s| s.labels.clone()) else {
-                    // retention keeps streams that heads hold, so this is a bug
-                    debug_assert!(false, "stream {id} of a frozen head is not in the index");
-                    tracing::error!(tenant = %self.name, stream = id, "stream of a frozen head is missing from the index; its entries stay in the wal");
-                    return Err(LogStoreError::Corrupt(format!(
-                        "stream {id} of tenant {} is missing from the index",
-                        self.name
-                    )));
-                };
-                let Some(s) = fz.head.stream(id) else {
-                    continue;
-                };
-                let chunks = s.lock().drain_chunks(self.opts.head_zstd_level);
-                if !chunks.is_empty() {
-                    streams.push((labels, chunks));
-                }
-            }
-            if self.opts.head_zstd_level != self.opts.zstd_level {
-                recompress_all(&mut streams, self.opts.zstd_level)?;
-            }
+            let streams = head_streams(
+                &fz.head,
+                |id| self.index.read().get(id).map(|s| s.labels.clone()),
+                &self.opts,
+            )?;
             if !streams.is_empty() {
                 let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
                 let file = Arc::new(write_file(&chunks_dir(&self.dir), seq, &streams)?);
@@ -605,6 +594,36 @@ impl Tenant {
     }
 }
 
+/// Every stream of `head` as its chunks (the open run sealed), at the options' file
+/// compression level, with the labels `labels_of` gives.
+fn head_streams(
+    head: &Head,
+    labels_of: impl Fn(u32) -> Option<Labels>,
+    opts: &LogStoreOptions,
+) -> Result<Vec<(Labels, Vec<Arc<EncodedChunk>>)>, LogStoreError> {
+    let mut streams = Vec::new();
+    for id in head.stream_ids() {
+        let Some(labels) = labels_of(id) else {
+            // retention keeps streams that heads hold, so this is a bug
+            debug_assert!(false, "stream {id} of a head is not in the index");
+            return Err(LogStoreError::Corrupt(format!(
+                "stream {id} of a head is missing from the index; its entries stay in the wal"
+            )));
+        };
+        let Some(s) = head.stream(id) else {
+            continue;
+        };
+        let chunks = s.lock().drain_chunks(opts.head_zstd_level);
+        if !chunks.is_empty() {
+            streams.push((labels, chunks));
+        }
+    }
+    if opts.head_zstd_level != opts.zstd_level {
+        recompress_all(&mut streams, opts.zstd_level)?;
+    }
+    Ok(streams)
+}
+
 /// Recompresses every chunk at `level`, on up to four threads.
 fn recompress_all(
     streams: &mut [(Labels, Vec<Arc<EncodedChunk>>)],
@@ -704,3 +723,7 @@ impl TenantStats {
         self.chunks_decoded += o.chunks_decoded;
     }
 }
+
+#[cfg(test)]
+#[path = "tenant_tests.rs"]
+mod tests;
