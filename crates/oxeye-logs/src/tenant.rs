@@ -443,12 +443,17 @@ impl Tenant {
                     });
                 }
             }
-            let open = s.open_range(sel.start_ns, sel.end_ns, &sel.line_contains);
-            if let (Some(first), Some(last)) = (open.first(), open.last()) {
+            // shared, not copied: the reader filters by time and needles as it loads
+            if let Some((run, range)) = s.open_range(sel.start_ns, sel.end_ns)
+                && let (Some(first), Some(last)) = (
+                    run.get(range.start),
+                    range.end.checked_sub(1).and_then(|i| run.get(i)),
+                )
+            {
                 out.push(Part {
                     min_ts: first.ts_ns,
                     max_ts: last.ts_ns,
-                    source: Source::Open(Arc::new(open)),
+                    source: Source::Open(run, range),
                 });
             }
         }
