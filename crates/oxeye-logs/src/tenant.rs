@@ -136,7 +136,8 @@ impl Tenant {
         clock: Arc<dyn Clock>,
     ) -> Result<Tenant, LogStoreError> {
         let cdir = chunks_dir(&dir);
-        std::fs::create_dir_all(&cdir).map_err(io_err("create", &cdir))?;
+        // new directories are synced into their parents: a crash must not lose them
+        oxeye_storage::tenants::create_dir_all_synced(&cdir)?;
         let counters = Counters::default();
         let (files, max_seq) = load_files(&cdir, &counters)?;
         let mut index = Index::default();

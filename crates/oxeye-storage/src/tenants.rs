@@ -10,6 +10,44 @@ use oxeye_core::TenantId;
 use parking_lot::{Mutex, RwLock};
 
 use crate::StorageError;
+use crate::block::sync_dir;
+
+/// Creates `path` and its missing ancestors like `create_dir_all`, and fsyncs the parent
+/// of every directory it creates, so the new directories survive a crash.
+pub fn create_dir_all_synced(path: &Path) -> Result<(), StorageError> {
+    create_dirs_with(path, &mut |p: &Path| sync_dir(p))
+}
+
+fn create_dirs_with(
+    path: &Path,
+    sync: &mut dyn FnMut(&Path) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    // the missing directories, deepest first
+    let mut missing = Vec::new();
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        if p.as_os_str().is_empty() || p.is_dir() {
+            break;
+        }
+        missing.push(p);
+        cur = p.parent();
+    }
+    for p in missing.into_iter().rev() {
+        match std::fs::create_dir(p) {
+            Ok(()) => {}
+            // created concurrently: its parent entry is someone else's to sync, but
+            // syncing it again is harmless
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+            Err(e) => return Err(StorageError::io_at("create dir", p, e)),
+        }
+        let parent = match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        sync(parent)?;
+    }
+    Ok(())
+}
 
 /// Tenants' stores of type `T` under one root directory.
 pub struct TenantRegistry<T> {
@@ -34,7 +72,7 @@ impl<T> TenantRegistry<T> {
         root: &Path,
         mut open: impl FnMut(&str, PathBuf) -> Result<T, E>,
     ) -> Result<Self, E> {
-        std::fs::create_dir_all(root).map_err(|e| StorageError::io_at("create dir", root, e))?;
+        create_dir_all_synced(root)?;
         let mut tenants = HashMap::new();
         let entries =
             std::fs::read_dir(root).map_err(|e| StorageError::io_at("read dir", root, e))?;
@@ -105,6 +143,35 @@ impl<T> TenantRegistry<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn creating_dirs_syncs_the_parent_of_each_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("a")).unwrap();
+        let mut synced = Vec::new();
+        let target = root.join("a/b/c/d");
+        create_dirs_with(&target, &mut |p: &Path| {
+            synced.push(p.to_path_buf());
+            Ok(())
+        })
+        .unwrap();
+        assert!(target.is_dir());
+        assert_eq!(
+            synced,
+            vec![root.join("a"), root.join("a/b"), root.join("a/b/c")]
+        );
+        // nothing new: nothing to sync
+        synced.clear();
+        create_dirs_with(&target, &mut |p: &Path| {
+            synced.push(p.to_path_buf());
+            Ok(())
+        })
+        .unwrap();
+        assert!(synced.is_empty());
+        create_dir_all_synced(&root.join("x/y")).unwrap();
+        assert!(root.join("x/y").is_dir());
+    }
 
     #[test]
     fn opens_existing_and_creates_once() {

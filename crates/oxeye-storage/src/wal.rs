@@ -257,7 +257,7 @@ impl Wal {
                 "wal sync interval must be greater than zero".into(),
             ));
         }
-        fs::create_dir_all(dir).map_err(|e| StorageError::io_at("create dir", dir, e))?;
+        crate::tenants::create_dir_all_synced(dir)?;
         let existing = list_segments(dir)?;
         let index = existing.last().map_or(0, |i| i + 1);
         let file = create_segment(dir, index)?;
