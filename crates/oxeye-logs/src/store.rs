@@ -55,6 +55,8 @@ pub struct LogStoreStats {
     pub chunks_decoded: u64,
     /// Per tenant.
     pub tenants: Vec<(String, TenantStats)>,
+    /// Tenants that failed to open, with the error; the other tenants work.
+    pub failed_tenants: Vec<(String, String)>,
 }
 
 /// The log store: one tenant store per directory under `<dir>/<tenant>/`.
@@ -76,7 +78,9 @@ impl std::fmt::Debug for LogStore {
 
 impl LogStore {
     /// Opens (or creates) the store in `dir`: every tenant directory found is opened
-    /// (chunk files indexed, corrupt ones set aside, WAL replayed into the head).
+    /// (chunk files indexed, corrupt ones set aside, WAL replayed into the head). A
+    /// tenant that fails to open is logged and listed in
+    /// [`LogStoreStats::failed_tenants`]; the store opens with the others.
     pub fn open(
         dir: &Path,
         options: LogStoreOptions,
@@ -197,6 +201,7 @@ impl LogStore {
             chunks_skipped: total.chunks_skipped,
             chunks_decoded: total.chunks_decoded,
             tenants,
+            failed_tenants: self.tenants.failed(),
         }
     }
 

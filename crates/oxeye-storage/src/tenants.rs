@@ -1,6 +1,9 @@
 //! A registry of per-tenant stores: one store per tenant directory under a root,
 //! opened at startup for every directory named like a tenant id and created on the
 //! first write of a new tenant (at most once, even under concurrent first writes).
+//! A tenant that fails to open at startup is logged and listed in
+//! [`TenantRegistry::failed`]; the others open and work, and a later write to the failed
+//! tenant tries to open it again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +56,8 @@ fn create_dirs_with(
 pub struct TenantRegistry<T> {
     root: PathBuf,
     tenants: RwLock<HashMap<String, Arc<T>>>,
+    /// Tenants that failed to open, with the error.
+    failed: RwLock<HashMap<String, String>>,
     create_lock: Mutex<()>,
 }
 
@@ -67,13 +72,16 @@ impl<T> std::fmt::Debug for TenantRegistry<T> {
 
 impl<T> TenantRegistry<T> {
     /// Creates `root` if missing and opens every subdirectory whose name is a valid
-    /// tenant id with `open(name, dir)`; other entries are skipped with a warning.
-    pub fn open<E: From<StorageError>>(
+    /// tenant id with `open(name, dir)`; other entries are skipped with a warning. A
+    /// tenant whose `open` fails is logged and listed in [`TenantRegistry::failed`]
+    /// instead of failing the registry.
+    pub fn open<E: From<StorageError> + std::fmt::Display>(
         root: &Path,
         mut open: impl FnMut(&str, PathBuf) -> Result<T, E>,
     ) -> Result<Self, E> {
         create_dir_all_synced(root)?;
         let mut tenants = HashMap::new();
+        let mut failed = HashMap::new();
         let entries =
             std::fs::read_dir(root).map_err(|e| StorageError::io_at("read dir", root, e))?;
         for entry in entries {
@@ -87,12 +95,20 @@ impl<T> TenantRegistry<T> {
                 tracing::warn!(dir = %path.display(), "ignoring directory that is not a tenant id");
                 continue;
             }
-            let t = open(&name, path)?;
-            tenants.insert(name, Arc::new(t));
+            match open(&name, path) {
+                Ok(t) => {
+                    tenants.insert(name, Arc::new(t));
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %name, error = %e, "tenant failed to open; skipping it, the other tenants stay available");
+                    failed.insert(name, e.to_string());
+                }
+            }
         }
         Ok(Self {
             root: root.to_path_buf(),
             tenants: RwLock::new(tenants),
+            failed: RwLock::new(failed),
             create_lock: Mutex::new(()),
         })
     }
@@ -107,8 +123,22 @@ impl<T> TenantRegistry<T> {
         self.tenants.read().get(tenant).cloned()
     }
 
-    /// The tenant's store, opened with `open(name, <root>/<name>)` when it does not exist.
-    pub fn get_or_create<E>(
+    /// Tenants that failed to open (at startup, or again on a later write) with the
+    /// error, sorted by name.
+    pub fn failed(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .failed
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The tenant's store, opened with `open(name, <root>/<name>)` when it does not exist
+    /// (or failed to open before).
+    pub fn get_or_create<E: std::fmt::Display>(
         &self,
         tenant: &TenantId,
         open: impl FnOnce(&str, PathBuf) -> Result<T, E>,
@@ -120,7 +150,16 @@ impl<T> TenantRegistry<T> {
         if let Some(t) = self.get(tenant.as_str()) {
             return Ok(t);
         }
-        let t = Arc::new(open(tenant.as_str(), self.root.join(tenant.as_str()))?);
+        let t = match open(tenant.as_str(), self.root.join(tenant.as_str())) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                if let Some(msg) = self.failed.write().get_mut(tenant.as_str()) {
+                    *msg = e.to_string();
+                }
+                return Err(e);
+            }
+        };
+        self.failed.write().remove(tenant.as_str());
         self.tenants
             .write()
             .insert(tenant.as_str().to_owned(), t.clone());
@@ -195,5 +234,36 @@ mod tests {
         assert_eq!(opened, 1);
         let names: Vec<String> = reg.all().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["acme".to_string(), "new-one".to_string()]);
+    }
+
+    #[test]
+    fn a_tenant_that_fails_to_open_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        for t in ["bad", "good"] {
+            std::fs::create_dir_all(dir.path().join(t)).unwrap();
+        }
+        let open = |name: &str, p: PathBuf| {
+            if name == "bad" && !p.join("fixed").exists() {
+                return Err(StorageError::InvalidArgument(format!("{name} is broken")));
+            }
+            Ok(p)
+        };
+        let reg: TenantRegistry<PathBuf> = TenantRegistry::open(dir.path(), open).unwrap();
+        assert!(reg.get("good").is_some());
+        assert!(reg.get("bad").is_none());
+        assert_eq!(
+            reg.failed(),
+            vec![(
+                "bad".to_string(),
+                "invalid argument: bad is broken".to_string()
+            )]
+        );
+        let bad = TenantId::new("bad").unwrap();
+        assert!(reg.get_or_create(&bad, open).is_err());
+        assert_eq!(reg.failed().len(), 1);
+        // once it opens, it is no longer listed as failed
+        std::fs::write(dir.path().join("bad/fixed"), b"").unwrap();
+        assert!(reg.get_or_create(&bad, open).is_ok());
+        assert!(reg.failed().is_empty());
     }
 }

@@ -464,3 +464,56 @@ fn damaged_wal_segment_does_not_hide_later_segments() {
     );
     assert!(store.stats().wal_bytes_skipped > 0);
 }
+
+#[test]
+fn a_tenant_that_fails_to_open_does_not_stop_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let (good, bad) = (tenant("good"), tenant("bad"));
+    {
+        let store = LogStore::open(dir.path(), small_opts(), clock.clone()).unwrap();
+        for t in [&good, &bad] {
+            store
+                .append_logs(
+                    t,
+                    batch(vec![stream(&[("job", "a")], vec![LogEntry::new(1, "x")])]),
+                )
+                .unwrap();
+        }
+        store.flush().unwrap();
+        store.close().unwrap();
+    }
+    // the bad tenant's chunk directory becomes a file: it cannot open
+    let chunks = dir.path().join("bad/chunks");
+    std::fs::remove_dir_all(&chunks).unwrap();
+    std::fs::write(&chunks, b"not a directory").unwrap();
+
+    let store = LogStore::open(dir.path(), small_opts(), clock).unwrap();
+    assert_eq!(
+        lines(&store, &good, &[], &all(), Direction::Forward),
+        vec![(1, "x".to_string())]
+    );
+    let failed = store.stats().failed_tenants;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "bad");
+    assert!(failed[0].1.contains("chunks"), "{failed:?}");
+    // writes to the bad tenant fail; the good one keeps working
+    assert!(
+        store
+            .append_logs(
+                &bad,
+                batch(vec![stream(&[("job", "a")], vec![LogEntry::new(2, "y")])]),
+            )
+            .is_err()
+    );
+    store
+        .append_logs(
+            &good,
+            batch(vec![stream(&[("job", "a")], vec![LogEntry::new(2, "y")])]),
+        )
+        .unwrap();
+    assert_eq!(
+        lines(&store, &good, &[], &all(), Direction::Forward).len(),
+        2
+    );
+}
