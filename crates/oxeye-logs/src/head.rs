@@ -218,6 +218,11 @@ impl Head {
         }
     }
 
+    /// Number of streams with data.
+    pub fn stream_count(&self) -> usize {
+        self.streams.read().len()
+    }
+
     /// Stream ids with data, sorted.
     pub fn stream_ids(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self.streams.read().keys().copied().collect();

@@ -241,8 +241,9 @@ impl Tenant {
         encode_batch(&mut buf, &batch);
         let now = self.clock.now_ms();
         let _shared = self.cut_lock.read();
-        self.wal.append(&buf)?;
         let head = self.head.read().clone();
+        self.check_stream_limit(&head, &batch)?;
+        self.wal.append(&buf)?;
         let mut created = 0;
         for s in batch.streams {
             let found = self.index.read().lookup(&s.labels);
@@ -273,6 +274,34 @@ impl Tenant {
             bytes,
             streams_created: created,
         })
+    }
+
+    /// Refuses `batch` when the streams it would add to `head` take the tenant over
+    /// `max_streams_per_tenant` active streams.
+    fn check_stream_limit(&self, head: &Head, batch: &LogBatch) -> Result<(), LogStoreError> {
+        let limit = self.opts.max_streams_per_tenant;
+        if limit == 0 {
+            return Ok(());
+        }
+        let active = head.stream_count();
+        let index = self.index.read();
+        let mut new: Vec<&Labels> = Vec::new();
+        for s in &batch.streams {
+            let in_head = index
+                .lookup(&s.labels)
+                .is_some_and(|id| head.stream(id).is_some());
+            if !in_head && !new.contains(&&s.labels) {
+                new.push(&s.labels);
+            }
+        }
+        if new.is_empty() || active + new.len() <= limit {
+            return Ok(());
+        }
+        tracing::debug!(tenant = %self.name, active, new = new.len(), limit, "refusing log streams over the per-tenant limit");
+        Err(LogStoreError::LimitExceeded(format!(
+            "maximum active stream limit exceeded, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{}'",
+            self.name
+        )))
     }
 
     pub fn head_bytes(&self) -> u64 {
