@@ -43,6 +43,10 @@ struct Frozen {
     head: Arc<Head>,
     /// WAL segments before this index hold only this head's data (and older).
     wal_segment: u64,
+    /// Sequence number of its chunk file, fixed when the head is frozen: a retry after a
+    /// failed write (even one that failed after the file was renamed into place)
+    /// replaces that file instead of adding a second copy.
+    seq: u64,
 }
 
 /// Counters for self metrics.
@@ -346,6 +350,7 @@ impl Tenant {
             self.frozen.write().push(Arc::new(Frozen {
                 head: old,
                 wal_segment,
+                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
             }));
             *self.head.write() = Arc::new(Head::default());
         }
@@ -367,8 +372,7 @@ impl Tenant {
                 &self.opts,
             )?;
             if !streams.is_empty() {
-                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-                let file = Arc::new(write_file(&chunks_dir(&self.dir), seq, &streams)?);
+                let file = Arc::new(write_file(&chunks_dir(&self.dir), fz.seq, &streams)?);
                 tracing::debug!(tenant = %self.name, file = %file.path.display(), chunks = file.chunks.len(), "wrote log chunk file");
                 self.index.write().add_file(&file);
                 self.files.write().push(file);

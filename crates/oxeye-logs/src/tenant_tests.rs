@@ -8,7 +8,7 @@ use oxeye_storage::wal::{SyncPolicy, WalOptions};
 
 use super::Tenant;
 use crate::LogStoreOptions;
-use crate::file::FAIL_WRITES;
+use crate::file::{EXT, FAIL_AFTER_RENAME, FAIL_WRITES};
 
 fn opts() -> Arc<LogStoreOptions> {
     Arc::new(LogStoreOptions {
@@ -99,4 +99,44 @@ fn damaged_wal_stays_until_what_replayed_is_in_a_chunk_file() {
     drop(t);
     let t = Tenant::open("acme", tdir, opts(), clock).unwrap();
     assert_eq!(entry_count(&t), 1);
+}
+
+#[test]
+fn a_chunk_file_write_retried_after_a_late_failure_leaves_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tdir = dir.path().join("acme");
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let t = Tenant::open("acme", tdir.clone(), opts(), clock.clone()).unwrap();
+    t.append(LogBatch {
+        streams: vec![LogStream {
+            labels: Labels::from_pairs(&[("job", "a")]),
+            entries: vec![LogEntry::new(1, "one"), LogEntry::new(2, "two")],
+        }],
+    })
+    .unwrap();
+    // the file is renamed into place, then the write reports a failure
+    FAIL_AFTER_RENAME.with(|f| f.set(true));
+    let res = t.flush();
+    FAIL_AFTER_RENAME.with(|f| f.set(false));
+    assert!(res.is_err());
+    t.flush().unwrap();
+    let files = |d: &std::path::Path| {
+        std::fs::read_dir(d.join("chunks"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == EXT)
+            })
+            .count()
+    };
+    assert_eq!(files(&tdir), 1);
+    assert_eq!(entry_count(&t), 2);
+    t.close().unwrap();
+    drop(t);
+    let t = Tenant::open("acme", tdir.clone(), opts(), clock).unwrap();
+    assert_eq!(entry_count(&t), 2);
+    assert_eq!(files(&tdir), 1);
 }
