@@ -15,6 +15,9 @@ pub enum LogStoreError {
     /// The store cannot take the write now (memory held by unwritten entries); retry later.
     #[error("{0}")]
     Unavailable(String),
+    /// A per-tenant limit would be exceeded (too many streams); nothing was stored.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// On-disk data failed verification; the message names the file and the problem.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -41,6 +44,7 @@ impl LogStoreError {
         match self {
             LogStoreError::InvalidData(_) | LogStoreError::InvalidOption(_) => StatusCode::BadData,
             LogStoreError::Closed | LogStoreError::Unavailable(_) => StatusCode::Unavailable,
+            LogStoreError::LimitExceeded(_) => StatusCode::LimitExceeded,
             LogStoreError::Storage(e) => e.status_code(),
             LogStoreError::Corrupt(_) | LogStoreError::Io { .. } => StatusCode::Internal,
         }
@@ -60,6 +64,7 @@ impl From<LogStoreError> for StoreError {
             LogStoreError::InvalidData(m) => StoreError::InvalidData(m),
             LogStoreError::Closed => StoreError::Unavailable("log store is closed".into()),
             LogStoreError::Unavailable(m) => StoreError::Unavailable(m),
+            LogStoreError::LimitExceeded(m) => StoreError::LimitExceeded(m),
             LogStoreError::Storage(e) => e.into(),
             other => StoreError::Internal(other.to_string()),
         }

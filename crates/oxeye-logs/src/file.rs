@@ -82,12 +82,27 @@ pub(crate) fn file_name(seq: u64) -> String {
     format!("{seq:08}.{EXT}")
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Makes `write_file` on this thread fail (tests of failure handling).
+    pub(crate) static FAIL_WRITES: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Makes `write_file` on this thread fail once the file is renamed into place.
+    pub(crate) static FAIL_AFTER_RENAME: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Writes the chunks of `streams` (label set and its chunks) as file `seq` in `dir`.
 pub(crate) fn write_file(
     dir: &Path,
     seq: u64,
     streams: &[(Labels, Vec<Arc<EncodedChunk>>)],
 ) -> Result<ChunkFile, LogStoreError> {
+    #[cfg(test)]
+    if FAIL_WRITES.with(std::cell::Cell::get) {
+        return Err(LogStoreError::io(
+            format!("create chunk file {seq} in {}", dir.display()),
+            std::io::Error::other("injected failure"),
+        ));
+    }
     let path = dir.join(file_name(seq));
     let tmp = dir.join(format!("{seq:08}.tmp"));
     let mut footer = Vec::new();
@@ -139,6 +154,13 @@ pub(crate) fn write_file(
     std::fs::rename(&tmp, &path).map_err(|e| {
         LogStoreError::io(format!("rename {} to {}", tmp.display(), path.display()), e)
     })?;
+    #[cfg(test)]
+    if FAIL_AFTER_RENAME.with(std::cell::Cell::get) {
+        return Err(LogStoreError::io(
+            format!("fsync {}", dir.display()),
+            std::io::Error::other("injected failure"),
+        ));
+    }
     sync_dir(dir)?;
     ChunkFile::open(&path, seq)
 }

@@ -9,6 +9,7 @@
 //! do not wait on each other's encoding.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
@@ -29,11 +30,23 @@ pub(crate) fn entry_mem(e: &LogEntry) -> usize {
             .sum::<usize>()
 }
 
+/// Bytes of an entry's line and metadata, as the WAL holds them (uncompressed).
+pub(crate) fn raw_bytes(e: &LogEntry) -> usize {
+    e.line.len()
+        + e.metadata
+            .iter()
+            .map(|(n, v)| n.len() + v.len())
+            .sum::<usize>()
+}
+
 /// One stream's part of the head.
 #[derive(Debug, Default)]
 pub(crate) struct HeadStream {
     pub sealed: Vec<Arc<EncodedChunk>>,
-    open: Vec<LogEntry>,
+    /// Shared with readers: a query takes the `Arc` instead of copying the run, and an
+    /// append copies it only while a reader still holds it (copy on write).
+    open: Arc<Vec<LogEntry>>,
+    /// The open run is sorted by time and line, without duplicates.
     open_sorted: bool,
     open_line_bytes: usize,
     open_mem: usize,
@@ -59,7 +72,7 @@ impl HeadStream {
             if self.open.is_empty() {
                 self.open_sorted = true;
             } else if let Some(last) = self.open.last()
-                && (last.ts_ns, &last.line) > (e.ts_ns, &e.line)
+                && (last.ts_ns, &last.line) >= (e.ts_ns, &e.line)
             {
                 self.open_sorted = false;
             }
@@ -67,7 +80,7 @@ impl HeadStream {
             self.open_line_bytes += e.line.len();
             self.open_mem += m;
             delta += m as i64;
-            self.open.push(e);
+            Arc::make_mut(&mut self.open).push(e);
             if self.open_line_bytes >= target {
                 delta += self.seal(level);
             }
@@ -77,11 +90,8 @@ impl HeadStream {
 
     fn sort_open(&mut self) {
         if !self.open_sorted {
-            sort_dedup(&mut self.open);
+            sort_dedup(Arc::make_mut(&mut self.open));
             self.open_sorted = true;
-        } else {
-            self.open
-                .dedup_by(|b, a| a.ts_ns == b.ts_ns && a.line == b.line);
         }
     }
 
@@ -95,28 +105,26 @@ impl HeadStream {
         let freed = self.open_mem as i64;
         let added = chunk.mem_bytes() as i64;
         self.sealed.push(Arc::new(chunk));
-        self.open.clear();
+        match Arc::get_mut(&mut self.open) {
+            Some(v) => v.clear(),
+            None => self.open = Arc::new(Vec::new()),
+        }
         self.open_line_bytes = 0;
         self.open_mem = 0;
         added - freed
     }
 
-    /// The open entries within `[start, end)` whose lines contain every needle, sorted
-    /// and deduplicated.
-    pub fn open_range(&mut self, start: i64, end: i64, needles: &[String]) -> Vec<LogEntry> {
+    /// The open run, sorted and deduplicated, shared rather than copied, with the index
+    /// range of its entries within `[start, end)`; `None` when no entry is in it.
+    pub fn open_range(
+        &mut self,
+        start: i64,
+        end: i64,
+    ) -> Option<(Arc<Vec<LogEntry>>, Range<usize>)> {
         self.sort_open();
         let lo = self.open.partition_point(|e| e.ts_ns < start);
         let hi = self.open.partition_point(|e| e.ts_ns < end);
-        let Some(run) = self.open.get(lo..hi) else {
-            return Vec::new();
-        };
-        if needles.is_empty() {
-            return run.to_vec();
-        }
-        run.iter()
-            .filter(|e| needles.iter().all(|n| e.line.contains(n.as_str())))
-            .cloned()
-            .collect()
+        (lo < hi).then(|| (self.open.clone(), lo..hi))
     }
 
     /// Count and line bytes of open entries within `[start, end)`.
@@ -192,6 +200,8 @@ impl Head {
         self.first_append_ms.fetch_min(now_ms, Ordering::Relaxed);
         self.entries
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
+        let raw: usize = entries.iter().map(raw_bytes).sum();
+        self.raw_bytes.fetch_add(raw as u64, Ordering::Relaxed);
         let s = match self.stream(id) {
             Some(s) => s,
             None => self.streams.write().entry(id).or_default().clone(),
@@ -206,6 +216,11 @@ impl Head {
                     Some(b.saturating_sub(delta.unsigned_abs()))
                 });
         }
+    }
+
+    /// Number of streams with data.
+    pub fn stream_count(&self) -> usize {
+        self.streams.read().len()
     }
 
     /// Stream ids with data, sorted.
@@ -232,14 +247,8 @@ mod tests {
         let mut s = s.lock();
         assert!(!s.sealed.is_empty());
         let mut all: Vec<LogEntry> = s.sealed.iter().flat_map(|c| c.decode().unwrap()).collect();
-        all.extend(s.open_range(i64::MIN, i64::MAX, &[]));
-        assert_eq!(
-            s.open_range(i64::MIN, i64::MAX, &["line 09".into()]).len(),
-            s.open_range(i64::MIN, i64::MAX, &[])
-                .iter()
-                .filter(|e| e.line.contains("line 09"))
-                .count()
-        );
+        let (run, range) = s.open_range(i64::MIN, i64::MAX).unwrap();
+        all.extend_from_slice(&run[range]);
         all.sort_by_key(|e| e.ts_ns);
         all.dedup_by(|b, a| a.ts_ns == b.ts_ns && a.line == b.line);
         assert_eq!(all.len(), 100);
@@ -249,5 +258,37 @@ mod tests {
         let n: u32 = chunks.iter().map(|c| c.meta.entries).sum();
         // the late duplicate landed in a later chunk; reads merge it away
         assert_eq!(n, 101);
+    }
+
+    #[test]
+    fn reads_share_the_open_run_instead_of_copying_it() {
+        let h = Head::default();
+        for i in (0..10).rev() {
+            h.append(1, vec![LogEntry::new(i, format!("l{i}"))], 5, 1 << 20, 3);
+        }
+        let s = h.stream(1).unwrap();
+        let (a, ra) = s.lock().open_range(2, 5).unwrap();
+        let (b, rb) = s.lock().open_range(0, 100).unwrap();
+        // both reads hold the one sorted run
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!((ra, rb), (2..5, 0..10));
+        assert!(Arc::ptr_eq(&a, &s.lock().open));
+        // an append while a reader holds the run leaves the reader's view unchanged
+        h.append(1, vec![LogEntry::new(3, "l3 late")], 5, 1 << 20, 3);
+        assert_eq!(a.len(), 10);
+        let (c, rc) = s.lock().open_range(0, 100).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert_eq!(rc, 0..11);
+        assert!(s.lock().open_range(100, 200).is_none());
+    }
+
+    #[test]
+    fn append_counts_line_and_metadata_bytes() {
+        let h = Head::default();
+        let mut e = LogEntry::new(1, "0123456789");
+        e.metadata.push(("k".into(), "vv".into()));
+        h.append(1, vec![e, LogEntry::new(2, "abc")], 5, 1 << 20, 3);
+        h.append(2, vec![LogEntry::new(3, "xy")], 5, 1 << 20, 3);
+        assert_eq!(h.raw_bytes(), 10 + 1 + 2 + 3 + 2);
     }
 }

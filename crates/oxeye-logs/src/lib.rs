@@ -156,6 +156,10 @@ pub struct LogStoreOptions {
     /// A tenant's head is cut once its entries (lines and metadata, uncompressed) reach
     /// this many bytes: it bounds the WAL and so the replay time after a crash.
     pub head_max_wal_bytes: u64,
+    /// At most this many active streams per tenant (streams with entries in the head,
+    /// that is since its last cut); 0 means no limit. An append that would create more
+    /// fails as a whole; streams already active keep accepting entries.
+    pub max_streams_per_tenant: usize,
 }
 
 impl Default for LogStoreOptions {
@@ -169,6 +173,7 @@ impl Default for LogStoreOptions {
             head_max_bytes: 256 << 20,
             head_max_age: Duration::from_secs(3600),
             head_max_wal_bytes: 512 << 20,
+            max_streams_per_tenant: 5000,
         }
     }
 }

@@ -23,7 +23,8 @@ use crate::file::ChunkFile;
 pub(crate) enum Source {
     File(Arc<ChunkFile>, usize),
     Sealed(Arc<EncodedChunk>),
-    Open(Arc<Vec<LogEntry>>),
+    /// The head's open run (shared) and the index range of the entries in the select.
+    Open(Arc<Vec<LogEntry>>, std::ops::Range<usize>),
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +46,9 @@ impl Part {
                 c.decode_with(keep)
                     .map_err(|e| LogStoreError::Corrupt(format!("head chunk: {e}")))
             }
-            Source::Open(v) => Ok(v
+            Source::Open(v, range) => Ok(v
+                .get(range.clone())
+                .unwrap_or_default()
                 .iter()
                 .filter(|e| keep(e.ts_ns, &e.line))
                 .cloned()
@@ -187,7 +190,7 @@ mod tests {
         let open = Part {
             min_ts: 4,
             max_ts: 4,
-            source: Source::Open(Arc::new(dup)),
+            source: Source::Open(Arc::new(dup), 0..1),
         };
         let decoded = Arc::new(AtomicU64::new(0));
         let d = StreamData::new(

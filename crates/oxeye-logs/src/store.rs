@@ -47,12 +47,16 @@ pub struct LogStoreStats {
     pub bytes_ingested: u64,
     /// Chunk files set aside as corrupt since open.
     pub corrupt_files: u64,
+    /// WAL bytes skipped at open because a segment before the last was damaged.
+    pub wal_bytes_skipped: u64,
     /// Chunks that line filters ruled out for a query, since open.
     pub chunks_skipped: u64,
     /// Chunks decoded by queries, since open.
     pub chunks_decoded: u64,
     /// Per tenant.
     pub tenants: Vec<(String, TenantStats)>,
+    /// Tenants that failed to open, with the error; the other tenants work.
+    pub failed_tenants: Vec<(String, String)>,
 }
 
 /// The log store: one tenant store per directory under `<dir>/<tenant>/`.
@@ -74,7 +78,9 @@ impl std::fmt::Debug for LogStore {
 
 impl LogStore {
     /// Opens (or creates) the store in `dir`: every tenant directory found is opened
-    /// (chunk files indexed, corrupt ones set aside, WAL replayed into the head).
+    /// (chunk files indexed, corrupt ones set aside, WAL replayed into the head). A
+    /// tenant that fails to open is logged and listed in
+    /// [`LogStoreStats::failed_tenants`]; the store opens with the others.
     pub fn open(
         dir: &Path,
         options: LogStoreOptions,
@@ -191,9 +197,11 @@ impl LogStore {
             entries_ingested: total.entries_ingested,
             bytes_ingested: total.bytes_ingested,
             corrupt_files: total.corrupt_files,
+            wal_bytes_skipped: total.wal_bytes_skipped,
             chunks_skipped: total.chunks_skipped,
             chunks_decoded: total.chunks_decoded,
             tenants,
+            failed_tenants: self.tenants.failed(),
         }
     }
 

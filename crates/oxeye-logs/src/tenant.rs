@@ -43,6 +43,10 @@ struct Frozen {
     head: Arc<Head>,
     /// WAL segments before this index hold only this head's data (and older).
     wal_segment: u64,
+    /// Sequence number of its chunk file, fixed when the head is frozen: a retry after a
+    /// failed write (even one that failed after the file was renamed into place)
+    /// replaces that file instead of adding a second copy.
+    seq: u64,
 }
 
 /// Counters for self metrics.
@@ -51,6 +55,8 @@ pub(crate) struct Counters {
     pub entries_ingested: AtomicU64,
     pub bytes_ingested: AtomicU64,
     pub corrupt_files: AtomicU64,
+    /// WAL bytes skipped at open because a segment before the last was damaged.
+    pub wal_bytes_skipped: AtomicU64,
     pub files_written: AtomicU64,
     pub files_deleted: AtomicU64,
     /// Chunks ruled out by their filters.
@@ -134,7 +140,8 @@ impl Tenant {
         clock: Arc<dyn Clock>,
     ) -> Result<Tenant, LogStoreError> {
         let cdir = chunks_dir(&dir);
-        std::fs::create_dir_all(&cdir).map_err(io_err("create", &cdir))?;
+        // new directories are synced into their parents: a crash must not lose them
+        oxeye_storage::tenants::create_dir_all_synced(&cdir)?;
         let counters = Counters::default();
         let (files, max_seq) = load_files(&cdir, &counters)?;
         let mut index = Index::default();
@@ -145,7 +152,7 @@ impl Tenant {
         let wal_dir = dir.join("wal");
         let now = clock.now_ms();
         let mut replayed = 0u64;
-        let res = Wal::replay(&wal_dir, &mut |rec| {
+        let res = Wal::replay_salvaging(&wal_dir, &mut |rec| {
             let batch = decode_batch(rec)
                 .map_err(|e| StorageError::corrupt(&wal_dir, format!("wal record: {e}")))?;
             for s in batch.streams {
@@ -161,21 +168,46 @@ impl Tenant {
             }
             Ok(())
         });
-        let mut corrupt_wal = false;
+        let (mut files, mut max_seq) = (files, max_seq);
+        let mut head = head;
+        if let Ok(st) = &res
+            && st.damaged_segments > 0
+        {
+            tracing::error!(
+                tenant = name,
+                damaged_segments = st.damaged_segments,
+                skipped_bytes = st.skipped_bytes,
+                "wal segments were damaged; skipped their damaged parts and replayed the rest"
+            );
+            counters
+                .wal_bytes_skipped
+                .fetch_add(st.skipped_bytes, Ordering::Relaxed);
+        }
         if let Err(e) = res {
             if !matches!(e, StorageError::Corrupt { .. }) {
                 return Err(e.into());
             }
-            tracing::error!(tenant = name, error = %e, "wal is damaged; keeping what replayed and setting it aside");
+            tracing::error!(tenant = name, error = %e, "wal is damaged; writing what replayed to a chunk file and setting the wal aside");
+            // What replayed goes to a durable chunk file before the wal is set aside: a
+            // failure here leaves the wal in place, so the next open replays it again.
+            let streams = head_streams(&head, |id| index.get(id).map(|s| s.labels.clone()), &opts)?;
+            if !streams.is_empty() {
+                max_seq += 1;
+                let file = Arc::new(write_file(&cdir, max_seq, &streams)?);
+                index.add_file(&file);
+                files.push(file);
+                counters.files_written.fetch_add(1, Ordering::Relaxed);
+            }
+            head = Arc::new(Head::default());
             let aside = dir.join(format!("wal.corrupt-{now}"));
             std::fs::rename(&wal_dir, &aside).map_err(io_err("rename", &wal_dir))?;
-            corrupt_wal = true;
+            oxeye_storage::block::sync_dir(&dir)?;
         }
         if replayed > 0 {
             tracing::info!(tenant = name, entries = replayed, "replayed log wal");
         }
         let wal = Wal::open(&wal_dir, opts.wal.clone())?;
-        let t = Tenant {
+        Ok(Tenant {
             name: name.to_owned(),
             dir,
             opts,
@@ -190,12 +222,7 @@ impl Tenant {
             next_seq: AtomicU64::new(max_seq + 1),
             counters,
             bg_cut: AtomicBool::new(false),
-        };
-        if corrupt_wal {
-            // what was replayed lives only in memory now: write it out at once
-            t.flush()?;
-        }
-        Ok(t)
+        })
     }
 
     /// Validates, logs and stores `batch`.
@@ -218,8 +245,9 @@ impl Tenant {
         encode_batch(&mut buf, &batch);
         let now = self.clock.now_ms();
         let _shared = self.cut_lock.read();
-        self.wal.append(&buf)?;
         let head = self.head.read().clone();
+        self.check_stream_limit(&head, &batch)?;
+        self.wal.append(&buf)?;
         let mut created = 0;
         for s in batch.streams {
             let found = self.index.read().lookup(&s.labels);
@@ -250,6 +278,34 @@ impl Tenant {
             bytes,
             streams_created: created,
         })
+    }
+
+    /// Refuses `batch` when the streams it would add to `head` take the tenant over
+    /// `max_streams_per_tenant` active streams.
+    fn check_stream_limit(&self, head: &Head, batch: &LogBatch) -> Result<(), LogStoreError> {
+        let limit = self.opts.max_streams_per_tenant;
+        if limit == 0 {
+            return Ok(());
+        }
+        let active = head.stream_count();
+        let index = self.index.read();
+        let mut new: Vec<&Labels> = Vec::new();
+        for s in &batch.streams {
+            let in_head = index
+                .lookup(&s.labels)
+                .is_some_and(|id| head.stream(id).is_some());
+            if !in_head && !new.contains(&&s.labels) {
+                new.push(&s.labels);
+            }
+        }
+        if new.is_empty() || active + new.len() <= limit {
+            return Ok(());
+        }
+        tracing::debug!(tenant = %self.name, active, new = new.len(), limit, "refusing log streams over the per-tenant limit");
+        Err(LogStoreError::LimitExceeded(format!(
+            "maximum active stream limit exceeded, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{}'",
+            self.name
+        )))
     }
 
     pub fn head_bytes(&self) -> u64 {
@@ -294,6 +350,7 @@ impl Tenant {
             self.frozen.write().push(Arc::new(Frozen {
                 head: old,
                 wal_segment,
+                seq: self.next_seq.fetch_add(1, Ordering::Relaxed),
             }));
             *self.head.write() = Arc::new(Head::default());
         }
@@ -309,32 +366,13 @@ impl Tenant {
             let Some(fz) = self.frozen.read().first().cloned() else {
                 return Ok(written);
             };
-            let ids = fz.head.stream_ids();
-            let mut streams = Vec::new();
-            for id in ids {
-                let Some(labels) = self.index.read().get(id).map(|s| s.labels.clone()) else {
-                    // retention keeps streams that heads hold, so this is a bug
-                    debug_assert!(false, "stream {id} of a frozen head is not in the index");
-                    tracing::error!(tenant = %self.name, stream = id, "stream of a frozen head is missing from the index; its entries stay in the wal");
-                    return Err(LogStoreError::Corrupt(format!(
-                        "stream {id} of tenant {} is missing from the index",
-                        self.name
-                    )));
-                };
-                let Some(s) = fz.head.stream(id) else {
-                    continue;
-                };
-                let chunks = s.lock().drain_chunks(self.opts.head_zstd_level);
-                if !chunks.is_empty() {
-                    streams.push((labels, chunks));
-                }
-            }
-            if self.opts.head_zstd_level != self.opts.zstd_level {
-                recompress_all(&mut streams, self.opts.zstd_level)?;
-            }
+            let streams = head_streams(
+                &fz.head,
+                |id| self.index.read().get(id).map(|s| s.labels.clone()),
+                &self.opts,
+            )?;
             if !streams.is_empty() {
-                let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-                let file = Arc::new(write_file(&chunks_dir(&self.dir), seq, &streams)?);
+                let file = Arc::new(write_file(&chunks_dir(&self.dir), fz.seq, &streams)?);
                 tracing::debug!(tenant = %self.name, file = %file.path.display(), chunks = file.chunks.len(), "wrote log chunk file");
                 self.index.write().add_file(&file);
                 self.files.write().push(file);
@@ -439,12 +477,17 @@ impl Tenant {
                     });
                 }
             }
-            let open = s.open_range(sel.start_ns, sel.end_ns, &sel.line_contains);
-            if let (Some(first), Some(last)) = (open.first(), open.last()) {
+            // shared, not copied: the reader filters by time and needles as it loads
+            if let Some((run, range)) = s.open_range(sel.start_ns, sel.end_ns)
+                && let (Some(first), Some(last)) = (
+                    run.get(range.start),
+                    range.end.checked_sub(1).and_then(|i| run.get(i)),
+                )
+            {
                 out.push(Part {
                     min_ts: first.ts_ns,
                     max_ts: last.ts_ns,
-                    source: Source::Open(Arc::new(open)),
+                    source: Source::Open(run, range),
                 });
             }
         }
@@ -583,10 +626,41 @@ impl Tenant {
             entries_ingested: self.counters.entries_ingested.load(Ordering::Relaxed),
             bytes_ingested: self.counters.bytes_ingested.load(Ordering::Relaxed),
             corrupt_files: self.counters.corrupt_files.load(Ordering::Relaxed),
+            wal_bytes_skipped: self.counters.wal_bytes_skipped.load(Ordering::Relaxed),
             chunks_skipped: self.counters.chunks_skipped.load(Ordering::Relaxed),
             chunks_decoded: self.counters.chunks_decoded.load(Ordering::Relaxed),
         }
     }
+}
+
+/// Every stream of `head` as its chunks (the open run sealed), at the options' file
+/// compression level, with the labels `labels_of` gives.
+fn head_streams(
+    head: &Head,
+    labels_of: impl Fn(u32) -> Option<Labels>,
+    opts: &LogStoreOptions,
+) -> Result<Vec<(Labels, Vec<Arc<EncodedChunk>>)>, LogStoreError> {
+    let mut streams = Vec::new();
+    for id in head.stream_ids() {
+        let Some(labels) = labels_of(id) else {
+            // retention keeps streams that heads hold, so this is a bug
+            debug_assert!(false, "stream {id} of a head is not in the index");
+            return Err(LogStoreError::Corrupt(format!(
+                "stream {id} of a head is missing from the index; its entries stay in the wal"
+            )));
+        };
+        let Some(s) = head.stream(id) else {
+            continue;
+        };
+        let chunks = s.lock().drain_chunks(opts.head_zstd_level);
+        if !chunks.is_empty() {
+            streams.push((labels, chunks));
+        }
+    }
+    if opts.head_zstd_level != opts.zstd_level {
+        recompress_all(&mut streams, opts.zstd_level)?;
+    }
+    Ok(streams)
 }
 
 /// Recompresses every chunk at `level`, on up to four threads.
@@ -663,6 +737,9 @@ pub struct TenantStats {
     pub bytes_ingested: u64,
     /// Chunk files set aside as corrupt since open.
     pub corrupt_files: u64,
+    /// WAL bytes skipped at open because a segment before the last held a damaged
+    /// record (the records after it in that segment are lost; later segments replay).
+    pub wal_bytes_skipped: u64,
     /// Chunks that line filters ruled out for a query, since open.
     pub chunks_skipped: u64,
     /// Chunks decoded by queries, since open.
@@ -680,7 +757,12 @@ impl TenantStats {
         self.entries_ingested += o.entries_ingested;
         self.bytes_ingested += o.bytes_ingested;
         self.corrupt_files += o.corrupt_files;
+        self.wal_bytes_skipped += o.wal_bytes_skipped;
         self.chunks_skipped += o.chunks_skipped;
         self.chunks_decoded += o.chunks_decoded;
     }
 }
+
+#[cfg(test)]
+#[path = "tenant_tests.rs"]
+mod tests;

@@ -1,6 +1,9 @@
 //! A registry of per-tenant stores: one store per tenant directory under a root,
 //! opened at startup for every directory named like a tenant id and created on the
 //! first write of a new tenant (at most once, even under concurrent first writes).
+//! A tenant that fails to open at startup is logged and listed in
+//! [`TenantRegistry::failed`]; the others open and work, and a later write to the failed
+//! tenant tries to open it again.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,11 +13,51 @@ use oxeye_core::TenantId;
 use parking_lot::{Mutex, RwLock};
 
 use crate::StorageError;
+use crate::block::sync_dir;
+
+/// Creates `path` and its missing ancestors like `create_dir_all`, and fsyncs the parent
+/// of every directory it creates, so the new directories survive a crash.
+pub fn create_dir_all_synced(path: &Path) -> Result<(), StorageError> {
+    create_dirs_with(path, &mut |p: &Path| sync_dir(p))
+}
+
+fn create_dirs_with(
+    path: &Path,
+    sync: &mut dyn FnMut(&Path) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    // the missing directories, deepest first
+    let mut missing = Vec::new();
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        if p.as_os_str().is_empty() || p.is_dir() {
+            break;
+        }
+        missing.push(p);
+        cur = p.parent();
+    }
+    for p in missing.into_iter().rev() {
+        match std::fs::create_dir(p) {
+            Ok(()) => {}
+            // created concurrently: its parent entry is someone else's to sync, but
+            // syncing it again is harmless
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+            Err(e) => return Err(StorageError::io_at("create dir", p, e)),
+        }
+        let parent = match p.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        sync(parent)?;
+    }
+    Ok(())
+}
 
 /// Tenants' stores of type `T` under one root directory.
 pub struct TenantRegistry<T> {
     root: PathBuf,
     tenants: RwLock<HashMap<String, Arc<T>>>,
+    /// Tenants that failed to open, with the error.
+    failed: RwLock<HashMap<String, String>>,
     create_lock: Mutex<()>,
 }
 
@@ -29,13 +72,16 @@ impl<T> std::fmt::Debug for TenantRegistry<T> {
 
 impl<T> TenantRegistry<T> {
     /// Creates `root` if missing and opens every subdirectory whose name is a valid
-    /// tenant id with `open(name, dir)`; other entries are skipped with a warning.
-    pub fn open<E: From<StorageError>>(
+    /// tenant id with `open(name, dir)`; other entries are skipped with a warning. A
+    /// tenant whose `open` fails is logged and listed in [`TenantRegistry::failed`]
+    /// instead of failing the registry.
+    pub fn open<E: From<StorageError> + std::fmt::Display>(
         root: &Path,
         mut open: impl FnMut(&str, PathBuf) -> Result<T, E>,
     ) -> Result<Self, E> {
-        std::fs::create_dir_all(root).map_err(|e| StorageError::io_at("create dir", root, e))?;
+        create_dir_all_synced(root)?;
         let mut tenants = HashMap::new();
+        let mut failed = HashMap::new();
         let entries =
             std::fs::read_dir(root).map_err(|e| StorageError::io_at("read dir", root, e))?;
         for entry in entries {
@@ -49,12 +95,20 @@ impl<T> TenantRegistry<T> {
                 tracing::warn!(dir = %path.display(), "ignoring directory that is not a tenant id");
                 continue;
             }
-            let t = open(&name, path)?;
-            tenants.insert(name, Arc::new(t));
+            match open(&name, path) {
+                Ok(t) => {
+                    tenants.insert(name, Arc::new(t));
+                }
+                Err(e) => {
+                    tracing::error!(tenant = %name, error = %e, "tenant failed to open; skipping it, the other tenants stay available");
+                    failed.insert(name, e.to_string());
+                }
+            }
         }
         Ok(Self {
             root: root.to_path_buf(),
             tenants: RwLock::new(tenants),
+            failed: RwLock::new(failed),
             create_lock: Mutex::new(()),
         })
     }
@@ -69,8 +123,22 @@ impl<T> TenantRegistry<T> {
         self.tenants.read().get(tenant).cloned()
     }
 
-    /// The tenant's store, opened with `open(name, <root>/<name>)` when it does not exist.
-    pub fn get_or_create<E>(
+    /// Tenants that failed to open (at startup, or again on a later write) with the
+    /// error, sorted by name.
+    pub fn failed(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = self
+            .failed
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The tenant's store, opened with `open(name, <root>/<name>)` when it does not exist
+    /// (or failed to open before).
+    pub fn get_or_create<E: std::fmt::Display>(
         &self,
         tenant: &TenantId,
         open: impl FnOnce(&str, PathBuf) -> Result<T, E>,
@@ -82,7 +150,16 @@ impl<T> TenantRegistry<T> {
         if let Some(t) = self.get(tenant.as_str()) {
             return Ok(t);
         }
-        let t = Arc::new(open(tenant.as_str(), self.root.join(tenant.as_str()))?);
+        let t = match open(tenant.as_str(), self.root.join(tenant.as_str())) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                if let Some(msg) = self.failed.write().get_mut(tenant.as_str()) {
+                    *msg = e.to_string();
+                }
+                return Err(e);
+            }
+        };
+        self.failed.write().remove(tenant.as_str());
         self.tenants
             .write()
             .insert(tenant.as_str().to_owned(), t.clone());
@@ -107,6 +184,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn creating_dirs_syncs_the_parent_of_each_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("a")).unwrap();
+        let mut synced = Vec::new();
+        let target = root.join("a/b/c/d");
+        create_dirs_with(&target, &mut |p: &Path| {
+            synced.push(p.to_path_buf());
+            Ok(())
+        })
+        .unwrap();
+        assert!(target.is_dir());
+        assert_eq!(
+            synced,
+            vec![root.join("a"), root.join("a/b"), root.join("a/b/c")]
+        );
+        // nothing new: nothing to sync
+        synced.clear();
+        create_dirs_with(&target, &mut |p: &Path| {
+            synced.push(p.to_path_buf());
+            Ok(())
+        })
+        .unwrap();
+        assert!(synced.is_empty());
+        create_dir_all_synced(&root.join("x/y")).unwrap();
+        assert!(root.join("x/y").is_dir());
+    }
+
+    #[test]
     fn opens_existing_and_creates_once() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("acme")).unwrap();
@@ -128,5 +234,36 @@ mod tests {
         assert_eq!(opened, 1);
         let names: Vec<String> = reg.all().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, vec!["acme".to_string(), "new-one".to_string()]);
+    }
+
+    #[test]
+    fn a_tenant_that_fails_to_open_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        for t in ["bad", "good"] {
+            std::fs::create_dir_all(dir.path().join(t)).unwrap();
+        }
+        let open = |name: &str, p: PathBuf| {
+            if name == "bad" && !p.join("fixed").exists() {
+                return Err(StorageError::InvalidArgument(format!("{name} is broken")));
+            }
+            Ok(p)
+        };
+        let reg: TenantRegistry<PathBuf> = TenantRegistry::open(dir.path(), open).unwrap();
+        assert!(reg.get("good").is_some());
+        assert!(reg.get("bad").is_none());
+        assert_eq!(
+            reg.failed(),
+            vec![(
+                "bad".to_string(),
+                "invalid argument: bad is broken".to_string()
+            )]
+        );
+        let bad = TenantId::new("bad").unwrap();
+        assert!(reg.get_or_create(&bad, open).is_err());
+        assert_eq!(reg.failed().len(), 1);
+        // once it opens, it is no longer listed as failed
+        std::fs::write(dir.path().join("bad/fixed"), b"").unwrap();
+        assert!(reg.get_or_create(&bad, open).is_ok());
+        assert!(reg.failed().is_empty());
     }
 }

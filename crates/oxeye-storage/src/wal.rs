@@ -73,6 +73,11 @@ pub struct ReplayStats {
     pub bytes: u64,
     /// Bytes cut off the end of the last segment because they held a torn or corrupt record.
     pub truncated_tail_bytes: u64,
+    /// Segments before the last with a damaged record whose remainder was skipped
+    /// (only by [`Wal::replay_salvaging`]).
+    pub damaged_segments: u64,
+    /// Bytes skipped in those segments, from the damaged record to the segment's end.
+    pub skipped_bytes: u64,
 }
 
 /// Counters of an open WAL.
@@ -221,33 +226,20 @@ impl Wal {
         dir: &Path,
         f: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
     ) -> Result<ReplayStats, StorageError> {
-        let segments = list_segments(dir)?;
-        let mut sizes = Vec::with_capacity(segments.len());
-        for &index in &segments {
-            let path = segment_path(dir, index);
-            let len = fs::metadata(&path)
-                .map_err(|e| StorageError::io_at("stat", &path, e))?
-                .len();
-            sizes.push(len);
-        }
-        let last_non_empty = segments
-            .iter()
-            .zip(&sizes)
-            .rev()
-            .find(|(_, len)| **len > 0)
-            .map(|(i, _)| *i);
-        let mut stats = ReplayStats::default();
-        let mut payload = Vec::new();
-        for (&index, &len) in segments.iter().zip(&sizes) {
-            stats.segments += 1;
-            if len == 0 {
-                continue;
-            }
-            let path = segment_path(dir, index);
-            let is_last = Some(index) == last_non_empty;
-            replay_segment(&path, len, is_last, &mut payload, &mut stats, f)?;
-        }
-        Ok(stats)
+        replay_dir(dir, false, f)
+    }
+
+    /// Like [`Wal::replay`], but a bad record in a segment before the last does not stop
+    /// the replay: the rest of that segment is skipped (logged and counted in
+    /// [`ReplayStats::damaged_segments`] and [`ReplayStats::skipped_bytes`]) and the
+    /// later segments are still read, so damage in one segment does not hide the records
+    /// acknowledged after it. Damage inside the last segment is handled as by
+    /// [`Wal::replay`].
+    pub fn replay_salvaging(
+        dir: &Path,
+        f: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
+    ) -> Result<ReplayStats, StorageError> {
+        replay_dir(dir, true, f)
     }
 
     /// Opens the WAL in `dir` for appending (creating `dir`): appends go to a new segment
@@ -265,7 +257,7 @@ impl Wal {
                 "wal sync interval must be greater than zero".into(),
             ));
         }
-        fs::create_dir_all(dir).map_err(|e| StorageError::io_at("create dir", dir, e))?;
+        crate::tenants::create_dir_all_synced(dir)?;
         let existing = list_segments(dir)?;
         let index = existing.last().map_or(0, |i| i + 1);
         let file = create_segment(dir, index)?;
@@ -554,10 +546,45 @@ fn has_zero_page(buf: &[u8], from: usize, to: usize) -> bool {
     false
 }
 
+fn replay_dir(
+    dir: &Path,
+    salvage: bool,
+    f: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
+) -> Result<ReplayStats, StorageError> {
+    let segments = list_segments(dir)?;
+    let mut sizes = Vec::with_capacity(segments.len());
+    for &index in &segments {
+        let path = segment_path(dir, index);
+        let len = fs::metadata(&path)
+            .map_err(|e| StorageError::io_at("stat", &path, e))?
+            .len();
+        sizes.push(len);
+    }
+    let last_non_empty = segments
+        .iter()
+        .zip(&sizes)
+        .rev()
+        .find(|(_, len)| **len > 0)
+        .map(|(i, _)| *i);
+    let mut stats = ReplayStats::default();
+    let mut payload = Vec::new();
+    for (&index, &len) in segments.iter().zip(&sizes) {
+        stats.segments += 1;
+        if len == 0 {
+            continue;
+        }
+        let path = segment_path(dir, index);
+        let is_last = Some(index) == last_non_empty;
+        replay_segment(&path, len, is_last, salvage, &mut payload, &mut stats, f)?;
+    }
+    Ok(stats)
+}
+
 fn replay_segment(
     path: &Path,
     len: u64,
     is_last: bool,
+    salvage: bool,
     payload: &mut Vec<u8>,
     stats: &mut ReplayStats,
     f: &mut dyn FnMut(&[u8]) -> Result<(), StorageError>,
@@ -593,6 +620,18 @@ fn replay_segment(
         stats.bytes += end - offset;
         offset = end;
     };
+    if !is_last && salvage {
+        tracing::error!(
+            path = %path.display(),
+            offset,
+            skipped_bytes = len - offset,
+            reason = bad,
+            "damaged record in a wal segment that is not the last; skipping the rest of the segment"
+        );
+        stats.damaged_segments += 1;
+        stats.skipped_bytes += len - offset;
+        return Ok(());
+    }
     if !is_last {
         return Err(StorageError::corrupt(
             path,

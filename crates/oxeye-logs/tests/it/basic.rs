@@ -319,3 +319,48 @@ fn backward_read_with_limit_stops_early() {
     assert_eq!(got, (1990..2000).rev().collect::<Vec<_>>());
     assert!(store.stats().chunks > 10);
 }
+
+#[test]
+fn streams_over_the_per_tenant_limit_are_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let opts = LogStoreOptions {
+        max_streams_per_tenant: 2,
+        ..small_opts()
+    };
+    assert_eq!(LogStoreOptions::default().max_streams_per_tenant, 5000);
+    let store = LogStore::open(dir.path(), opts, clock).unwrap();
+    let t = tenant("acme");
+    let one = |job: &str, ts: i64| stream(&[("job", job)], vec![LogEntry::new(ts, job)]);
+    store
+        .append_logs(&t, batch(vec![one("a", 1), one("b", 1)]))
+        .unwrap();
+    // a third stream fails the whole batch, the entry for the known stream included
+    let err = store
+        .append_logs(&t, batch(vec![one("a", 2), one("c", 2)]))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::LimitExceeded(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "maximum active stream limit exceeded, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: 'acme'"
+    );
+    assert_eq!(lines(&store, &t, &[], &all(), Direction::Forward).len(), 2);
+    // streams already active keep accepting; other tenants have their own limit
+    store
+        .append_logs(&t, batch(vec![one("a", 3), one("b", 3), one("a", 4)]))
+        .unwrap();
+    assert_eq!(lines(&store, &t, &[], &all(), Direction::Forward).len(), 5);
+    let other = tenant("other");
+    store
+        .append_logs(&other, batch(vec![one("x", 1), one("y", 1)]))
+        .unwrap();
+    // 0 means no limit
+    let dir2 = tempfile::tempdir().unwrap();
+    let opts = LogStoreOptions {
+        max_streams_per_tenant: 0,
+        ..small_opts()
+    };
+    let store = LogStore::open(dir2.path(), opts, Arc::new(ManualClock::new(1_000))).unwrap();
+    let many: Vec<LogStream> = (0..50).map(|i| one(&format!("j{i}"), 1)).collect();
+    store.append_logs(&t, batch(many)).unwrap();
+}

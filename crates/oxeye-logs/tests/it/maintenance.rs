@@ -391,3 +391,129 @@ fn damaged_wal_is_set_aside_and_what_replayed_is_kept() {
         .unwrap();
     assert_eq!(lines(&store, &t, &[], &all(), Direction::Forward).len(), 2);
 }
+
+#[test]
+fn head_is_cut_once_its_entries_reach_head_max_wal_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let opts = LogStoreOptions {
+        head_max_wal_bytes: 1000,
+        ..small_opts()
+    };
+    let store = LogStore::open(dir.path(), opts, clock.clone()).unwrap();
+    let t = tenant("acme");
+    // 400 lines of 100 bytes: about 40 KB, far under head_max_bytes and head_max_age
+    let entries: Vec<LogEntry> = (0..400)
+        .map(|i| LogEntry::new(MIN_NS + i, format!("{i:0>100}")))
+        .collect();
+    store
+        .append_logs(&t, batch(vec![stream(&[("job", "a")], entries)]))
+        .unwrap();
+    store.maintain().unwrap();
+    assert!(
+        store.stats().chunk_files >= 1,
+        "a head over head_max_wal_bytes must be cut into a chunk file"
+    );
+    assert_eq!(
+        lines(&store, &t, &[], &all(), Direction::Forward).len(),
+        400
+    );
+}
+
+#[test]
+fn damaged_wal_segment_does_not_hide_later_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let t = tenant("acme");
+    // each open starts a new segment: [a0] [b1 b2] [c3]
+    for group in [vec!["a"], vec!["b", "b"], vec!["c"]] {
+        let store = LogStore::open(dir.path(), small_opts(), clock.clone()).unwrap();
+        let base = lines(&store, &t, &[], &all(), Direction::Forward).len() as i64;
+        for (i, p) in group.iter().enumerate() {
+            let ts = base + i as i64;
+            let e = vec![LogEntry::new(ts, format!("{p}{ts} {}", "x".repeat(100)))];
+            store
+                .append_logs(&t, batch(vec![stream(&[("job", "a")], e)]))
+                .unwrap();
+        }
+        store.close().unwrap();
+    }
+    let wal = dir.path().join("acme/wal");
+    let mut segs: Vec<_> = std::fs::read_dir(&wal)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::metadata(p).unwrap().len() > 0)
+        .collect();
+    segs.sort();
+    assert_eq!(segs.len(), 3);
+    // damage the second record of the middle segment
+    let mut b = std::fs::read(&segs[1]).unwrap();
+    let at = b.len() * 3 / 4;
+    b[at] ^= 0xff;
+    std::fs::write(&segs[1], &b).unwrap();
+
+    let store = LogStore::open(dir.path(), small_opts(), clock).unwrap();
+    let got: Vec<i64> = lines(&store, &t, &[], &all(), Direction::Forward)
+        .into_iter()
+        .map(|(ts, _)| ts)
+        .collect();
+    assert_eq!(
+        got,
+        vec![0, 1, 3],
+        "the segment after the damage must replay"
+    );
+    assert!(store.stats().wal_bytes_skipped > 0);
+}
+
+#[test]
+fn a_tenant_that_fails_to_open_does_not_stop_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let (good, bad) = (tenant("good"), tenant("bad"));
+    {
+        let store = LogStore::open(dir.path(), small_opts(), clock.clone()).unwrap();
+        for t in [&good, &bad] {
+            store
+                .append_logs(
+                    t,
+                    batch(vec![stream(&[("job", "a")], vec![LogEntry::new(1, "x")])]),
+                )
+                .unwrap();
+        }
+        store.flush().unwrap();
+        store.close().unwrap();
+    }
+    // the bad tenant's chunk directory becomes a file: it cannot open
+    let chunks = dir.path().join("bad/chunks");
+    std::fs::remove_dir_all(&chunks).unwrap();
+    std::fs::write(&chunks, b"not a directory").unwrap();
+
+    let store = LogStore::open(dir.path(), small_opts(), clock).unwrap();
+    assert_eq!(
+        lines(&store, &good, &[], &all(), Direction::Forward),
+        vec![(1, "x".to_string())]
+    );
+    let failed = store.stats().failed_tenants;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "bad");
+    assert!(failed[0].1.contains("chunks"), "{failed:?}");
+    // writes to the bad tenant fail; the good one keeps working
+    assert!(
+        store
+            .append_logs(
+                &bad,
+                batch(vec![stream(&[("job", "a")], vec![LogEntry::new(2, "y")])]),
+            )
+            .is_err()
+    );
+    store
+        .append_logs(
+            &good,
+            batch(vec![stream(&[("job", "a")], vec![LogEntry::new(2, "y")])]),
+        )
+        .unwrap();
+    assert_eq!(
+        lines(&store, &good, &[], &all(), Direction::Forward).len(),
+        2
+    );
+}

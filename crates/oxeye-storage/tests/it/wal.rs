@@ -443,3 +443,36 @@ fn zero_page_hole_in_last_segment_is_a_torn_tail() {
     assert_eq!(stats.truncated_tail_bytes, bytes.len() as u64 - 8 * 1012);
     assert_eq!(fs::metadata(&seg).unwrap().len(), 8 * 1012);
 }
+
+#[test]
+fn salvaging_replay_skips_a_damaged_segment_and_reads_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    // three segments of five records each (each open starts a new segment)
+    let mut all = Vec::new();
+    for _ in 0..3 {
+        all.extend(write_records(dir.path(), 5, WalOptions::default()));
+    }
+    let segs: Vec<PathBuf> = segments(dir.path())
+        .into_iter()
+        .filter(|p| fs::metadata(p).unwrap().len() > 0)
+        .collect();
+    assert_eq!(segs.len(), 3);
+    let mut bytes = fs::read(&segs[1]).unwrap();
+    bytes[20] ^= 0x01; // inside the first record's payload of the middle segment
+    fs::write(&segs[1], &bytes).unwrap();
+    assert!(matches!(
+        replay_all(dir.path()),
+        Err(StorageError::Corrupt { .. })
+    ));
+    let mut got = Vec::new();
+    let stats = Wal::replay_salvaging(dir.path(), &mut |r| {
+        got.push(r.to_vec());
+        Ok(())
+    })
+    .unwrap();
+    let mut want = all[..5].to_vec();
+    want.extend_from_slice(&all[10..]);
+    assert_eq!(got, want);
+    assert_eq!(stats.damaged_segments, 1);
+    assert_eq!(stats.skipped_bytes, bytes.len() as u64);
+}
