@@ -131,6 +131,8 @@ pub struct Corpus {
     pub start_ns: i64,
     span_ns: i64,
     target_bytes: u64,
+    /// Entry times with nanosecond jitter instead of the milliseconds the lines print.
+    pub ns_timestamps: bool,
     now_ns: i64,
     pub truth: Truth,
 }
@@ -198,6 +200,7 @@ impl Corpus {
             start_ns,
             span_ns,
             target_bytes,
+            ns_timestamps: false,
             now_ns: start_ns,
             truth: Truth::default(),
         }
@@ -232,7 +235,13 @@ impl Corpus {
         } else {
             2
         };
-        let ts = self.now_ns;
+        // entry times are those the lines print (milliseconds), as an agent that takes
+        // the time from the line sets them; `ns_timestamps` keeps the nanosecond clock
+        let ts = if self.ns_timestamps {
+            self.now_ns
+        } else {
+            self.now_ns - self.now_ns.rem_euclid(1_000_000)
+        };
         let (line, level) = match APPS[app].kind {
             Kind::Nginx => self.nginx(ts),
             Kind::Json => (self.json(ts, level), level),
