@@ -142,13 +142,7 @@ pub async fn index_stats(
     Tenant(tenant): Tenant,
     params: LokiParams,
 ) -> Result<Response, LokiError> {
-    let (start, end) = params.bounds(now_ns(&state))?;
-    if end < start {
-        return Err(ApiError::BadRequest(
-            "end timestamp must not be before or equal to start time".into(),
-        )
-        .into());
-    }
+    let (start, end) = params.ordered_bounds(now_ns(&state))?;
     let groups = required_selectors(&params)?;
     let store = log_queryable(&state)?;
     let streams = run_query(&state, move |_| {
@@ -288,13 +282,7 @@ pub async fn volume(
     Tenant(tenant): Tenant,
     params: LokiParams,
 ) -> Result<Response, LokiError> {
-    let (start, end) = params.bounds(now_ns(&state))?;
-    if end < start {
-        return Err(ApiError::BadRequest(
-            "end timestamp must not be before or equal to start time".into(),
-        )
-        .into());
-    }
+    let (start, end) = params.ordered_bounds(now_ns(&state))?;
     let req = volume_request(&params)?;
     let store = log_queryable(&state)?;
     let vols = run_query(&state, move |_| {

@@ -192,6 +192,18 @@ impl LokiParams {
         Ok((start, end))
     }
 
+    /// [`LokiParams::bounds`], refusing an `end` before `start` as Loki's range endpoints
+    /// do.
+    pub fn ordered_bounds(&self, now_ns: i64) -> Result<(i64, i64), ApiError> {
+        let (start, end) = self.bounds(now_ns)?;
+        if end < start {
+            return Err(bad(
+                "end timestamp must not be before or equal to start time",
+            ));
+        }
+        Ok((start, end))
+    }
+
     /// `step` in ns: float seconds or a duration; by default the range over 250, at
     /// least one second, in whole seconds.
     pub fn step(&self, start_ns: i64, end_ns: i64) -> Result<i64, ApiError> {

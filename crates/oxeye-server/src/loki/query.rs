@@ -97,13 +97,7 @@ pub async fn range(
     params: LokiParams,
 ) -> Result<Response, LokiError> {
     let now = state.clock.now_ms().saturating_mul(1_000_000);
-    let (start, end) = params.bounds(now)?;
-    if end < start {
-        return Err(ApiError::BadRequest(
-            "end timestamp must not be before or equal to start time".into(),
-        )
-        .into());
-    }
+    let (start, end) = params.ordered_bounds(now)?;
     let limit = params.limit(DEFAULT_LIMIT)?;
     let direction = params.direction()?;
     let step = params.step(start, end)?;
