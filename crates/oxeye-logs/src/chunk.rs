@@ -12,7 +12,9 @@
 //! metadata     dictionary: size, then strings; per entry: pair count, then per pair the
 //!              name's id and the value: id << 1, or (offset in the line << 1 | 1, length)
 //!              when the value (8 bytes or more) occurs in the line, as trace ids do
-//! lines        the line bytes, back to back
+//! lines        version 2: the line bytes, back to back; version 3 (written now): the
+//!              hex and number columns (length-prefixed) then the text column of
+//!              [`crate::hexruns`]
 //! ```
 //! Grouping like with like (all timestamps, then all lengths, then all lines) lets zstd
 //! find longer matches than a row layout does; see the crate documentation for figures.
@@ -88,8 +90,8 @@ fn key_le(a: &LogEntry, b: &LogEntry) -> bool {
     (a.ts_ns, &a.line) <= (b.ts_ns, &b.line)
 }
 
-/// Payload format version.
-const PAYLOAD_VERSION: u8 = 2;
+/// Payload format version written; version 2 (lines as they are) is still read.
+const PAYLOAD_VERSION: u8 = 3;
 /// Metadata values at least this long are looked up in their line and stored as a
 /// reference when found there (trace ids sent both in the line and as metadata).
 const MIN_LINE_REF: usize = 8;
@@ -111,8 +113,14 @@ fn delta_scale(entries: &[LogEntry]) -> u32 {
 
 /// Encodes the columnar payload of `entries` (sorted by time) into `buf`.
 pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
+    encode_payload_version(entries, buf, PAYLOAD_VERSION);
+}
+
+/// [`encode_payload`] in format `version` (2 or 3; tests write 2 to check it is read).
+fn encode_payload_version(entries: &[LogEntry], buf: &mut Vec<u8>, version: u8) {
     debug_assert!(entries.windows(2).all(|w| w[0].ts_ns <= w[1].ts_ns));
-    buf.push(PAYLOAD_VERSION);
+    debug_assert!(version == 2 || version == PAYLOAD_VERSION);
+    buf.push(version);
     put_uvarint(buf, entries.len() as u64);
     let exp = delta_scale(entries);
     buf.push(exp as u8);
@@ -164,9 +172,19 @@ pub(crate) fn encode_payload(entries: &[LogEntry], buf: &mut Vec<u8>) {
         put_bytes(buf, s.as_bytes());
     }
     buf.extend_from_slice(&refs);
-    for e in entries {
-        buf.extend_from_slice(e.line.as_bytes());
+    if version == 2 {
+        for e in entries {
+            buf.extend_from_slice(e.line.as_bytes());
+        }
+        return;
     }
+    let mut cols = crate::hexruns::Columns::default();
+    for e in entries {
+        crate::hexruns::encode_line(e.line.as_bytes(), &mut cols);
+    }
+    put_bytes(buf, &cols.hex);
+    put_bytes(buf, &cols.numbers);
+    buf.extend_from_slice(&cols.text);
 }
 
 /// Decodes a payload written by [`encode_payload`].
@@ -185,7 +203,7 @@ fn decode_payload_with(
 ) -> Result<(Vec<LogEntry>, usize), DecodeError> {
     let mut r = Reader::new(payload);
     let v = r.u8("payload version")?;
-    if v != PAYLOAD_VERSION {
+    if v != PAYLOAD_VERSION && v != 2 {
         return Err(DecodeError(format!("unknown chunk payload version {v}")));
     }
     let n = r.len("entry count", 3)?;
@@ -260,6 +278,24 @@ fn decode_payload_with(
         }
         metas.push(md);
     }
+    let total = lens
+        .iter()
+        .try_fold(0usize, |a, l| a.checked_add(*l))
+        .ok_or_else(|| DecodeError("line lengths overflow".into()))?;
+    let (hex, numbers) = if v == 2 {
+        (&[][..], &[][..])
+    } else {
+        (r.bytes("hex column")?, r.bytes("number column")?)
+    };
+    let rest = r.take(payload.len() - r.pos(), "lines")?;
+    let rebuilt;
+    let lines = if v == 2 {
+        rest
+    } else {
+        rebuilt = crate::hexruns::decode_parts(rest, hex, numbers, total)?;
+        &rebuilt[..]
+    };
+    let mut r = Reader::new(lines);
     let mut out = Vec::new();
     for ((t, len), md) in ts.into_iter().zip(lens).zip(metas) {
         let b = r.take(len, "line")?;
@@ -292,7 +328,7 @@ fn decode_payload_with(
     if !r.is_empty() {
         return Err(DecodeError(format!(
             "{} bytes left after the last line",
-            payload.len() - r.pos()
+            lines.len() - r.pos()
         )));
     }
     Ok((out, n))
@@ -423,6 +459,24 @@ mod tests {
         assert_eq!(c.meta.max_ts, 40);
         assert_eq!(c.meta.entries, 5);
         assert_eq!(c.decode().unwrap(), es);
+    }
+
+    #[test]
+    fn version_2_payloads_still_decode() {
+        let entries = vec![
+            entry(1, "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 ok", &[]),
+            entry(
+                2,
+                "plain line",
+                &[("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736")],
+            ),
+        ];
+        for version in [2, PAYLOAD_VERSION] {
+            let mut buf = Vec::new();
+            encode_payload_version(&entries, &mut buf, version);
+            assert_eq!(buf.first(), Some(&version));
+            assert_eq!(decode_payload(&buf).unwrap(), entries);
+        }
     }
 
     #[test]
