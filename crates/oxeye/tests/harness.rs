@@ -30,51 +30,77 @@ impl Server {
         Self::start_with(dir, config, &[]).await
     }
 
-    /// [`Server::start`] with extra command-line flags.
+    /// [`Server::start`] with extra command-line flags. Ports are picked free and then
+    /// released, so another test's server may take one first: a start whose process
+    /// exits (bind error) or whose port answers for another data directory is retried on
+    /// new ports.
     pub async fn start_with(dir: &Path, config: Option<&str>, extra: &[&str]) -> Server {
-        let http_port = free_port();
-        let otlp_http_port = free_port();
-        let grpc_port = free_port();
         let cfg_path = dir.join("oxeye.yml");
         if let Some(c) = config {
             std::fs::write(&cfg_path, c).unwrap();
         }
-        let log = dir.join(format!("oxeye-{http_port}.log"));
-        let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .arg(format!("--config.file={}", cfg_path.display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{http_port}"))
-            .arg(format!(
-                "--otlp.http-listen-address=127.0.0.1:{otlp_http_port}"
-            ))
-            .arg(format!("--otlp.grpc-listen-address=127.0.0.1:{grpc_port}"))
-            .arg("--log.level=debug")
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .unwrap();
-        let s = Server {
-            child: Some(child),
-            http: format!("http://127.0.0.1:{http_port}"),
-            otlp_http: format!("http://127.0.0.1:{otlp_http_port}"),
-            otlp_grpc: format!("http://127.0.0.1:{grpc_port}"),
-            log,
-        };
-        s.wait_ready().await;
-        s
+        let data = dir.join("data");
+        for _ in 0..5 {
+            let http_port = free_port();
+            let otlp_http_port = free_port();
+            let grpc_port = free_port();
+            let log = dir.join(format!("oxeye-{http_port}.log"));
+            let log_file = std::fs::File::create(&log).unwrap();
+            let child = Command::new(BIN)
+                .arg("serve")
+                .arg(format!("--config.file={}", cfg_path.display()))
+                .arg(format!("--storage.path={}", data.display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{http_port}"))
+                .arg(format!(
+                    "--otlp.http-listen-address=127.0.0.1:{otlp_http_port}"
+                ))
+                .arg(format!("--otlp.grpc-listen-address=127.0.0.1:{grpc_port}"))
+                .arg("--log.level=debug")
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(log_file)
+                .spawn()
+                .unwrap();
+            let mut s = Server {
+                child: Some(child),
+                http: format!("http://127.0.0.1:{http_port}"),
+                otlp_http: format!("http://127.0.0.1:{otlp_http_port}"),
+                otlp_grpc: format!("http://127.0.0.1:{grpc_port}"),
+                log,
+            };
+            if s.wait_ready(&data).await {
+                return s;
+            }
+            s.kill9_in_place();
+        }
+        panic!("no server started on free ports after 5 attempts");
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until this server is ready; false when its process exited or its port is
+    /// served by another process (a port taken between picking and binding).
+    async fn wait_ready(&mut self, data: &Path) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         let client = reqwest::Client::new();
+        let ours = data.display().to_string();
         loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                return false;
+            }
             if let Ok(r) = client.get(format!("{}/-/ready", self.http)).send().await
                 && r.status() == 200
             {
-                return;
+                let flags: serde_json::Value = match client
+                    .get(format!("{}/api/v1/status/flags", self.http))
+                    .send()
+                    .await
+                {
+                    Ok(r) => serde_json::from_slice(&r.bytes().await.unwrap_or_default())
+                        .unwrap_or_default(),
+                    Err(_) => serde_json::Value::Null,
+                };
+                return flags["data"]["storage.path"].as_str() == Some(ours.as_str());
             }
             assert!(
                 Instant::now() < deadline,
@@ -82,6 +108,14 @@ impl Server {
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the process without consuming the server (a failed start).
+    fn kill9_in_place(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
@@ -112,10 +146,7 @@ impl Server {
 
     /// SIGKILL: no chance to flush or close anything.
     pub fn kill9(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill9_in_place();
     }
 }
 
