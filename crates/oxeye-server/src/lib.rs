@@ -17,6 +17,7 @@
 //! and [`serve`] which binds the listeners and shuts them down gracefully.
 
 pub mod admin;
+pub mod alertmanager;
 pub mod error;
 pub mod exemplars;
 pub mod federate;
@@ -29,9 +30,11 @@ pub mod params;
 pub mod query;
 pub mod read;
 pub mod remote_read;
+pub mod rules;
 pub mod selector;
 pub mod self_metrics;
 pub mod serve;
+pub mod slos;
 pub mod state;
 pub mod status;
 pub mod tempo;
@@ -106,6 +109,9 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(tempo::routes())
         .merge(logs_ingest::routes())
         .merge(loki::routes())
+        .merge(rules::routes())
+        .merge(alertmanager::routes())
+        .merge(slos::routes())
         .nest("/jaeger", jaeger::routes());
     api.fallback(admin::not_found)
         .route_layer(axum::middleware::from_fn_with_state(

@@ -262,6 +262,12 @@ pub struct ServerState {
     pub(crate) logs: Option<LogStores>,
     /// Log ingest limits and per-tenant rate limits.
     pub(crate) log_ingest: crate::logs_ingest::LogIngest,
+    /// The rule manager; rule endpoints answer empty lists without one.
+    pub(crate) rules: Option<Arc<oxeye_rules::manager::RuleManager>>,
+    /// The built-in notifier behind the Alertmanager API v2; 503 without one.
+    pub(crate) notifier: Option<Arc<oxeye_rules::notify::Notifier>>,
+    /// Loaded SLOs behind `/api/v1/slos`.
+    pub(crate) slos: Option<Arc<oxeye_rules::slo::SloRegistry>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -344,6 +350,24 @@ impl ServerStateBuilder {
     /// Limits of the log push APIs (Loki's defaults otherwise).
     pub fn log_ingest_limits(mut self, l: crate::logs_ingest::LogIngestLimits) -> Self {
         self.state.log_ingest = crate::logs_ingest::LogIngest::new(l);
+        self
+    }
+
+    /// The rule manager behind `/api/v1/rules`, `/api/v1/alerts` and the ruler API.
+    pub fn rules(mut self, r: Arc<oxeye_rules::manager::RuleManager>) -> Self {
+        self.state.rules = Some(r);
+        self
+    }
+
+    /// The built-in notifier behind the Alertmanager API v2.
+    pub fn notifier(mut self, n: Arc<oxeye_rules::notify::Notifier>) -> Self {
+        self.state.notifier = Some(n);
+        self
+    }
+
+    /// The SLOs behind `/api/v1/slos`.
+    pub fn slos(mut self, s: Arc<oxeye_rules::slo::SloRegistry>) -> Self {
+        self.state.slos = Some(s);
         self
     }
 
@@ -438,6 +462,9 @@ impl ServerState {
                 traces: None,
                 logs: None,
                 log_ingest: crate::logs_ingest::LogIngest::default(),
+                rules: None,
+                notifier: None,
+                slos: None,
             },
             stats: None,
         }

@@ -31,6 +31,12 @@ pub enum Command {
     /// Send a Prometheus text or OpenMetrics file (optionally gzipped) with timestamps to a
     /// running server.
     Import(ImportArgs),
+    /// Run unit tests.
+    #[command(subcommand)]
+    Test(TestCommand),
+    /// Work with SLO specs.
+    #[command(subcommand)]
+    Slo(SloCommand),
     /// Run Prometheus promqltest scripts against the PromQL engine; exit 1 when a case
     /// fails, 2 when a file cannot be read.
     Promqltest {
@@ -48,6 +54,36 @@ pub enum CheckCommand {
         /// The YAML files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Validate rule files like `promtool check rules`; exit 1 when one is invalid.
+    Rules {
+        /// The rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The files hold LogQL rules (Loki ruler format).
+        #[arg(long)]
+        logql: bool,
+    },
+}
+
+/// `oxeye test ...`
+#[derive(Debug, Subcommand)]
+pub enum TestCommand {
+    /// Run rule unit tests in promtool's format; exit 1 when a test fails.
+    Rules {
+        /// The test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `oxeye slo ...`
+#[derive(Debug, Subcommand)]
+pub enum SloCommand {
+    /// Print the rule file generated from a Sloth `prometheus/v1` SLO spec.
+    Generate {
+        /// The spec file.
+        file: PathBuf,
     },
 }
 

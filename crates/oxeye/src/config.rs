@@ -35,6 +35,32 @@ pub struct Config {
     /// Request limits.
     #[serde(default)]
     pub limits: RequestLimitsConfig,
+    /// Prometheus rule files (PromQL), globs relative to the config file's directory.
+    #[serde(default)]
+    pub rule_files: Vec<String>,
+    /// Loki ruler rule files (LogQL), globs relative to the config file's directory.
+    #[serde(default)]
+    pub log_rule_files: Vec<String>,
+    /// SLO specs in Sloth's `prometheus/v1` format, globs relative to the config file's
+    /// directory; their generated rules are evaluated with the rule files.
+    #[serde(default)]
+    pub slo_files: Vec<String>,
+    /// External Alertmanagers, as in Prometheus.
+    #[serde(default)]
+    pub alerting: oxeye_rules::notify::external::AlertingConfig,
+    /// The built-in notifier.
+    #[serde(default)]
+    pub notifier: NotifierConfig,
+}
+
+/// `notifier:`: the built-in Alertmanager-compatible notifier.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    /// An Alertmanager configuration file (route tree, receivers, inhibit rules, time
+    /// intervals), relative to the config file's directory; absent: every alert is kept
+    /// and shown but notified nowhere.
+    pub config_file: Option<String>,
 }
 
 /// `storage:`

@@ -3,11 +3,13 @@
 //! `oxeye` / `oxeye serve` run the server ([`run`]); `oxeye check config` validates a file
 //! ([`config`]); `oxeye import` sends an exposition file to a running server ([`import`]).
 
+mod alerting;
 mod cli;
 mod config;
 mod import;
 mod logging;
 mod promqltest;
+mod rules_cli;
 mod run;
 mod store;
 
@@ -15,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{CheckCommand, Cli, Command};
+use crate::cli::{CheckCommand, Cli, Command, SloCommand, TestCommand};
 
 /// The ingest path allocates and frees many small vectors (one per decoded series);
 /// mimalloc's thread-local free lists make those much cheaper than the system allocator.
@@ -40,6 +42,15 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Some(Command::Check(CheckCommand::Rules { files, logql })) => {
+            rules_cli::check_rules(&files, logql, &mut std::io::stdout())
+        }
+        Some(Command::Test(TestCommand::Rules { files })) => {
+            rules_cli::test_rules(&files, &mut std::io::stdout())
+        }
+        Some(Command::Slo(SloCommand::Generate { file })) => {
+            rules_cli::slo_generate(&file, &mut std::io::stdout())
         }
         Some(Command::Promqltest { files }) => promqltest::run(&files, &mut std::io::stdout()),
         Some(Command::Serve(args)) => serve(args),

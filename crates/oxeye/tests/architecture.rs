@@ -41,6 +41,11 @@ fn crate_dependencies_point_one_way() {
         ("oxeye-logs", &["oxeye-core", "oxeye-storage"][..]),
         // LogQL metric results are PromQL values
         ("oxeye-logql", &["oxeye-core", "oxeye-promql"][..]),
+        // rules see a query function, never a store
+        (
+            "oxeye-rules",
+            &["oxeye-core", "oxeye-promql", "oxeye-logql"][..],
+        ),
         (
             "oxeye-server",
             &[
@@ -50,6 +55,7 @@ fn crate_dependencies_point_one_way() {
                 "oxeye-promql",
                 "oxeye-traceql",
                 "oxeye-logql",
+                "oxeye-rules",
             ][..],
         ),
     ] {
