@@ -1,0 +1,6 @@
+//! Integration tests of oxeye-rules, one module per area.
+
+mod notify_dispatch;
+mod notify_receivers;
+mod notify_restart;
+mod notify_support;
