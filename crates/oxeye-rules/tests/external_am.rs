@@ -1,0 +1,1 @@
+//! External Alertmanager client against the real Debian Alertmanager.
