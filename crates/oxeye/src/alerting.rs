@@ -1,3 +1,255 @@
 //! Wiring of rules, notifications and SLOs into the server: the rule manager over PromQL
 //! (metrics store) and LogQL (log store), the built-in notifier, external Alertmanagers,
 //! SLO specs turned into rule groups; applied at start and on every reload.
+//!
+//! Data flow: `rule_files` (PromQL), `log_rule_files` (LogQL) and the rules generated
+//! from `slo_files` become [`RuleSource`]s of the default tenant, handed to the
+//! [`RuleManager`] (all or nothing: a reload with an invalid file keeps the old rules).
+//! The manager queries the lazily opened stores (until they are open its rules report
+//! the store's 503 and are retried at the next interval), writes recording results and
+//! alert series back into the metrics store, and sends alerts to both the built-in
+//! notifier and the external Alertmanagers. Relative globs and the notifier's config
+//! file resolve against the config file's directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use oxeye_core::{Clock, TenantId};
+use oxeye_rules::alert::{AlertSink, Fanout};
+use oxeye_rules::file::{self, RuleLanguage};
+use oxeye_rules::group::GroupOptions;
+use oxeye_rules::manager::{ManagerOptions, RuleManager, RuleSource};
+use oxeye_rules::notify::Notifier;
+use oxeye_rules::notify::external::ExternalAlertmanagers;
+use oxeye_rules::query::{LogqlQuery, PromqlQuery, QueryFunc};
+use oxeye_rules::slo::SloRegistry;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::store::{LazyLogs, LazyStore};
+
+/// Rules, notifiers and SLOs of a running server.
+pub struct Alerting {
+    /// Rule groups and their evaluation.
+    pub rules: Arc<RuleManager>,
+    /// The built-in notifier.
+    pub notifier: Arc<Notifier>,
+    /// Sender to external Alertmanagers.
+    pub external: Arc<ExternalAlertmanagers>,
+    /// The SLOs of `slo_files` at start.
+    pub slos: Arc<SloRegistry>,
+    default_tenant: TenantId,
+}
+
+/// What `build` needs besides the config.
+pub struct Inputs {
+    /// The config file (relative paths resolve against its directory).
+    pub config_path: PathBuf,
+    /// `--storage.path`: the notifier state and ruler-API groups live under it.
+    pub storage_path: PathBuf,
+    /// `--web.external-url` (or the server's own address).
+    pub external_url: String,
+    /// The PromQL engine settings of `--query.*`.
+    pub engine: oxeye_promql::Engine,
+    /// The metrics store (queried and written).
+    pub store: Arc<LazyStore>,
+    /// The log store (LogQL rules).
+    pub logs: Arc<LazyLogs>,
+    /// Whose rules the files are.
+    pub default_tenant: TenantId,
+    /// Time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+fn base_dir(config_path: &Path) -> PathBuf {
+    config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The notifier's Alertmanager config text (empty: keep and show alerts only).
+fn notifier_yaml(cfg: &Config, config_path: &Path) -> anyhow::Result<String> {
+    let Some(file) = &cfg.notifier.config_file else {
+        return Ok(String::new());
+    };
+    let path = base_dir(config_path).join(file);
+    std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the notifier config {}", path.display()))
+}
+
+/// The SLO spec files as `(name, text)`.
+fn slo_specs(cfg: &Config, config_path: &Path) -> Result<Vec<(String, String)>, String> {
+    let paths =
+        file::expand_globs(&cfg.slo_files, &base_dir(config_path)).map_err(|e| e.to_string())?;
+    paths
+        .into_iter()
+        .map(|p| {
+            std::fs::read_to_string(&p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|e| format!("cannot read {}: {e}", p.display()))
+        })
+        .collect()
+}
+
+/// Every rule source of the config: rule files, log rule files, generated SLO rules.
+fn sources(cfg: &Config, config_path: &Path, tenant: &TenantId) -> Result<Vec<RuleSource>, String> {
+    let base = base_dir(config_path);
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    for (patterns, language) in [
+        (&cfg.rule_files, RuleLanguage::Promql),
+        (&cfg.log_rule_files, RuleLanguage::Logql),
+    ] {
+        for path in file::expand_globs(patterns, &base).map_err(|e| e.to_string())? {
+            match file::load(&path) {
+                Ok(f) => out.push(RuleSource {
+                    name: path.display().to_string(),
+                    tenant: tenant.clone(),
+                    language,
+                    file: f,
+                }),
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+    }
+    for (name, text) in slo_specs(cfg, config_path)? {
+        match oxeye_rules::slo::generate(&text) {
+            Ok(f) => out.push(RuleSource {
+                name,
+                tenant: tenant.clone(),
+                language: RuleLanguage::Promql,
+                file: f,
+            }),
+            Err(e) => problems.push(format!("{name}: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+impl Alerting {
+    /// Builds everything from the config and loads the rules; an invalid rule file, SLO
+    /// spec or notifier config fails the start.
+    pub fn build(cfg: &Config, inputs: Inputs) -> anyhow::Result<Arc<Self>> {
+        let promql: Arc<dyn QueryFunc> = Arc::new(PromqlQuery {
+            engine: inputs.engine,
+            queryable: inputs.store.clone(),
+        });
+        let logql: Arc<dyn QueryFunc> = Arc::new(LogqlQuery {
+            engine: Arc::new(oxeye_logql::Engine::new(
+                inputs.logs.clone(),
+                oxeye_logql::EngineLimits::default(),
+            )),
+        });
+        let notifier = Notifier::new(
+            &notifier_yaml(cfg, &inputs.config_path)?,
+            inputs.storage_path.join("notifier"),
+            inputs.clock.clone(),
+        )
+        .context("invalid notifier configuration")?;
+        let external_labels = cfg.global.external_labels.clone();
+        let external = ExternalAlertmanagers::new(
+            &cfg.alerting,
+            external_labels.clone(),
+            inputs.clock.clone(),
+        )
+        .context("invalid alerting configuration")?;
+        let sink: Arc<dyn AlertSink> = Arc::new(Fanout::new(vec![
+            notifier.clone() as Arc<dyn AlertSink>,
+            external.clone() as Arc<dyn AlertSink>,
+        ]));
+        let specs = slo_specs(cfg, &inputs.config_path).map_err(anyhow::Error::msg)?;
+        let slos = Arc::new(SloRegistry::new(specs, promql.clone())?);
+        let interval = cfg.global.evaluation_interval.get();
+        let options = ManagerOptions {
+            group: GroupOptions {
+                default_interval_ms: i64::try_from(interval.as_millis()).unwrap_or(60_000),
+                external_labels,
+                external_url: inputs.external_url,
+                ..GroupOptions::default()
+            },
+            rules_dir: Some(inputs.storage_path.join("rules")),
+        };
+        let rules = Arc::new(RuleManager::new(
+            options,
+            promql,
+            Some(logql),
+            inputs.store,
+            sink,
+            inputs.clock,
+        ));
+        if let Err(e) = rules.load_persisted() {
+            tracing::error!(error = %e, "some ruler rule groups could not be loaded");
+        }
+        let sources = sources(cfg, &inputs.config_path, &inputs.default_tenant)
+            .map_err(anyhow::Error::msg)?;
+        rules
+            .set_file_groups(sources)
+            .map_err(|errs| anyhow::anyhow!("invalid rules: {}", join(&errs)))?;
+        Ok(Arc::new(Self {
+            rules,
+            notifier,
+            external,
+            slos,
+            default_tenant: inputs.default_tenant,
+        }))
+    }
+
+    /// Re-applies rule files, SLO rules, the notifier config and the Alertmanagers
+    /// (reload); invalid rules change nothing and fail the reload.
+    pub fn apply(&self, cfg: &Config, config_path: &Path) -> Result<(), String> {
+        let sources = sources(cfg, config_path, &self.default_tenant)?;
+        let yaml = notifier_yaml(cfg, config_path).map_err(|e| format!("{e:#}"))?;
+        self.rules
+            .set_file_groups(sources)
+            .map_err(|errs| format!("invalid rules: {}", join(&errs)))?;
+        self.notifier
+            .apply_config(&yaml)
+            .map_err(|e| format!("invalid notifier configuration: {e}"))?;
+        self.external
+            .apply_config(&cfg.alerting)
+            .map_err(|e| format!("invalid alerting configuration: {e}"))?;
+        Ok(())
+    }
+
+    /// Starts rule evaluation and both notifiers until `shutdown` is cancelled; await the
+    /// handles before closing the stores.
+    pub fn spawn(&self, shutdown: CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let bridge = tokio::spawn(async move {
+            shutdown.cancelled().await;
+            let _ = tx.send(true);
+        });
+        vec![
+            bridge,
+            tokio::spawn(self.rules.clone().run(rx.clone())),
+            tokio::spawn(self.notifier.clone().run(rx.clone())),
+            tokio::spawn(self.external.clone().run(rx)),
+        ]
+    }
+}
+
+/// Waits for the tasks of [`Alerting::spawn`], at most `limit`.
+pub async fn join_all(handles: Vec<tokio::task::JoinHandle<()>>, limit: Duration) {
+    let all = async {
+        for h in handles {
+            let _ = h.await;
+        }
+    };
+    if tokio::time::timeout(limit, all).await.is_err() {
+        tracing::warn!("rule evaluation or notifications still running at shutdown");
+    }
+}
+
+fn join(errs: &[oxeye_rules::RulesError]) -> String {
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

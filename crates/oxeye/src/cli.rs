@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// Address of the HTTP API.
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9700")]
     pub listen_address: String,
+    /// The URL under which oxeye is reached (alert links, `externalURL` in templates);
+    /// defaults to the HTTP listener's address.
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
     /// Address of the OTLP gRPC receiver; empty disables it.
     #[arg(long = "otlp.grpc-listen-address", default_value = "0.0.0.0:4317")]
     pub otlp_grpc_address: String,
@@ -191,6 +195,7 @@ impl ServeArgs {
             ("config.file", self.config_file.display().to_string()),
             ("storage.path", self.storage_path.display().to_string()),
             ("web.listen-address", self.listen_address.clone()),
+            ("web.external-url", opt(&self.external_url)),
             ("otlp.grpc-listen-address", self.otlp_grpc_address.clone()),
             ("otlp.http-listen-address", self.otlp_http_address.clone()),
             ("log.format", format.to_string()),

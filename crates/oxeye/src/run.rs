@@ -374,11 +374,34 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         default_tenant.clone(),
         clock.clone(),
     ));
+    let alerting = crate::alerting::Alerting::build(
+        &cfg,
+        crate::alerting::Inputs {
+            config_path: config_path.clone(),
+            storage_path: args.storage_path.clone(),
+            external_url: args
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", self_scrape_addr(local))),
+            engine: oxeye_promql::Engine {
+                lookback_ms: query_limits.lookback_delta_ms,
+                max_samples: query_limits.max_samples,
+                timeout: Some(query_limits.timeout),
+                cancel: None,
+                subquery_step_ms: query_limits.subquery_step_ms,
+            },
+            store: store.clone(),
+            logs: logs.clone(),
+            default_tenant: default_tenant.clone(),
+            clock: clock.clone(),
+        },
+    )?;
     let reload = reload_fn(
         config_path.clone(),
         self_scrape_addr(local),
         manager.clone(),
         config_text.clone(),
+        alerting.clone(),
     );
     let state = {
         let flush_db = store.clone();
@@ -441,6 +464,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }))
             .targets(Arc::new(move || targets_snapshot(&targets_mgr)))
             .reload(reload.clone())
+            .rules(alerting.rules.clone())
+            .notifier(alerting.notifier.clone())
+            .slos(alerting.slos.clone())
             .build()
     };
 
@@ -538,6 +564,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log_store.clone(),
         shutdown.clone(),
     ));
+    let alerting_tasks = alerting.spawn(shutdown.clone());
     state.set_ready(true);
     tracing::info!("server is ready");
 
@@ -559,6 +586,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     manager.stop().await;
     let _ = maintenance.await;
     let _ = generating.await;
+    crate::alerting::join_all(alerting_tasks, DRAIN_TIMEOUT).await;
     tracing::info!("closing storage");
     let closed = tokio::task::spawn_blocking(move || {
         let traces = trace_store
@@ -583,15 +611,18 @@ fn reload_fn(
     self_addr: String,
     manager: Arc<ScrapeManager>,
     config_text: Arc<std::sync::Mutex<String>>,
+    alerting: Arc<crate::alerting::Alerting>,
 ) -> oxeye_server::ReloadFn {
     Arc::new(move || {
         let path = path.clone();
         let self_addr = self_addr.clone();
         let manager = manager.clone();
         let config_text = config_text.clone();
+        let alerting = alerting.clone();
         Box::pin(async move {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let cfg = Config::load(&path, &self_addr).map_err(|e| format!("{e:#}"))?;
+            alerting.apply(&cfg, &path)?;
             manager
                 .apply_config(cfg.global.clone(), cfg.scrape_configs.clone())
                 .await

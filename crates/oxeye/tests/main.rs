@@ -16,6 +16,7 @@ mod reads;
 mod remote_read;
 mod restart;
 mod rules_check;
+mod rules_serve;
 mod rules_unittest;
 mod traces;
 mod traces_crash;
