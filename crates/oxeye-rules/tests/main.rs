@@ -1,0 +1,3 @@
+//! Integration tests of oxeye-rules through its public API.
+
+mod template_expand;
