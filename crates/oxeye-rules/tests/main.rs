@@ -1,3 +1,8 @@
-//! Integration tests of oxeye-rules through its public API.
+//! Integration tests of oxeye-rules, one module per area.
+
+mod notify_dispatch;
+mod notify_receivers;
+mod notify_restart;
+mod notify_support;
 
 mod template_expand;
