@@ -498,3 +498,49 @@ fn invalid_configs_are_rejected_with_a_reason() {
         .unwrap();
     assert_eq!(n.receivers(), vec!["x".to_string()]);
 }
+
+#[tokio::test]
+async fn run_loop_delivers_on_the_system_clock_and_stops_on_shutdown() {
+    let hook = Hook::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "route: {{receiver: hook, group_wait: 0s}}\nreceivers:\n- name: hook\n  webhook_configs: [{{url: '{}/hook'}}]\n",
+        hook.url
+    );
+    let n = Notifier::new(
+        &yaml,
+        dir.path().to_path_buf(),
+        std::sync::Arc::new(oxeye_core::SystemClock),
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(n.clone().run(rx));
+    let now = oxeye_core::Clock::now_ms(&oxeye_core::SystemClock);
+    let sent = std::time::Instant::now();
+    oxeye_rules::alert::AlertSink::send(
+        &*n,
+        &tenant(),
+        vec![firing(&[("alertname", "Now")], now, now)],
+    );
+    while hook.delivered("/hook").is_empty() {
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(5),
+            "no notification"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let latency = sent.elapsed();
+    assert!(
+        latency < std::time::Duration::from_secs(1),
+        "alert to webhook took {latency:?}"
+    );
+    tx.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(2), task)
+        .await
+        .expect("run returns on shutdown")
+        .unwrap();
+    assert!(
+        dir.path().join("nflog.json").exists(),
+        "notification log persisted"
+    );
+}
