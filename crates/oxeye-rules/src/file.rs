@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::RulesError;
 
+mod validate;
+
 /// One rule file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,13 +125,125 @@ pub fn expand_globs(patterns: &[String], base: &Path) -> Result<Vec<PathBuf>, Ru
 /// Checks a parsed file the way `promtool check rules` does; every problem found is
 /// returned (empty: valid). `language` picks the parser for `expr`.
 pub fn validate(file: &RuleFile, language: RuleLanguage) -> Vec<RulesError> {
-    let _ = (file, language);
-    Vec::new()
+    validate::validate_file(file, language)
 }
 
 /// Parses a Prometheus duration (`1h30m`, `5m`, `0s`, `1d`, `2w`, `1y`) into ms.
+///
+/// Units run from largest to smallest, each at most once (`y`, `w`, `d`, `h`, `m`, `s`,
+/// `ms`); `0` alone is zero.
 pub fn parse_duration(s: &str) -> Result<i64, RulesError> {
-    Err(RulesError::Invalid(format!(
-        "not a valid duration string: {s:?}"
-    )))
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 365 * 24 * 3_600_000),
+        ("w", 7 * 24 * 3_600_000),
+        ("d", 24 * 3_600_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    let invalid = || RulesError::Invalid(format!("not a valid duration string: {s:?}"));
+    if s.is_empty() {
+        return Err(RulesError::Invalid("empty duration string".into()));
+    }
+    if s == "0" {
+        return Ok(0);
+    }
+    let mut rest = s;
+    let mut next_unit = 0;
+    let mut total: i64 = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(invalid());
+        }
+        let (num, tail) = rest.split_at(digits);
+        let n: i64 = num.parse().map_err(|_| invalid())?;
+        // The longest unit that matches (`ms` before `m`), and only units after the last.
+        let Some(pos) = UNITS
+            .iter()
+            .enumerate()
+            .skip(next_unit)
+            .filter(|(_, (u, _))| tail.starts_with(u))
+            .max_by_key(|(_, (u, _))| u.len())
+            .map(|(i, _)| i)
+        else {
+            return Err(invalid());
+        };
+        let (unit, ms) = UNITS[pos];
+        total = n
+            .checked_mul(ms)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| RulesError::Invalid(format!("duration out of range: {s:?}")))?;
+        next_unit = pos + 1;
+        rest = &tail[unit.len()..];
+    }
+    Ok(total)
+}
+
+/// Formats ms as Prometheus prints durations (`1h30m`, `5m`, `0s`).
+pub fn format_duration(ms: i64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let mut rest = ms;
+    if rest < 0 {
+        out.push('-');
+        rest = -rest;
+    }
+    for (unit, size) in [
+        ("y", 365 * 24 * 3_600_000),
+        ("w", 7 * 24 * 3_600_000),
+        ("d", 24 * 3_600_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        let n = rest / size;
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+            rest -= n * size;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_prometheus() {
+        assert_eq!(parse_duration("0").unwrap(), 0);
+        assert_eq!(parse_duration("0s").unwrap(), 0);
+        assert_eq!(parse_duration("5m").unwrap(), 300_000);
+        assert_eq!(parse_duration("1h30m").unwrap(), 5_400_000);
+        assert_eq!(parse_duration("1d").unwrap(), 86_400_000);
+        assert_eq!(parse_duration("2w").unwrap(), 14 * 86_400_000);
+        assert_eq!(parse_duration("1y").unwrap(), 365 * 86_400_000);
+        assert_eq!(parse_duration("1m500ms").unwrap(), 60_500);
+        assert_eq!(parse_duration("250ms").unwrap(), 250);
+        for bad in [
+            "", "5", "m", "1m1h", "1s1s", "1.5m", "-1m", "1 m", "5x", "1ms1s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} must be rejected");
+        }
+        assert_eq!(
+            parse_duration("5x").unwrap_err().to_string(),
+            "not a valid duration string: \"5x\""
+        );
+    }
+
+    #[test]
+    fn durations_format_like_prometheus() {
+        assert_eq!(format_duration(0), "0s");
+        assert_eq!(format_duration(5_400_000), "1h30m");
+        assert_eq!(format_duration(60_500), "1m500ms");
+        assert_eq!(format_duration(86_400_000), "1d");
+        for ms in [1, 999, 61_000, 90_061_001] {
+            assert_eq!(parse_duration(&format_duration(ms)).unwrap(), ms);
+        }
+    }
 }

@@ -9,11 +9,19 @@
 //! `ALERTS{alertstate=...}` and `ALERTS_FOR_STATE` samples. Alerts due to be sent come back
 //! in [`EvalOutcome::to_send`].
 
-use oxeye_core::{Labels, MetricsAppender, TenantId};
+mod restore;
+mod rule;
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use oxeye_core::{Labels, MetricsAppender, Sample, SeriesWrite, TenantId, WriteBatch, stale_nan};
 
 use crate::alert::{Alert, LabelSet};
-use crate::file::{RuleGroupSpec, RuleLanguage};
+use crate::file::{RuleGroupSpec, RuleLanguage, parse_duration};
 use crate::query::QueryFunc;
+use rule::Rule;
 
 /// Settings a group takes from the global configuration.
 #[derive(Debug, Clone)]
@@ -153,10 +161,19 @@ pub struct Group {
     spec: RuleGroupSpec,
     language: RuleLanguage,
     options: GroupOptions,
+    interval_ms: i64,
+    query_offset_ms: i64,
+    rules: Vec<Rule>,
+    last_evaluation: Option<(i64, f64)>,
+    /// Series of rules dropped on reload: marked stale at the next evaluation.
+    stale_series: Vec<Labels>,
 }
 
 impl Group {
     /// A group from its spec; fails when a duration, expression or template is invalid.
+    ///
+    /// Alert series are written from the first evaluation on; a group whose `for` state
+    /// is to be restored after a restart is told so with [`Group::set_restore_pending`].
     pub fn new(
         tenant: TenantId,
         file: impl Into<String>,
@@ -164,12 +181,38 @@ impl Group {
         language: RuleLanguage,
         options: GroupOptions,
     ) -> Result<Self, crate::RulesError> {
+        let file = file.into();
+        let single = crate::file::RuleFile {
+            groups: vec![spec.clone()],
+        };
+        let problems = crate::file::validate(&single, language);
+        if let Some(first) = problems.into_iter().next() {
+            return Err(crate::RulesError::Invalid(format!("{file}: {first}")));
+        }
+        let interval_ms = match spec.interval.as_deref() {
+            Some(text) => parse_duration(text)?,
+            None => options.default_interval_ms,
+        };
+        let query_offset_ms = match spec.query_offset.as_deref() {
+            Some(text) => parse_duration(text)?,
+            None => 0,
+        };
+        let rules = spec
+            .rules
+            .iter()
+            .map(|r| Rule::new(r, &spec.labels))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             tenant,
-            file: file.into(),
+            file,
             spec,
             language,
             options,
+            interval_ms: interval_ms.max(1),
+            query_offset_ms,
+            rules,
+            last_evaluation: None,
+            stale_series: Vec::new(),
         })
     }
 
@@ -200,7 +243,26 @@ impl Group {
 
     /// Its evaluation interval, ms.
     pub fn interval_ms(&self) -> i64 {
-        self.options.default_interval_ms
+        self.interval_ms
+    }
+
+    /// Its `query_offset`, ms.
+    pub fn query_offset_ms(&self) -> i64 {
+        self.query_offset_ms
+    }
+
+    /// The settings it was built with.
+    pub fn options(&self) -> &GroupOptions {
+        &self.options
+    }
+
+    /// Holds back alert series until [`Group::restore_for_state`] ran (`true`), as after
+    /// a restart: the first evaluation must not write `ALERTS_FOR_STATE` samples that the
+    /// restore would then read back instead of the ones from before the restart.
+    pub fn set_restore_pending(&mut self, pending: bool) {
+        for rule in &mut self.rules {
+            rule.set_restored(!pending);
+        }
     }
 
     /// Evaluates every rule at `t_ms` (in order: later rules see earlier recording
@@ -211,34 +273,132 @@ impl Group {
         query: &dyn QueryFunc,
         appender: &dyn MetricsAppender,
     ) -> EvalOutcome {
-        let _ = (t_ms, query, appender);
-        EvalOutcome::default()
+        let started = Instant::now();
+        let mut outcome = EvalOutcome::default();
+        let ctx = rule::EvalContext {
+            tenant: &self.tenant,
+            t_ms,
+            eval_t_ms: t_ms - self.query_offset_ms,
+            interval_ms: self.interval_ms,
+            limit: self.spec.limit,
+            options: &self.options,
+            query,
+        };
+        for rule in &mut self.rules {
+            rule.eval(&ctx, appender, &mut outcome);
+        }
+        if !self.stale_series.is_empty() {
+            let stale = std::mem::take(&mut self.stale_series);
+            let batch = stale_batch(stale, ctx.eval_t_ms);
+            match appender.append(&self.tenant, batch) {
+                Ok(stats) => outcome.samples_appended += stats.samples,
+                Err(e) => tracing::warn!(
+                    group = %self.spec.name, file = %self.file, error = %e,
+                    "writing stale markers of removed rules failed"
+                ),
+            }
+        }
+        self.last_evaluation = Some((t_ms, started.elapsed().as_secs_f64()));
+        outcome
     }
 
     /// Restores pending/firing alerts' `active_at` from `ALERTS_FOR_STATE` after a
     /// restart; called once after the first evaluation.
     pub fn restore_for_state(&mut self, t_ms: i64, query: &dyn QueryFunc) {
-        let _ = (t_ms, query);
+        for rule in &mut self.rules {
+            rule.restore_for_state(&self.tenant, t_ms, &self.options, self.interval_ms, query);
+        }
     }
 
     /// Carries alert state over from the group this one replaces on reload (same file
-    /// and name): alerts of rules with the same name, labels and expression keep theirs.
+    /// and name): alerts of rules with the same name and labels keep theirs; series of
+    /// rules that are gone are marked stale at the next evaluation.
     pub fn copy_state_from(&mut self, old: &Group) {
-        let _ = old;
+        self.last_evaluation = old.last_evaluation;
+        let mut taken = vec![false; old.rules.len()];
+        for rule in &mut self.rules {
+            let found =
+                old.rules.iter().enumerate().find(|(i, o)| {
+                    !taken.get(*i).copied().unwrap_or(true) && o.same_identity(rule)
+                });
+            if let Some((i, o)) = found {
+                if let Some(slot) = taken.get_mut(i) {
+                    *slot = true;
+                }
+                rule.copy_state_from(o);
+            }
+        }
+        self.stale_series = old.stale_series.clone();
+        for (i, o) in old.rules.iter().enumerate() {
+            if !taken.get(i).copied().unwrap_or(true) {
+                self.stale_series.extend(o.previous_series());
+            }
+        }
+    }
+
+    /// Every series the group wrote at its last evaluation; the manager marks them stale
+    /// when the group goes away.
+    pub fn previous_series(&self) -> Vec<Labels> {
+        let mut out: Vec<Labels> = self.rules.iter().flat_map(Rule::previous_series).collect();
+        out.extend(self.stale_series.iter().cloned());
+        out
     }
 
     /// Active alerts of all alerting rules (pending and firing; not inactive).
     pub fn active_alerts(&self) -> Vec<ActiveAlert> {
-        Vec::new()
+        self.rules
+            .iter()
+            .flat_map(|r| r.alerts())
+            .filter(|a| a.state != AlertState::Inactive)
+            .collect()
     }
 
     /// Every rule's status for `/api/v1/rules`.
     pub fn rule_statuses(&self) -> Vec<RuleStatus> {
-        Vec::new()
+        self.rules.iter().map(Rule::status).collect()
     }
 
     /// When the last evaluation started, ms, and how long it took, seconds.
     pub fn last_evaluation(&self) -> Option<(i64, f64)> {
-        None
+        self.last_evaluation
     }
+}
+
+/// One stale marker at `t_ms` for each of `series`.
+pub(crate) fn stale_batch(series: Vec<Labels>, t_ms: i64) -> WriteBatch {
+    WriteBatch {
+        series: series
+            .into_iter()
+            .map(|labels| SeriesWrite {
+                labels,
+                samples: vec![Sample::new(t_ms, stale_nan())],
+                exemplars: Vec::new(),
+            })
+            .collect(),
+        metadata: Vec::new(),
+    }
+}
+
+/// The link to an expression in the expression browser, as Prometheus builds it.
+pub fn generator_url(external_url: &str, expr: &str) -> String {
+    format!(
+        "{}/graph?g0.expr={}&g0.tab=1",
+        external_url.trim_end_matches('/'),
+        query_escape(expr)
+    )
+}
+
+/// URL query escaping like Go's `url.QueryEscape`: space as `+`, unreserved bytes kept.
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

@@ -15,6 +15,7 @@ mod error;
 pub mod file;
 pub mod group;
 pub mod manager;
+pub mod memory;
 pub mod notify;
 pub mod query;
 pub mod slo;

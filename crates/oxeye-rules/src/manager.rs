@@ -9,16 +9,22 @@
 //! evaluated every `interval` at a fixed offset within it; alerts due to be sent go to
 //! the [`AlertSink`].
 
+mod ruler;
+mod schedule;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use oxeye_core::{Clock, MetricsAppender, TenantId};
+use oxeye_core::{Clock, Labels, MetricsAppender, TenantId};
+use parking_lot::{Mutex, RwLock};
 
 use crate::RulesError;
 use crate::alert::AlertSink;
 use crate::file::{RuleFile, RuleGroupSpec, RuleLanguage};
-use crate::group::{ActiveAlert, GroupOptions, RuleStatus};
+use crate::group::{ActiveAlert, Group, GroupOptions, RuleStatus};
 use crate::query::QueryFunc;
 
 /// Rules of one source file (or generated source) for one tenant.
@@ -63,8 +69,37 @@ pub struct GroupStatus {
     pub evaluation_time_s: f64,
 }
 
+/// A group and when it is next evaluated.
+#[derive(Debug)]
+struct Scheduled {
+    group: Group,
+    /// Next evaluation time, ms.
+    next_ms: i64,
+    /// Restore `for` state after the next evaluation (groups loaded at start).
+    restore_after_eval: bool,
+}
+
+type Slot = Arc<Mutex<Scheduled>>;
+
+/// `(file, group name)` of a file group; `(namespace, group name)` of a ruler group.
+type GroupKey = (String, String);
+
+/// What the manager holds behind its lock.
+#[derive(Default)]
+struct Groups {
+    /// File groups per tenant.
+    files: BTreeMap<TenantId, BTreeMap<GroupKey, Slot>>,
+    /// Ruler-API groups per tenant, by namespace then group name.
+    ruler: BTreeMap<TenantId, BTreeMap<GroupKey, Slot>>,
+    /// Ruler-API specs per tenant and namespace, in the order they were written.
+    ruler_specs: BTreeMap<TenantId, BTreeMap<String, Vec<RuleGroupSpec>>>,
+    /// Series of removed groups to mark stale at the next evaluation round.
+    stale: Vec<(TenantId, Vec<Labels>)>,
+    /// Whether file groups were set once: later groups need no `for` restore.
+    started: bool,
+}
+
 /// Every tenant's rule groups.
-#[allow(dead_code)]
 pub struct RuleManager {
     options: ManagerOptions,
     promql: Arc<dyn QueryFunc>,
@@ -72,6 +107,9 @@ pub struct RuleManager {
     appender: Arc<dyn MetricsAppender>,
     sink: Arc<dyn AlertSink>,
     clock: Arc<dyn Clock>,
+    groups: RwLock<Groups>,
+    /// Woken when groups change, so the scheduler recomputes its next wake-up.
+    changed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for RuleManager {
@@ -99,50 +137,190 @@ impl RuleManager {
             appender,
             sink,
             clock,
+            groups: RwLock::new(Groups::default()),
+            changed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The settings groups are built with.
+    pub fn options(&self) -> &ManagerOptions {
+        &self.options
     }
 
     /// Loads ruler-API groups persisted under the rules directory.
     pub fn load_persisted(&self) -> Result<(), RulesError> {
-        Ok(())
+        ruler::load_persisted(self)
     }
 
     /// Replaces the file-based groups (start and reload); groups that stay keep their
     /// alert state. Nothing changes when any source is invalid: every problem is returned.
     pub fn set_file_groups(&self, sources: Vec<RuleSource>) -> Result<(), Vec<RulesError>> {
-        let _ = sources;
+        let mut errors = Vec::new();
+        let mut built: BTreeMap<TenantId, BTreeMap<GroupKey, Group>> = BTreeMap::new();
+        for source in sources {
+            let problems = crate::file::validate(&source.file, source.language);
+            if !problems.is_empty() {
+                errors.extend(
+                    problems
+                        .into_iter()
+                        .map(|e| RulesError::Invalid(format!("{}: {e}", source.name))),
+                );
+                continue;
+            }
+            if source.language == RuleLanguage::Logql && self.logql.is_none() {
+                errors.push(RulesError::Invalid(format!(
+                    "{}: log rules need the log store, which is not enabled",
+                    source.name
+                )));
+                continue;
+            }
+            for spec in source.file.groups {
+                let key = (source.name.clone(), spec.name.clone());
+                match Group::new(
+                    source.tenant.clone(),
+                    source.name.clone(),
+                    spec,
+                    source.language,
+                    self.options.group.clone(),
+                ) {
+                    Ok(g) => {
+                        if built
+                            .entry(source.tenant.clone())
+                            .or_default()
+                            .insert(key.clone(), g)
+                            .is_some()
+                        {
+                            errors.push(RulesError::Invalid(format!(
+                                "{}: groupname: {:?} is repeated",
+                                key.0, key.1
+                            )));
+                        }
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let now = self.clock.now_ms();
+        let mut groups = self.groups.write();
+        let restore = !groups.started;
+        let mut old_all = std::mem::take(&mut groups.files);
+        let mut files = BTreeMap::new();
+        for (tenant, tenant_groups) in built {
+            let mut old = old_all.remove(&tenant).unwrap_or_default();
+            let mut slots = BTreeMap::new();
+            for (key, group) in tenant_groups {
+                let slot = self.schedule(group, old.remove(&key), now, restore);
+                slots.insert(key, slot);
+            }
+            stale_removed(&mut groups.stale, &tenant, old);
+            files.insert(tenant, slots);
+        }
+        for (tenant, old) in old_all {
+            stale_removed(&mut groups.stale, &tenant, old);
+        }
+        groups.files = files;
+        groups.started = true;
+        drop(groups);
+        self.changed.notify_one();
         Ok(())
+    }
+
+    /// Wraps `group` for the scheduler: it takes over the state and schedule of the group
+    /// it replaces, or is scheduled at its offset from `now`.
+    fn schedule(&self, mut group: Group, old: Option<Slot>, now: i64, restore: bool) -> Slot {
+        let (next_ms, restore_after_eval) = match old {
+            Some(old) => {
+                let old = old.lock();
+                group.copy_state_from(&old.group);
+                let next = if old.group.interval_ms() == group.interval_ms() {
+                    old.next_ms
+                } else {
+                    schedule::next_eval_ms(&group, now)
+                };
+                (next, old.restore_after_eval)
+            }
+            None => {
+                group.set_restore_pending(restore);
+                (schedule::next_eval_ms(&group, now), restore)
+            }
+        };
+        Arc::new(Mutex::new(Scheduled {
+            group,
+            next_ms,
+            restore_after_eval,
+        }))
     }
 
     /// Evaluates every group whose next evaluation time is at or before the clock's now;
     /// returns how many groups were evaluated. The scheduler calls it; tests call it after
     /// moving a manual clock.
     pub fn eval_due(&self) -> usize {
-        0
+        schedule::eval_due(self)
     }
 
     /// Runs the scheduler until `shutdown` turns true: evaluations run off the async
     /// workers.
-    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let _ = shutdown.changed().await;
+    pub async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        schedule::run(self, shutdown).await;
+    }
+
+    /// Every group slot of `tenant`: file groups by file and name, then ruler groups by
+    /// namespace and name.
+    fn slots(&self, tenant: &TenantId) -> Vec<Slot> {
+        let groups = self.groups.read();
+        let files = groups
+            .files
+            .get(tenant)
+            .into_iter()
+            .flat_map(|m| m.values());
+        let ruler = groups
+            .ruler
+            .get(tenant)
+            .into_iter()
+            .flat_map(|m| m.values());
+        files.chain(ruler).cloned().collect()
     }
 
     /// Group statuses of `tenant`, by file then name.
     pub fn groups(&self, tenant: &TenantId) -> Vec<GroupStatus> {
-        let _ = tenant;
-        Vec::new()
+        self.slots(tenant)
+            .iter()
+            .map(|slot| {
+                let s = slot.lock();
+                let g = &s.group;
+                let (last, took) = g.last_evaluation().unzip();
+                GroupStatus {
+                    name: g.name().to_string(),
+                    file: g.file().to_string(),
+                    interval_s: g.interval_ms() as f64 / 1000.0,
+                    limit: g.spec().limit,
+                    rules: g.rule_statuses(),
+                    last_evaluation_ms: last,
+                    evaluation_time_s: took.unwrap_or(0.0),
+                }
+            })
+            .collect()
     }
 
     /// Active alerts of `tenant`.
     pub fn alerts(&self, tenant: &TenantId) -> Vec<ActiveAlert> {
-        let _ = tenant;
-        Vec::new()
+        self.slots(tenant)
+            .iter()
+            .flat_map(|slot| slot.lock().group.active_alerts())
+            .collect()
     }
 
     /// Ruler-API groups of `tenant` by namespace.
     pub fn namespaces(&self, tenant: &TenantId) -> BTreeMap<String, Vec<RuleGroupSpec>> {
-        let _ = tenant;
-        BTreeMap::new()
+        self.groups
+            .read()
+            .ruler_specs
+            .get(tenant)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Creates or replaces a ruler-API group (LogQL) in `namespace`.
@@ -152,8 +330,7 @@ impl RuleManager {
         namespace: &str,
         spec: RuleGroupSpec,
     ) -> Result<(), RulesError> {
-        let _ = (tenant, namespace, spec);
-        Err(RulesError::Invalid("ruler api is not wired yet".into()))
+        ruler::set_group(self, tenant, namespace, spec)
     }
 
     /// Deletes one ruler-API group.
@@ -163,15 +340,25 @@ impl RuleManager {
         namespace: &str,
         name: &str,
     ) -> Result<(), RulesError> {
-        Err(RulesError::NotFound(format!(
-            "no rule group {name:?} in namespace {namespace:?} of tenant {tenant}"
-        )))
+        ruler::delete_group(self, tenant, namespace, name)
     }
 
     /// Deletes a ruler-API namespace with all its groups.
     pub fn delete_namespace(&self, tenant: &TenantId, namespace: &str) -> Result<(), RulesError> {
-        Err(RulesError::NotFound(format!(
-            "no namespace {namespace:?} of tenant {tenant}"
-        )))
+        ruler::delete_namespace(self, tenant, namespace)
+    }
+}
+
+/// Queues stale markers for every series the `removed` groups wrote.
+fn stale_removed(
+    stale: &mut Vec<(TenantId, Vec<Labels>)>,
+    tenant: &TenantId,
+    removed: BTreeMap<GroupKey, Slot>,
+) {
+    for slot in removed.into_values() {
+        let series = slot.lock().group.previous_series();
+        if !series.is_empty() {
+            stale.push((tenant.clone(), series));
+        }
     }
 }

@@ -37,8 +37,23 @@ impl std::fmt::Debug for PromqlQuery {
 
 impl QueryFunc for PromqlQuery {
     fn instant(&self, tenant: &TenantId, expr: &str, t_ms: i64) -> Result<Vector, RulesError> {
-        let _ = (tenant, expr, t_ms);
-        Err(RulesError::Query("promql rules are not wired yet".into()))
+        let out = self
+            .engine
+            .instant(self.queryable.as_ref(), tenant, expr, t_ms)
+            .map_err(|e| RulesError::Query(e.to_string()))?;
+        to_vector(out.value)
+    }
+}
+
+/// A query result as rules take it: vectors as they are, a scalar as one sample without
+/// labels; anything else is an error, as in Prometheus.
+pub fn to_vector(value: oxeye_promql::Value) -> Result<Vector, RulesError> {
+    match value {
+        oxeye_promql::Value::Vector(v) => Ok(v.into_iter().map(|(l, _, v)| (l, v)).collect()),
+        oxeye_promql::Value::Scalar(_, v) => Ok(vec![(Labels::default(), v)]),
+        oxeye_promql::Value::Matrix(_) | oxeye_promql::Value::String(..) => Err(RulesError::Query(
+            "rule result is not a vector or scalar".into(),
+        )),
     }
 }
 
@@ -56,7 +71,79 @@ impl std::fmt::Debug for LogqlQuery {
 
 impl QueryFunc for LogqlQuery {
     fn instant(&self, tenant: &TenantId, expr: &str, t_ms: i64) -> Result<Vector, RulesError> {
-        let _ = (tenant, expr, t_ms);
-        Err(RulesError::Query("logql rules are not wired yet".into()))
+        if let oxeye_logql::Expr::Log(_) =
+            oxeye_logql::parse(expr).map_err(|e| RulesError::Query(e.to_string()))?
+        {
+            return Err(RulesError::Invalid(format!(
+                "rule expression {expr:?} is a log query; rules need a metric query"
+            )));
+        }
+        let t_ns = t_ms.saturating_mul(1_000_000);
+        let query = oxeye_logql::Query {
+            text: expr.to_string(),
+            kind: oxeye_logql::QueryKind::Instant,
+            start_ns: t_ns,
+            end_ns: t_ns,
+            step_ns: 0,
+            interval_ns: None,
+            direction: oxeye_core::logs::Direction::Backward,
+            limit: usize::MAX,
+            deadline: None,
+        };
+        let out = self
+            .engine
+            .query(tenant, &query)
+            .map_err(|e| RulesError::Query(e.to_string()))?;
+        match out.value {
+            oxeye_logql::LogqlValue::Metric(v) => to_vector(v),
+            oxeye_logql::LogqlValue::Streams(_) => Err(RulesError::Query(
+                "rule result is not a vector or scalar".into(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxeye_core::logs_mem::MemLogStore;
+    use oxeye_promql::promqltest::MemStore;
+
+    fn tenant() -> TenantId {
+        TenantId::new("t").unwrap()
+    }
+
+    #[test]
+    fn promql_vectors_and_scalars_become_vectors() {
+        let q = PromqlQuery {
+            engine: oxeye_promql::Engine::new(),
+            queryable: Arc::new(MemStore::default()),
+        };
+        assert_eq!(
+            q.instant(&tenant(), "1 + 1", 1000).unwrap(),
+            vec![(Labels::default(), 2.0)]
+        );
+        let v = q.instant(&tenant(), "vector(3)", 1000).unwrap();
+        assert_eq!(v, vec![(Labels::default(), 3.0)]);
+        let e = q.instant(&tenant(), "\"text\"", 1000).unwrap_err();
+        assert_eq!(e.to_string(), "rule result is not a vector or scalar");
+        assert!(q.instant(&tenant(), "sum(", 1000).is_err());
+    }
+
+    #[test]
+    fn logql_log_queries_are_refused() {
+        let engine = oxeye_logql::Engine::new(
+            Arc::new(MemLogStore::default()),
+            oxeye_logql::EngineLimits::default(),
+        );
+        let q = LogqlQuery {
+            engine: Arc::new(engine),
+        };
+        let e = q.instant(&tenant(), "{app=\"a\"}", 1000).unwrap_err();
+        assert!(e.to_string().contains("log query"), "{e}");
+        let v = q
+            .instant(&tenant(), "sum(count_over_time({app=\"a\"}[1m]))", 1000)
+            .unwrap();
+        assert!(v.is_empty(), "{v:?}");
     }
 }

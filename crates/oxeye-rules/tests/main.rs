@@ -1,4 +1,9 @@
 //! Integration tests of oxeye-rules, one module per area.
 
+mod notify_dispatch;
+mod notify_receivers;
+mod notify_restart;
+mod notify_support;
+
 mod external_am;
 mod slo_generate;

@@ -15,5 +15,6 @@ mod promql_diff;
 mod reads;
 mod remote_read;
 mod restart;
+mod rules_unittest;
 mod traces;
 mod traces_crash;

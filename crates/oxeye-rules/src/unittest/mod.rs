@@ -6,13 +6,92 @@
 //! `promql_expr_test` (expressions expected at an `eval_time`). Series load into an
 //! in-memory store, the groups evaluate every `evaluation_interval` from 0, and each
 //! expectation is checked. Output and exit codes follow promtool.
+//!
+//! [`spec`] is the file's YAML model, `exec` runs one test group, `format` renders
+//! promtool's report.
+
+mod exec;
+mod format;
+pub mod spec;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::template::parse_prom_duration;
 
 /// Runs the test files, writing promtool's report to `out`; returns the exit code (0 all
 /// passed, 1 a test failed or a file is invalid).
 pub fn run(files: &[PathBuf], out: &mut dyn Write) -> i32 {
-    let _ = (files, out);
-    1
+    let mut failed = false;
+    for f in files {
+        let _ = writeln!(out, "Unit Testing:  {}", f.display());
+        let errs = run_file(f, out);
+        if errs.is_empty() {
+            let _ = writeln!(out, "  SUCCESS");
+        } else {
+            failed = true;
+            let _ = writeln!(out, "  FAILED:");
+            for e in &errs {
+                let _ = writeln!(out, "{e}");
+            }
+        }
+        let _ = writeln!(out);
+    }
+    i32::from(failed)
 }
+
+/// Runs one file; the failures found (empty: every test passed).
+pub fn run_file(path: &Path, out: &mut dyn Write) -> Vec<String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => return vec![format!("cannot read {}: {e}", path.display())],
+    };
+    let file: spec::TestFile = match serde_saphyr::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => return vec![format!("{}: {e}", path.display())],
+    };
+    let eval_interval_ms = match &file.evaluation_interval {
+        None => 60_000,
+        Some(s) => match parse_prom_duration(s) {
+            Some(0) | None => {
+                return vec![format!(
+                    "evaluation_interval: not a valid duration string: {s:?}"
+                )];
+            }
+            Some(ms) => ms,
+        },
+    };
+    for (i, name) in file.group_eval_order.iter().enumerate() {
+        if file
+            .group_eval_order
+            .get(..i)
+            .is_some_and(|seen| seen.contains(name))
+        {
+            return vec![format!("group name repeated in evaluation order: {name}")];
+        }
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut rule_files = Vec::new();
+    for pattern in &file.rule_files {
+        match crate::file::expand_globs(std::slice::from_ref(pattern), base) {
+            Ok(found) if found.is_empty() => {
+                let _ = writeln!(out, "  WARNING: no file match pattern {pattern}");
+            }
+            Ok(found) => rule_files.extend(found),
+            Err(e) => return vec![e.to_string()],
+        }
+    }
+    let ctx = exec::FileContext {
+        eval_interval_ms,
+        group_order: &file.group_eval_order,
+        rule_files: &rule_files,
+    };
+    let mut errs = Vec::new();
+    for tg in &file.tests {
+        errs.extend(exec::run_group(tg, &ctx));
+    }
+    errs
+}
+
+#[cfg(test)]
+mod tests;

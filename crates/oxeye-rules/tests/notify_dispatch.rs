@@ -1,0 +1,500 @@
+//! Routing, grouping, timing, inhibition, silences and time intervals of the built-in
+//! notifier, on a manual clock with a webhook receiver.
+
+use oxeye_rules::notify::Notifier;
+use oxeye_rules::notify::silence::{Silence, SilenceMatcher};
+
+use crate::notify_support::*;
+
+fn webhook_config(url: &str, extra_route: &str, extra: &str) -> String {
+    format!(
+        r#"
+route:
+  receiver: hook
+  group_by: [alertname]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+{extra_route}
+receivers:
+- name: hook
+  webhook_configs:
+  - url: {url}/hook
+{extra}
+"#
+    )
+}
+
+const M: i64 = 60_000;
+
+#[tokio::test]
+async fn alerts_of_one_group_arrive_together_after_group_wait() {
+    let hook = Hook::start().await;
+    let s = setup(&webhook_config(&hook.url, "", ""));
+    s.send(vec![
+        firing(&[("alertname", "HighLatency"), ("instance", "a")], T0, T0),
+        firing(&[("alertname", "HighLatency"), ("instance", "b")], T0, T0),
+        firing(&[("alertname", "DiskFull"), ("instance", "a")], T0, T0),
+    ]);
+    s.at(10_000).await;
+    assert!(hook.all().is_empty(), "nothing before group_wait");
+    s.at(30_000).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 2, "one notification per group: {got:?}");
+    let hl = got
+        .iter()
+        .find(|m| m["groupLabels"]["alertname"] == "HighLatency")
+        .unwrap();
+    assert_eq!(
+        alert_names(hl),
+        vec![
+            ("HighLatency".into(), "a".into(), "firing".into()),
+            ("HighLatency".into(), "b".into(), "firing".into())
+        ]
+    );
+    assert_eq!(hl["version"], "4");
+    assert_eq!(hl["status"], "firing");
+    assert_eq!(hl["receiver"], "hook");
+    assert_eq!(hl["groupKey"], "{}:{alertname=\"HighLatency\"}");
+    assert_eq!(hl["commonLabels"]["alertname"], "HighLatency");
+    assert_eq!(
+        hl["commonAnnotations"]["runbook_url"],
+        "https://runbooks.example/x"
+    );
+    assert_eq!(hl["truncatedAlerts"], 0);
+    let a0 = &hl["alerts"][0];
+    assert_eq!(
+        a0["annotations"]["runbook_url"],
+        "https://runbooks.example/x"
+    );
+    assert_eq!(a0["startsAt"], "2024-05-06T12:00:00.000Z");
+    assert_eq!(a0["endsAt"], "0001-01-01T00:00:00Z");
+    assert_eq!(a0["generatorURL"], "http://prom/graph?g0.expr=up");
+    assert_eq!(a0["fingerprint"].as_str().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn group_interval_sends_new_alerts_and_repeat_interval_resends() {
+    let hook = Hook::start().await;
+    let s = setup(&webhook_config(&hook.url, "", ""));
+    s.send(vec![firing(
+        &[("alertname", "A"), ("instance", "1")],
+        T0,
+        T0,
+    )]);
+    s.at(30_000).await;
+    assert_eq!(hook.delivered("/hook").len(), 1);
+    // A new alert of the group waits for the group interval.
+    s.clock.set(T0 + M);
+    s.send(vec![firing(
+        &[("alertname", "A"), ("instance", "2")],
+        T0 + M,
+        T0 + M,
+    )]);
+    s.at(2 * M).await;
+    assert_eq!(hook.delivered("/hook").len(), 1);
+    s.at(30_000 + 5 * M).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 2);
+    assert_eq!(alert_names(&got[1]).len(), 2);
+    // Unchanged: nothing at the next intervals until repeat_interval has passed.
+    for i in 2..10 {
+        s.send(vec![
+            firing(&[("alertname", "A"), ("instance", "1")], T0, T0 + i * 5 * M),
+            firing(
+                &[("alertname", "A"), ("instance", "2")],
+                T0 + M,
+                T0 + i * 5 * M,
+            ),
+        ]);
+        s.at(30_000 + i * 5 * M).await;
+    }
+    assert_eq!(hook.delivered("/hook").len(), 2);
+    let mut t = 30_000 + 5 * M;
+    while t < 30_000 + 5 * M + 4 * 60 * M {
+        t += 5 * M;
+        s.clock.set(T0 + t);
+        s.send(vec![
+            firing(&[("alertname", "A"), ("instance", "1")], T0, T0 + t),
+            firing(&[("alertname", "A"), ("instance", "2")], T0 + M, T0 + t),
+        ]);
+        s.at(t).await;
+    }
+    assert_eq!(
+        hook.delivered("/hook").len(),
+        3,
+        "re-sent after repeat_interval"
+    );
+}
+
+#[tokio::test]
+async fn resolved_alerts_are_sent_only_with_send_resolved() {
+    let hook = Hook::start().await;
+    let yaml = format!(
+        r#"
+route:
+  receiver: both
+  group_by: [alertname]
+  group_wait: 10s
+  group_interval: 1m
+receivers:
+- name: both
+  webhook_configs:
+  - url: {0}/with
+  - url: {0}/without
+    send_resolved: false
+"#,
+        hook.url
+    );
+    let s = setup(&yaml);
+    let a = firing(&[("alertname", "A"), ("instance", "1")], T0, T0);
+    s.send(vec![a.clone()]);
+    s.at(10_000).await;
+    assert_eq!(hook.delivered("/with").len(), 1);
+    assert_eq!(hook.delivered("/without").len(), 1);
+    s.clock.set(T0 + 20_000);
+    s.send(vec![resolved(a, T0 + 20_000)]);
+    s.at(70_000).await;
+    let with = hook.delivered("/with");
+    assert_eq!(with.len(), 2);
+    assert_eq!(with[1]["status"], "resolved");
+    assert_eq!(with[1]["alerts"][0]["status"], "resolved");
+    assert_eq!(with[1]["alerts"][0]["endsAt"], "2024-05-06T12:00:20.000Z");
+    assert_eq!(hook.delivered("/without").len(), 1);
+    // The group is gone: nothing more.
+    s.at(10 * M).await;
+    assert_eq!(hook.all().len(), 3);
+    assert!(s.notifier.groups(&tenant()).is_empty());
+}
+
+#[tokio::test]
+async fn critical_alert_inhibits_warning_with_equal_labels() {
+    let hook = Hook::start().await;
+    let inhibit = r#"
+inhibit_rules:
+- source_matchers: [severity="critical"]
+  target_matchers: [severity="warning"]
+  equal: [cluster]
+"#;
+    let s = setup(&webhook_config(&hook.url, "", inhibit));
+    s.send(vec![
+        firing(
+            &[
+                ("alertname", "Crit"),
+                ("severity", "critical"),
+                ("cluster", "eu"),
+            ],
+            T0,
+            T0,
+        ),
+        firing(
+            &[
+                ("alertname", "Warn"),
+                ("severity", "warning"),
+                ("cluster", "eu"),
+            ],
+            T0,
+            T0,
+        ),
+        firing(
+            &[
+                ("alertname", "Warn2"),
+                ("severity", "warning"),
+                ("cluster", "us"),
+            ],
+            T0,
+            T0,
+        ),
+    ]);
+    s.at(30_000).await;
+    let mut names: Vec<String> = hook
+        .delivered("/hook")
+        .iter()
+        .flat_map(|m| alert_names(m).into_iter().map(|a| a.0))
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["Crit", "Warn2"]);
+    let views = s.notifier.alerts(&tenant());
+    let warn = views
+        .iter()
+        .find(|v| v.alert.labels["alertname"] == "Warn")
+        .unwrap();
+    assert_eq!(warn.state(), "suppressed");
+    assert_eq!(warn.inhibited_by.len(), 1);
+}
+
+fn silence_for(name: &str, value: &str, ends: i64) -> Silence {
+    Silence {
+        id: String::new(),
+        matchers: vec![SilenceMatcher {
+            name: name.into(),
+            value: value.into(),
+            is_regex: false,
+            is_equal: true,
+        }],
+        starts_at_ms: T0,
+        ends_at_ms: ends,
+        updated_at_ms: 0,
+        created_by: "ops".into(),
+        comment: "deploy".into(),
+    }
+}
+
+#[tokio::test]
+async fn silenced_alert_is_not_notified_until_the_silence_expires() {
+    let hook = Hook::start().await;
+    let s = setup(&webhook_config(&hook.url, "", ""));
+    let id = s
+        .notifier
+        .upsert_silence(&tenant(), silence_for("alertname", "Noisy", T0 + 60 * M))
+        .await
+        .unwrap();
+    s.send(vec![
+        firing(&[("alertname", "Noisy")], T0, T0),
+        firing(&[("alertname", "Other")], T0, T0),
+    ]);
+    s.at(30_000).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["groupLabels"]["alertname"], "Other");
+    let v = s.notifier.alerts(&tenant());
+    assert_eq!(
+        v.iter()
+            .find(|a| a.alert.labels["alertname"] == "Noisy")
+            .unwrap()
+            .silenced_by,
+        vec![id.clone()]
+    );
+    s.clock.set(T0 + M);
+    s.notifier.expire_silence(&tenant(), &id).await.unwrap();
+    s.send(vec![firing(&[("alertname", "Noisy")], T0, T0 + M)]);
+    s.at(30_000 + 5 * M).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1]["groupLabels"]["alertname"], "Noisy");
+}
+
+#[tokio::test]
+async fn continue_routes_reach_every_matching_receiver_and_first_match_wins_otherwise() {
+    let hook = Hook::start().await;
+    let yaml = format!(
+        r#"
+route:
+  receiver: default
+  group_wait: 1s
+  routes:
+  - matchers: [team="db"]
+    receiver: db
+    continue: true
+  - match_re:
+      severity: crit.*
+    receiver: pager
+  - matchers: [team=~"d.*"]
+    receiver: never
+receivers:
+- name: default
+  webhook_configs: [{{url: "{0}/default"}}]
+- name: db
+  webhook_configs: [{{url: "{0}/db"}}]
+- name: pager
+  webhook_configs: [{{url: "{0}/pager"}}]
+- name: never
+  webhook_configs: [{{url: "{0}/never"}}]
+"#,
+        hook.url
+    );
+    let s = setup(&yaml);
+    s.send(vec![
+        firing(
+            &[("alertname", "A"), ("team", "db"), ("severity", "critical")],
+            T0,
+            T0,
+        ),
+        firing(&[("alertname", "B"), ("team", "web")], T0, T0),
+    ]);
+    s.at(1_000).await;
+    assert_eq!(hook.delivered("/db").len(), 1);
+    assert_eq!(hook.delivered("/pager").len(), 1);
+    assert_eq!(
+        hook.delivered("/never").len(),
+        0,
+        "the match before stopped the walk"
+    );
+    let default = hook.delivered("/default");
+    assert_eq!(default.len(), 1);
+    assert_eq!(default[0]["alerts"][0]["labels"]["alertname"], "B");
+    assert_eq!(hook.delivered("/db")[0]["groupKey"], "{}/{team=\"db\"}:{}");
+    let a = s.notifier.alerts(&tenant());
+    let rcv = &a
+        .iter()
+        .find(|v| v.alert.labels["alertname"] == "A")
+        .unwrap()
+        .receivers;
+    assert_eq!(rcv, &vec!["db".to_string(), "pager".to_string()]);
+}
+
+#[tokio::test]
+async fn mute_time_intervals_hold_notifications_back() {
+    let hook = Hook::start().await;
+    let route = r#"  routes:
+  - matchers: [alertname="Batch"]
+    mute_time_intervals: [lunch]
+  - matchers: [alertname="Office"]
+    active_time_intervals: [lunch]
+"#;
+    let extra = r#"
+time_intervals:
+- name: lunch
+  time_intervals:
+  - times:
+    - start_time: "12:00"
+      end_time: "13:00"
+    weekdays: ["monday:friday"]
+"#;
+    let s = setup(&webhook_config(&hook.url, route, extra));
+    // T0 is Monday 12:00 UTC: inside the interval.
+    s.send(vec![firing(&[("alertname", "Batch")], T0, T0)]);
+    s.at(30_000).await;
+    assert!(hook.all().is_empty(), "muted at lunch");
+    s.clock.set(T0 + 61 * M);
+    s.send(vec![firing(&[("alertname", "Batch")], T0, T0 + 61 * M)]);
+    s.send(vec![firing(
+        &[("alertname", "Office")],
+        T0 + 61 * M,
+        T0 + 61 * M,
+    )]);
+    s.at(61 * M + 30_000).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["groupLabels"]["alertname"], "Batch");
+}
+
+#[tokio::test]
+async fn failed_sends_are_retried_with_backoff_and_4xx_is_not() {
+    let hook = Hook::start().await;
+    let s = setup(&webhook_config(&hook.url, "", ""));
+    hook.respond_with(&[500, 503]);
+    s.send(vec![firing(&[("alertname", "A")], T0, T0)]);
+    s.at(30_000).await;
+    assert_eq!(hook.all().len(), 1);
+    assert_eq!(s.notifier.pending_retries(), 1);
+    s.at(30_500).await;
+    assert_eq!(hook.all().len(), 1, "backoff of 1s not over");
+    s.at(31_000).await;
+    assert_eq!(hook.all().len(), 2);
+    s.at(32_000).await;
+    assert_eq!(hook.all().len(), 2, "second backoff is 2s");
+    s.at(33_000).await;
+    assert_eq!(hook.delivered("/hook").len(), 1);
+    assert_eq!(s.notifier.pending_retries(), 0);
+
+    hook.respond_with(&[400]);
+    s.send(vec![firing(
+        &[("alertname", "B")],
+        T0 + 33_000,
+        T0 + 33_000,
+    )]);
+    s.at(33_000 + 30_000).await;
+    assert_eq!(hook.all().len(), 4);
+    assert_eq!(s.notifier.pending_retries(), 0, "400 is not retried");
+}
+
+#[tokio::test]
+async fn group_by_all_labels_and_max_alerts_truncation() {
+    let hook = Hook::start().await;
+    let yaml = format!(
+        r#"
+route:
+  receiver: hook
+  group_by: ['...']
+  group_wait: 0s
+  routes:
+  - matchers: [alertname="Many"]
+    group_by: [alertname]
+receivers:
+- name: hook
+  webhook_configs:
+  - url: {}/hook
+    max_alerts: 2
+"#,
+        hook.url
+    );
+    let s = setup(&yaml);
+    s.send(
+        (0..5)
+            .map(|i| {
+                firing(
+                    &[("alertname", "Many"), ("instance", &i.to_string())],
+                    T0,
+                    T0,
+                )
+            })
+            .chain([
+                firing(&[("alertname", "Each"), ("instance", "x")], T0, T0),
+                firing(&[("alertname", "Each"), ("instance", "y")], T0, T0),
+            ])
+            .collect(),
+    );
+    s.at(0).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 3);
+    let many = got
+        .iter()
+        .find(|m| m["groupLabels"]["alertname"] == "Many")
+        .unwrap();
+    assert_eq!(many["alerts"].as_array().unwrap().len(), 2);
+    assert_eq!(many["truncatedAlerts"], 3);
+    assert!(got.iter().any(|m| m["groupLabels"]["instance"] == "y"));
+}
+
+#[tokio::test]
+async fn alerts_without_end_resolve_after_resolve_timeout() {
+    let hook = Hook::start().await;
+    let s = setup(&webhook_config(
+        &hook.url,
+        "",
+        "global:\n  resolve_timeout: 2m\n",
+    ));
+    let mut a = firing(&[("alertname", "A")], T0, T0);
+    a.ends_at_ms = None;
+    s.send(vec![a]);
+    s.at(30_000).await;
+    assert_eq!(s.notifier.alerts(&tenant()).len(), 1);
+    s.at(30_000 + 5 * M).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1]["status"], "resolved");
+    assert!(s.notifier.alerts(&tenant()).is_empty());
+}
+
+#[test]
+fn invalid_configs_are_rejected_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(oxeye_core::ManualClock::new(T0));
+    let err = |yaml: &str| {
+        Notifier::new(yaml, dir.path().to_path_buf(), clock.clone())
+            .unwrap_err()
+            .to_string()
+    };
+    let e = err("route:\n  receiver: nope\nreceivers:\n- name: a\n");
+    assert!(e.contains("undefined receiver \"nope\""), "{e}");
+    let e = err("route:\n  receiver: a\n  routes:\n  - matchers: ['foo']\nreceivers:\n- name: a\n");
+    assert!(e.contains("bad matcher format"), "{e}");
+    let e = err("route:\n  receiver: a\n  group_wait: soon\nreceivers:\n- name: a\n");
+    assert!(e.contains("not a valid duration string"), "{e}");
+    let e = err(
+        "route:\n  receiver: a\n  routes:\n  - mute_time_intervals: [x]\nreceivers:\n- name: a\n",
+    );
+    assert!(e.contains("undefined time interval \"x\""), "{e}");
+    let e = err("receivers:\n- name: a\n");
+    assert!(e.contains("no route"), "{e}");
+    // Empty config: a default receiver that notifies nowhere.
+    let n = Notifier::new("", dir.path().to_path_buf(), clock.clone()).unwrap();
+    assert_eq!(n.receivers(), vec!["default".to_string()]);
+    // A bad reload keeps the old config.
+    assert!(n.apply_config("route: {receiver: x}\n").is_err());
+    assert_eq!(n.receivers(), vec!["default".to_string()]);
+    n.apply_config("route: {receiver: x}\nreceivers: [{name: x}]\n")
+        .unwrap();
+    assert_eq!(n.receivers(), vec!["x".to_string()]);
+}
