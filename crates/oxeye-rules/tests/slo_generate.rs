@@ -253,6 +253,21 @@ fn getting_started_matches_sloth_output() {
 }
 
 #[test]
+fn generated_rules_pass_our_rule_file_checks() {
+    for spec in [GETTING_STARTED, RAW_NO_TICKET] {
+        let file = slo::generate(spec).expect("generate");
+        let problems = oxeye_rules::file::validate(&file, oxeye_rules::file::RuleLanguage::Promql);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+    // the check is not vacuous: a broken generated expression is caught
+    let mut file = slo::generate(GETTING_STARTED).expect("generate");
+    file.groups[0].rules[0].expr.push_str(" +");
+    assert!(
+        !oxeye_rules::file::validate(&file, oxeye_rules::file::RuleLanguage::Promql).is_empty()
+    );
+}
+
+#[test]
 fn generated_yaml_round_trips_through_the_rule_file_parser() {
     let file = slo::generate(GETTING_STARTED).expect("generate");
     let yaml = serde_saphyr::to_string(&file).expect("serialize");

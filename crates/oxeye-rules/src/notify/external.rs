@@ -24,9 +24,7 @@ use oxeye_core::{Clock, TenantId};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-pub use config::{
-    AlertingConfig, AlertmanagerConfig, BasicAuth, StaticConfig, Target, parse_duration,
-};
+pub use config::{AlertingConfig, AlertmanagerConfig, BasicAuth, StaticConfig, Target};
 
 use crate::RulesError;
 use crate::alert::{Alert, AlertSink, LabelSet};
