@@ -468,4 +468,16 @@ fn reload_validates_and_keeps_the_queue() {
         .expect("reload");
     assert_eq!(sender.alertmanagers().len(), 2);
     assert_eq!(sender.queue_len(), 1);
+    // without any Alertmanager nothing is queued
+    let none = ExternalAlertmanagers::new(
+        &AlertingConfig::default(),
+        BTreeMap::new(),
+        Arc::new(SystemClock),
+    )
+    .expect("sender");
+    none.send(
+        &TenantId::new("anonymous").expect("tenant"),
+        vec![alert("Nowhere", 0, None)],
+    );
+    assert_eq!(none.queue_len(), 0);
 }

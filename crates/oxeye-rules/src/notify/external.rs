@@ -338,6 +338,10 @@ impl AlertSink for ExternalAlertmanagers {
             return;
         }
         let mut s = self.state.lock();
+        if s.targets.is_empty() {
+            // no Alertmanager configured: nothing to queue for (as Prometheus)
+            return;
+        }
         for a in alerts {
             s.queue.push_back((tenant.clone(), a));
         }
