@@ -15,6 +15,7 @@ mod promql_diff;
 mod reads;
 mod remote_read;
 mod restart;
+mod rules_check;
 mod rules_unittest;
 mod slo_cli;
 mod traces;
