@@ -417,8 +417,7 @@ pub(crate) fn func_map(external_url: &str) -> FuncMap {
     str1(&mut m, "tableLink", |e| graph_link(e, 1));
     f1(&mut m, "parseDuration", |v| {
         let s = to_str(v);
-        let ms = crate::template::parse_prom_duration(&s)
-            .ok_or_else(|| err(format!("not a valid duration string: {s:?}")))?;
+        let ms = crate::file::parse_duration(&s).map_err(|e| err(e.to_string()))?;
         Ok(Value::Float(ms as f64 / 1000.0))
     });
     num1(&mut m, "toDuration", |v| {

@@ -199,23 +199,3 @@ fn check_reports_parse_errors_only() {
     assert!(check("{{ if }}").is_err());
     assert!(check("{{ unknownFn }}").is_err());
 }
-
-#[test]
-fn durations() {
-    for (s, want) in [
-        ("0", Some(0)),
-        ("1m30s", Some(90_000)),
-        ("100ms", Some(100)),
-        ("1h", Some(3_600_000)),
-        ("2d", Some(172_800_000)),
-        ("1w", Some(604_800_000)),
-        ("1y", Some(31_536_000_000)),
-        ("1m1h", None),
-        ("", None),
-        ("5", None),
-        ("-1m", None),
-        ("1.5m", None),
-    ] {
-        assert_eq!(parse_prom_duration(s), want, "{s}");
-    }
-}

@@ -17,7 +17,7 @@ pub mod spec;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::template::parse_prom_duration;
+use crate::file::parse_duration;
 
 /// Runs the test files, writing promtool's report to `out`; returns the exit code (0 all
 /// passed, 1 a test failed or a file is invalid).
@@ -57,13 +57,10 @@ pub fn run_file(path: &Path, out: &mut dyn Write) -> Vec<String> {
     };
     let eval_interval_ms = match &file.evaluation_interval {
         None => 60_000,
-        Some(s) => match parse_prom_duration(s) {
-            Some(0) | None => {
-                return vec![format!(
-                    "evaluation_interval: not a valid duration string: {s:?}"
-                )];
-            }
-            Some(ms) => ms,
+        Some(s) => match parse_duration(s) {
+            Ok(0) => return vec![format!("evaluation_interval: must be positive: {s:?}")],
+            Err(e) => return vec![format!("evaluation_interval: {e}")],
+            Ok(ms) => ms,
         },
     };
     for (i, name) in file.group_eval_order.iter().enumerate() {
