@@ -10,6 +10,15 @@ use crate::harness::BIN;
 
 const PROMTOOL: &str = "/usr/bin/promtool";
 
+/// Files on which oxeye is known to answer differently from promtool 2.42, and why. The
+/// test fails when one of them starts agreeing, so that it leaves this list.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
+    "43_rate_closed_window.yml",
+    "oxeye-promql's range selectors exclude the sample at the window's start (as \
+     Prometheus 3 does); Prometheus 2.42 includes it, so rate(x[1m]) over 1m samples \
+     has two points there and none here",
+)];
+
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/unit")
 }
@@ -60,6 +69,7 @@ fn verdicts_match_promtool_on_every_corpus_file() {
         eprintln!("note: {PROMTOOL} is absent; comparing with the recorded promtool verdicts");
     }
     let mut disagreements = Vec::new();
+    let mut known_count = 0;
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let (ours, our_text) = exit_code(
@@ -72,7 +82,11 @@ fn verdicts_match_promtool_on_every_corpus_file() {
             our_text.starts_with(&format!("Unit Testing:  {name}\n")),
             "{name}: {our_text}"
         );
-        let marker = if ours == 0 { "  SUCCESS\n" } else { "  FAILED:\n" };
+        let marker = if ours == 0 {
+            "  SUCCESS\n"
+        } else {
+            "  FAILED:\n"
+        };
         assert!(our_text.contains(marker), "{name}: {our_text}");
         let theirs = if have_promtool {
             let (code, _) = exit_code(
@@ -92,6 +106,16 @@ fn verdicts_match_promtool_on_every_corpus_file() {
                 .get(&name)
                 .unwrap_or_else(|| panic!("{name} has no recorded verdict"))
         };
+        let known = KNOWN_DIFFERENCES.iter().find(|(f, _)| *f == name);
+        if let Some((_, why)) = known {
+            assert_ne!(
+                ours, theirs,
+                "{name} now agrees with promtool: take it off KNOWN_DIFFERENCES"
+            );
+            eprintln!("known difference on {name}: {why}");
+            known_count += 1;
+            continue;
+        }
         if ours != theirs {
             disagreements.push(format!(
                 "{name}: oxeye exit {ours}, promtool exit {theirs}\n{our_text}"
@@ -99,8 +123,8 @@ fn verdicts_match_promtool_on_every_corpus_file() {
         }
     }
     eprintln!(
-        "oxeye and promtool agree on {} of {} files",
-        files.len() - disagreements.len(),
+        "oxeye and promtool agree on {} of {} files ({known_count} known differences)",
+        files.len() - disagreements.len() - known_count,
         files.len()
     );
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
