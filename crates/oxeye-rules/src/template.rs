@@ -156,7 +156,8 @@ fn vector_value(v: Vector) -> Value {
 fn all_funcs(external_url: &str, query: Option<mpsc::Sender<QueryRequest>>) -> FuncMap {
     let mut m = funcs::func_map(external_url);
     let query = query.map(parking_lot::Mutex::new);
-    m.insert(
+    let mut q = FuncMap::new();
+    q.insert(
         "query".into(),
         Arc::new(move |a: &[Value]| {
             let [Value::String(expr)] = a else {
@@ -178,6 +179,7 @@ fn all_funcs(external_url: &str, query: Option<mpsc::Sender<QueryRequest>>) -> F
             Ok(vector_value(vector))
         }),
     );
+    m.extend(funcs::named_errors(q));
     m.insert(
         PRINT_FN.into(),
         Arc::new(|a: &[Value]| match a.last() {
@@ -233,7 +235,9 @@ fn execute(name: &str, tmpl: &Template, data: &Value) -> Result<String, RulesErr
     tmpl.execute_to_string(data).map_err(|e| {
         RulesError::Template(format!(
             "error executing template {name}: {}",
-            e.to_string().replace(BODY, name)
+            e.to_string()
+                .trim_start_matches("execution error: ")
+                .replace(BODY, name)
         ))
     })
 }

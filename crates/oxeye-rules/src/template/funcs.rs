@@ -492,7 +492,25 @@ pub(crate) fn func_map(external_url: &str) -> FuncMap {
         "pathPrefix".into(),
         Arc::new(move |_: &[Value]| Ok(string(path.clone()))),
     );
-    m
+    named_errors(m)
+}
+
+/// Prefixes a function's errors with `error calling <name>: `, as Go's templates do.
+pub(crate) fn named_errors(m: FuncMap) -> FuncMap {
+    m.into_iter()
+        .map(|(name, f)| {
+            let label = name.clone();
+            let g: gotmpl::ValueFunc = Arc::new(move |a: &[Value]| {
+                f(a).map_err(|e| match e {
+                    TemplateError::Exec(msg) => {
+                        TemplateError::Exec(format!("error calling {label}: {msg}"))
+                    }
+                    other => other,
+                })
+            });
+            (name, g)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -181,6 +181,11 @@ fn named_templates_report_their_name() {
     let e = expand_named("__alert_High", "{{ humanize \"x\" }}", &data(), 0, None).unwrap_err();
     assert!(
         e.to_string()
+            .starts_with("error executing template __alert_High: error calling humanize: "),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
             .starts_with("error executing template __alert_High:"),
         "{e}"
     );
