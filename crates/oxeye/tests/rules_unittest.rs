@@ -39,6 +39,79 @@ fn corpus() -> Vec<PathBuf> {
     files
 }
 
+/// Files whose report text differs from promtool's although the verdict is the same:
+/// their errors quote parser messages (YAML, series notation, PromQL), which are worded
+/// differently.
+const PARSER_MESSAGES: &[&str] = &[
+    "28_invalid_yaml_field.yml",
+    "29_invalid_series.yml",
+    "30_invalid_rule_file.yml",
+    "40_expr_error.yml",
+    "42_exp_labels_invalid.yml",
+];
+
+fn non_blank(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// promtool's report in the order `oxeye test rules` writes it: the heading (stdout),
+/// the failures (stderr), then the verdict line if any (stdout); blank lines dropped.
+fn promtool_report(name: &str) -> Vec<String> {
+    let out = Command::new(PROMTOOL)
+        .args(["test", "rules", name])
+        .current_dir(corpus_dir())
+        .output()
+        .unwrap();
+    let stdout = non_blank(&String::from_utf8_lossy(&out.stdout));
+    let mut lines: Vec<String> = stdout.first().cloned().into_iter().collect();
+    lines.extend(non_blank(&String::from_utf8_lossy(&out.stderr)));
+    lines.extend(stdout.into_iter().skip(1));
+    lines
+}
+
+#[test]
+fn reports_match_promtool_line_for_line() {
+    if !Path::new(PROMTOOL).exists() {
+        eprintln!("note: {PROMTOOL} is absent; report texts are not compared");
+        return;
+    }
+    let mut same = 0;
+    let mut differing = Vec::new();
+    let files = corpus();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if PARSER_MESSAGES.contains(&name.as_str())
+            || KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == name)
+        {
+            continue;
+        }
+        let (_, ours) = exit_code(
+            Command::new(BIN)
+                .args(["test", "rules"])
+                .arg(&name)
+                .current_dir(corpus_dir()),
+        );
+        let theirs = promtool_report(&name);
+        if non_blank(&ours) == theirs {
+            same += 1;
+        } else {
+            differing.push(format!(
+                "{name}:\n--- oxeye\n{}\n--- promtool\n{}",
+                non_blank(&ours).join("\n"),
+                theirs.join("\n")
+            ));
+        }
+    }
+    eprintln!(
+        "oxeye's report is promtool's, line for line, on {same} of {} files",
+        files.len()
+    );
+    assert!(differing.is_empty(), "{}", differing.join("\n\n"));
+}
+
 fn recorded_verdicts() -> BTreeMap<String, i32> {
     let text = std::fs::read_to_string(corpus_dir().join("expected_verdicts.txt")).unwrap();
     text.lines()
