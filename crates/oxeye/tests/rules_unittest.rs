@@ -39,7 +39,7 @@ fn corpus() -> Vec<PathBuf> {
     files
 }
 
-/// Files whose report text differs from promtool's although the verdict is the same:
+/// Files whose report differs from promtool's although the verdict is the same:
 /// their errors quote parser messages (YAML, series notation, PromQL), which are worded
 /// differently.
 const PARSER_MESSAGES: &[&str] = &[
@@ -50,30 +50,21 @@ const PARSER_MESSAGES: &[&str] = &[
     "42_exp_labels_invalid.yml",
 ];
 
-fn non_blank(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// promtool's report in the order `oxeye test rules` writes it: the heading (stdout),
-/// the failures (stderr), then the verdict line if any (stdout); blank lines dropped.
-fn promtool_report(name: &str) -> Vec<String> {
-    let out = Command::new(PROMTOOL)
+/// stdout and stderr of a `test rules` run in the corpus directory.
+fn streams(program: &str, name: &str) -> (String, String) {
+    let out = Command::new(program)
         .args(["test", "rules", name])
         .current_dir(corpus_dir())
         .output()
         .unwrap();
-    let stdout = non_blank(&String::from_utf8_lossy(&out.stdout));
-    let mut lines: Vec<String> = stdout.first().cloned().into_iter().collect();
-    lines.extend(non_blank(&String::from_utf8_lossy(&out.stderr)));
-    lines.extend(stdout.into_iter().skip(1));
-    lines
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
-fn reports_match_promtool_line_for_line() {
+fn reports_match_promtool_byte_for_byte() {
     if !Path::new(PROMTOOL).exists() {
         eprintln!("note: {PROMTOOL} is absent; report texts are not compared");
         return;
@@ -88,25 +79,19 @@ fn reports_match_promtool_line_for_line() {
         {
             continue;
         }
-        let (_, ours) = exit_code(
-            Command::new(BIN)
-                .args(["test", "rules"])
-                .arg(&name)
-                .current_dir(corpus_dir()),
-        );
-        let theirs = promtool_report(&name);
-        if non_blank(&ours) == theirs {
+        let ours = streams(BIN, &name);
+        let theirs = streams(PROMTOOL, &name);
+        if ours == theirs {
             same += 1;
         } else {
             differing.push(format!(
-                "{name}:\n--- oxeye\n{}\n--- promtool\n{}",
-                non_blank(&ours).join("\n"),
-                theirs.join("\n")
+                "{name}:\n--- oxeye stdout\n{}--- oxeye stderr\n{}--- promtool stdout\n{}--- promtool stderr\n{}",
+                ours.0, ours.1, theirs.0, theirs.1
             ));
         }
     }
     eprintln!(
-        "oxeye's report is promtool's, line for line, on {same} of {} files",
+        "oxeye's stdout and stderr are promtool's, byte for byte, on {same} of {} files",
         files.len()
     );
     assert!(differing.is_empty(), "{}", differing.join("\n\n"));
