@@ -192,7 +192,7 @@ fn split_streams_follow_promtool() {
         "rule_files: [nope.yml]\ntests:\n- input_series:\n  - series: a\n    values: 1\n  promql_expr_test:\n  - expr: a\n    exp_samples:\n    - labels: a\n      value: 2\n  - expr: a\n    exp_samples:\n    - labels: a\n      value: 3\n",
     );
     let (mut out, mut err) = (Vec::new(), Vec::new());
-    assert_eq!(run_split(&[p.clone()], &mut out, &mut err), 1);
+    assert_eq!(run_split(std::slice::from_ref(&p), &mut out, &mut err), 1);
     let (out, err) = (
         String::from_utf8(out).unwrap(),
         String::from_utf8(err).unwrap(),
