@@ -207,10 +207,21 @@ pub struct EmailConfig {
     pub html: Option<String>,
     /// Text body.
     pub text: Option<String>,
-    /// Require STARTTLS (default true; not supported, so must be set false).
+    /// Require STARTTLS (default true).
     pub require_tls: Option<bool>,
+    /// TLS settings for STARTTLS.
+    pub tls_config: Option<TlsConfig>,
     /// Also notify about resolved alerts (default false).
     pub send_resolved: Option<bool>,
+}
+
+/// `tls_config` of an email config.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TlsConfig {
+    /// PEM file with the CA certificates to trust instead of the web PKI roots.
+    pub ca_file: Option<String>,
+    /// Name to verify the server certificate against (default: the smarthost's host).
+    pub server_name: Option<String>,
 }
 
 /// One `receivers` entry.
