@@ -16,5 +16,6 @@ mod reads;
 mod remote_read;
 mod restart;
 mod rules_unittest;
+mod slo_cli;
 mod traces;
 mod traces_crash;
