@@ -205,3 +205,49 @@ receivers:
     );
     assert!(msg.contains("Subject: [FIRING:1] DiskFull"), "{msg}");
 }
+
+#[tokio::test]
+async fn webhook_http_config_sends_credentials() {
+    let hook = Hook::start().await;
+    let yaml = format!(
+        r#"
+route: {{receiver: hooks, group_wait: 0s}}
+receivers:
+- name: hooks
+  webhook_configs:
+  - url: {0}/basic
+    http_config:
+      basic_auth: {{username: alice, password: secret}}
+  - url: {0}/bearer
+    http_config:
+      authorization: {{credentials: tok123}}
+  - url: {0}/none
+"#,
+        hook.url
+    );
+    let s = setup(&yaml);
+    s.send(vec![firing(&[("alertname", "A")], T0, T0)]);
+    s.at(0).await;
+    let auth = |path: &str| {
+        hook.all()
+            .into_iter()
+            .find(|r| r.path == path)
+            .and_then(|r| r.authorization)
+    };
+    assert_eq!(auth("/basic").as_deref(), Some("Basic YWxpY2U6c2VjcmV0"));
+    assert_eq!(auth("/bearer").as_deref(), Some("Bearer tok123"));
+    assert_eq!(auth("/none"), None);
+}
+
+#[test]
+fn unsupported_integrations_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = oxeye_rules::notify::Notifier::new(
+        "route: {receiver: a}\nreceivers:\n- name: a\n  opsgenie_configs: [{api_key: x}]\n",
+        dir.path().to_path_buf(),
+        std::sync::Arc::new(oxeye_core::ManualClock::new(T0)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("opsgenie_configs is not supported"), "{err}");
+}

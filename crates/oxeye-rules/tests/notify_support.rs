@@ -19,6 +19,7 @@ pub const T0: i64 = 1_714_996_800_000;
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    pub authorization: Option<String>,
     pub status: u16,
     pub body: serde_json::Value,
 }
@@ -58,6 +59,7 @@ impl Hook {
         }
         let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
         let mut len = 0usize;
+        let mut authorization = None;
         loop {
             let mut line = String::new();
             r.read_line(&mut line).await.unwrap();
@@ -65,10 +67,12 @@ impl Hook {
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap();
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                } else if k.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(v.trim().to_string());
+                }
             }
         }
         let mut body = vec![0u8; len];
@@ -76,6 +80,7 @@ impl Hook {
         let status = self.statuses.lock().pop_front().unwrap_or(200);
         self.received.lock().push(Received {
             path,
+            authorization,
             status,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
         });

@@ -147,6 +147,56 @@ pub struct WebhookConfig {
     /// Most alerts in one payload (0: all).
     #[serde(default)]
     pub max_alerts: usize,
+    /// Authentication of the POST.
+    #[serde(default)]
+    pub http_config: HttpConfig,
+}
+
+/// `http_config` of an HTTP receiver: the credentials sent with each request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HttpConfig {
+    /// HTTP basic authentication.
+    pub basic_auth: Option<BasicAuth>,
+    /// `Authorization: <type> <credentials>` (type defaults to `Bearer`).
+    pub authorization: Option<Authorization>,
+    /// Deprecated form of a bearer `authorization`.
+    pub bearer_token: Option<String>,
+}
+
+/// `basic_auth`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BasicAuth {
+    /// User.
+    pub username: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// `authorization`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Authorization {
+    /// Scheme (default `Bearer`).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Token.
+    #[serde(default)]
+    pub credentials: String,
+}
+
+impl HttpConfig {
+    /// The `Authorization` header value, if any.
+    pub fn authorization_header(&self) -> Option<String> {
+        if let Some(b) = &self.basic_auth {
+            let raw = format!("{}:{}", b.username, b.password);
+            return Some(format!("Basic {}", super::smtp::base64(raw.as_bytes())));
+        }
+        if let Some(a) = &self.authorization {
+            let kind = a.kind.as_deref().unwrap_or("Bearer");
+            return Some(format!("{kind} {}", a.credentials));
+        }
+        self.bearer_token.as_ref().map(|t| format!("Bearer {t}"))
+    }
 }
 
 /// `slack_configs` entry.
@@ -241,6 +291,9 @@ pub struct ReceiverConfig {
     /// Email over SMTP.
     #[serde(default)]
     pub email_configs: Vec<EmailConfig>,
+    /// Anything else (other integrations are refused by [`Config::parse`]).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// One `time_intervals` (or deprecated `mute_time_intervals`) entry.
@@ -450,6 +503,11 @@ impl Config {
 
 fn check_receiver(r: &ReceiverConfig, g: &GlobalConfig) -> Result<(), RulesError> {
     let name = &r.name;
+    if let Some(key) = r.other.keys().next() {
+        return Err(invalid(format!(
+            "receiver {name:?}: {key} is not supported (webhook_configs, slack_configs, pagerduty_configs and email_configs are)"
+        )));
+    }
     for w in &r.webhook_configs {
         if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
             return Err(invalid(format!(
