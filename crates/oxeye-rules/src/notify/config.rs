@@ -391,6 +391,56 @@ pub struct Config {
     pub time_intervals: BTreeMap<String, Vec<TimeInterval>>,
 }
 
+/// Keys whose values are secrets, shown as `<secret>` by [`Config::masked_original`].
+const SECRET_KEYS: [&str; 9] = [
+    "auth_password",
+    "smtp_auth_password",
+    "password",
+    "credentials",
+    "bearer_token",
+    "routing_key",
+    "service_key",
+    "api_url",
+    "slack_api_url",
+];
+
+impl Config {
+    /// The configuration text with secret values (passwords, tokens, routing keys,
+    /// Slack webhook URLs) replaced by `<secret>`, as Alertmanager shows its config.
+    pub fn masked_original(&self) -> String {
+        let flow = regex::Regex::new(&format!(
+            r#"((?:^|[{{,\s])(?:{})\s*:\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}}][^,}}\n]*)"#,
+            SECRET_KEYS.join("|")
+        ))
+        .ok();
+        let mut out = String::with_capacity(self.original.len());
+        for line in self.original.split_inclusive('\n') {
+            if line.contains('{')
+                && let Some(re) = &flow
+            {
+                out.push_str(&re.replace_all(line, "${1}<secret>"));
+                continue;
+            }
+            let body = line.trim_start().trim_start_matches("- ");
+            let masked = body.split_once(':').and_then(|(k, v)| {
+                let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+                let v = v.trim();
+                (SECRET_KEYS.contains(&k) && !v.is_empty()).then_some(v)
+            });
+            match masked {
+                Some(v) => {
+                    let at = line.rfind(v).unwrap_or(line.len());
+                    out.push_str(&line[..at]);
+                    out.push_str("<secret>");
+                    out.push_str(&line[at + v.len().min(line.len() - at)..]);
+                }
+                None => out.push_str(line),
+            }
+        }
+        out
+    }
+}
+
 /// The receiver used when no configuration is given: it notifies nowhere.
 pub const DEFAULT_RECEIVER: &str = "default";
 
@@ -708,5 +758,24 @@ impl Route {
         for c in &self.routes {
             c.walk(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_the_shown_config() {
+        let yaml = "global:\n  slack_api_url: https://hooks.slack.com/T/B/X\n  smtp_auth_password: 'hunter2'\nroute: {receiver: a}\nreceivers:\n- name: a\n  pagerduty_configs: [{routing_key: abc123, severity: page}]\n  webhook_configs:\n  - url: http://x/y\n    http_config:\n      basic_auth:\n        username: u\n        password: p,w\n";
+        let cfg = Config::parse(yaml).unwrap();
+        let shown = cfg.masked_original();
+        for secret in ["hooks.slack.com", "hunter2", "abc123", "p,w"] {
+            assert!(!shown.contains(secret), "{secret} visible in {shown}");
+        }
+        assert!(shown.contains("severity: page"), "{shown}");
+        assert!(shown.contains("username: u"), "{shown}");
+        assert!(shown.contains("url: http://x/y"), "{shown}");
+        assert_eq!(shown.matches("<secret>").count(), 4, "{shown}");
     }
 }
