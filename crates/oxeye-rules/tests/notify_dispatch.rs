@@ -530,6 +530,7 @@ async fn run_loop_delivers_on_the_system_clock_and_stops_on_shutdown() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let latency = sent.elapsed();
+    eprintln!("alert to webhook latency with group_wait 0s: {latency:?}");
     assert!(
         latency < std::time::Duration::from_secs(1),
         "alert to webhook took {latency:?}"

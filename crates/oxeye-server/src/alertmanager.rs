@@ -244,7 +244,7 @@ async fn status(State(state): State<Arc<ServerState>>) -> Result<Response, AmErr
             "revision": b.revision,
             "version": b.version,
         },
-        "config": { "original": n.config().original },
+        "config": { "original": n.config().masked_original() },
         "uptime": oxeye_rules::notify::api::format_time(Some(n.started_ms())),
     })))
 }

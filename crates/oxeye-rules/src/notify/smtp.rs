@@ -1,13 +1,17 @@
-//! A small SMTP client for email receivers: EHLO, AUTH PLAIN or LOGIN when a user is
+//! A small SMTP client for email receivers: EHLO, STARTTLS (rustls, web PKI roots or
+//! `tls_config.ca_file`) when the server offers it, AUTH PLAIN or LOGIN when a user is
 //! configured and the server offers it, MAIL FROM, RCPT TO for every recipient, DATA with
-//! a text (and optional HTML) body. Plain TCP only: STARTTLS is not implemented, so an
-//! email config must set `require_tls: false` (the send fails with that message
-//! otherwise).
+//! a text (and optional HTML) body. With `require_tls` (the default) a server without
+//! STARTTLS is refused, as Alertmanager does. Implicit TLS (port 465) is not supported.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 use super::config::{EmailConfig, GlobalConfig};
 use super::receivers::{Notification, SendError};
@@ -40,10 +44,44 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 struct Conn {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: BufReader<ReadHalf<Box<dyn Io>>>,
+    writer: WriteHalf<Box<dyn Io>>,
     host: String,
+}
+
+fn split(io: Box<dyn Io>) -> (BufReader<ReadHalf<Box<dyn Io>>>, WriteHalf<Box<dyn Io>>) {
+    let (r, w) = tokio::io::split(io);
+    (BufReader::new(r), w)
+}
+
+/// The TLS client config: `ca_file` roots when given, else the web PKI roots.
+fn tls_config(c: &EmailConfig) -> Result<rustls::ClientConfig, SendError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match c.tls_config.as_ref().and_then(|t| t.ca_file.as_ref()) {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| err(format!("reading ca_file {path}: {e}"), false))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| err(format!("reading ca_file {path}: {e}"), false))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| err(format!("ca_file {path}: {e}"), false))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(format!("tls setup: {e}"), false))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl Conn {
@@ -121,22 +159,14 @@ pub async fn send_email(
         .or_else(|| g.smtp_from.clone())
         .unwrap_or_default();
     let require_tls = c.require_tls.or(g.smtp_require_tls).unwrap_or(true);
-    if require_tls {
-        return Err(err(
-            format!(
-                "smtp {host}: require_tls is set but STARTTLS is not supported by this notifier; set require_tls: false"
-            ),
-            false,
-        ));
-    }
     let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&host))
         .await
         .map_err(|_| err(format!("smtp {host}: connect timed out"), true))?
         .map_err(|e| err(format!("smtp {host}: {e}"), true))?;
-    let (r, w) = stream.into_split();
+    let (reader, writer) = split(Box::new(stream));
     let mut conn = Conn {
-        reader: BufReader::new(r),
-        writer: w,
+        reader,
+        writer,
         host: host.clone(),
     };
     let (code, greeting) = conn.reply().await?;
@@ -151,7 +181,45 @@ pub async fn send_email(
         .clone()
         .or_else(|| g.smtp_hello.clone())
         .unwrap_or_else(|| "localhost".into());
-    let ext = conn.command(&format!("EHLO {hello}"), 250, "EHLO").await?;
+    let mut ext = conn.command(&format!("EHLO {hello}"), 250, "EHLO").await?;
+    if ext.iter().any(|l| l.eq_ignore_ascii_case("STARTTLS")) {
+        conn.command("STARTTLS", 220, "STARTTLS").await?;
+        let config = tls_config(c)?;
+        let name = c
+            .tls_config
+            .as_ref()
+            .and_then(|t| t.server_name.clone())
+            .unwrap_or_else(|| {
+                host.rsplit_once(':')
+                    .map_or(host.as_str(), |h| h.0)
+                    .to_string()
+            });
+        let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+            .map_err(|e| err(format!("smtp {host}: server name {name:?}: {e}"), false))?;
+        let Conn { reader, writer, .. } = conn;
+        let plain = reader.into_inner().unsplit(writer);
+        let tls = tokio::time::timeout(
+            TIMEOUT,
+            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(server_name, plain),
+        )
+        .await
+        .map_err(|_| err(format!("smtp {host}: TLS handshake timed out"), true))?
+        .map_err(|e| err(format!("smtp {host}: TLS handshake: {e}"), false))?;
+        let (reader, writer) = split(Box::new(tls));
+        conn = Conn {
+            reader,
+            writer,
+            host: host.clone(),
+        };
+        ext = conn.command(&format!("EHLO {hello}"), 250, "EHLO").await?;
+    } else if require_tls {
+        return Err(err(
+            format!(
+                "smtp {host}: require_tls is true (the default) but the server does not advertise STARTTLS"
+            ),
+            false,
+        ));
+    }
     let user = c
         .auth_username
         .clone()
