@@ -93,6 +93,16 @@ pub fn parse(text: &str) -> Result<RuleFile, RulesError> {
     serde_saphyr::from_str(text).map_err(|e| RulesError::Invalid(e.to_string()))
 }
 
+/// Parses one group (the body of a ruler-API `POST`).
+pub fn parse_group(text: &str) -> Result<RuleGroupSpec, RulesError> {
+    serde_saphyr::from_str(text).map_err(|e| RulesError::Invalid(e.to_string()))
+}
+
+/// Rule files, groups or namespace maps as YAML.
+pub fn to_yaml<T: Serialize>(value: &T) -> Result<String, RulesError> {
+    serde_saphyr::to_string(value).map_err(|e| RulesError::Io(format!("cannot encode rules: {e}")))
+}
+
 /// Reads and parses `path`.
 pub fn load(path: &Path) -> Result<RuleFile, RulesError> {
     let text = std::fs::read_to_string(path)

@@ -6,3 +6,4 @@ mod notify_receivers;
 mod notify_restart;
 mod notify_support;
 mod slo_generate;
+mod template_expand;

@@ -124,6 +124,10 @@ receivers:
     );
     assert!(msg.contains("Subject: [FIRING:1] DiskFull\r\n"), "{msg}");
     assert!(msg.contains("X-Team: storage\r\n"), "{msg}");
+    assert!(
+        msg.contains("Date: Mon, 06 May 2024 12:00:00 +0000\r\n"),
+        "{msg}"
+    );
     assert!(msg.contains("https://runbooks.example/x"), "{msg}");
 }
 

@@ -322,6 +322,7 @@ impl TenantState {
                     group_labels: group.labels.clone(),
                     alerts: payload,
                     external_url: external_url.to_string(),
+                    at_ms: now_ms,
                 },
                 firing: firing.clone(),
                 resolved: resolved.clone(),

@@ -29,6 +29,8 @@ pub struct Notification {
     pub alerts: Vec<(u64, Alert, bool)>,
     /// The notifier's external URL.
     pub external_url: String,
+    /// When the group flushed, ms.
+    pub at_ms: i64,
 }
 
 impl Notification {

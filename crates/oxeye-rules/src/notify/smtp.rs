@@ -211,12 +211,39 @@ fn bare(addr: &str) -> &str {
     }
 }
 
+/// `Mon, 06 May 2024 12:00:00 +0000`.
+fn rfc2822(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = ms.div_euclid(86_400_000);
+    let secs = ms.rem_euclid(86_400_000) / 1000;
+    let (y, m, d) = oxeye_core::civil::civil_from_days(days);
+    let wd = DAYS
+        .get(days.rem_euclid(7) as usize)
+        .copied()
+        .unwrap_or("Mon");
+    let mon = MONTHS.get((m - 1) as usize).copied().unwrap_or("Jan");
+    format!(
+        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} +0000",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// The message with headers, CRLF line ends and dot-stuffing.
 fn message(c: &EmailConfig, from: &str, to: &[String], n: &Notification) -> String {
     let mut headers: Vec<(String, String)> = vec![
         ("From".into(), from.to_string()),
         ("To".into(), to.join(", ")),
         ("Subject".into(), n.title()),
+        ("Date".into(), rfc2822(n.at_ms)),
+        (
+            "Message-Id".into(),
+            format!("<{}.{}@oxeye>", n.at_ms, super::api::hash_hex(&n.group_key)),
+        ),
         ("MIME-Version".into(), "1.0".into()),
     ];
     for (k, v) in &c.headers {
@@ -282,5 +309,9 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64(b"\0user\0pass"), "AHVzZXIAcGFzcw==");
+        assert_eq!(
+            rfc2822(1_714_996_800_000),
+            "Mon, 06 May 2024 12:00:00 +0000"
+        );
     }
 }

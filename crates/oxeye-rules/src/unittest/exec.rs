@@ -184,6 +184,19 @@ fn firing_alerts(groups: &[Group]) -> BTreeMap<String, Vec<AlertView>> {
     out
 }
 
+/// Whether a value meets its expectation: equal within a relative 1e-6 (as later
+/// promtool versions compare; 2.42 compares exactly, which fails tests over rounding
+/// differences of the last bit). NaN never meets an expectation, as in 2.42.
+pub(crate) fn values_match(exp: f64, got: f64) -> bool {
+    if exp == got {
+        return true;
+    }
+    if !exp.is_finite() || !got.is_finite() {
+        return false;
+    }
+    (exp - got).abs() <= 1e-6 * exp.abs().max(got.abs())
+}
+
 /// Runs one test group; the failures found, in promtool's words.
 pub(crate) fn run_group(tg: &TestGroup, ctx: &FileContext<'_>) -> Vec<String> {
     match run_group_inner(tg, ctx) {
@@ -332,9 +345,11 @@ fn run_group_inner(tg: &TestGroup, ctx: &FileContext<'_>) -> Result<Vec<String>,
         }
         got.sort_by(|a, b| a.0.cmp(&b.0));
         exp.sort_by(|a, b| a.0.cmp(&b.0));
-        // promtool 2.42 compares values exactly (NaN never equals NaN).
-        let same =
-            got.len() == exp.len() && got.iter().zip(&exp).all(|(g, e)| g.0 == e.0 && g.1 == e.1);
+        let same = got.len() == exp.len()
+            && got
+                .iter()
+                .zip(&exp)
+                .all(|(g, e)| g.0 == e.0 && values_match(e.1, g.1));
         if !same {
             errs.push(format!(
                 "{head},\n        exp: {}\n        got: {}",

@@ -48,7 +48,12 @@ pub fn run_file(path: &Path, out: &mut dyn Write) -> Vec<String> {
     };
     let file: spec::TestFile = match serde_saphyr::from_str(&text) {
         Ok(f) => f,
-        Err(e) => return vec![format!("{}: {e}", path.display())],
+        Err(e) => {
+            // The parser's first line says what and where; the rest is a source excerpt.
+            let e = e.to_string();
+            let first = e.lines().next().unwrap_or("invalid yaml");
+            return vec![format!("{}: {first}", path.display())];
+        }
     };
     let eval_interval_ms = match &file.evaluation_interval {
         None => 60_000,

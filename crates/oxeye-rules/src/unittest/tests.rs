@@ -83,6 +83,11 @@ tests:
     exp_samples:
     - labels: '{}'
       value: 0.3
+  - expr: a * 3
+    eval_time: 0m
+    exp_samples:
+    - labels: '{}'
+      value: 0.31
   - expr: a
     exp_samples:
     - labels: 'a{'
@@ -92,9 +97,13 @@ tests:
     );
     assert_eq!(code, 1);
     assert!(
-        out.contains("exp: {} 3E-01\n        got: {} 3.0000000000000004E-01"),
+        out.contains(
+            "    expr: \"a * 3\", time: 0s,\n        exp: {} 3.1E-01\n        got: {} 3.0000000000000004E-01"
+        ),
         "{out}"
     );
+    // Within the tolerance: 0.1 * 3 meets 0.3.
+    assert_eq!(out.matches("expr: \"a * 3\"").count(), 1, "{out}");
     assert!(
         out.contains("    expr: \"a\", time: 0s, err: labels \"a{\""),
         "{out}"
@@ -162,4 +171,14 @@ fn several_files_fail_if_one_fails() {
     assert_eq!(run(&[ok.clone(), bad, ok], &mut out), 1);
     let out = String::from_utf8(out).unwrap();
     assert_eq!(out.matches("  SUCCESS").count(), 2, "{out}");
+}
+
+#[test]
+fn value_tolerance() {
+    assert!(exec::values_match(0.3, 0.1 * 3.0));
+    assert!(exec::values_match(1.0, 0.999_999_999_999_9));
+    assert!(!exec::values_match(1.0, 1.001));
+    assert!(!exec::values_match(f64::NAN, f64::NAN));
+    assert!(exec::values_match(f64::INFINITY, f64::INFINITY));
+    assert!(!exec::values_match(0.0, 1e-300));
 }
