@@ -372,13 +372,15 @@ async fn batches_tenant_header_labels_and_auth_on_the_wire() {
             "https://runbooks.example/high-errors"
         );
     }
-    assert_eq!(
+    // counted once the answers are in, which may be just after the listener saw them
+    wait_until("all sent", || {
         sender
             .stats()
             .sent
-            .load(std::sync::atomic::Ordering::Relaxed),
-        2 * 131
-    );
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 2 * 131
+    })
+    .await;
     let _ = stop_tx.send(true);
     let _ = task.await;
 }
@@ -468,4 +470,105 @@ fn reload_validates_and_keeps_the_queue() {
         .expect("reload");
     assert_eq!(sender.alertmanagers().len(), 2);
     assert_eq!(sender.queue_len(), 1);
+    // without any Alertmanager nothing is queued
+    let none = ExternalAlertmanagers::new(
+        &AlertingConfig::default(),
+        BTreeMap::new(),
+        Arc::new(SystemClock),
+    )
+    .expect("sender");
+    none.send(
+        &TenantId::new("anonymous").expect("tenant"),
+        vec![alert("Nowhere", 0, None)],
+    );
+    assert_eq!(none.queue_len(), 0);
+}
+
+/// A rule's condition as a switch: `probe` has one series while on, none while off.
+struct Switch(std::sync::atomic::AtomicBool);
+
+impl oxeye_rules::query::QueryFunc for Switch {
+    fn instant(
+        &self,
+        _tenant: &TenantId,
+        expr: &str,
+        _t_ms: i64,
+    ) -> Result<oxeye_rules::query::Vector, oxeye_rules::RulesError> {
+        if expr.starts_with("probe") && self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            let labels =
+                oxeye_core::Labels::from_pairs(&[("__name__", "probe"), ("instance", "a")]);
+            return Ok(vec![(labels, 7.0)]);
+        }
+        Ok(Vec::new())
+    }
+}
+
+/// Accepts and forgets `ALERTS` series.
+struct Discard;
+
+impl oxeye_core::MetricsAppender for Discard {
+    fn append(
+        &self,
+        _tenant: &TenantId,
+        _batch: oxeye_core::WriteBatch,
+    ) -> Result<oxeye_core::AppendStats, oxeye_core::StoreError> {
+        Ok(oxeye_core::AppendStats::default())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_group_alert_reaches_the_real_alertmanager_and_resolves() {
+    let Some(am) = RealAm::start().await else {
+        return;
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sender = ExternalAlertmanagers::new(
+        &config(&format!(
+            "alertmanagers:\n  - static_configs: [{{targets: ['127.0.0.1:{}']}}]\n",
+            am.port
+        )),
+        BTreeMap::new(),
+        clock.clone(),
+    )
+    .expect("sender");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(sender.clone().run(stop_rx));
+    let tenant = TenantId::new("anonymous").expect("tenant");
+    let spec: oxeye_rules::file::RuleFile = oxeye_rules::file::parse(
+        "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - alert: RuleToAm\n        expr: probe > 0\n        annotations:\n          summary: 'probe at {{ $value }}'\n",
+    )
+    .expect("rule file");
+    let mut group = oxeye_rules::group::Group::new(
+        tenant.clone(),
+        "rules.yml",
+        spec.groups[0].clone(),
+        oxeye_rules::file::RuleLanguage::Promql,
+        oxeye_rules::group::GroupOptions::default(),
+    )
+    .expect("group");
+    let switch = Switch(std::sync::atomic::AtomicBool::new(true));
+
+    let out = group.eval(clock.now_ms(), &switch, &Discard);
+    assert_eq!(out.to_send.len(), 1, "{:?}", out.to_send);
+    sender.send(&tenant, out.to_send);
+    let alerts = am
+        .wait_for("rule alert arrives", |a| named(a, "RuleToAm").is_some())
+        .await;
+    let a = named(&alerts, "RuleToAm").expect("alert");
+    assert_eq!(a["labels"]["instance"], "a");
+    assert_eq!(a["annotations"]["summary"], "probe at 7");
+
+    switch.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let out = group.eval(clock.now_ms(), &switch, &Discard);
+    assert!(
+        out.to_send.iter().any(|a| a.ends_at_ms.is_some()),
+        "resolved alert sent: {:?}",
+        out.to_send
+    );
+    sender.send(&tenant, out.to_send);
+    am.wait_for("rule alert resolves", |a| named(a, "RuleToAm").is_none())
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = task.await;
 }

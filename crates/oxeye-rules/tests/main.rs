@@ -6,3 +6,5 @@ mod notify_receivers;
 mod notify_restart;
 mod notify_support;
 mod slo_generate;
+mod template_expand;
+mod unittest_run;

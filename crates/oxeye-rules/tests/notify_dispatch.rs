@@ -67,7 +67,7 @@ async fn alerts_of_one_group_arrive_together_after_group_wait() {
         a0["annotations"]["runbook_url"],
         "https://runbooks.example/x"
     );
-    assert_eq!(a0["startsAt"], "2024-05-06T12:00:00.000Z");
+    assert_eq!(a0["startsAt"], "2024-05-06T12:00:00Z");
     assert_eq!(a0["endsAt"], "0001-01-01T00:00:00Z");
     assert_eq!(a0["generatorURL"], "http://prom/graph?g0.expr=up");
     assert_eq!(a0["fingerprint"].as_str().unwrap().len(), 16);
@@ -159,7 +159,7 @@ receivers:
     assert_eq!(with.len(), 2);
     assert_eq!(with[1]["status"], "resolved");
     assert_eq!(with[1]["alerts"][0]["status"], "resolved");
-    assert_eq!(with[1]["alerts"][0]["endsAt"], "2024-05-06T12:00:20.000Z");
+    assert_eq!(with[1]["alerts"][0]["endsAt"], "2024-05-06T12:00:20Z");
     assert_eq!(hook.delivered("/without").len(), 1);
     // The group is gone: nothing more.
     s.at(10 * M).await;
@@ -497,4 +497,51 @@ fn invalid_configs_are_rejected_with_a_reason() {
     n.apply_config("route: {receiver: x}\nreceivers: [{name: x}]\n")
         .unwrap();
     assert_eq!(n.receivers(), vec!["x".to_string()]);
+}
+
+#[tokio::test]
+async fn run_loop_delivers_on_the_system_clock_and_stops_on_shutdown() {
+    let hook = Hook::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "route: {{receiver: hook, group_wait: 0s}}\nreceivers:\n- name: hook\n  webhook_configs: [{{url: '{}/hook'}}]\n",
+        hook.url
+    );
+    let n = Notifier::new(
+        &yaml,
+        dir.path().to_path_buf(),
+        std::sync::Arc::new(oxeye_core::SystemClock),
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(n.clone().run(rx));
+    let now = oxeye_core::Clock::now_ms(&oxeye_core::SystemClock);
+    let sent = std::time::Instant::now();
+    oxeye_rules::alert::AlertSink::send(
+        &*n,
+        &tenant(),
+        vec![firing(&[("alertname", "Now")], now, now)],
+    );
+    while hook.delivered("/hook").is_empty() {
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(5),
+            "no notification"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let latency = sent.elapsed();
+    eprintln!("alert to webhook latency with group_wait 0s: {latency:?}");
+    assert!(
+        latency < std::time::Duration::from_secs(1),
+        "alert to webhook took {latency:?}"
+    );
+    tx.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(2), task)
+        .await
+        .expect("run returns on shutdown")
+        .unwrap();
+    assert!(
+        dir.path().join("nflog.json").exists(),
+        "notification log persisted"
+    );
 }

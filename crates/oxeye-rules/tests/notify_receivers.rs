@@ -124,6 +124,10 @@ receivers:
     );
     assert!(msg.contains("Subject: [FIRING:1] DiskFull\r\n"), "{msg}");
     assert!(msg.contains("X-Team: storage\r\n"), "{msg}");
+    assert!(
+        msg.contains("Date: Mon, 06 May 2024 12:00:00 +0000\r\n"),
+        "{msg}"
+    );
     assert!(msg.contains("https://runbooks.example/x"), "{msg}");
 }
 
@@ -137,6 +141,113 @@ async fn email_requiring_tls_fails_without_retry() {
     let s = setup(&yaml);
     s.send(vec![firing(&[("alertname", "A")], T0, T0)]);
     s.at(0).await;
-    assert!(smtp.sessions.lock().is_empty());
-    assert_eq!(s.notifier.pending_retries(), 0);
+    assert_eq!(s.notifier.pending_retries(), 0, "not retried");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let sessions = smtp.sessions.lock().clone();
+    assert!(
+        sessions
+            .iter()
+            .all(|(cmds, _)| !cmds.iter().any(|c| c.starts_with("MAIL"))),
+        "no mail without TLS: {sessions:?}"
+    );
+}
+
+#[tokio::test]
+async fn email_upgrades_with_starttls() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, cert, key)) = test_certs(dir.path()) else {
+        eprintln!("openssl not available; skipping");
+        return;
+    };
+    let smtp = Smtp::start_tls(&cert, &key).await;
+    let yaml = format!(
+        r#"
+route: {{receiver: mail, group_wait: 0s}}
+receivers:
+- name: mail
+  email_configs:
+  - to: oncall@example.org
+    from: oxeye@example.org
+    smarthost: '{}'
+    auth_username: user
+    auth_password: pass
+    tls_config:
+      ca_file: {}
+      server_name: localhost
+"#,
+        smtp.addr,
+        ca.display()
+    );
+    let s = setup(&yaml);
+    s.send(vec![firing(&[("alertname", "DiskFull")], T0, T0)]);
+    s.at(0).await;
+    // The server records a session when the client hangs up.
+    for _ in 0..100 {
+        if !smtp.sessions.lock().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let sessions = smtp.sessions.lock().clone();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    let (cmds, msg) = &sessions[0];
+    let tls_at = cmds
+        .iter()
+        .position(|c| c == "TLS OK")
+        .expect("TLS handshake");
+    let auth_at = cmds
+        .iter()
+        .position(|c| c.starts_with("AUTH PLAIN"))
+        .expect("auth");
+    assert!(
+        tls_at < auth_at,
+        "credentials only after STARTTLS: {cmds:?}"
+    );
+    assert!(msg.contains("Subject: [FIRING:1] DiskFull"), "{msg}");
+}
+
+#[tokio::test]
+async fn webhook_http_config_sends_credentials() {
+    let hook = Hook::start().await;
+    let yaml = format!(
+        r#"
+route: {{receiver: hooks, group_wait: 0s}}
+receivers:
+- name: hooks
+  webhook_configs:
+  - url: {0}/basic
+    http_config:
+      basic_auth: {{username: alice, password: secret}}
+  - url: {0}/bearer
+    http_config:
+      authorization: {{credentials: tok123}}
+  - url: {0}/none
+"#,
+        hook.url
+    );
+    let s = setup(&yaml);
+    s.send(vec![firing(&[("alertname", "A")], T0, T0)]);
+    s.at(0).await;
+    let auth = |path: &str| {
+        hook.all()
+            .into_iter()
+            .find(|r| r.path == path)
+            .and_then(|r| r.authorization)
+    };
+    assert_eq!(auth("/basic").as_deref(), Some("Basic YWxpY2U6c2VjcmV0"));
+    assert_eq!(auth("/bearer").as_deref(), Some("Bearer tok123"));
+    assert_eq!(auth("/none"), None);
+}
+
+#[test]
+fn unsupported_integrations_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = oxeye_rules::notify::Notifier::new(
+        "route: {receiver: a}\nreceivers:\n- name: a\n  opsgenie_configs: [{api_key: x}]\n",
+        dir.path().to_path_buf(),
+        std::sync::Arc::new(oxeye_core::ManualClock::new(T0)),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("opsgenie_configs is not supported"), "{err}");
 }

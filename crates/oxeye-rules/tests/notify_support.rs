@@ -19,6 +19,7 @@ pub const T0: i64 = 1_714_996_800_000;
 #[derive(Debug, Clone)]
 pub struct Received {
     pub path: String,
+    pub authorization: Option<String>,
     pub status: u16,
     pub body: serde_json::Value,
 }
@@ -58,6 +59,7 @@ impl Hook {
         }
         let path = first.split_whitespace().nth(1).unwrap_or("").to_string();
         let mut len = 0usize;
+        let mut authorization = None;
         loop {
             let mut line = String::new();
             r.read_line(&mut line).await.unwrap();
@@ -65,10 +67,12 @@ impl Hook {
             if l.is_empty() {
                 break;
             }
-            if let Some((k, v)) = l.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap();
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap();
+                } else if k.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(v.trim().to_string());
+                }
             }
         }
         let mut body = vec![0u8; len];
@@ -76,6 +80,7 @@ impl Hook {
         let status = self.statuses.lock().pop_front().unwrap_or(200);
         self.received.lock().push(Received {
             path,
+            authorization,
             status,
             body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
         });
@@ -184,34 +189,64 @@ pub fn alert_names(msg: &serde_json::Value) -> Vec<(String, String, String)> {
 }
 
 /// A tiny SMTP server that accepts one session per connection and records the
-/// commands and the message.
+/// commands and the message; with a TLS config it offers STARTTLS.
 #[derive(Clone, Default)]
 pub struct Smtp {
     pub addr: String,
     pub sessions: Arc<Mutex<Vec<(Vec<String>, String)>>>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
 }
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
 
 impl Smtp {
     pub async fn start() -> Smtp {
+        Self::start_with(None).await
+    }
+
+    /// A server offering STARTTLS with `cert`/`key` (PEM files).
+    pub async fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> Smtp {
+        use rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls;
+        let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_file_iter(cert)
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key).unwrap();
+        let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        Self::start_with(Some(Arc::new(cfg))).await
+    }
+
+    async fn start_with(tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>) -> Smtp {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let smtp = Smtp {
             addr: listener.local_addr().unwrap().to_string(),
             sessions: Arc::default(),
+            tls,
         };
         let s = smtp.clone();
         tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 let s = s.clone();
-                tokio::spawn(async move { s.serve(conn).await });
+                tokio::spawn(async move { s.serve(Box::new(conn)).await });
             }
         });
         smtp
     }
 
-    async fn serve(&self, conn: tokio::net::TcpStream) {
+    async fn serve(&self, conn: Box<dyn Io>) {
         let mut r = BufReader::new(conn);
         let mut commands = Vec::new();
         let mut message = String::new();
+        let mut upgraded = false;
         r.get_mut().write_all(b"220 test ESMTP\r\n").await.unwrap();
         loop {
             let mut line = String::new();
@@ -222,7 +257,27 @@ impl Smtp {
             commands.push(cmd.clone());
             let upper = cmd.to_ascii_uppercase();
             let reply: &[u8] = if upper.starts_with("EHLO") {
-                b"250-test\r\n250 AUTH PLAIN LOGIN\r\n"
+                if self.tls.is_some() && !upgraded {
+                    b"250-test\r\n250 STARTTLS\r\n"
+                } else {
+                    b"250-test\r\n250 AUTH PLAIN LOGIN\r\n"
+                }
+            } else if upper == "STARTTLS" {
+                let Some(cfg) = self.tls.clone() else {
+                    r.get_mut().write_all(b"502 no\r\n").await.unwrap();
+                    continue;
+                };
+                r.get_mut().write_all(b"220 go ahead\r\n").await.unwrap();
+                let plain = r.into_inner();
+                let Ok(tls) = tokio_rustls::TlsAcceptor::from(cfg).accept(plain).await else {
+                    commands.push("TLS FAILED".into());
+                    self.sessions.lock().push((commands, message));
+                    return;
+                };
+                upgraded = true;
+                commands.push("TLS OK".into());
+                r = BufReader::new(Box::new(tls));
+                continue;
             } else if upper.starts_with("AUTH PLAIN") {
                 b"235 ok\r\n"
             } else if upper == "DATA" {
@@ -246,4 +301,83 @@ impl Smtp {
         }
         self.sessions.lock().push((commands, message));
     }
+}
+
+/// A CA and a `localhost` certificate it signed, made with the openssl command:
+/// `(ca.pem, leaf.pem, leaf.key)`; `None` without openssl.
+pub fn test_certs(
+    dir: &std::path::Path,
+) -> Option<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ok = run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=test-ca",
+            "-days",
+            "1",
+        ],
+    ]
+    .concat())
+        && run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat())
+        && run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ]);
+    ok.then(|| {
+        (
+            dir.join("ca.pem"),
+            dir.join("leaf.pem"),
+            dir.join("leaf.key"),
+        )
+    })
 }

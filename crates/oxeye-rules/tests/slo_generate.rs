@@ -253,6 +253,21 @@ fn getting_started_matches_sloth_output() {
 }
 
 #[test]
+fn generated_rules_pass_our_rule_file_checks() {
+    for spec in [GETTING_STARTED, RAW_NO_TICKET] {
+        let file = slo::generate(spec).expect("generate");
+        let problems = oxeye_rules::file::validate(&file, oxeye_rules::file::RuleLanguage::Promql);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+    // the check is not vacuous: a broken generated expression is caught
+    let mut file = slo::generate(GETTING_STARTED).expect("generate");
+    file.groups[0].rules[0].expr.push_str(" +");
+    assert!(
+        !oxeye_rules::file::validate(&file, oxeye_rules::file::RuleLanguage::Promql).is_empty()
+    );
+}
+
+#[test]
 fn generated_yaml_round_trips_through_the_rule_file_parser() {
     let file = slo::generate(GETTING_STARTED).expect("generate");
     let yaml = serde_saphyr::to_string(&file).expect("serialize");
@@ -327,14 +342,20 @@ fn raw_sli_and_disabled_page_alert() {
 }
 
 #[test]
-fn both_alerts_disabled_leave_an_empty_alert_group() {
+fn both_alerts_disabled_leave_the_alert_group_out() {
     let spec = RAW_NO_TICKET.replace(
         "      ticket_alert:\n        labels:\n          severity: telegram\n",
         "      ticket_alert:\n        disable: true\n",
     );
     let file = slo::generate(&spec).expect("generate");
-    assert_eq!(file.groups.len(), 3);
-    assert!(file.groups[2].rules.is_empty());
+    let names: Vec<&str> = file.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sloth-slo-sli-recordings-home-wifi-good-wifi-client-satisfaction",
+            "sloth-slo-meta-recordings-home-wifi-good-wifi-client-satisfaction",
+        ]
+    );
 }
 
 #[test]
@@ -453,4 +474,39 @@ fn promtool_accepts_the_generated_rules() {
             "{stdout}"
         );
     }
+}
+
+#[test]
+fn several_slos_give_their_groups_in_spec_order_and_names_are_unique() {
+    let two = format!(
+        "{RAW_NO_TICKET}  - name: risk-wifi-client-satisfaction\n    objective: 99.5\n    sli:\n      raw:\n        error_ratio_query: avg_over_time(wifi_risk_ratio[{{{{.window}}}}])\n    alerting:\n      name: WifiRisk\n"
+    );
+    let file = slo::generate(&two).expect("generate");
+    let names: Vec<&str> = file.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sloth-slo-sli-recordings-home-wifi-good-wifi-client-satisfaction",
+            "sloth-slo-meta-recordings-home-wifi-good-wifi-client-satisfaction",
+            "sloth-slo-alerts-home-wifi-good-wifi-client-satisfaction",
+            "sloth-slo-sli-recordings-home-wifi-risk-wifi-client-satisfaction",
+            "sloth-slo-meta-recordings-home-wifi-risk-wifi-client-satisfaction",
+            "sloth-slo-alerts-home-wifi-risk-wifi-client-satisfaction",
+        ]
+    );
+    // the second SLO has no labels of its own: the spec's apply
+    assert_eq!(
+        file.groups[3].rules[0]
+            .labels
+            .get("cluster")
+            .map(String::as_str),
+        Some("valhalla")
+    );
+    assert_eq!(file.groups[5].rules.len(), 2, "page and ticket");
+
+    let dup = two.replace(
+        "risk-wifi-client-satisfaction",
+        "good-wifi-client-satisfaction",
+    );
+    assert!(err_of(&dup).contains("defined twice"), "{}", err_of(&dup));
 }

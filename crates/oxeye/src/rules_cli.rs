@@ -74,9 +74,11 @@ fn check_one(
     Ok((rules, oxeye_rules::file::duplicate_rules(&parsed)))
 }
 
-/// `oxeye test rules FILE...`.
+/// `oxeye test rules FILE...`: headings and verdicts to `out`, failures to stderr, as
+/// promtool prints them.
 pub fn test_rules(files: &[PathBuf], out: &mut dyn Write) -> ExitCode {
-    ExitCode::from(oxeye_rules::unittest::run(files, out).clamp(0, 255) as u8)
+    let code = oxeye_rules::unittest::run_split(files, out, &mut std::io::stderr().lock());
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// `oxeye slo generate FILE`: prints the generated rule file as YAML.

@@ -29,7 +29,8 @@ pub fn hash_hex(s: &str) -> String {
     format!("{h:016x}")
 }
 
-/// `ms` as RFC 3339 with milliseconds in UTC; `None` as Go's zero time.
+/// `ms` as RFC 3339 in UTC the way Go prints it (`...:05Z`, `...:05.12Z`); `None` as
+/// Go's zero time.
 pub fn format_time(ms: Option<i64>) -> String {
     let Some(ms) = ms else {
         return "0001-01-01T00:00:00Z".to_string();
@@ -37,13 +38,19 @@ pub fn format_time(ms: Option<i64>) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, mo, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+    let mut out = format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
         rem / 3_600_000,
         rem / 60_000 % 60,
         rem / 1000 % 60,
-        rem % 1000
-    )
+    );
+    // Go's RFC 3339 with nanoseconds: the fraction without trailing zeros.
+    if rem % 1000 != 0 {
+        let frac = format!(".{:03}", rem % 1000);
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
 }
 
 /// Parses RFC 3339 (`2024-01-02T03:04:05.678Z`, offsets allowed) into ms; Go's zero time
@@ -185,6 +192,11 @@ mod tests {
             Some(ms)
         );
         assert_eq!(parse_time("0001-01-01T00:00:00Z").unwrap(), None);
+        assert_eq!(format_time(Some(1_700_000_123_000)), "2023-11-14T22:15:23Z");
+        assert_eq!(
+            format_time(Some(1_700_000_123_100)),
+            "2023-11-14T22:15:23.1Z"
+        );
         assert!(parse_time("yesterday").is_err());
         // The empty label set hashes to FNV's offset basis, as in Prometheus.
         assert_eq!(fingerprint(&LabelSet::new()), 0xcbf2_9ce4_8422_2325);

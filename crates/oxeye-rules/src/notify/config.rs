@@ -147,6 +147,56 @@ pub struct WebhookConfig {
     /// Most alerts in one payload (0: all).
     #[serde(default)]
     pub max_alerts: usize,
+    /// Authentication of the POST.
+    #[serde(default)]
+    pub http_config: HttpConfig,
+}
+
+/// `http_config` of an HTTP receiver: the credentials sent with each request.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HttpConfig {
+    /// HTTP basic authentication.
+    pub basic_auth: Option<BasicAuth>,
+    /// `Authorization: <type> <credentials>` (type defaults to `Bearer`).
+    pub authorization: Option<Authorization>,
+    /// Deprecated form of a bearer `authorization`.
+    pub bearer_token: Option<String>,
+}
+
+/// `basic_auth`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BasicAuth {
+    /// User.
+    pub username: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// `authorization`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Authorization {
+    /// Scheme (default `Bearer`).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Token.
+    #[serde(default)]
+    pub credentials: String,
+}
+
+impl HttpConfig {
+    /// The `Authorization` header value, if any.
+    pub fn authorization_header(&self) -> Option<String> {
+        if let Some(b) = &self.basic_auth {
+            let raw = format!("{}:{}", b.username, b.password);
+            return Some(format!("Basic {}", super::smtp::base64(raw.as_bytes())));
+        }
+        if let Some(a) = &self.authorization {
+            let kind = a.kind.as_deref().unwrap_or("Bearer");
+            return Some(format!("{kind} {}", a.credentials));
+        }
+        self.bearer_token.as_ref().map(|t| format!("Bearer {t}"))
+    }
 }
 
 /// `slack_configs` entry.
@@ -207,10 +257,21 @@ pub struct EmailConfig {
     pub html: Option<String>,
     /// Text body.
     pub text: Option<String>,
-    /// Require STARTTLS (default true; not supported, so must be set false).
+    /// Require STARTTLS (default true).
     pub require_tls: Option<bool>,
+    /// TLS settings for STARTTLS.
+    pub tls_config: Option<TlsConfig>,
     /// Also notify about resolved alerts (default false).
     pub send_resolved: Option<bool>,
+}
+
+/// `tls_config` of an email config.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TlsConfig {
+    /// PEM file with the CA certificates to trust instead of the web PKI roots.
+    pub ca_file: Option<String>,
+    /// Name to verify the server certificate against (default: the smarthost's host).
+    pub server_name: Option<String>,
 }
 
 /// One `receivers` entry.
@@ -230,6 +291,9 @@ pub struct ReceiverConfig {
     /// Email over SMTP.
     #[serde(default)]
     pub email_configs: Vec<EmailConfig>,
+    /// Anything else (other integrations are refused by [`Config::parse`]).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 /// One `time_intervals` (or deprecated `mute_time_intervals`) entry.
@@ -325,6 +389,56 @@ pub struct Config {
     pub receivers: BTreeMap<String, ReceiverConfig>,
     /// Time intervals by name.
     pub time_intervals: BTreeMap<String, Vec<TimeInterval>>,
+}
+
+/// Keys whose values are secrets, shown as `<secret>` by [`Config::masked_original`].
+const SECRET_KEYS: [&str; 9] = [
+    "auth_password",
+    "smtp_auth_password",
+    "password",
+    "credentials",
+    "bearer_token",
+    "routing_key",
+    "service_key",
+    "api_url",
+    "slack_api_url",
+];
+
+impl Config {
+    /// The configuration text with secret values (passwords, tokens, routing keys,
+    /// Slack webhook URLs) replaced by `<secret>`, as Alertmanager shows its config.
+    pub fn masked_original(&self) -> String {
+        let flow = regex::Regex::new(&format!(
+            r#"((?:^|[{{,\s])(?:{})\s*:\s*)("(?:[^"\\]|\\.)*"|'[^']*'|[^\s,}}][^,}}\n]*)"#,
+            SECRET_KEYS.join("|")
+        ))
+        .ok();
+        let mut out = String::with_capacity(self.original.len());
+        for line in self.original.split_inclusive('\n') {
+            if line.contains('{')
+                && let Some(re) = &flow
+            {
+                out.push_str(&re.replace_all(line, "${1}<secret>"));
+                continue;
+            }
+            let body = line.trim_start().trim_start_matches("- ");
+            let masked = body.split_once(':').and_then(|(k, v)| {
+                let k = k.trim().trim_matches(|c| c == '"' || c == '\'');
+                let v = v.trim();
+                (SECRET_KEYS.contains(&k) && !v.is_empty()).then_some(v)
+            });
+            match masked {
+                Some(v) => {
+                    let at = line.rfind(v).unwrap_or(line.len());
+                    out.push_str(&line[..at]);
+                    out.push_str("<secret>");
+                    out.push_str(&line[at + v.len().min(line.len() - at)..]);
+                }
+                None => out.push_str(line),
+            }
+        }
+        out
+    }
 }
 
 /// The receiver used when no configuration is given: it notifies nowhere.
@@ -439,6 +553,11 @@ impl Config {
 
 fn check_receiver(r: &ReceiverConfig, g: &GlobalConfig) -> Result<(), RulesError> {
     let name = &r.name;
+    if let Some(key) = r.other.keys().next() {
+        return Err(invalid(format!(
+            "receiver {name:?}: {key} is not supported (webhook_configs, slack_configs, pagerduty_configs and email_configs are)"
+        )));
+    }
     for w in &r.webhook_configs {
         if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
             return Err(invalid(format!(
@@ -639,5 +758,24 @@ impl Route {
         for c in &self.routes {
             c.walk(out);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_in_the_shown_config() {
+        let yaml = "global:\n  slack_api_url: https://hooks.slack.com/T/B/X\n  smtp_auth_password: 'hunter2'\nroute: {receiver: a}\nreceivers:\n- name: a\n  pagerduty_configs: [{routing_key: abc123, severity: page}]\n  webhook_configs:\n  - url: http://x/y\n    http_config:\n      basic_auth:\n        username: u\n        password: p,w\n";
+        let cfg = Config::parse(yaml).unwrap();
+        let shown = cfg.masked_original();
+        for secret in ["hooks.slack.com", "hunter2", "abc123", "p,w"] {
+            assert!(!shown.contains(secret), "{secret} visible in {shown}");
+        }
+        assert!(shown.contains("severity: page"), "{shown}");
+        assert!(shown.contains("username: u"), "{shown}");
+        assert!(shown.contains("url: http://x/y"), "{shown}");
+        assert_eq!(shown.matches("<secret>").count(), 4, "{shown}");
     }
 }

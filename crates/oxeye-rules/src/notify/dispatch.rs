@@ -61,6 +61,8 @@ pub struct TenantState {
     pub silences: Silences,
     /// Notification log.
     pub nflog: Nflog,
+    /// Whether the log changed since it was last persisted.
+    pub nflog_dirty: bool,
 }
 
 /// A send to make: one integration, one group.
@@ -310,6 +312,7 @@ impl TenantState {
                         at_ms: now_ms,
                     },
                 );
+                self.nflog_dirty = true;
                 continue;
             }
             out.push(Delivery {
@@ -322,6 +325,7 @@ impl TenantState {
                     group_labels: group.labels.clone(),
                     alerts: payload,
                     external_url: external_url.to_string(),
+                    at_ms: now_ms,
                 },
                 firing: firing.clone(),
                 resolved: resolved.clone(),

@@ -24,9 +24,7 @@ use oxeye_core::{Clock, TenantId};
 use parking_lot::Mutex;
 use serde::Serialize;
 
-pub use config::{
-    AlertingConfig, AlertmanagerConfig, BasicAuth, StaticConfig, Target, parse_duration,
-};
+pub use config::{AlertingConfig, AlertmanagerConfig, BasicAuth, StaticConfig, Target};
 
 use crate::RulesError;
 use crate::alert::{Alert, AlertSink, LabelSet};
@@ -340,6 +338,10 @@ impl AlertSink for ExternalAlertmanagers {
             return;
         }
         let mut s = self.state.lock();
+        if s.targets.is_empty() {
+            // no Alertmanager configured: nothing to queue for (as Prometheus)
+            return;
+        }
         for a in alerts {
             s.queue.push_back((tenant.clone(), a));
         }

@@ -208,11 +208,8 @@ impl Notifier {
                 let (s, l) = t.gc(now);
                 dirty_silences |= s;
                 dirty_log |= l;
-                let before = t.nflog.len();
-                let snapshot: Vec<_> = t.nflog.values().map(|e| e.at_ms).collect();
                 new.extend(t.flush_due(name, &cfg, &routes, &external_url, now));
-                dirty_log |= before != t.nflog.len()
-                    || snapshot != t.nflog.values().map(|e| e.at_ms).collect::<Vec<_>>();
+                dirty_log |= std::mem::take(&mut t.nflog_dirty);
             }
         }
         let due = {

@@ -29,6 +29,8 @@ pub struct Notification {
     pub alerts: Vec<(u64, Alert, bool)>,
     /// The notifier's external URL.
     pub external_url: String,
+    /// When the group flushed, ms.
+    pub at_ms: i64,
 }
 
 impl Notification {
@@ -198,7 +200,8 @@ impl Integration {
     ) -> Result<(), SendError> {
         match self {
             Integration::Webhook(c) => {
-                post_json(http, &c.url, &n.webhook_message(c.max_alerts)).await
+                let auth = c.http_config.authorization_header();
+                post_json(http, &c.url, auth, &n.webhook_message(c.max_alerts)).await
             }
             Integration::Slack(c) => {
                 let url = c
@@ -207,7 +210,7 @@ impl Integration {
                     .or(global.slack_api_url.as_ref())
                     .cloned()
                     .unwrap_or_default();
-                post_json(http, &url, &slack_payload(c, n)).await
+                post_json(http, &url, None, &slack_payload(c, n)).await
             }
             Integration::Pagerduty(c) => {
                 let url = c
@@ -216,7 +219,7 @@ impl Integration {
                     .or(global.pagerduty_url.as_ref())
                     .cloned()
                     .unwrap_or_else(|| "https://events.pagerduty.com/v2/enqueue".into());
-                post_json(http, &url, &pagerduty_payload(c, n)).await
+                post_json(http, &url, None, &pagerduty_payload(c, n)).await
             }
             Integration::Email(c) => super::smtp::send_email(c, global, n).await,
         }
@@ -325,22 +328,23 @@ fn alert_line(a: &Alert) -> String {
 async fn post_json<T: serde::Serialize>(
     http: &reqwest::Client,
     url: &str,
+    authorization: Option<String>,
     body: &T,
 ) -> Result<(), SendError> {
     let bytes = serde_json::to_vec(body).map_err(|e| SendError {
         message: format!("encoding the payload for {url}: {e}"),
         retryable: false,
     })?;
-    let resp = http
+    let mut req = http
         .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .map_err(|e| SendError {
-            message: format!("POST {url}: {e}"),
-            retryable: true,
-        })?;
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    if let Some(auth) = authorization {
+        req = req.header(reqwest::header::AUTHORIZATION, auth);
+    }
+    let resp = req.body(bytes).send().await.map_err(|e| SendError {
+        message: format!("POST {url}: {e}"),
+        retryable: true,
+    })?;
     let status = resp.status();
     if status.is_success() {
         return Ok(());

@@ -1,13 +1,17 @@
-//! A small SMTP client for email receivers: EHLO, AUTH PLAIN or LOGIN when a user is
+//! A small SMTP client for email receivers: EHLO, STARTTLS (rustls, web PKI roots or
+//! `tls_config.ca_file`) when the server offers it, AUTH PLAIN or LOGIN when a user is
 //! configured and the server offers it, MAIL FROM, RCPT TO for every recipient, DATA with
-//! a text (and optional HTML) body. Plain TCP only: STARTTLS is not implemented, so an
-//! email config must set `require_tls: false` (the send fails with that message
-//! otherwise).
+//! a text (and optional HTML) body. With `require_tls` (the default) a server without
+//! STARTTLS is refused, as Alertmanager does. Implicit TLS (port 465) is not supported.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
+use tokio_rustls::rustls;
 
 use super::config::{EmailConfig, GlobalConfig};
 use super::receivers::{Notification, SendError};
@@ -40,10 +44,44 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
 struct Conn {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: BufReader<ReadHalf<Box<dyn Io>>>,
+    writer: WriteHalf<Box<dyn Io>>,
     host: String,
+}
+
+fn split(io: Box<dyn Io>) -> (BufReader<ReadHalf<Box<dyn Io>>>, WriteHalf<Box<dyn Io>>) {
+    let (r, w) = tokio::io::split(io);
+    (BufReader::new(r), w)
+}
+
+/// The TLS client config: `ca_file` roots when given, else the web PKI roots.
+fn tls_config(c: &EmailConfig) -> Result<rustls::ClientConfig, SendError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match c.tls_config.as_ref().and_then(|t| t.ca_file.as_ref()) {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| err(format!("reading ca_file {path}: {e}"), false))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| err(format!("reading ca_file {path}: {e}"), false))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| err(format!("ca_file {path}: {e}"), false))?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(format!("tls setup: {e}"), false))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 impl Conn {
@@ -121,22 +159,14 @@ pub async fn send_email(
         .or_else(|| g.smtp_from.clone())
         .unwrap_or_default();
     let require_tls = c.require_tls.or(g.smtp_require_tls).unwrap_or(true);
-    if require_tls {
-        return Err(err(
-            format!(
-                "smtp {host}: require_tls is set but STARTTLS is not supported by this notifier; set require_tls: false"
-            ),
-            false,
-        ));
-    }
     let stream = tokio::time::timeout(TIMEOUT, TcpStream::connect(&host))
         .await
         .map_err(|_| err(format!("smtp {host}: connect timed out"), true))?
         .map_err(|e| err(format!("smtp {host}: {e}"), true))?;
-    let (r, w) = stream.into_split();
+    let (reader, writer) = split(Box::new(stream));
     let mut conn = Conn {
-        reader: BufReader::new(r),
-        writer: w,
+        reader,
+        writer,
         host: host.clone(),
     };
     let (code, greeting) = conn.reply().await?;
@@ -151,7 +181,45 @@ pub async fn send_email(
         .clone()
         .or_else(|| g.smtp_hello.clone())
         .unwrap_or_else(|| "localhost".into());
-    let ext = conn.command(&format!("EHLO {hello}"), 250, "EHLO").await?;
+    let mut ext = conn.command(&format!("EHLO {hello}"), 250, "EHLO").await?;
+    if ext.iter().any(|l| l.eq_ignore_ascii_case("STARTTLS")) {
+        conn.command("STARTTLS", 220, "STARTTLS").await?;
+        let config = tls_config(c)?;
+        let name = c
+            .tls_config
+            .as_ref()
+            .and_then(|t| t.server_name.clone())
+            .unwrap_or_else(|| {
+                host.rsplit_once(':')
+                    .map_or(host.as_str(), |h| h.0)
+                    .to_string()
+            });
+        let server_name = rustls::pki_types::ServerName::try_from(name.clone())
+            .map_err(|e| err(format!("smtp {host}: server name {name:?}: {e}"), false))?;
+        let Conn { reader, writer, .. } = conn;
+        let plain = reader.into_inner().unsplit(writer);
+        let tls = tokio::time::timeout(
+            TIMEOUT,
+            tokio_rustls::TlsConnector::from(Arc::new(config)).connect(server_name, plain),
+        )
+        .await
+        .map_err(|_| err(format!("smtp {host}: TLS handshake timed out"), true))?
+        .map_err(|e| err(format!("smtp {host}: TLS handshake: {e}"), false))?;
+        let (reader, writer) = split(Box::new(tls));
+        conn = Conn {
+            reader,
+            writer,
+            host: host.clone(),
+        };
+        ext = conn.command(&format!("EHLO {hello}"), 250, "EHLO").await?;
+    } else if require_tls {
+        return Err(err(
+            format!(
+                "smtp {host}: require_tls is true (the default) but the server does not advertise STARTTLS"
+            ),
+            false,
+        ));
+    }
     let user = c
         .auth_username
         .clone()
@@ -211,12 +279,39 @@ fn bare(addr: &str) -> &str {
     }
 }
 
+/// `Mon, 06 May 2024 12:00:00 +0000`.
+fn rfc2822(ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = ms.div_euclid(86_400_000);
+    let secs = ms.rem_euclid(86_400_000) / 1000;
+    let (y, m, d) = oxeye_core::civil::civil_from_days(days);
+    let wd = DAYS
+        .get(days.rem_euclid(7) as usize)
+        .copied()
+        .unwrap_or("Mon");
+    let mon = MONTHS.get((m - 1) as usize).copied().unwrap_or("Jan");
+    format!(
+        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} +0000",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// The message with headers, CRLF line ends and dot-stuffing.
 fn message(c: &EmailConfig, from: &str, to: &[String], n: &Notification) -> String {
     let mut headers: Vec<(String, String)> = vec![
         ("From".into(), from.to_string()),
         ("To".into(), to.join(", ")),
         ("Subject".into(), n.title()),
+        ("Date".into(), rfc2822(n.at_ms)),
+        (
+            "Message-Id".into(),
+            format!("<{}.{}@oxeye>", n.at_ms, super::api::hash_hex(&n.group_key)),
+        ),
         ("MIME-Version".into(), "1.0".into()),
     ];
     for (k, v) in &c.headers {
@@ -282,5 +377,9 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64(b"\0user\0pass"), "AHVzZXIAcGFzcw==");
+        assert_eq!(
+            rfc2822(1_714_996_800_000),
+            "Mon, 06 May 2024 12:00:00 +0000"
+        );
     }
 }

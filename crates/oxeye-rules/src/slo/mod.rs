@@ -3,7 +3,7 @@
 //! A spec names a `service`, `labels` and `slos[]`, each with an `objective`, an SLI
 //! (`events.error_query`/`total_query` with `{{.window}}`, or `raw.error_ratio_query`) and
 //! `alerting` (`page_alert`, `ticket_alert`). [`spec::load`] parses and validates it;
-//! [`generate`] yields Sloth's three groups per SLO ([`rules`]): SLI recording rules over
+//! [`generate`] yields Sloth's groups per SLO ([`rules`]): SLI recording rules over
 //! eight windows, metadata recording rules, and the multi-window multi-burn-rate alerts.
 //! [`SloRegistry`] keeps the loaded SLOs and reads their current state back from the
 //! recorded series for `/api/v1/slos`.

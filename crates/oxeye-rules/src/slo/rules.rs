@@ -316,18 +316,23 @@ fn alert_rules(slo: &Slo) -> Vec<RuleSpec> {
     rules
 }
 
-/// Sloth's three groups for `slo`.
+/// Sloth's groups for `slo`: three, or two when both alerts are disabled.
 pub fn groups(slo: &Slo) -> Result<Vec<RuleGroupSpec>, RulesError> {
     let group = |kind: &str, rules: Vec<RuleSpec>| RuleGroupSpec {
         name: format!("sloth-slo-{kind}-{}", slo.id),
         rules,
         ..RuleGroupSpec::default()
     };
-    Ok(vec![
+    let mut groups = vec![
         group("sli-recordings", sli_rules(slo)?),
         group("meta-recordings", meta_rules(slo)),
-        group("alerts", alert_rules(slo)),
-    ])
+    ];
+    // with both alerts disabled Sloth leaves the alert group out
+    let alerts = alert_rules(slo);
+    if !alerts.is_empty() {
+        groups.push(group("alerts", alerts));
+    }
+    Ok(groups)
 }
 
 #[cfg(test)]

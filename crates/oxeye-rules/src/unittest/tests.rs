@@ -83,6 +83,11 @@ tests:
     exp_samples:
     - labels: '{}'
       value: 0.3
+  - expr: a * 3
+    eval_time: 0m
+    exp_samples:
+    - labels: '{}'
+      value: 0.31
   - expr: a
     exp_samples:
     - labels: 'a{'
@@ -92,9 +97,13 @@ tests:
     );
     assert_eq!(code, 1);
     assert!(
-        out.contains("exp: {} 3E-01\n        got: {} 3.0000000000000004E-01"),
+        out.contains(
+            "    expr: \"a * 3\", time: 0s,\n        exp: {} 3.1E-01\n        got: {} 3.0000000000000004E-01"
+        ),
         "{out}"
     );
+    // Within the tolerance: 0.1 * 3 meets 0.3.
+    assert_eq!(out.matches("expr: \"a * 3\"").count(), 1, "{out}");
     assert!(
         out.contains("    expr: \"a\", time: 0s, err: labels \"a{\""),
         "{out}"
@@ -162,4 +171,39 @@ fn several_files_fail_if_one_fails() {
     assert_eq!(run(&[ok.clone(), bad, ok], &mut out), 1);
     let out = String::from_utf8(out).unwrap();
     assert_eq!(out.matches("  SUCCESS").count(), 2, "{out}");
+}
+
+#[test]
+fn value_tolerance() {
+    assert!(exec::values_match(0.3, 0.1 * 3.0));
+    assert!(exec::values_match(1.0, 0.999_999_999_999_9));
+    assert!(!exec::values_match(1.0, 1.001));
+    assert!(!exec::values_match(f64::NAN, f64::NAN));
+    assert!(exec::values_match(f64::INFINITY, f64::INFINITY));
+    assert!(!exec::values_match(0.0, 1e-300));
+}
+
+#[test]
+fn split_streams_follow_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "t.yml",
+        "rule_files: [nope.yml]\ntests:\n- input_series:\n  - series: a\n    values: 1\n  promql_expr_test:\n  - expr: a\n    exp_samples:\n    - labels: a\n      value: 2\n  - expr: a\n    exp_samples:\n    - labels: a\n      value: 3\n",
+    );
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run_split(std::slice::from_ref(&p), &mut out, &mut err), 1);
+    let (out, err) = (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    );
+    // One blank line per failure on stdout, then one after the file.
+    assert_eq!(out, format!("Unit Testing:  {}\n\n\n\n", p.display()));
+    assert!(
+        err.starts_with(
+            "  WARNING: no file match pattern nope.yml\n  FAILED:\n    expr: \"a\", time: 0s,\n"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("    expr: ").count(), 2, "{err}");
 }

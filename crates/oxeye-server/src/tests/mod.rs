@@ -1,5 +1,6 @@
 //! Router tests over a small in-memory store implementing the core traits.
 
+mod alertmanager_api;
 mod api_contract;
 mod jaeger_api;
 mod loki_encoding;

@@ -114,41 +114,6 @@ pub struct Target {
     pub basic_auth: Option<(String, String)>,
 }
 
-/// Parses a Prometheus duration such as `10s`, `1m30s`, `500ms`.
-pub fn parse_duration(s: &str) -> Result<std::time::Duration, RulesError> {
-    let bad = || RulesError::Invalid(format!("not a valid duration string: {s:?}"));
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total_ms: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit_ms: u64 = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total_ms = n
-            .checked_mul(unit_ms)
-            .and_then(|v| total_ms.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    Ok(std::time::Duration::from_millis(total_ms))
-}
-
 impl AlertingConfig {
     /// Checks the section and lists the Alertmanagers to post to.
     pub fn targets(&self) -> Result<Vec<Target>, RulesError> {
@@ -173,7 +138,9 @@ impl AlertingConfig {
                     am.scheme
                 )));
             }
-            let timeout = parse_duration(&am.timeout).map_err(|e| at(format!("timeout: {e}")))?;
+            let timeout_ms = crate::file::parse_duration(&am.timeout)
+                .map_err(|e| at(format!("timeout: {e}")))?;
+            let timeout = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
             if timeout.is_zero() {
                 return Err(at("timeout must be greater than 0".into()));
             }
@@ -261,20 +228,5 @@ mod tests {
         }
         let err = parse("alertmanagers: [{relabel_configs: []}]").expect_err("unknown key");
         assert!(err.contains("relabel_configs"), "{err}");
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(
-            parse_duration("500ms").ok(),
-            Some(std::time::Duration::from_millis(500))
-        );
-        assert_eq!(
-            parse_duration("1h1s").ok(),
-            Some(std::time::Duration::from_secs(3601))
-        );
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("5x").is_err());
     }
 }
