@@ -138,6 +138,28 @@ pub fn validate(file: &RuleFile, language: RuleLanguage) -> Vec<RulesError> {
     validate::validate_file(file, language)
 }
 
+/// Rules defined twice in a file (same `record`/`alert` name and labels), as
+/// `promtool check rules`'s lint reports them: each duplicated name with its labels.
+pub fn duplicate_rules(file: &RuleFile) -> Vec<(String, BTreeMap<String, String>)> {
+    let mut seen: Vec<(String, BTreeMap<String, String>)> = file
+        .groups
+        .iter()
+        .flat_map(|g| g.rules.iter())
+        .filter_map(|r| {
+            let name = r.record.as_deref().or(r.alert.as_deref())?;
+            Some((name.to_string(), r.labels.clone()))
+        })
+        .collect();
+    seen.sort();
+    let mut out: Vec<(String, BTreeMap<String, String>)> = seen
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0].clone())
+        .collect();
+    out.dedup();
+    out
+}
+
 /// Parses a Prometheus duration (`1h30m`, `5m`, `0s`, `1d`, `2w`, `1y`) into ms.
 ///
 /// Units run from largest to smallest, each at most once (`y`, `w`, `d`, `h`, `m`, `s`,

@@ -110,50 +110,6 @@ pub fn check(text: &str) -> Result<(), RulesError> {
     compile(DEFAULT_NAME, text, "", None).map(|_| ())
 }
 
-/// Parses a Prometheus duration (`1h30m`, `5m`, `0`, `1d`, `2w`, `1y`, `100ms`) into ms.
-pub(crate) fn parse_prom_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    if s.is_empty() {
-        return None;
-    }
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    let mut rest = s;
-    let mut total: i64 = 0;
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let (num, tail) = rest.split_at(digits);
-        let n: i64 = num.parse().ok()?;
-        // "ms" before "m": take the longest unit that matches.
-        let (idx, unit, mult) = UNITS
-            .iter()
-            .enumerate()
-            .filter(|(_, (u, _))| tail.starts_with(u))
-            .max_by_key(|(_, (u, _))| u.len())
-            .map(|(i, (u, m))| (i, *u, *m))?;
-        if idx < next_unit {
-            return None;
-        }
-        next_unit = idx + 1;
-        total = total.checked_add(n.checked_mul(mult)?)?;
-        rest = tail.get(unit.len()..)?;
-    }
-    Some(total)
-}
-
 type QueryRequest = (String, mpsc::SyncSender<Result<Vector, String>>);
 
 fn label_map(labels: &LabelSet) -> Value {
@@ -200,7 +156,8 @@ fn vector_value(v: Vector) -> Value {
 fn all_funcs(external_url: &str, query: Option<mpsc::Sender<QueryRequest>>) -> FuncMap {
     let mut m = funcs::func_map(external_url);
     let query = query.map(parking_lot::Mutex::new);
-    m.insert(
+    let mut q = FuncMap::new();
+    q.insert(
         "query".into(),
         Arc::new(move |a: &[Value]| {
             let [Value::String(expr)] = a else {
@@ -222,6 +179,7 @@ fn all_funcs(external_url: &str, query: Option<mpsc::Sender<QueryRequest>>) -> F
             Ok(vector_value(vector))
         }),
     );
+    m.extend(funcs::named_errors(q));
     m.insert(
         PRINT_FN.into(),
         Arc::new(|a: &[Value]| match a.last() {
@@ -277,7 +235,9 @@ fn execute(name: &str, tmpl: &Template, data: &Value) -> Result<String, RulesErr
     tmpl.execute_to_string(data).map_err(|e| {
         RulesError::Template(format!(
             "error executing template {name}: {}",
-            e.to_string().replace(BODY, name)
+            e.to_string()
+                .trim_start_matches("execution error: ")
+                .replace(BODY, name)
         ))
     })
 }

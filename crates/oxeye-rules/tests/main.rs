@@ -7,3 +7,4 @@ mod notify_restart;
 mod notify_support;
 mod slo_generate;
 mod template_expand;
+mod unittest_run;

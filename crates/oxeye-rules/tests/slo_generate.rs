@@ -475,3 +475,38 @@ fn promtool_accepts_the_generated_rules() {
         );
     }
 }
+
+#[test]
+fn several_slos_give_their_groups_in_spec_order_and_names_are_unique() {
+    let two = format!(
+        "{RAW_NO_TICKET}  - name: risk-wifi-client-satisfaction\n    objective: 99.5\n    sli:\n      raw:\n        error_ratio_query: avg_over_time(wifi_risk_ratio[{{{{.window}}}}])\n    alerting:\n      name: WifiRisk\n"
+    );
+    let file = slo::generate(&two).expect("generate");
+    let names: Vec<&str> = file.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "sloth-slo-sli-recordings-home-wifi-good-wifi-client-satisfaction",
+            "sloth-slo-meta-recordings-home-wifi-good-wifi-client-satisfaction",
+            "sloth-slo-alerts-home-wifi-good-wifi-client-satisfaction",
+            "sloth-slo-sli-recordings-home-wifi-risk-wifi-client-satisfaction",
+            "sloth-slo-meta-recordings-home-wifi-risk-wifi-client-satisfaction",
+            "sloth-slo-alerts-home-wifi-risk-wifi-client-satisfaction",
+        ]
+    );
+    // the second SLO has no labels of its own: the spec's apply
+    assert_eq!(
+        file.groups[3].rules[0]
+            .labels
+            .get("cluster")
+            .map(String::as_str),
+        Some("valhalla")
+    );
+    assert_eq!(file.groups[5].rules.len(), 2, "page and ticket");
+
+    let dup = two.replace(
+        "risk-wifi-client-satisfaction",
+        "good-wifi-client-satisfaction",
+    );
+    assert!(err_of(&dup).contains("defined twice"), "{}", err_of(&dup));
+}

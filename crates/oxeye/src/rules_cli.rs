@@ -7,14 +7,78 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `oxeye check rules FILE...`: prints promtool's report; exit 1 when a file is invalid.
+///
+/// As promtool: `Checking FILE` and `  SUCCESS: N rules found` on stdout, `  FAILED:`
+/// and one line per problem on stderr; duplicated rules are reported as a lint failure
+/// that does not change the exit code. `--logql` checks expressions as LogQL.
 pub fn check_rules(files: &[PathBuf], logql: bool, out: &mut dyn Write) -> ExitCode {
-    let _ = (files, logql, out);
-    ExitCode::FAILURE
+    let language = if logql {
+        oxeye_rules::file::RuleLanguage::Logql
+    } else {
+        oxeye_rules::file::RuleLanguage::Promql
+    };
+    let mut failed = false;
+    for file in files {
+        let _ = writeln!(out, "Checking {}", file.display());
+        match check_one(file, language) {
+            Ok((rules, duplicates)) if duplicates.is_empty() => {
+                let _ = writeln!(out, "  SUCCESS: {rules} rules found");
+            }
+            Ok((_, duplicates)) => {
+                let mut msg = format!("lint error {} duplicate rule(s) found.\n", duplicates.len());
+                for (name, labels) in duplicates {
+                    msg.push_str(&format!("Metric: {name}\nLabel(s):\n"));
+                    for (k, v) in labels {
+                        msg.push_str(&format!("\t{k}: {v}\n"));
+                    }
+                }
+                msg.push_str("Might cause inconsistency while recording expressions");
+                eprintln!("  FAILED:\n{msg}");
+            }
+            Err(errors) => {
+                failed = true;
+                eprintln!("  FAILED:");
+                for e in errors {
+                    eprintln!("{}: {e}", file.display());
+                }
+            }
+        }
+        let _ = writeln!(out);
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
-/// `oxeye test rules FILE...`.
+/// The number of rules and the duplicated ones of a valid file, or its problems.
+#[allow(clippy::type_complexity)]
+fn check_one(
+    file: &std::path::Path,
+    language: oxeye_rules::file::RuleLanguage,
+) -> Result<
+    (
+        usize,
+        Vec<(String, std::collections::BTreeMap<String, String>)>,
+    ),
+    Vec<String>,
+> {
+    let text = std::fs::read_to_string(file).map_err(|e| vec![format!("cannot read: {e}")])?;
+    let parsed = oxeye_rules::file::parse(&text).map_err(|e| vec![e.to_string()])?;
+    let problems = oxeye_rules::file::validate(&parsed, language);
+    if !problems.is_empty() {
+        return Err(problems.into_iter().map(|e| e.to_string()).collect());
+    }
+    let rules = parsed.groups.iter().map(|g| g.rules.len()).sum();
+    Ok((rules, oxeye_rules::file::duplicate_rules(&parsed)))
+}
+
+/// `oxeye test rules FILE...`: headings and verdicts to `out`, failures to stderr, as
+/// promtool prints them.
 pub fn test_rules(files: &[PathBuf], out: &mut dyn Write) -> ExitCode {
-    ExitCode::from(oxeye_rules::unittest::run(files, out).clamp(0, 255) as u8)
+    let code = oxeye_rules::unittest::run_split(files, out, &mut std::io::stderr().lock());
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// `oxeye slo generate FILE`: prints the generated rule file as YAML.

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `oxeye` binary on free loopback ports with a temporary
 //! storage directory, driven over HTTP and gRPC.
 
+mod alert_latency;
+mod alertmanager_external;
 mod api;
 mod architecture;
 mod cli;
@@ -15,7 +17,9 @@ mod promql_diff;
 mod reads;
 mod remote_read;
 mod restart;
+mod rules_check;
 mod rules_unittest;
+mod slo_api;
 mod slo_cli;
 mod traces;
 mod traces_crash;

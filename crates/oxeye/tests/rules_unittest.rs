@@ -10,6 +10,15 @@ use crate::harness::BIN;
 
 const PROMTOOL: &str = "/usr/bin/promtool";
 
+/// Files on which oxeye is known to answer differently from promtool 2.42, and why. The
+/// test fails when one of them starts agreeing, so that it leaves this list.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[(
+    "43_rate_closed_window.yml",
+    "oxeye-promql's range selectors exclude the sample at the window's start (as \
+     Prometheus 3 does); Prometheus 2.42 includes it, so rate(x[1m]) over 1m samples \
+     has two points there and none here",
+)];
+
 fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rules/unit")
 }
@@ -28,6 +37,64 @@ fn corpus() -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// Files whose report differs from promtool's although the verdict is the same:
+/// their errors quote parser messages (YAML, series notation, PromQL), which are worded
+/// differently.
+const PARSER_MESSAGES: &[&str] = &[
+    "28_invalid_yaml_field.yml",
+    "29_invalid_series.yml",
+    "30_invalid_rule_file.yml",
+    "40_expr_error.yml",
+    "42_exp_labels_invalid.yml",
+];
+
+/// stdout and stderr of a `test rules` run in the corpus directory.
+fn streams(program: &str, name: &str) -> (String, String) {
+    let out = Command::new(program)
+        .args(["test", "rules", name])
+        .current_dir(corpus_dir())
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn reports_match_promtool_byte_for_byte() {
+    if !Path::new(PROMTOOL).exists() {
+        eprintln!("note: {PROMTOOL} is absent; report texts are not compared");
+        return;
+    }
+    let mut same = 0;
+    let mut differing = Vec::new();
+    let files = corpus();
+    for file in &files {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        if PARSER_MESSAGES.contains(&name.as_str())
+            || KNOWN_DIFFERENCES.iter().any(|(f, _)| *f == name)
+        {
+            continue;
+        }
+        let ours = streams(BIN, &name);
+        let theirs = streams(PROMTOOL, &name);
+        if ours == theirs {
+            same += 1;
+        } else {
+            differing.push(format!(
+                "{name}:\n--- oxeye stdout\n{}--- oxeye stderr\n{}--- promtool stdout\n{}--- promtool stderr\n{}",
+                ours.0, ours.1, theirs.0, theirs.1
+            ));
+        }
+    }
+    eprintln!(
+        "oxeye's stdout and stderr are promtool's, byte for byte, on {same} of {} files",
+        files.len()
+    );
+    assert!(differing.is_empty(), "{}", differing.join("\n\n"));
 }
 
 fn recorded_verdicts() -> BTreeMap<String, i32> {
@@ -60,6 +127,7 @@ fn verdicts_match_promtool_on_every_corpus_file() {
         eprintln!("note: {PROMTOOL} is absent; comparing with the recorded promtool verdicts");
     }
     let mut disagreements = Vec::new();
+    let mut known_count = 0;
     for file in &files {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let (ours, our_text) = exit_code(
@@ -72,7 +140,11 @@ fn verdicts_match_promtool_on_every_corpus_file() {
             our_text.starts_with(&format!("Unit Testing:  {name}\n")),
             "{name}: {our_text}"
         );
-        let marker = if ours == 0 { "  SUCCESS\n" } else { "  FAILED:\n" };
+        let marker = if ours == 0 {
+            "  SUCCESS\n"
+        } else {
+            "  FAILED:\n"
+        };
         assert!(our_text.contains(marker), "{name}: {our_text}");
         let theirs = if have_promtool {
             let (code, _) = exit_code(
@@ -92,6 +164,16 @@ fn verdicts_match_promtool_on_every_corpus_file() {
                 .get(&name)
                 .unwrap_or_else(|| panic!("{name} has no recorded verdict"))
         };
+        let known = KNOWN_DIFFERENCES.iter().find(|(f, _)| *f == name);
+        if let Some((_, why)) = known {
+            assert_ne!(
+                ours, theirs,
+                "{name} now agrees with promtool: take it off KNOWN_DIFFERENCES"
+            );
+            eprintln!("known difference on {name}: {why}");
+            known_count += 1;
+            continue;
+        }
         if ours != theirs {
             disagreements.push(format!(
                 "{name}: oxeye exit {ours}, promtool exit {theirs}\n{our_text}"
@@ -99,8 +181,8 @@ fn verdicts_match_promtool_on_every_corpus_file() {
         }
     }
     eprintln!(
-        "oxeye and promtool agree on {} of {} files",
-        files.len() - disagreements.len(),
+        "oxeye and promtool agree on {} of {} files ({known_count} known differences)",
+        files.len() - disagreements.len() - known_count,
         files.len()
     );
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));

@@ -325,9 +325,54 @@ fn str1(m: &mut FuncMap, name: &'static str, f: impl Fn(&str) -> String + Send +
     f1(m, name, move |v| Ok(string(f(&to_str(v)))));
 }
 
+/// The verbs of a Go format string, in the order they take arguments (`%%` takes none).
+fn format_verbs(f: &str) -> Vec<char> {
+    let mut verbs = Vec::new();
+    let mut chars = f.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        for v in chars.by_ref() {
+            if v == '*' {
+                verbs.push('*');
+            } else if v.is_ascii_alphabetic() || v == '%' {
+                if v != '%' {
+                    verbs.push(v);
+                }
+                break;
+            }
+        }
+    }
+    verbs
+}
+
+/// Go's `printf`, with floats under `%v` printed as Go prints them (`1e-09`, not
+/// `0.000000001`); everything else is the template engine's own `printf`.
+fn go_printf(args: &[Value]) -> R {
+    let Some(Value::String(f)) = args.first() else {
+        return Err(err("printf: the first argument must be a format string"));
+    };
+    let mut data: BTreeMap<Arc<str>, Value> = BTreeMap::new();
+    data.insert(Arc::from("F"), Value::String(f.clone()));
+    let verbs = format_verbs(f);
+    let mut src = String::from("{{printf .F");
+    for (i, a) in args.iter().skip(1).enumerate() {
+        let a = match (verbs.get(i), a) {
+            (Some('v'), Value::Float(x)) => string(float_v(*x)),
+            _ => a.clone(),
+        };
+        data.insert(Arc::from(format!("A{i}")), a);
+        src.push_str(&format!(" .A{i}"));
+    }
+    src.push_str("}}");
+    gotmpl::execute(&src, &Value::Map(Arc::new(data))).map(string)
+}
+
 /// Every function except `query` (which needs the evaluation's query function).
 pub(crate) fn func_map(external_url: &str) -> FuncMap {
     let mut m = FuncMap::new();
+    m.insert("printf".into(), Arc::new(go_printf));
     num1(&mut m, "humanize", |v| Ok(string(humanize(v))));
     num1(&mut m, "humanize1024", |v| Ok(string(humanize1024(v))));
     num1(&mut m, "humanizeDuration", |v| {
@@ -417,8 +462,7 @@ pub(crate) fn func_map(external_url: &str) -> FuncMap {
     str1(&mut m, "tableLink", |e| graph_link(e, 1));
     f1(&mut m, "parseDuration", |v| {
         let s = to_str(v);
-        let ms = crate::template::parse_prom_duration(&s)
-            .ok_or_else(|| err(format!("not a valid duration string: {s:?}")))?;
+        let ms = crate::file::parse_duration(&s).map_err(|e| err(e.to_string()))?;
         Ok(Value::Float(ms as f64 / 1000.0))
     });
     num1(&mut m, "toDuration", |v| {
@@ -448,7 +492,25 @@ pub(crate) fn func_map(external_url: &str) -> FuncMap {
         "pathPrefix".into(),
         Arc::new(move |_: &[Value]| Ok(string(path.clone()))),
     );
-    m
+    named_errors(m)
+}
+
+/// Prefixes a function's errors with `error calling <name>: `, as Go's templates do.
+pub(crate) fn named_errors(m: FuncMap) -> FuncMap {
+    m.into_iter()
+        .map(|(name, f)| {
+            let label = name.clone();
+            let g: gotmpl::ValueFunc = Arc::new(move |a: &[Value]| {
+                f(a).map_err(|e| match e {
+                    TemplateError::Exec(msg) => {
+                        TemplateError::Exec(format!("error calling {label}: {msg}"))
+                    }
+                    other => other,
+                })
+            });
+            (name, g)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -529,6 +591,21 @@ mod tests {
             graph_link("up == 0", 1),
             "/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
         );
+    }
+
+    #[test]
+    fn printf_prints_floats_as_go() {
+        let p = |args: &[Value]| go_printf(args).unwrap().to_string();
+        let f = |s: &str| string(s);
+        assert_eq!(p(&[f("%v"), Value::Float(1e-9)]), "1e-09");
+        assert_eq!(
+            p(&[f("%v|%g"), Value::Float(1e6), Value::Float(1e6)]),
+            "1e+06|1e+06"
+        );
+        assert_eq!(p(&[f("%.2f%%"), Value::Float(12.345)]), "12.35%");
+        assert_eq!(p(&[f("%s-%d"), f("a"), Value::Int(3)]), "a-3");
+        assert_eq!(p(&[f("%5.1f|%v"), Value::Float(2.25), f("x")]), "  2.2|x");
+        assert!(go_printf(&[Value::Int(1)]).is_err());
     }
 
     #[test]

@@ -5,71 +5,17 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use oxeye_core::{
-    AppendStats, Labels, MetricsAppender, MetricsQuerier, MetricsQueryable, Sample, StoreError,
-    TenantId, WriteBatch,
-};
-use oxeye_promql::promqltest::{MemStore, Point, parse::parse_series};
-use parking_lot::RwLock;
+use std::sync::Arc;
+
+use oxeye_core::{Labels, MetricsAppender, Sample, SeriesWrite, TenantId, WriteBatch};
+use oxeye_promql::promqltest::{Point, parse::parse_series};
 
 use super::format::{self, AlertView};
 use super::spec::TestGroup;
-use crate::RulesError;
-use crate::file::RuleLanguage;
+use crate::file::{RuleLanguage, parse_duration};
 use crate::group::{AlertState, Group, GroupOptions};
-use crate::query::{QueryFunc, Vector};
-use crate::template::parse_prom_duration;
-
-/// Input series and everything the rules write, in memory.
-#[derive(Debug, Default)]
-pub(crate) struct TestStore {
-    inner: RwLock<MemStore>,
-}
-
-impl MetricsQueryable for TestStore {
-    fn querier(
-        &self,
-        tenant: &TenantId,
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Box<dyn MetricsQuerier>, StoreError> {
-        self.inner.read().querier(tenant, mint, maxt)
-    }
-}
-
-impl MetricsAppender for TestStore {
-    fn append(&self, _tenant: &TenantId, batch: WriteBatch) -> Result<AppendStats, StoreError> {
-        let mut stats = AppendStats::default();
-        let mut store = self.inner.write();
-        for s in batch.series {
-            stats.samples += s.samples.len();
-            store.add(s.labels, s.samples);
-        }
-        Ok(stats)
-    }
-}
-
-/// PromQL over the test store, with the engine settings of Prometheus's test runner.
-pub(crate) struct StoreQuery<'a> {
-    pub engine: oxeye_promql::Engine,
-    pub store: &'a TestStore,
-}
-
-impl QueryFunc for StoreQuery<'_> {
-    fn instant(&self, tenant: &TenantId, expr: &str, t_ms: i64) -> Result<Vector, RulesError> {
-        let out = self
-            .engine
-            .instant(self.store, tenant, expr, t_ms)
-            .map_err(|e| RulesError::Query(e.to_string()))?;
-        match out.value {
-            oxeye_promql::Value::Vector(v) => Ok(v.into_iter().map(|(l, _, v)| (l, v)).collect()),
-            oxeye_promql::Value::Scalar(_, v) => Ok(vec![(Labels::default(), v)]),
-            _ => Err(RulesError::Query(
-                "rule result is not a vector or scalar".into(),
-            )),
-        }
-    }
-}
+use crate::memory::MemMetrics;
+use crate::query::{PromqlQuery, QueryFunc};
 
 /// Settings shared by the test groups of a file.
 pub(crate) struct FileContext<'a> {
@@ -81,8 +27,7 @@ pub(crate) struct FileContext<'a> {
 fn duration(field: &str, s: &Option<String>) -> Result<i64, String> {
     match s {
         None => Ok(0),
-        Some(s) => parse_prom_duration(s)
-            .ok_or_else(|| format!("{field}: not a valid duration string: {s:?}")),
+        Some(s) => parse_duration(s).map_err(|e| format!("{field}: {e}")),
     }
 }
 
@@ -93,8 +38,8 @@ fn label_map(l: &Labels) -> BTreeMap<String, String> {
 }
 
 /// Loads the series of `tg` into a new store.
-fn load_series(tg: &TestGroup, interval_ms: i64) -> Result<TestStore, String> {
-    let mut mem = MemStore::new();
+fn load_series(tg: &TestGroup, interval_ms: i64, tenant: &TenantId) -> Result<MemMetrics, String> {
+    let mut batch = WriteBatch::default();
     for s in &tg.input_series {
         let line = format!("{} {}", s.series, s.values.text());
         let desc = parse_series(&line).map_err(|e| format!("{}: {e}", s.series))?;
@@ -104,11 +49,17 @@ fn load_series(tg: &TestGroup, interval_ms: i64) -> Result<TestStore, String> {
                 samples.push(Sample::new(i as i64 * interval_ms, *v));
             }
         }
-        mem.add(desc.labels, samples);
+        batch.series.push(SeriesWrite {
+            labels: desc.labels,
+            samples,
+            exemplars: Vec::new(),
+        });
     }
-    Ok(TestStore {
-        inner: RwLock::new(mem),
-    })
+    let store = MemMetrics::new();
+    store
+        .append(tenant, batch)
+        .map_err(|e| format!("loading input series: {e}"))?;
+    Ok(store)
 }
 
 /// Builds the groups of the rule files, ordered as `group_eval_order` asks.
@@ -211,14 +162,14 @@ fn run_group_inner(tg: &TestGroup, ctx: &FileContext<'_>) -> Result<Vec<String>,
         ms => ms,
     };
     let tenant = TenantId::new("unittest").map_err(|e| e.to_string())?;
-    let store = load_series(tg, interval_ms)?;
+    let store = Arc::new(load_series(tg, interval_ms, &tenant)?);
     let mut groups = match load_groups(tg, ctx, &tenant, interval_ms) {
         Ok(g) => g,
         Err(errs) => return Ok(errs),
     };
-    let query = StoreQuery {
+    let query = PromqlQuery {
         engine: oxeye_promql::promqltest::test_engine(),
-        store: &store,
+        queryable: store.clone(),
     };
 
     // Alert tests by eval time.
@@ -257,7 +208,7 @@ fn run_group_inner(tg: &TestGroup, ctx: &FileContext<'_>) -> Result<Vec<String>,
     while ts <= max_t {
         let mut eval_errs = Vec::new();
         for g in &mut groups {
-            g.eval(ts, &query, &store);
+            g.eval(ts, &query, store.as_ref());
             for r in g.rule_statuses() {
                 if r.last_evaluation_ms == Some(ts)
                     && let Some(e) = &r.last_error

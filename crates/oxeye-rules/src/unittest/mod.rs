@@ -17,31 +17,75 @@ pub mod spec;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::template::parse_prom_duration;
+use crate::file::parse_duration;
 
 /// Runs the test files, writing promtool's report to `out`; returns the exit code (0 all
 /// passed, 1 a test failed or a file is invalid).
 pub fn run(files: &[PathBuf], out: &mut dyn Write) -> i32 {
+    run_streams(files, &mut Streams { out, err: None })
+}
+
+/// [`run`] with promtool's two streams: headings and verdicts to `out`, failures and
+/// warnings to `err` (with a blank line on `out` for each failure, as promtool prints).
+pub fn run_split(files: &[PathBuf], out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    run_streams(
+        files,
+        &mut Streams {
+            out,
+            err: Some(err),
+        },
+    )
+}
+
+/// Where the report goes: one stream, or promtool's stdout/stderr split.
+struct Streams<'a> {
+    out: &'a mut dyn Write,
+    err: Option<&'a mut dyn Write>,
+}
+
+impl Streams<'_> {
+    fn out(&mut self, line: &str) {
+        let _ = writeln!(self.out, "{line}");
+    }
+
+    fn err(&mut self, line: &str) {
+        let w: &mut dyn Write = match &mut self.err {
+            Some(e) => &mut **e,
+            None => &mut *self.out,
+        };
+        let _ = writeln!(w, "{line}");
+    }
+}
+
+fn run_streams(files: &[PathBuf], s: &mut Streams<'_>) -> i32 {
     let mut failed = false;
     for f in files {
-        let _ = writeln!(out, "Unit Testing:  {}", f.display());
-        let errs = run_file(f, out);
+        s.out(&format!("Unit Testing:  {}", f.display()));
+        let mut warnings = Vec::new();
+        let errs = run_file(f, &mut warnings);
+        for w in warnings {
+            s.err(&w);
+        }
         if errs.is_empty() {
-            let _ = writeln!(out, "  SUCCESS");
+            s.out("  SUCCESS");
         } else {
             failed = true;
-            let _ = writeln!(out, "  FAILED:");
+            s.err("  FAILED:");
             for e in &errs {
-                let _ = writeln!(out, "{e}");
+                s.err(e);
+                if s.err.is_some() {
+                    s.out("");
+                }
             }
         }
-        let _ = writeln!(out);
+        s.out("");
     }
     i32::from(failed)
 }
 
-/// Runs one file; the failures found (empty: every test passed).
-pub fn run_file(path: &Path, out: &mut dyn Write) -> Vec<String> {
+/// Runs one file; the failures found (empty: every test passed). Warnings (a rule file
+/// pattern matching nothing) are added to `warnings`.
+pub fn run_file(path: &Path, warnings: &mut Vec<String>) -> Vec<String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => return vec![format!("cannot read {}: {e}", path.display())],
@@ -57,13 +101,10 @@ pub fn run_file(path: &Path, out: &mut dyn Write) -> Vec<String> {
     };
     let eval_interval_ms = match &file.evaluation_interval {
         None => 60_000,
-        Some(s) => match parse_prom_duration(s) {
-            Some(0) | None => {
-                return vec![format!(
-                    "evaluation_interval: not a valid duration string: {s:?}"
-                )];
-            }
-            Some(ms) => ms,
+        Some(s) => match parse_duration(s) {
+            Ok(0) => return vec![format!("evaluation_interval: must be positive: {s:?}")],
+            Err(e) => return vec![format!("evaluation_interval: {e}")],
+            Ok(ms) => ms,
         },
     };
     for (i, name) in file.group_eval_order.iter().enumerate() {
@@ -80,7 +121,7 @@ pub fn run_file(path: &Path, out: &mut dyn Write) -> Vec<String> {
     for pattern in &file.rule_files {
         match crate::file::expand_globs(std::slice::from_ref(pattern), base) {
             Ok(found) if found.is_empty() => {
-                let _ = writeln!(out, "  WARNING: no file match pattern {pattern}");
+                warnings.push(format!("  WARNING: no file match pattern {pattern}"));
             }
             Ok(found) => rule_files.extend(found),
             Err(e) => return vec![e.to_string()],

@@ -182,3 +182,28 @@ fn value_tolerance() {
     assert!(exec::values_match(f64::INFINITY, f64::INFINITY));
     assert!(!exec::values_match(0.0, 1e-300));
 }
+
+#[test]
+fn split_streams_follow_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "t.yml",
+        "rule_files: [nope.yml]\ntests:\n- input_series:\n  - series: a\n    values: 1\n  promql_expr_test:\n  - expr: a\n    exp_samples:\n    - labels: a\n      value: 2\n  - expr: a\n    exp_samples:\n    - labels: a\n      value: 3\n",
+    );
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(run_split(std::slice::from_ref(&p), &mut out, &mut err), 1);
+    let (out, err) = (
+        String::from_utf8(out).unwrap(),
+        String::from_utf8(err).unwrap(),
+    );
+    // One blank line per failure on stdout, then one after the file.
+    assert_eq!(out, format!("Unit Testing:  {}\n\n\n\n", p.display()));
+    assert!(
+        err.starts_with(
+            "  WARNING: no file match pattern nope.yml\n  FAILED:\n    expr: \"a\", time: 0s,\n"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.matches("    expr: ").count(), 2, "{err}");
+}
