@@ -83,7 +83,6 @@ fn arrival(hooks: &Hooks, round: usize) -> Option<Instant> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs rules, notifiers and SLOs wired into serve (crates/oxeye/src/alerting.rs)"]
 async fn condition_to_webhook_within_interval_plus_one_second() {
     let dir = tempfile::tempdir().unwrap();
     let (port, hooks) = webhook_listener().await;

@@ -94,7 +94,6 @@ fn named<'a>(alerts: &'a [serde_json::Value], name: &str) -> Option<&'a serde_js
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs rules, notifiers and SLOs wired into serve (crates/oxeye/src/alerting.rs)"]
 async fn rule_alerts_reach_the_real_alertmanager_and_resolve() {
     let dir = tempfile::tempdir().unwrap();
     let Some(am) = RealAm::start(dir.path()).await else {

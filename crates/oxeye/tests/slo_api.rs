@@ -27,7 +27,6 @@ slos:
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs rules, notifiers and SLOs wired into serve (crates/oxeye/src/alerting.rs)"]
 async fn slo_state_is_reported_from_the_generated_rules() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("slo.yml"), SPEC).unwrap();
