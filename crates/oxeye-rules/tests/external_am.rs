@@ -187,13 +187,30 @@ async fn real_alertmanager_receives_then_resolves() {
         named(a, "OxeyeExternalTest").is_none()
     })
     .await;
-    assert!(
-        sender
-            .stats()
-            .sent
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 2
+    // a reload's new external labels apply to what is sent from then on
+    sender.set_external_labels(BTreeMap::from([(
+        "cluster".to_string(),
+        "eu-2".to_string(),
+    )]));
+    let now3 = clock.now_ms();
+    sender.send(
+        &tenant,
+        vec![alert("OxeyeRelabelled", now3, Some(now3 + 300_000))],
     );
+    let alerts = am
+        .wait_for("second alert arrives", |a| {
+            named(a, "OxeyeRelabelled").is_some()
+        })
+        .await;
+    assert_eq!(
+        named(&alerts, "OxeyeRelabelled").expect("alert")["labels"]["cluster"],
+        "eu-2"
+    );
+    let sent = sender
+        .stats()
+        .sent
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(sent >= 3, "{sent}");
     assert_eq!(
         sender
             .stats()

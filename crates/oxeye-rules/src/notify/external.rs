@@ -71,7 +71,7 @@ struct State {
 pub struct ExternalAlertmanagers {
     state: Mutex<State>,
     wake: tokio::sync::Notify,
-    external_labels: LabelSet,
+    external_labels: Mutex<LabelSet>,
     clock: Arc<dyn Clock>,
     client: reqwest::Client,
     stats: SenderStats,
@@ -134,7 +134,7 @@ impl ExternalAlertmanagers {
                 default_tenant,
             }),
             wake: tokio::sync::Notify::new(),
-            external_labels,
+            external_labels: Mutex::new(external_labels),
             clock,
             client,
             stats: SenderStats::default(),
@@ -154,6 +154,12 @@ impl ExternalAlertmanagers {
         drop(s);
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Replaces the external labels (a reload changed `global.external_labels`); alerts
+    /// still queued get the new ones.
+    pub fn set_external_labels(&self, labels: LabelSet) {
+        *self.external_labels.lock() = labels;
     }
 
     /// Alerts of `tenant` go out without `X-Scope-OrgID` (the server's default tenant).
@@ -235,10 +241,11 @@ impl ExternalAlertmanagers {
     }
 
     fn body(&self, batch: &[Alert]) -> Result<Vec<u8>, RulesError> {
+        let external = self.external_labels.lock().clone();
         let alerts: Vec<PostableAlert<'_>> = batch
             .iter()
             .map(|a| {
-                let mut labels = self.external_labels.clone();
+                let mut labels = external.clone();
                 labels.extend(a.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
                 PostableAlert {
                     labels,
