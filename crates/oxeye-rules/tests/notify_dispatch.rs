@@ -545,3 +545,64 @@ async fn run_loop_delivers_on_the_system_clock_and_stops_on_shutdown() {
         "notification log persisted"
     );
 }
+
+#[tokio::test]
+async fn a_hanging_receiver_does_not_hold_up_other_groups() {
+    let hook = Hook::start().await;
+    // Accepts connections and never answers.
+    let stuck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stuck_url = format!("http://{}", stuck.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = stuck.accept().await {
+            held.push(c);
+        }
+    });
+    let yaml = format!(
+        r#"
+route:
+  receiver: fast
+  group_by: [alertname]
+  group_wait: 0s
+  routes:
+  - matchers: [alertname="Slow"]
+    receiver: slow
+receivers:
+- name: fast
+  webhook_configs: [{{url: '{}/fast'}}]
+- name: slow
+  webhook_configs: [{{url: '{}/slow'}}]
+"#,
+        hook.url, stuck_url
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let n = Notifier::new(
+        &yaml,
+        dir.path().to_path_buf(),
+        std::sync::Arc::new(oxeye_core::SystemClock),
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(n.clone().run(rx));
+    let now = oxeye_core::Clock::now_ms(&oxeye_core::SystemClock);
+    oxeye_rules::alert::AlertSink::send(
+        &*n,
+        &tenant(),
+        vec![firing(&[("alertname", "Slow")], now, now)],
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let sent = std::time::Instant::now();
+    oxeye_rules::alert::AlertSink::send(
+        &*n,
+        &tenant(),
+        vec![firing(&[("alertname", "Fast")], now, now)],
+    );
+    while hook.delivered("/fast").is_empty() {
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(3),
+            "fast receiver waited for the stuck one"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tx.send(true).unwrap();
+}

@@ -183,7 +183,10 @@ impl Notifier {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => self.flush_due().await,
+                _ = tick.tick() => {
+                    // Sends run on in their own tasks; the next tick does not wait for them.
+                    drop(self.start_round().await);
+                }
                 r = shutdown.changed() => {
                     if r.is_err() || *shutdown.borrow() {
                         return;
@@ -193,9 +196,17 @@ impl Notifier {
         }
     }
 
-    /// One round at the clock's now: flushes due groups, makes due sends (waiting for
-    /// them), schedules retries, persists the notification log when it changed.
-    pub async fn flush_due(&self) {
+    /// One round at the clock's now: flushes due groups, makes due sends and waits for
+    /// them (retries are scheduled with backoff, the notification log is persisted).
+    pub async fn flush_due(self: &Arc<Self>) {
+        for h in self.start_round().await {
+            let _ = h.await;
+        }
+    }
+
+    /// Flushes due groups and starts the due sends, each in a task of its own so a slow
+    /// receiver holds up nobody else; returns the tasks.
+    async fn start_round(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
         let now = self.clock.now_ms();
         let cfg = self.config();
         let external_url = self.external_url();
@@ -221,23 +232,31 @@ impl Notifier {
             *q = later;
             due
         };
-        let mut handles = Vec::new();
-        for d in due {
-            let http = self.http.clone();
-            let global = cfg.global.clone();
-            handles.push(tokio::spawn(async move {
-                let r = d.integration.send(&http, &global, &d.notification).await;
-                (d, r)
-            }));
+        if dirty_log || dirty_silences {
+            self.persist(dirty_silences, dirty_log).await;
         }
-        for h in handles {
-            let Ok((mut d, result)) = h.await else {
-                continue;
-            };
-            let now = self.clock.now_ms();
-            match result {
-                Ok(()) => {
-                    tracing::debug!(tenant = %d.tenant, key = %d.log_key, "notification sent");
+        due.into_iter()
+            .map(|d| {
+                let me = self.clone();
+                let global = cfg.global.clone();
+                tokio::spawn(async move { me.deliver(d, global).await })
+            })
+            .collect()
+    }
+
+    /// Makes one attempt of `d`: on success the notification log records it, on a
+    /// retryable failure it is queued again after a backoff (1 s doubling to 1 min) unless
+    /// that is past its deadline.
+    async fn deliver(self: Arc<Self>, mut d: Delivery, global: config::GlobalConfig) {
+        let result = d
+            .integration
+            .send(&self.http, &global, &d.notification)
+            .await;
+        let now = self.clock.now_ms();
+        match result {
+            Ok(()) => {
+                tracing::debug!(tenant = %d.tenant, key = %d.log_key, "notification sent");
+                {
                     let mut tenants = self.tenants.lock();
                     let t = tenants.entry(d.tenant.clone()).or_default();
                     t.nflog.insert(
@@ -248,26 +267,20 @@ impl Notifier {
                             at_ms: now,
                         },
                     );
-                    dirty_log = true;
                 }
-                Err(e) => {
-                    d.attempts += 1;
-                    let backoff = (1000i64 << d.attempts.saturating_sub(1).min(6)).min(60_000);
-                    if e.retryable && now + backoff < d.deadline_ms {
-                        tracing::warn!(tenant = %d.tenant, key = %d.log_key, attempt = d.attempts, error = %e.message, "notification failed, retrying");
-                        d.next_attempt_ms = now + backoff;
-                        self.deliveries.lock().push(d);
-                    } else {
-                        tracing::error!(tenant = %d.tenant, key = %d.log_key, attempts = d.attempts, error = %e.message, "notification failed, giving up");
-                    }
+                self.persist(false, true).await;
+            }
+            Err(e) => {
+                d.attempts += 1;
+                let backoff = (1000i64 << d.attempts.saturating_sub(1).min(6)).min(60_000);
+                if e.retryable && now + backoff < d.deadline_ms {
+                    tracing::warn!(tenant = %d.tenant, key = %d.log_key, attempt = d.attempts, error = %e.message, "notification failed, retrying");
+                    d.next_attempt_ms = now + backoff;
+                    self.deliveries.lock().push(d);
+                } else {
+                    tracing::error!(tenant = %d.tenant, key = %d.log_key, attempts = d.attempts, error = %e.message, "notification failed, giving up");
                 }
             }
-        }
-        if dirty_log {
-            self.persist(false, true).await;
-        }
-        if dirty_silences {
-            self.persist(true, false).await;
         }
     }
 
