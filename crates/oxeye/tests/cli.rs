@@ -195,3 +195,39 @@ eval instant at 0 hist
     assert_eq!(out.status.code(), Some(2), "an unreadable file exits 2");
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.test"));
 }
+
+#[test]
+fn example_rule_and_slo_files_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config");
+    let out = Command::new(BIN)
+        .args(["check", "rules", &format!("{dir}/rules/oxeye.yml")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 2 rules found"));
+    let out = Command::new(BIN)
+        .args(["slo", "generate", &format!("{dir}/slos/oxeye-api.yml")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(generated.path(), &out.stdout).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "rules"])
+        .arg(generated.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("SUCCESS: 17 rules found"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

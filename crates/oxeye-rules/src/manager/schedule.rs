@@ -46,48 +46,57 @@ fn all_slots(m: &RuleManager) -> Vec<Slot> {
         .collect()
 }
 
-/// See [`RuleManager::eval_due`].
-pub(super) fn eval_due(m: &RuleManager) -> usize {
-    let now = m.clock.now_ms();
+/// Writes the stale markers queued for series of removed groups.
+fn flush_stale(m: &RuleManager, now: i64) {
     let stale = std::mem::take(&mut m.groups.write().stale);
     for (tenant, series) in stale {
         if let Err(e) = m.appender.append(&tenant, stale_batch(series, now)) {
             tracing::warn!(tenant = %tenant, error = %e, "marking series of removed rule groups stale failed");
         }
     }
-    let mut evaluated = 0;
-    for slot in all_slots(m) {
-        let mut s = slot.lock();
-        if s.next_ms > now {
-            continue;
-        }
-        let interval = s.group.interval_ms().max(1);
-        let missed = (now - s.next_ms) / interval;
-        if missed > 0 {
-            tracing::warn!(
-                group = %s.group.name(), file = %s.group.file(), missed,
-                "rule group evaluation missed iterations"
-            );
-        }
-        let t = s.next_ms + missed * interval;
-        let query: &dyn QueryFunc = match s.group.language() {
-            RuleLanguage::Promql => m.promql.as_ref(),
-            RuleLanguage::Logql => m.logql.as_deref().unwrap_or(&NoLogs),
-        };
-        let outcome = s.group.eval(t, query, m.appender.as_ref());
-        if s.restore_after_eval {
-            s.group.restore_for_state(t, m.promql.as_ref());
-            s.restore_after_eval = false;
-        }
-        s.next_ms = t + interval;
-        let tenant = s.group.tenant().clone();
-        drop(s);
-        if !outcome.to_send.is_empty() {
-            m.sink.send(&tenant, outcome.to_send);
-        }
-        evaluated += 1;
+}
+
+/// Evaluates the group of `slot` when it is due at `now`; whether it was.
+fn eval_slot(m: &RuleManager, slot: &Slot, now: i64) -> bool {
+    let mut s = slot.lock();
+    if s.next_ms > now {
+        return false;
     }
-    evaluated
+    let interval = s.group.interval_ms().max(1);
+    let missed = (now - s.next_ms) / interval;
+    if missed > 0 {
+        tracing::warn!(
+            group = %s.group.name(), file = %s.group.file(), missed,
+            "rule group evaluation missed iterations"
+        );
+    }
+    let t = s.next_ms + missed * interval;
+    let query: &dyn QueryFunc = match s.group.language() {
+        RuleLanguage::Promql => m.promql.as_ref(),
+        RuleLanguage::Logql => m.logql.as_deref().unwrap_or(&NoLogs),
+    };
+    let outcome = s.group.eval(t, query, m.appender.as_ref());
+    if s.restore_after_eval {
+        s.group.restore_for_state(t, m.promql.as_ref());
+        s.restore_after_eval = false;
+    }
+    s.next_ms = t + interval;
+    let tenant = s.group.tenant().clone();
+    drop(s);
+    if !outcome.to_send.is_empty() {
+        m.sink.send(&tenant, outcome.to_send);
+    }
+    true
+}
+
+/// See [`RuleManager::eval_due`].
+pub(super) fn eval_due(m: &RuleManager) -> usize {
+    let now = m.clock.now_ms();
+    flush_stale(m, now);
+    all_slots(m)
+        .iter()
+        .filter(|slot| eval_slot(m, slot, now))
+        .count()
 }
 
 /// The earliest next evaluation time of any group, ms.
@@ -115,9 +124,26 @@ pub(super) async fn run(m: Arc<RuleManager>, mut shutdown: tokio::sync::watch::R
             }
             continue;
         }
-        let worker = m.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || worker.eval_due()).await {
-            tracing::error!(error = %e, "rule evaluation task failed");
+        // Due groups are evaluated side by side, so a slow group does not hold up the
+        // others; the next round waits for all of them.
+        let now = m.clock.now_ms();
+        let flusher = m.clone();
+        let mut tasks = vec![tokio::task::spawn_blocking(move || {
+            flush_stale(&flusher, now);
+        })];
+        for slot in all_slots(&m) {
+            if slot.lock().next_ms > now {
+                continue;
+            }
+            let worker = m.clone();
+            tasks.push(tokio::task::spawn_blocking(move || {
+                eval_slot(&worker, &slot, now);
+            }));
+        }
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "rule evaluation task failed");
+            }
         }
     }
 }

@@ -343,3 +343,27 @@ fn ruler_groups_evaluate_logql_persist_and_stay_per_tenant() {
         Err(RulesError::NotFound(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_evaluates_due_groups_until_shut_down() {
+    let env = Env::new();
+    let m = Arc::new(env.manager());
+    m.set_file_groups(vec![source("a.yml", RULES)]).unwrap();
+    let first = m.slots(&anon())[0].lock().next_ms;
+    env.push("x", first - 1, 50.0);
+    env.clock.set(first);
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(m.clone().run(rx));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while m.groups(&anon())[0].last_evaluation_ms.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no evaluation");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(m.groups(&anon())[0].last_evaluation_ms, Some(first));
+    assert_eq!(env.value("x2"), Some(100.0));
+    tx.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the scheduler stops on shutdown")
+        .unwrap();
+}
