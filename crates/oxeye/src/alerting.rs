@@ -160,6 +160,7 @@ impl Alerting {
             inputs.clock.clone(),
         )
         .context("invalid alerting configuration")?;
+        external.set_default_tenant(inputs.default_tenant.clone());
         let sink: Arc<dyn AlertSink> = Arc::new(Fanout::new(vec![
             notifier.clone() as Arc<dyn AlertSink>,
             external.clone() as Arc<dyn AlertSink>,
@@ -201,20 +202,32 @@ impl Alerting {
         }))
     }
 
-    /// Re-applies rule files, SLO rules, the notifier config and the Alertmanagers
-    /// (reload); invalid rules change nothing and fail the reload.
+    /// Re-applies rule files, SLO rules and SLOs, the notifier config, the Alertmanagers
+    /// and external labels (reload). Everything is checked first: when anything is
+    /// invalid, nothing changes and the reload fails with the reasons.
     pub fn apply(&self, cfg: &Config, config_path: &Path) -> Result<(), String> {
         let sources = sources(cfg, config_path, &self.default_tenant)?;
+        let specs = slo_specs(cfg, config_path)?;
         let yaml = notifier_yaml(cfg, config_path).map_err(|e| format!("{e:#}"))?;
+        oxeye_rules::notify::config::Config::parse(&yaml)
+            .map_err(|e| format!("invalid notifier configuration: {e}"))?;
+        cfg.alerting
+            .targets()
+            .map_err(|e| format!("invalid alerting configuration: {e}"))?;
         self.rules
             .set_file_groups(sources)
             .map_err(|errs| format!("invalid rules: {}", join(&errs)))?;
+        self.slos
+            .replace(specs)
+            .map_err(|e| format!("invalid slo file: {e}"))?;
         self.notifier
             .apply_config(&yaml)
             .map_err(|e| format!("invalid notifier configuration: {e}"))?;
         self.external
             .apply_config(&cfg.alerting)
             .map_err(|e| format!("invalid alerting configuration: {e}"))?;
+        self.external
+            .set_external_labels(cfg.global.external_labels.clone());
         Ok(())
     }
 

@@ -104,3 +104,62 @@ async fn slo_state_is_reported_from_the_generated_rules() {
     );
     assert!(server.stop());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_picks_up_new_slo_files_and_refuses_invalid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "global:\n  evaluation_interval: 1s\nslo_files: [slos/*.yml]\n";
+    let server = Server::start(dir.path(), Some(config)).await;
+    let client = reqwest::Client::new();
+    let slos = || async {
+        let body: serde_json::Value = serde_json::from_slice(
+            &client
+                .get(format!("{}/api/v1/slos", server.http))
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        body["data"].as_array().unwrap().len()
+    };
+    assert_eq!(slos().await, 0);
+
+    std::fs::create_dir_all(dir.path().join("slos")).unwrap();
+    std::fs::write(dir.path().join("slos/checkout.yml"), SPEC).unwrap();
+    let resp = client
+        .post(format!("{}/-/reload", server.http))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    assert_eq!(slos().await, 1);
+    let rules: serde_json::Value = serde_json::from_slice(
+        &client
+            .get(format!("{}/api/v1/rules", server.http))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rules["data"]["groups"].as_array().unwrap().len(), 3);
+
+    // an invalid spec fails the reload and keeps the SLO loaded before
+    std::fs::write(
+        dir.path().join("slos/broken.yml"),
+        "version: prometheus/v1\nservice: x\nslos:\n  - name: y\n    objective: 200\n",
+    )
+    .unwrap();
+    let resp = client
+        .post(format!("{}/-/reload", server.http))
+        .send()
+        .await
+        .unwrap();
+    assert!(!resp.status().is_success());
+    assert_eq!(slos().await, 1);
+}

@@ -103,14 +103,14 @@ pub struct SloReport {
 /// The loaded SLO specs and the query function their state is read with.
 #[derive(Default)]
 pub struct SloRegistry {
-    slos: Vec<Slo>,
+    slos: parking_lot::RwLock<Vec<Slo>>,
     query: Option<Arc<dyn QueryFunc>>,
 }
 
 impl std::fmt::Debug for SloRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SloRegistry")
-            .field("slos", &self.slos.len())
+            .field("slos", &self.slos.read().len())
             .finish_non_exhaustive()
     }
 }
@@ -121,29 +121,23 @@ impl SloRegistry {
         specs: Vec<(String, String)>,
         query: Arc<dyn QueryFunc>,
     ) -> Result<Self, RulesError> {
-        let mut slos: Vec<Slo> = Vec::new();
-        for (file, text) in specs {
-            let loaded =
-                spec::load(&text).map_err(|e| RulesError::Invalid(format!("{file}: {e}")))?;
-            for slo in loaded {
-                if slos.iter().any(|s| s.id == slo.id) {
-                    return Err(RulesError::Invalid(format!(
-                        "{file}: slo {:?} is already defined by another SLO file",
-                        slo.id
-                    )));
-                }
-                slos.push(slo);
-            }
-        }
         Ok(Self {
-            slos,
+            slos: parking_lot::RwLock::new(load_all(specs)?),
             query: Some(query),
         })
     }
 
+    /// Replaces the SLOs with those of `specs` (reload); nothing changes when one is
+    /// invalid.
+    pub fn replace(&self, specs: Vec<(String, String)>) -> Result<(), RulesError> {
+        let slos = load_all(specs)?;
+        *self.slos.write() = slos;
+        Ok(())
+    }
+
     /// The loaded SLOs, in file order.
-    pub fn slos(&self) -> &[Slo] {
-        &self.slos
+    pub fn slos(&self) -> Vec<Slo> {
+        self.slos.read().clone()
     }
 
     /// Every SLO's state for `tenant` at `t_ms`. A query that fails is logged and its
@@ -152,11 +146,29 @@ impl SloRegistry {
         let Some(query) = &self.query else {
             return Vec::new();
         };
-        self.slos
+        self.slos()
             .iter()
             .map(|slo| report_one(query.as_ref(), slo, tenant, t_ms))
             .collect()
     }
+}
+
+/// Parses every spec; SLO ids must be unique across files.
+fn load_all(specs: Vec<(String, String)>) -> Result<Vec<Slo>, RulesError> {
+    let mut slos: Vec<Slo> = Vec::new();
+    for (file, text) in specs {
+        let loaded = spec::load(&text).map_err(|e| RulesError::Invalid(format!("{file}: {e}")))?;
+        for slo in loaded {
+            if slos.iter().any(|s| s.id == slo.id) {
+                return Err(RulesError::Invalid(format!(
+                    "{file}: slo {:?} is already defined by another SLO file",
+                    slo.id
+                )));
+            }
+            slos.push(slo);
+        }
+    }
+    Ok(slos)
 }
 
 /// The one value of `metric{sloth_id="…"}`; the largest when a spec's query splits the
