@@ -606,3 +606,62 @@ receivers:
     }
     tx.send(true).unwrap();
 }
+
+#[tokio::test]
+async fn notify_group_key_and_alert_order_are_alertmanagers() {
+    // Alertmanager keys a group by the route's matchers sorted by name and the group
+    // labels as `{a="1", b="2"}`, and orders a notification's alerts by `job`, then
+    // `instance`, then labels, so `max_alerts` keeps the same ones.
+    let hook = Hook::start().await;
+    let yaml = format!(
+        r#"
+route:
+  receiver: hook
+  group_wait: 1s
+  routes:
+  - matchers: ['team="db"', 'env=~"prod|stage"']
+    group_by: [alertname, env]
+receivers:
+- name: hook
+  webhook_configs:
+  - url: {}/hook
+    max_alerts: 2
+"#,
+        hook.url
+    );
+    let s = setup(&yaml);
+    let a = |inst: &str| {
+        firing(
+            &[
+                ("alertname", "A"),
+                ("env", "prod"),
+                ("team", "db"),
+                ("instance", inst),
+            ],
+            T0,
+            T0,
+        )
+    };
+    s.send(vec![a("i5"), a("i4"), a("i3")]);
+    s.at(1_000).await;
+    let got = hook.delivered("/hook");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0]["groupKey"],
+        "{}/{env=~\"prod|stage\",team=\"db\"}:{alertname=\"A\", env=\"prod\"}"
+    );
+    let instances: Vec<String> = alert_names(&got[0]).into_iter().map(|a| a.1).collect();
+    assert_eq!(instances, vec!["i3", "i4"]);
+    assert_eq!(got[0]["truncatedAlerts"], 1);
+    let groups = s.notifier.groups(&tenant());
+    let in_group: Vec<&str> = groups[0]
+        .alerts
+        .iter()
+        .map(|v| v.alert.labels["instance"].as_str())
+        .collect();
+    assert_eq!(
+        in_group,
+        vec!["i3", "i4", "i5"],
+        "the API lists them in that order too"
+    );
+}

@@ -593,6 +593,8 @@ fn collect_matchers(
             out.push(m);
         }
     }
+    // Alertmanager sorts a route's matchers by name; the route key shows them so.
+    out.0.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

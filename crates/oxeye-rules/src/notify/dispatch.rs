@@ -101,7 +101,35 @@ fn group_labels(route: &Route, labels: &LabelSet) -> LabelSet {
 
 fn label_string(l: &LabelSet) -> String {
     let parts: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-    format!("{{{}}}", parts.join(","))
+    // Prometheus's label-set string, as in Alertmanager's group keys.
+    format!("{{{}}}", parts.join(", "))
+}
+
+/// Alertmanager's order of alerts in a notification and a group: by `job`, then
+/// `instance` (an alert having the label first), then by labels.
+pub fn alert_order(a: &LabelSet, b: &LabelSet) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    for key in ["job", "instance"] {
+        match (a.get(key), b.get(key)) {
+            (None, None) => continue,
+            (None, Some(_)) => return Ordering::Greater,
+            (Some(_), None) => return Ordering::Less,
+            (Some(x), Some(y)) if x != y => return x.cmp(y),
+            _ => continue,
+        }
+    }
+    labels_before(a, b)
+}
+
+/// Prometheus's `LabelSet.Before`: pairwise by name then value, shorter first.
+fn labels_before(a: &LabelSet, b: &LabelSet) -> std::cmp::Ordering {
+    for ((ka, va), (kb, vb)) in a.iter().zip(b.iter()) {
+        let o = ka.cmp(kb).then_with(|| va.cmp(vb));
+        if o.is_ne() {
+            return o;
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 impl TenantState {
@@ -278,6 +306,7 @@ impl TenantState {
             }
             alerts.push((*fp, a.clone(), a.is_resolved_at(now_ms)));
         }
+        alerts.sort_by(|x, y| alert_order(&x.1.labels, &y.1.labels));
         let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.2).map(|a| a.0).collect();
         let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.2).map(|a| a.0).collect();
         let Some(receiver) = cfg.receivers.get(&group.receiver) else {

@@ -418,10 +418,8 @@ impl Notifier {
         };
         t.groups
             .values()
-            .map(|g| GroupView {
-                labels: g.labels.clone(),
-                receiver: g.receiver.clone(),
-                alerts: g
+            .map(|g| {
+                let mut alerts: Vec<AlertView> = g
                     .alerts
                     .iter()
                     .filter(|(_, a)| !a.is_resolved_at(now))
@@ -429,7 +427,13 @@ impl Notifier {
                         let updated = t.alerts.get(fp).map_or(now, |s| s.updated_at_ms);
                         self.view(&cfg, t, *fp, a, updated, now)
                     })
-                    .collect(),
+                    .collect();
+                alerts.sort_by(|a, b| dispatch::alert_order(&a.alert.labels, &b.alert.labels));
+                GroupView {
+                    labels: g.labels.clone(),
+                    receiver: g.receiver.clone(),
+                    alerts,
+                }
             })
             .filter(|g| !g.alerts.is_empty())
             .collect()
