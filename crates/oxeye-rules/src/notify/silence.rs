@@ -128,17 +128,13 @@ impl Silence {
         if all_empty {
             return bad("silence invalid: at least one matcher must not match the empty string");
         }
-        if self.ends_at_ms < self.starts_at_ms {
-            return bad("silence invalid: end time must not be before start time");
+        // As Alertmanager's API: an empty window is refused, creator and comment may
+        // be empty.
+        if self.ends_at_ms <= self.starts_at_ms {
+            return bad("failed to create silence: start time must be before end time");
         }
         if self.ends_at_ms < now_ms {
-            return bad("silence invalid: end time can't be in the past");
-        }
-        if self.created_by.is_empty() {
-            return bad("silence invalid: missing creator");
-        }
-        if self.comment.is_empty() {
-            return bad("silence invalid: missing comment");
+            return bad("failed to create silence: end time can't be in the past");
         }
         Ok(())
     }
@@ -182,12 +178,13 @@ impl Silences {
     /// matchers change is expired and replaced by a new one, as Alertmanager does; an
     /// unknown id is an error. Returns the id that now holds the silence.
     pub fn upsert(&mut self, mut s: Silence, now_ms: i64) -> Result<String, RulesError> {
+        // The window is checked as posted, before a past start moves to now.
+        s.validate(now_ms)?;
         if s.starts_at_ms < now_ms {
             s.starts_at_ms = now_ms;
         }
         s.updated_at_ms = now_ms;
         if s.id.is_empty() {
-            s.validate(now_ms)?;
             s.id = new_id(now_ms);
             let id = s.id.clone();
             self.by_id.insert(id.clone(), s);
@@ -196,7 +193,6 @@ impl Silences {
         let Some(old) = self.by_id.get(&s.id).cloned() else {
             return Err(RulesError::NotFound(format!("silence {} not found", s.id)));
         };
-        s.validate(now_ms)?;
         let state = old.state(now_ms);
         let in_place = state == SilenceState::Pending
             || (state == SilenceState::Active && old.matchers == s.matchers);
