@@ -111,7 +111,8 @@ async fn group_interval_sends_new_alerts_and_repeat_interval_resends() {
     }
     assert_eq!(hook.delivered("/hook").len(), 2);
     let mut t = 30_000 + 5 * M;
-    while t < 30_000 + 5 * M + 4 * 60 * M {
+    // Re-sent at the first flush after more than repeat_interval has passed.
+    while t <= 30_000 + 5 * M + 4 * 60 * M {
         t += 5 * M;
         s.clock.set(T0 + t);
         s.send(vec![
@@ -663,5 +664,54 @@ receivers:
         in_group,
         vec!["i3", "i4", "i5"],
         "the API lists them in that order too"
+    );
+}
+
+#[tokio::test]
+async fn notify_flushes_keep_their_schedule_and_repeat_after_more_than_repeat_interval() {
+    // Alertmanager flushes a group every group_interval from its first flush however
+    // late a round runs, and re-sends only once more than repeat_interval has passed
+    // since the logged notification.
+    let hook = Hook::start().await;
+    let yaml = format!(
+        "route: {{receiver: hook, group_by: [alertname], group_wait: 1s, group_interval: 2s, repeat_interval: 6s}}\nreceivers:\n- name: hook\n  webhook_configs: [{{url: '{}/hook'}}]\n",
+        hook.url
+    );
+    let s = setup(&yaml);
+    s.send(vec![firing(
+        &[("alertname", "A"), ("instance", "1")],
+        T0,
+        T0,
+    )]);
+    // A late round does not move the schedule: the next flush is still due at 3s.
+    s.at(1_150).await;
+    assert_eq!(hook.delivered("/hook").len(), 1);
+    s.clock.set(T0 + 2_000);
+    s.send(vec![firing(
+        &[("alertname", "A"), ("instance", "2")],
+        T0 + 2_000,
+        T0 + 2_000,
+    )]);
+    s.at(3_000).await;
+    assert_eq!(
+        hook.delivered("/hook").len(),
+        2,
+        "new alert at the next flush"
+    );
+    for t in [5_000, 7_000] {
+        s.at(t).await;
+        assert_eq!(hook.delivered("/hook").len(), 2, "no repeat at {t} ms");
+    }
+    s.at(9_000).await;
+    assert_eq!(
+        hook.delivered("/hook").len(),
+        2,
+        "exactly repeat_interval is not more"
+    );
+    s.at(11_000).await;
+    assert_eq!(
+        hook.delivered("/hook").len(),
+        3,
+        "repeated after the interval"
     );
 }

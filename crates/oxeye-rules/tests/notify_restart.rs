@@ -71,8 +71,8 @@ async fn restart_keeps_silences_and_the_notification_log() {
         .find(|a| a.alert.labels["alertname"] == "Quiet")
         .unwrap();
     assert_eq!(quiet.silenced_by, vec![sid]);
-    // After repeat_interval it is sent again.
-    s.clock.set(T0 + 30_000 + 4 * 3_600_000);
+    // Once more than repeat_interval has passed it is sent again.
+    s.clock.set(T0 + 30_000 + 4 * 3_600_000 + 1);
     n2.send(
         &tenant(),
         vec![firing(

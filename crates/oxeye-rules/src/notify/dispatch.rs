@@ -267,7 +267,15 @@ impl TenantState {
                 }
             }
             g.has_flushed = true;
-            g.next_flush_ms = now_ms + route.group_interval_ms;
+            // The schedule counts from when the flush was due, not from when this round
+            // ran, so late rounds do not push later flushes back (a round that missed a
+            // whole interval starts over from now).
+            let due = if now_ms - group.next_flush_ms < route.group_interval_ms {
+                group.next_flush_ms
+            } else {
+                now_ms
+            };
+            g.next_flush_ms = due + route.group_interval_ms;
             if g.alerts.is_empty() {
                 self.groups.remove(&key);
             }
@@ -398,7 +406,8 @@ fn needs_update(
     if send_resolved && !resolved.is_subset(&entry.resolved) {
         return true;
     }
-    entry.at_ms + repeat_ms <= now_ms
+    // Only once more than the repeat interval has passed, as Alertmanager.
+    entry.at_ms + repeat_ms < now_ms
 }
 
 #[cfg(test)]
@@ -428,7 +437,11 @@ mod tests {
             "new firing"
         );
         assert!(
-            needs_update(Some(&e), &set(&[1]), &set(&[]), false, 100, 100),
+            !needs_update(Some(&e), &set(&[1]), &set(&[]), false, 100, 100),
+            "exactly the repeat interval is not more"
+        );
+        assert!(
+            needs_update(Some(&e), &set(&[1]), &set(&[]), false, 100, 101),
             "repeat"
         );
         assert!(
