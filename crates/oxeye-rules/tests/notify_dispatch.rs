@@ -715,3 +715,33 @@ async fn notify_flushes_keep_their_schedule_and_repeat_after_more_than_repeat_in
         "repeated after the interval"
     );
 }
+
+#[tokio::test]
+async fn notify_a_group_muted_for_a_while_is_not_news_when_the_silence_ends() {
+    // When every alert of a group is muted a flush sends nothing and leaves the
+    // notification log alone (Alertmanager's pipeline stops there), so after the
+    // silence the still-firing alert waits for repeat_interval like before it.
+    let hook = Hook::start().await;
+    let s = setup(&webhook_config(&hook.url, "", ""));
+    s.send(vec![firing(&[("alertname", "A")], T0, T0)]);
+    s.at(30_000).await;
+    assert_eq!(hook.delivered("/hook").len(), 1);
+    s.clock.set(T0 + M);
+    let id = s
+        .notifier
+        .upsert_silence(&tenant(), silence_for("alertname", "A", T0 + 60 * M))
+        .await
+        .unwrap();
+    s.at(30_000 + 5 * M).await;
+    assert_eq!(hook.delivered("/hook").len(), 1, "muted");
+    s.clock.set(T0 + 6 * M);
+    s.notifier.expire_silence(&tenant(), &id).await.unwrap();
+    s.at(30_000 + 10 * M).await;
+    s.at(30_000 + 15 * M).await;
+    assert_eq!(
+        hook.delivered("/hook").len(),
+        1,
+        "already notified, repeat_interval not over: {:?}",
+        hook.all()
+    );
+}

@@ -315,6 +315,10 @@ impl TenantState {
             alerts.push((*fp, a.clone(), a.is_resolved_at(now_ms)));
         }
         alerts.sort_by(|x, y| alert_order(&x.1.labels, &y.1.labels));
+        if alerts.is_empty() {
+            // Everything is muted: nothing is sent and the log stays as it was.
+            return Vec::new();
+        }
         let firing: BTreeSet<u64> = alerts.iter().filter(|a| !a.2).map(|a| a.0).collect();
         let resolved: BTreeSet<u64> = alerts.iter().filter(|a| a.2).map(|a| a.0).collect();
         let Some(receiver) = cfg.receivers.get(&group.receiver) else {
