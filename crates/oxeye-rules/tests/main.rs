@@ -8,3 +8,4 @@ mod notify_support;
 mod slo_generate;
 mod template_expand;
 mod unittest_run;
+mod review_probes;
