@@ -96,3 +96,28 @@ async fn review_reload_applies_slo_files_to_slo_api() {
         .collect();
     assert_eq!(names, ["latency"], "/api/v1/slos after reload");
 }
+
+/// Prometheus attaches `global.external_labels` to every alert it hands to an
+/// Alertmanager (alert labels win). The built-in notifier stands in for that
+/// Alertmanager, so its alerts (and routes matching on e.g. `cluster`) must see them too,
+/// as the external Alertmanager sender already does.
+#[tokio::test]
+async fn review_builtin_notifier_alerts_carry_external_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
+    std::fs::write(dir.path().join("a.yml"), slo("avail")).unwrap();
+    let s = Server::start(dir.path(), Some(&config("1s", "a", "a.yml"))).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alert = loop {
+        let v = get_json(&s, "/api/v2/alerts").await;
+        if let Some(a) = v
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["labels"]["alertname"] == "X"))
+        {
+            break a.clone();
+        }
+        assert!(Instant::now() < deadline, "alert never reached the notifier");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(alert["labels"]["site"], "a", "labels: {}", alert["labels"]);
+}
