@@ -80,3 +80,96 @@ fn review_resolved_alert_not_restored_with_5m_interval() {
         "a resolved alert's for state was restored"
     );
 }
+
+/// Answers `vector(1)` for every expression; expressions containing `slow` take 3s, as a
+/// heavy query (a 30d SLO window, a LogQL scan) does.
+struct SlowQuery;
+
+impl oxeye_rules::query::QueryFunc for SlowQuery {
+    fn instant(
+        &self,
+        _: &TenantId,
+        expr: &str,
+        _: i64,
+    ) -> Result<oxeye_rules::query::Vector, oxeye_rules::RulesError> {
+        if expr.contains("slow") {
+            std::thread::sleep(std::time::Duration::from_secs(3));
+        }
+        Ok(vec![(Labels::default(), 1.0)])
+    }
+}
+
+struct Recorder(parking_lot::Mutex<Vec<(String, std::time::Instant)>>);
+
+impl oxeye_rules::alert::AlertSink for Recorder {
+    fn send(&self, _: &TenantId, alerts: Vec<oxeye_rules::alert::Alert>) {
+        let now = std::time::Instant::now();
+        let mut seen = self.0.lock();
+        for a in alerts {
+            let name = a.labels.get("alertname").cloned().unwrap_or_default();
+            seen.push((name, now));
+        }
+    }
+}
+
+/// Prometheus runs every group in its own goroutine: a slow group never delays the
+/// evaluation (and so the alerts) of another. Here a group whose query takes 3s must not
+/// hold back a 1s group's first alert by those 3s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_slow_group_delays_neither_other_groups_nor_status() {
+    use oxeye_rules::manager::{ManagerOptions, RuleManager, RuleSource};
+    let store = Arc::new(MemMetrics::new());
+    let sink = Arc::new(Recorder(parking_lot::Mutex::new(Vec::new())));
+    let m = Arc::new(RuleManager::new(
+        ManagerOptions {
+            group: GroupOptions::default(),
+            rules_dir: None,
+        },
+        Arc::new(SlowQuery),
+        None,
+        store,
+        sink.clone(),
+        Arc::new(oxeye_core::SystemClock),
+    ));
+    let file = oxeye_rules::file::parse(
+        "groups:\n- name: slow\n  interval: 1s\n  rules:\n  - record: s\n    expr: slow_metric\n- name: fast\n  interval: 1s\n  rules:\n  - alert: Fast\n    expr: vector(1)\n",
+    )
+    .unwrap();
+    m.set_file_groups(vec![RuleSource {
+        name: "rules.yml".into(),
+        tenant: tenant(),
+        language: RuleLanguage::Promql,
+        file,
+    }])
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let handle = tokio::spawn(m.clone().run(rx));
+    let poller = m.clone();
+    let polled = tokio::task::spawn_blocking(move || {
+        let mut evals = std::collections::BTreeSet::new();
+        let mut slowest_status = 0.0f64;
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(8);
+        while std::time::Instant::now() < until {
+            let t = std::time::Instant::now();
+            let groups = poller.groups(&tenant());
+            slowest_status = slowest_status.max(t.elapsed().as_secs_f64());
+            for g in groups.iter().filter(|g| g.name == "fast") {
+                evals.extend(g.last_evaluation_ms);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        (evals.len(), slowest_status)
+    })
+    .await
+    .unwrap();
+    let _ = tx.send(true);
+    let _ = handle.await;
+    let (fast_evals, slowest_status) = polled;
+    // Prometheus: about 8 evaluations of the 1s group in 8s, and its rules API never
+    // waits for an evaluation to finish.
+    assert!(
+        fast_evals >= 6 && slowest_status < 1.0,
+        "the 1s group was evaluated {fast_evals} times in 8s; reading group statuses \
+         waited up to {slowest_status:.1}s for an evaluation"
+    );
+}

@@ -116,7 +116,10 @@ async fn review_builtin_notifier_alerts_carry_external_labels() {
         {
             break a.clone();
         }
-        assert!(Instant::now() < deadline, "alert never reached the notifier");
+        assert!(
+            Instant::now() < deadline,
+            "alert never reached the notifier"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(alert["labels"]["site"], "a", "labels: {}", alert["labels"]);
