@@ -173,3 +173,83 @@ async fn review_slow_group_delays_neither_other_groups_nor_status() {
          waited up to {slowest_status:.1}s for an evaluation"
     );
 }
+
+fn manager(
+    store: &Arc<MemMetrics>,
+    clock: &Arc<oxeye_core::ManualClock>,
+) -> Arc<oxeye_rules::manager::RuleManager> {
+    struct Drop_;
+    impl oxeye_rules::alert::AlertSink for Drop_ {
+        fn send(&self, _: &TenantId, _: Vec<oxeye_rules::alert::Alert>) {}
+    }
+    Arc::new(oxeye_rules::manager::RuleManager::new(
+        oxeye_rules::manager::ManagerOptions {
+            group: GroupOptions::default(),
+            rules_dir: None,
+        },
+        Arc::new(PromqlQuery {
+            engine: oxeye_promql::Engine::new(),
+            queryable: store.clone(),
+        }),
+        None,
+        store.clone(),
+        Arc::new(Drop_),
+        clock.clone(),
+    ))
+}
+
+fn load(m: &oxeye_rules::manager::RuleManager, yaml: &str) {
+    m.set_file_groups(vec![oxeye_rules::manager::RuleSource {
+        name: "rules.yml".into(),
+        tenant: tenant(),
+        language: RuleLanguage::Promql,
+        file: oxeye_rules::file::parse(yaml).unwrap(),
+    }])
+    .unwrap();
+}
+
+/// Prometheus restores `for` state only after the second evaluation following a start
+/// ("during the first eval we might not have enough data scraped, and recording rules
+/// would not have updated the latest values"). An alert on a recorded series that only
+/// exists again from the first post-restart evaluation on (down longer than the 5m
+/// lookback) must still get its pending time back.
+#[test]
+fn review_for_state_restored_when_alert_reappears_at_second_eval() {
+    let store = Arc::new(MemMetrics::new());
+    let clock = Arc::new(oxeye_core::ManualClock::new(0));
+    let yaml = "groups:\n- name: g\n  interval: 10s\n  rules:\n  - alert: A\n    expr: rec > 0\n    for: 10m\n  - record: rec\n    expr: src\n";
+    let env = Env {
+        store: store.clone(),
+        query: PromqlQuery {
+            engine: oxeye_promql::Engine::new(),
+            queryable: store.clone(),
+        },
+    };
+    let m = manager(&store, &clock);
+    load(&m, yaml);
+    let mut t = 0;
+    while t <= 300_000 {
+        env.push("src", t, 1.0);
+        clock.set(t);
+        m.eval_due();
+        t += 1_000;
+    }
+    let before = m.alerts(&tenant())[0].active_at_ms;
+    drop(m);
+    // Down for 10 minutes; `src` is scraped again from the restart on.
+    let m = manager(&store, &clock);
+    load(&m, yaml);
+    let restart = 900_000;
+    let mut t = restart;
+    while t <= restart + 30_000 {
+        env.push("src", t, 1.0);
+        clock.set(t);
+        m.eval_due();
+        t += 1_000;
+    }
+    let after = m.alerts(&tenant())[0].active_at_ms;
+    assert!(
+        after < restart,
+        "pending since {before} before the restart, since {after} after it: not restored"
+    );
+}
