@@ -253,3 +253,46 @@ fn review_for_state_restored_when_alert_reappears_at_second_eval() {
         "pending since {before} before the restart, since {after} after it: not restored"
     );
 }
+
+/// Renaming a group (or moving it to another file) keeps its rules: Prometheus marks the
+/// old group's series stale only two intervals later, at the time it stopped, so a series
+/// the renamed group keeps writing never goes stale. Here `rec` must stay queryable all
+/// along, or alerts on it resolve and dashboards show a gap.
+#[test]
+fn review_renamed_group_series_do_not_go_stale() {
+    let store = Arc::new(MemMetrics::new());
+    let clock = Arc::new(oxeye_core::ManualClock::new(0));
+    let env = Env {
+        store: store.clone(),
+        query: PromqlQuery {
+            engine: oxeye_promql::Engine::new(),
+            queryable: store.clone(),
+        },
+    };
+    let yaml = |name: &str| {
+        format!(
+            "groups:\n- name: {name}\n  interval: 10s\n  rules:\n  - record: rec\n    expr: src\n"
+        )
+    };
+    let m = manager(&store, &clock);
+    load(&m, &yaml("before"));
+    let mut gaps = Vec::new();
+    let mut t = 0;
+    while t <= 120_000 {
+        env.push("src", t, 1.0);
+        clock.set(t);
+        if t == 60_000 {
+            load(&m, &yaml("after"));
+        }
+        m.eval_due();
+        if t >= 30_000 {
+            let v =
+                oxeye_rules::query::QueryFunc::instant(&env.query, &tenant(), "rec", t).unwrap();
+            if v.is_empty() {
+                gaps.push(t);
+            }
+        }
+        t += 1_000;
+    }
+    assert!(gaps.is_empty(), "rec absent at {gaps:?}");
+}
