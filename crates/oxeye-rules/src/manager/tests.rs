@@ -225,10 +225,14 @@ fn invalid_reloads_change_nothing_and_valid_ones_keep_alert_state() {
     m.eval_due();
     assert_eq!(env.value("y"), Some(1.0), "the added group runs");
 
-    // Removing the file stales what its groups wrote.
+    // Removing the file stales what its groups wrote, two intervals later (time for a
+    // renamed group to take its series over).
     m.set_file_groups(vec![]).unwrap();
     assert!(m.groups(&anon()).is_empty());
-    env.clock.set(start + 21_000);
+    env.clock.set(start + 39_000);
+    m.eval_due();
+    assert_eq!(env.value("y"), Some(1.0), "not stale before two intervals");
+    env.clock.set(start + 40_000);
     m.eval_due();
     assert_eq!(env.value("ALERTS"), None);
     assert_eq!(env.value("y"), None);
@@ -248,17 +252,25 @@ fn pending_for_state_survives_a_restart() {
     }
     assert_eq!(m.alerts(&anon())[0].active_at_ms, start);
     drop(m);
-    // Down for 30s; the new process evaluates, then restores.
+    // Down for 30s; the new process evaluates twice, then restores.
     let m = env.manager();
     m.set_file_groups(vec![source("a.yml", &rules)]).unwrap();
     let restart = start + 80_000;
     env.push("x", restart - 1, 50.0);
     env.clock.set(restart);
     m.eval_due();
+    assert_eq!(
+        m.alerts(&anon())[0].active_at_ms,
+        restart,
+        "not restored at the first evaluation"
+    );
+    env.push("x", restart + 9_999, 50.0);
+    env.clock.set(restart + 10_000);
+    m.eval_due();
     let a = &m.alerts(&anon())[0];
     assert_eq!(a.state, crate::group::AlertState::Pending);
-    // 50s pending before going down at start+50s; the 30s outage is not counted.
-    assert_eq!(a.active_at_ms, start + 30_000);
+    // 50s pending before going down at start+50s; the 40s since are not counted.
+    assert_eq!(a.active_at_ms, start + 40_000);
 }
 
 fn push_logs(env: &Env, tenant: &str, n: usize, t_ns: i64) {
