@@ -5,7 +5,6 @@ mod notify_dispatch;
 mod notify_receivers;
 mod notify_restart;
 mod notify_support;
-mod review_probes;
 mod slo_generate;
 mod template_expand;
 mod unittest_run;

@@ -17,7 +17,6 @@ mod promql_diff;
 mod reads;
 mod remote_read;
 mod restart;
-mod review_probes;
 mod rules_check;
 mod rules_serve;
 mod rules_unittest;
