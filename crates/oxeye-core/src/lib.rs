@@ -20,6 +20,7 @@
 
 pub mod civil;
 mod clock;
+pub mod duration;
 mod error;
 mod labels;
 pub mod logs;

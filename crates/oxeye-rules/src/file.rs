@@ -160,86 +160,22 @@ pub fn duplicate_rules(file: &RuleFile) -> Vec<(String, BTreeMap<String, String>
     out
 }
 
-/// Parses a Prometheus duration (`1h30m`, `5m`, `0s`, `1d`, `2w`, `1y`) into ms.
-///
-/// Units run from largest to smallest, each at most once (`y`, `w`, `d`, `h`, `m`, `s`,
-/// `ms`); `0` alone is zero.
+/// Parses a Prometheus duration (`1h30m`, `5m`, `0s`, `1d`, `2w`, `1y`) into ms, with
+/// promtool's error texts.
 pub fn parse_duration(s: &str) -> Result<i64, RulesError> {
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    let invalid = || RulesError::Invalid(format!("not a valid duration string: {s:?}"));
-    if s.is_empty() {
-        return Err(RulesError::Invalid("empty duration string".into()));
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    let mut rest = s;
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(invalid());
+    use oxeye_core::duration::{DurationError, parse_duration_ms};
+    parse_duration_ms(s).map_err(|e| match e {
+        DurationError::Empty => RulesError::Invalid("empty duration string".into()),
+        DurationError::Invalid => {
+            RulesError::Invalid(format!("not a valid duration string: {s:?}"))
         }
-        let (num, tail) = rest.split_at(digits);
-        let n: i64 = num.parse().map_err(|_| invalid())?;
-        // The longest unit that matches (`ms` before `m`), and only units after the last.
-        let Some(pos) = UNITS
-            .iter()
-            .enumerate()
-            .skip(next_unit)
-            .filter(|(_, (u, _))| tail.starts_with(u))
-            .max_by_key(|(_, (u, _))| u.len())
-            .map(|(i, _)| i)
-        else {
-            return Err(invalid());
-        };
-        let (unit, ms) = UNITS[pos];
-        total = n
-            .checked_mul(ms)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| RulesError::Invalid(format!("duration out of range: {s:?}")))?;
-        next_unit = pos + 1;
-        rest = &tail[unit.len()..];
-    }
-    Ok(total)
+        DurationError::OutOfRange => RulesError::Invalid(format!("duration out of range: {s:?}")),
+    })
 }
 
 /// Formats ms as Prometheus prints durations (`1h30m`, `5m`, `0s`).
 pub fn format_duration(ms: i64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = ms;
-    if rest < 0 {
-        out.push('-');
-        rest = -rest;
-    }
-    for (unit, size) in [
-        ("y", 365 * 24 * 3_600_000),
-        ("w", 7 * 24 * 3_600_000),
-        ("d", 24 * 3_600_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
-        let n = rest / size;
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-            rest -= n * size;
-        }
-    }
-    out
+    oxeye_core::duration::format_duration_ms(ms)
 }
 
 #[cfg(test)]

@@ -510,3 +510,10 @@ fn several_slos_give_their_groups_in_spec_order_and_names_are_unique() {
     );
     assert!(err_of(&dup).contains("defined twice"), "{}", err_of(&dup));
 }
+
+#[test]
+fn camel_case_query_fields_of_sloth_examples_are_accepted() {
+    let snake = slo::generate(RAW_NO_TICKET).expect("generate");
+    let camel = RAW_NO_TICKET.replace("error_ratio_query:", "errorRatioQuery:");
+    assert_eq!(slo::generate(&camel).expect("generate camelCase"), snake);
+}

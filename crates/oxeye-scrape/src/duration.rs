@@ -8,81 +8,20 @@ use std::time::Duration;
 
 use crate::ScrapeError;
 
-const UNITS: [(&str, u64); 7] = [
-    ("y", 365 * 24 * 3_600_000),
-    ("w", 7 * 24 * 3_600_000),
-    ("d", 24 * 3_600_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
 /// Parses a Prometheus duration such as `15s`, `1m30s`, `500ms`, `1d`, `1w` or `1y`.
 pub fn parse_duration(input: &str) -> Result<Duration, ScrapeError> {
-    let err = |reason: &str| ScrapeError::InvalidDuration {
-        input: input.to_string(),
-        reason: reason.to_string(),
-    };
-    if input.is_empty() {
-        return Err(err("empty duration string"));
-    }
-    if input == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut rest = input;
-    let mut total_ms: u64 = 0;
-    // index into UNITS of the next unit allowed; enforces order and uniqueness
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(err("expected a number"));
+    let ms = oxeye_core::duration::parse_duration_ms(input).map_err(|e| {
+        ScrapeError::InvalidDuration {
+            input: input.to_string(),
+            reason: e.to_string(),
         }
-        let (num, tail) = rest.split_at(digits);
-        let amount: u64 = num.parse().map_err(|_| err("number out of range"))?;
-        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let (unit, tail) = tail.split_at(unit_len);
-        let Some(pos) = UNITS.iter().position(|(u, _)| *u == unit) else {
-            return Err(if unit.is_empty() {
-                err("missing unit")
-            } else {
-                err(&format!("unknown unit {unit:?}"))
-            });
-        };
-        if pos < next_unit {
-            return Err(err(
-                "units must go from largest to smallest, each at most once",
-            ));
-        }
-        next_unit = pos + 1;
-        let ms = amount
-            .checked_mul(UNITS[pos].1)
-            .and_then(|v| total_ms.checked_add(v))
-            .ok_or_else(|| err("duration out of range"))?;
-        total_ms = ms;
-        rest = tail;
-    }
-    if total_ms > i64::MAX as u64 {
-        return Err(err("duration out of range"));
-    }
-    Ok(Duration::from_millis(total_ms))
+    })?;
+    Ok(Duration::from_millis(ms.unsigned_abs()))
 }
 
 /// Formats a duration the way Prometheus prints it (`1m30s`, `0s`).
 pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".to_string();
-    }
-    let mut out = String::new();
-    for (unit, size) in UNITS {
-        if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
-            ms %= size;
-        }
-    }
-    out
+    oxeye_core::duration::format_duration_ms(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A duration read from and written as a Prometheus duration string.
@@ -165,7 +104,7 @@ mod tests {
             assert!(parse_duration(s).is_err(), "{s:?} should fail");
         }
         let e = parse_duration("10x").unwrap_err().to_string();
-        assert!(e.contains("unknown unit \"x\""), "{e}");
+        assert!(e.contains("\"10x\": not a valid duration string"), "{e}");
     }
 
     #[test]

@@ -18,42 +18,7 @@ fn invalid(msg: impl Into<String>) -> RulesError {
 
 /// Parses a Prometheus/Alertmanager duration (`30s`, `1h30m`, `1d`, `1w`, `500ms`) in ms.
 pub fn parse_duration(s: &str) -> Result<i64, RulesError> {
-    let bad = || invalid(format!("not a valid duration string: {s:?}"));
-    if s.is_empty() {
-        return Err(bad());
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    let bytes = s.as_bytes();
-    let mut i = 0;
-    let mut total: i64 = 0;
-    while i < bytes.len() {
-        let start = i;
-        while i < bytes.len() && bytes[i].is_ascii_digit() {
-            i += 1;
-        }
-        let n: i64 = s[start..i].parse().map_err(|_| bad())?;
-        let ustart = i;
-        while i < bytes.len() && bytes[i].is_ascii_alphabetic() {
-            i += 1;
-        }
-        let mult = match &s[ustart..i] {
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 7 * 86_400_000,
-            "y" => 365 * 86_400_000,
-            _ => return Err(bad()),
-        };
-        total = n
-            .checked_mul(mult)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    Ok(total)
+    crate::file::parse_duration(s)
 }
 
 /// `global:`.

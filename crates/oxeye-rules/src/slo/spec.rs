@@ -82,8 +82,9 @@ pub struct SliSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SliRaw {
-    /// The error ratio (0..1) over `{{.window}}`.
-    #[serde(default)]
+    /// The error ratio (0..1) over `{{.window}}`; Sloth's examples also spell it
+    /// `errorRatioQuery`.
+    #[serde(default, alias = "errorRatioQuery")]
     pub error_ratio_query: String,
 }
 
@@ -91,11 +92,11 @@ pub struct SliRaw {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SliEvents {
-    /// Rate of bad events over `{{.window}}`.
-    #[serde(default)]
+    /// Rate of bad events over `{{.window}}` (also `errorQuery`).
+    #[serde(default, alias = "errorQuery")]
     pub error_query: String,
-    /// Rate of all events over `{{.window}}`.
-    #[serde(default)]
+    /// Rate of all events over `{{.window}}` (also `totalQuery`).
+    #[serde(default, alias = "totalQuery")]
     pub total_query: String,
 }
 
