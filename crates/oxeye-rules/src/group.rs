@@ -256,6 +256,15 @@ impl Group {
         &self.options
     }
 
+    /// Applies new settings (a reload of the global configuration): a group without its
+    /// own `interval` takes the new default; alert state is kept.
+    pub fn set_options(&mut self, options: GroupOptions) {
+        if self.spec.interval.is_none() {
+            self.interval_ms = options.default_interval_ms.max(1);
+        }
+        self.options = options;
+    }
+
     /// Holds back alert series until [`Group::restore_for_state`] ran (`true`), as after
     /// a restart: the first evaluation must not write `ALERTS_FOR_STATE` samples that the
     /// restore would then read back instead of the ones from before the restart.

@@ -17,6 +17,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use oxeye_core::{Clock, Labels, MetricsAppender, TenantId};
 use parking_lot::{Mutex, RwLock};
@@ -75,11 +76,90 @@ struct Scheduled {
     group: Group,
     /// Next evaluation time, ms.
     next_ms: i64,
-    /// Restore `for` state after the next evaluation (groups loaded at start).
-    restore_after_eval: bool,
+    /// Evaluations left before `for` state is restored (groups loaded at start restore
+    /// after their second evaluation); 0: nothing to restore.
+    evals_until_restore: u8,
 }
 
-type Slot = Arc<Mutex<Scheduled>>;
+/// What the status APIs read of a group: published after each evaluation, so reading it
+/// never waits for an evaluation in progress.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    status: GroupStatus,
+    alerts: Vec<ActiveAlert>,
+}
+
+/// One scheduled group: its state behind the evaluation lock, and what is read without it.
+#[derive(Debug)]
+struct GroupSlot {
+    state: Mutex<Scheduled>,
+    /// Mirror of `Scheduled::next_ms` for the scheduler.
+    next_ms: AtomicI64,
+    /// An evaluation was handed to a worker and has not finished.
+    running: AtomicBool,
+    /// Replaced or removed: not evaluated any more.
+    retired: AtomicBool,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+impl GroupSlot {
+    fn new(s: Scheduled) -> Self {
+        let snapshot = RwLock::new(Arc::new(snapshot_of(&s.group)));
+        Self {
+            next_ms: AtomicI64::new(s.next_ms),
+            state: Mutex::new(s),
+            running: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+            snapshot,
+        }
+    }
+
+    /// The evaluation lock.
+    fn lock(&self) -> parking_lot::MutexGuard<'_, Scheduled> {
+        self.state.lock()
+    }
+
+    /// Publishes the state of `s` (held under [`GroupSlot::lock`]).
+    fn publish(&self, s: &Scheduled) {
+        self.next_ms.store(s.next_ms, Ordering::Release);
+        *self.snapshot.write() = Arc::new(snapshot_of(&s.group));
+    }
+
+    /// Stops the group being evaluated; returns the series it wrote last.
+    fn retire(&self) -> Vec<Labels> {
+        let s = self.lock();
+        self.retired.store(true, Ordering::Release);
+        s.group.previous_series()
+    }
+}
+
+fn snapshot_of(g: &Group) -> Snapshot {
+    let (last, took) = g.last_evaluation().unzip();
+    Snapshot {
+        status: GroupStatus {
+            name: g.name().to_string(),
+            file: g.file().to_string(),
+            interval_s: g.interval_ms() as f64 / 1000.0,
+            limit: g.spec().limit,
+            rules: g.rule_statuses(),
+            last_evaluation_ms: last,
+            evaluation_time_s: took.unwrap_or(0.0),
+        },
+        alerts: g.active_alerts(),
+    }
+}
+
+type Slot = Arc<GroupSlot>;
+
+/// Series of removed groups, marked stale once no current group writes them.
+#[derive(Debug)]
+struct PendingStale {
+    tenant: TenantId,
+    series: Vec<Labels>,
+    /// Not before this time, ms: two intervals of the removed group after its removal,
+    /// so that a renamed or moved group has written its series by then.
+    due_ms: i64,
+}
 
 /// `(file, group name)` of a file group; `(namespace, group name)` of a ruler group.
 type GroupKey = (String, String);
@@ -93,21 +173,24 @@ struct Groups {
     ruler: BTreeMap<TenantId, BTreeMap<GroupKey, Slot>>,
     /// Ruler-API specs per tenant and namespace, in the order they were written.
     ruler_specs: BTreeMap<TenantId, BTreeMap<String, Vec<RuleGroupSpec>>>,
-    /// Series of removed groups to mark stale at the next evaluation round.
-    stale: Vec<(TenantId, Vec<Labels>)>,
+    /// Series of removed groups to mark stale when no group writes them any more.
+    stale: Vec<PendingStale>,
     /// Whether file groups were set once: later groups need no `for` restore.
     started: bool,
 }
 
 /// Every tenant's rule groups.
 pub struct RuleManager {
-    options: ManagerOptions,
+    options: RwLock<ManagerOptions>,
     promql: Arc<dyn QueryFunc>,
     logql: Option<Arc<dyn QueryFunc>>,
     appender: Arc<dyn MetricsAppender>,
     sink: Arc<dyn AlertSink>,
     clock: Arc<dyn Clock>,
     groups: RwLock<Groups>,
+    /// Serializes changes of the groups (reloads, ruler API, options): they wait for
+    /// evaluations in progress without holding `groups`, which the status APIs read.
+    update: Mutex<()>,
     /// Woken when groups change, so the scheduler recomputes its next wake-up.
     changed: tokio::sync::Notify,
 }
@@ -131,20 +214,49 @@ impl RuleManager {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            options,
+            options: RwLock::new(options),
             promql,
             logql,
             appender,
             sink,
             clock,
             groups: RwLock::new(Groups::default()),
+            update: Mutex::new(()),
             changed: tokio::sync::Notify::new(),
         }
     }
 
     /// The settings groups are built with.
-    pub fn options(&self) -> &ManagerOptions {
-        &self.options
+    pub fn options(&self) -> ManagerOptions {
+        self.options.read().clone()
+    }
+
+    /// Applies new group settings (reload of `global.evaluation_interval`,
+    /// `global.external_labels`): every group keeps its alert state; a group whose
+    /// interval changes is rescheduled on its new grid.
+    pub fn set_group_options(&self, options: GroupOptions) {
+        let _update = self.update.lock();
+        self.options.write().group = options.clone();
+        let now = self.clock.now_ms();
+        let slots: Vec<Slot> = {
+            let groups = self.groups.read();
+            groups
+                .files
+                .values()
+                .chain(groups.ruler.values())
+                .flat_map(|g| g.values().cloned())
+                .collect()
+        };
+        for slot in slots {
+            let mut s = slot.lock();
+            let before = s.group.interval_ms();
+            s.group.set_options(options.clone());
+            if s.group.interval_ms() != before {
+                s.next_ms = schedule::next_eval_ms(&s.group, now);
+            }
+            slot.publish(&s);
+        }
+        self.changed.notify_one();
     }
 
     /// Loads ruler-API groups persisted under the rules directory.
@@ -181,7 +293,7 @@ impl RuleManager {
                     source.name.clone(),
                     spec,
                     source.language,
-                    self.options.group.clone(),
+                    self.options.read().group.clone(),
                 ) {
                     Ok(g) => {
                         if built
@@ -203,11 +315,14 @@ impl RuleManager {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let _update = self.update.lock();
         let now = self.clock.now_ms();
-        let mut groups = self.groups.write();
-        let restore = !groups.started;
-        let mut old_all = std::mem::take(&mut groups.files);
+        let (restore, mut old_all) = {
+            let groups = self.groups.read();
+            (!groups.started, groups.files.clone())
+        };
         let mut files = BTreeMap::new();
+        let mut stale = Vec::new();
         for (tenant, tenant_groups) in built {
             let mut old = old_all.remove(&tenant).unwrap_or_default();
             let mut slots = BTreeMap::new();
@@ -215,13 +330,15 @@ impl RuleManager {
                 let slot = self.schedule(group, old.remove(&key), now, restore);
                 slots.insert(key, slot);
             }
-            stale_removed(&mut groups.stale, &tenant, old);
+            stale.extend(retire_removed(&tenant, old, now));
             files.insert(tenant, slots);
         }
         for (tenant, old) in old_all {
-            stale_removed(&mut groups.stale, &tenant, old);
+            stale.extend(retire_removed(&tenant, old, now));
         }
+        let mut groups = self.groups.write();
         groups.files = files;
+        groups.stale.extend(stale);
         groups.started = true;
         drop(groups);
         self.changed.notify_one();
@@ -231,26 +348,30 @@ impl RuleManager {
     /// Wraps `group` for the scheduler: it takes over the state and schedule of the group
     /// it replaces, or is scheduled at its offset from `now`.
     fn schedule(&self, mut group: Group, old: Option<Slot>, now: i64, restore: bool) -> Slot {
-        let (next_ms, restore_after_eval) = match old {
+        let (next_ms, evals_until_restore) = match old {
             Some(old) => {
-                let old = old.lock();
-                group.copy_state_from(&old.group);
-                let next = if old.group.interval_ms() == group.interval_ms() {
-                    old.next_ms
+                let o = old.lock();
+                old.retired.store(true, Ordering::Release);
+                group.copy_state_from(&o.group);
+                let next = if o.group.interval_ms() == group.interval_ms() {
+                    o.next_ms
                 } else {
                     schedule::next_eval_ms(&group, now)
                 };
-                (next, old.restore_after_eval)
+                (next, o.evals_until_restore)
             }
             None => {
                 group.set_restore_pending(restore);
-                (schedule::next_eval_ms(&group, now), restore)
+                (
+                    schedule::next_eval_ms(&group, now),
+                    if restore { 2 } else { 0 },
+                )
             }
         };
-        Arc::new(Mutex::new(Scheduled {
+        Arc::new(GroupSlot::new(Scheduled {
             group,
             next_ms,
-            restore_after_eval,
+            evals_until_restore,
         }))
     }
 
@@ -284,32 +405,21 @@ impl RuleManager {
         files.chain(ruler).cloned().collect()
     }
 
-    /// Group statuses of `tenant`, by file then name.
+    /// Group statuses of `tenant`, by file then name, as of their last evaluation;
+    /// never waits for an evaluation in progress.
     pub fn groups(&self, tenant: &TenantId) -> Vec<GroupStatus> {
         self.slots(tenant)
             .iter()
-            .map(|slot| {
-                let s = slot.lock();
-                let g = &s.group;
-                let (last, took) = g.last_evaluation().unzip();
-                GroupStatus {
-                    name: g.name().to_string(),
-                    file: g.file().to_string(),
-                    interval_s: g.interval_ms() as f64 / 1000.0,
-                    limit: g.spec().limit,
-                    rules: g.rule_statuses(),
-                    last_evaluation_ms: last,
-                    evaluation_time_s: took.unwrap_or(0.0),
-                }
-            })
+            .map(|slot| slot.snapshot.read().status.clone())
             .collect()
     }
 
-    /// Active alerts of `tenant`.
+    /// Active alerts of `tenant` as of their groups' last evaluation; never waits for
+    /// an evaluation in progress.
     pub fn alerts(&self, tenant: &TenantId) -> Vec<ActiveAlert> {
         self.slots(tenant)
             .iter()
-            .flat_map(|slot| slot.lock().group.active_alerts())
+            .flat_map(|slot| slot.snapshot.read().alerts.clone())
             .collect()
     }
 
@@ -349,16 +459,23 @@ impl RuleManager {
     }
 }
 
-/// Queues stale markers for every series the `removed` groups wrote.
-fn stale_removed(
-    stale: &mut Vec<(TenantId, Vec<Labels>)>,
+/// Retires the `removed` groups; what they wrote is to be marked stale two of their
+/// intervals after `now` unless another group writes it by then.
+fn retire_removed(
     tenant: &TenantId,
     removed: BTreeMap<GroupKey, Slot>,
-) {
-    for slot in removed.into_values() {
-        let series = slot.lock().group.previous_series();
-        if !series.is_empty() {
-            stale.push((tenant.clone(), series));
-        }
-    }
+    now: i64,
+) -> Vec<PendingStale> {
+    removed
+        .into_values()
+        .filter_map(|slot| {
+            let interval = slot.lock().group.interval_ms();
+            let series = slot.retire();
+            (!series.is_empty()).then(|| PendingStale {
+                tenant: tenant.clone(),
+                series,
+                due_ms: now.saturating_add(interval.saturating_mul(2)),
+            })
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use oxeye_core::{Labels, MetricsQueryable, TenantId};
+use oxeye_core::{Labels, Matcher, MetricsQueryable, SelectHints, TenantId};
 
 use crate::RulesError;
 
@@ -19,6 +19,22 @@ pub type Vector = Vec<(Labels, f64)>;
 pub trait QueryFunc: Send + Sync {
     /// Evaluates `expr` for `tenant` at `t_ms`.
     fn instant(&self, tenant: &TenantId, expr: &str, t_ms: i64) -> Result<Vector, RulesError>;
+
+    /// The last stored sample `(t_ms, value)` of the series with exactly `labels` in
+    /// `[start_ms, end_ms]`, stale markers included (which queries never show): restoring
+    /// `for` state must tell an alert that resolved (its series ends in a stale marker)
+    /// from one that was still active at a shutdown. `None` when the query function has
+    /// no access to stored samples; `Some(Ok(None))` when the series has no sample then.
+    fn last_stored_sample(
+        &self,
+        tenant: &TenantId,
+        labels: &Labels,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Option<Result<Option<(i64, f64)>, RulesError>> {
+        let _ = (tenant, labels, start_ms, end_ms);
+        None
+    }
 }
 
 /// PromQL over a metrics store.
@@ -43,6 +59,66 @@ impl QueryFunc for PromqlQuery {
             .map_err(|e| RulesError::Query(e.to_string()))?;
         to_vector(out.value)
     }
+
+    fn last_stored_sample(
+        &self,
+        tenant: &TenantId,
+        labels: &Labels,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Option<Result<Option<(i64, f64)>, RulesError>> {
+        Some(last_stored(
+            self.queryable.as_ref(),
+            tenant,
+            labels,
+            start_ms,
+            end_ms,
+        ))
+    }
+}
+
+/// See [`QueryFunc::last_stored_sample`].
+fn last_stored(
+    queryable: &dyn MetricsQueryable,
+    tenant: &TenantId,
+    labels: &Labels,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Option<(i64, f64)>, RulesError> {
+    let failed = |e: oxeye_core::StoreError| {
+        RulesError::Query(format!("reading the samples of {labels:?} failed: {e}"))
+    };
+    let querier = queryable
+        .querier(tenant, start_ms, end_ms)
+        .map_err(failed)?;
+    let matchers: Vec<Matcher> = labels
+        .iter()
+        .map(|l| Matcher::equal(l.name.clone(), l.value.clone()))
+        .collect();
+    let hints = SelectHints {
+        start: start_ms,
+        end: end_ms,
+        ..SelectHints::default()
+    };
+    let series = querier.select(&matchers, &hints).map_err(failed)?;
+    let Some(series) = series.into_iter().find(|s| s.labels == *labels) else {
+        return Ok(None);
+    };
+    let mut last = None;
+    series
+        .data
+        .for_each_chunk(&mut |chunk| {
+            if let Some(s) = chunk
+                .iter()
+                .rev()
+                .find(|s| s.t >= start_ms && s.t <= end_ms)
+            {
+                last = Some((s.t, s.v));
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(failed)?;
+    Ok(last)
 }
 
 /// A query result as rules take it: vectors as they are, a scalar as one sample without

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use oxeye_core::{Clock, TenantId};
-use oxeye_rules::alert::{AlertSink, Fanout};
+use oxeye_rules::alert::{Alert, AlertSink, Fanout, LabelSet};
 use oxeye_rules::file::{self, RuleLanguage};
 use oxeye_rules::group::GroupOptions;
 use oxeye_rules::manager::{ManagerOptions, RuleManager, RuleSource};
@@ -40,7 +40,44 @@ pub struct Alerting {
     pub external: Arc<ExternalAlertmanagers>,
     /// The SLOs of `slo_files` at start.
     pub slos: Arc<SloRegistry>,
+    /// The built-in notifier's input: alerts with the external labels added.
+    labeled: Arc<ExternalLabeled>,
     default_tenant: TenantId,
+}
+
+/// Adds `global.external_labels` to every alert handed to the built-in notifier, as
+/// Prometheus's notifier does to every alert it sends (an alert's own label wins).
+struct ExternalLabeled {
+    labels: parking_lot::RwLock<LabelSet>,
+    inner: Arc<dyn AlertSink>,
+}
+
+impl AlertSink for ExternalLabeled {
+    fn send(&self, tenant: &TenantId, mut alerts: Vec<Alert>) {
+        {
+            let labels = self.labels.read();
+            for alert in &mut alerts {
+                for (name, value) in labels.iter() {
+                    alert
+                        .labels
+                        .entry(name.clone())
+                        .or_insert_with(|| value.clone());
+                }
+            }
+        }
+        self.inner.send(tenant, alerts);
+    }
+}
+
+/// The group settings of `cfg`.
+fn group_options(cfg: &Config, external_url: String) -> GroupOptions {
+    let interval = cfg.global.evaluation_interval.get();
+    GroupOptions {
+        default_interval_ms: i64::try_from(interval.as_millis()).unwrap_or(60_000),
+        external_labels: cfg.global.external_labels.clone(),
+        external_url,
+        ..GroupOptions::default()
+    }
 }
 
 /// What `build` needs besides the config.
@@ -161,20 +198,18 @@ impl Alerting {
         )
         .context("invalid alerting configuration")?;
         external.set_default_tenant(inputs.default_tenant.clone());
+        let labeled = Arc::new(ExternalLabeled {
+            labels: parking_lot::RwLock::new(external_labels.clone()),
+            inner: notifier.clone(),
+        });
         let sink: Arc<dyn AlertSink> = Arc::new(Fanout::new(vec![
-            notifier.clone() as Arc<dyn AlertSink>,
+            labeled.clone() as Arc<dyn AlertSink>,
             external.clone() as Arc<dyn AlertSink>,
         ]));
         let specs = slo_specs(cfg, &inputs.config_path).map_err(anyhow::Error::msg)?;
         let slos = Arc::new(SloRegistry::new(specs, promql.clone())?);
-        let interval = cfg.global.evaluation_interval.get();
         let options = ManagerOptions {
-            group: GroupOptions {
-                default_interval_ms: i64::try_from(interval.as_millis()).unwrap_or(60_000),
-                external_labels,
-                external_url: inputs.external_url,
-                ..GroupOptions::default()
-            },
+            group: group_options(cfg, inputs.external_url),
             rules_dir: Some(inputs.storage_path.join("rules")),
         };
         let rules = Arc::new(RuleManager::new(
@@ -198,6 +233,7 @@ impl Alerting {
             notifier,
             external,
             slos,
+            labeled,
             default_tenant: inputs.default_tenant,
         }))
     }
@@ -217,6 +253,10 @@ impl Alerting {
         self.rules
             .set_file_groups(sources)
             .map_err(|errs| format!("invalid rules: {}", join(&errs)))?;
+        let external_url = self.rules.options().group.external_url;
+        self.rules
+            .set_group_options(group_options(cfg, external_url));
+        *self.labeled.labels.write() = cfg.global.external_labels.clone();
         self.slos
             .replace(specs)
             .map_err(|e| format!("invalid slo file: {e}"))?;

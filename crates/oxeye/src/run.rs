@@ -622,7 +622,15 @@ fn reload_fn(
         Box::pin(async move {
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let cfg = Config::load(&path, &self_addr).map_err(|e| format!("{e:#}"))?;
-            alerting.apply(&cfg, &path)?;
+            // Replacing rule groups waits for their evaluations in progress: off the
+            // async workers.
+            let applied = {
+                let (cfg, path) = (cfg.clone(), path.clone());
+                tokio::task::spawn_blocking(move || alerting.apply(&cfg, &path))
+                    .await
+                    .map_err(|e| format!("applying the rules configuration failed: {e}"))?
+            };
+            applied?;
             manager
                 .apply_config(cfg.global.clone(), cfg.scrape_configs.clone())
                 .await

@@ -1,7 +1,8 @@
 //! Rules in the running binary: recording rules writing series, alerts going pending
 //! then firing, the rule and alert APIs, reload of edited (and refusal of broken) rule
-//! files, `for` state kept across a restart, and the Loki ruler API evaluating LogQL
-//! groups per tenant.
+//! files, reload of the global evaluation interval and external labels (which the
+//! built-in notifier's alerts carry), `for` state kept across a restart, and the Loki
+//! ruler API evaluating LogQL groups per tenant.
 
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -330,4 +331,85 @@ async fn loki_ruler_groups_evaluate_per_tenant() {
     let rules = get_json(&s, "/api/v1/rules", Some("team-a")).await;
     assert_eq!(rules["data"]["groups"], serde_json::json!([]));
     assert!(s.stop());
+}
+
+const RULES_X: &str = "groups:\n- name: g\n  rules:\n  - alert: X\n    expr: vector(1)\n    labels: {team: db}\n    annotations:\n      el: '{{ $externalLabels.site }}'\n  - alert: Own\n    expr: vector(1)\n    labels: {site: own}\n";
+
+fn labeled_config(interval: &str, site: &str) -> String {
+    format!(
+        "global:\n  evaluation_interval: {interval}\n  external_labels: {{site: {site}}}\nrule_files:\n  - rules/*.yml\n"
+    )
+}
+
+/// The labels of alert `name` as held by the built-in notifier, once one has `site`.
+async fn notified_with_site(s: &Server, name: &str, site: &str) -> Option<Value> {
+    let v = get_json(s, "/api/v2/alerts", None).await;
+    v.as_array()?
+        .iter()
+        .find(|a| a["labels"]["alertname"] == name && a["labels"]["site"] == site)
+        .map(|a| a["labels"].clone())
+}
+
+/// As Prometheus, a reload applies `global.evaluation_interval` and
+/// `global.external_labels` to the running groups (which keep their alerts), and the
+/// built-in notifier sees the external labels on every alert, as an Alertmanager fed by
+/// Prometheus does (the alert's own labels win).
+#[tokio::test]
+async fn a_reload_applies_evaluation_interval_and_external_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    write_rules(dir.path(), RULES_X);
+    let s = Server::start(dir.path(), Some(&labeled_config("1s", "a"))).await;
+    let group = |s: &Server| {
+        let s = s.http.clone();
+        async move {
+            let r = reqwest::get(format!("{s}/api/v1/rules")).await.unwrap();
+            let v: Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
+            v["data"]["groups"][0].clone()
+        }
+    };
+    eventually(20, "the alert with the first external labels", || async {
+        (group(&s).await["rules"][0]["alerts"][0]["annotations"]["el"] == "a").then_some(())
+    })
+    .await;
+    assert_eq!(group(&s).await["interval"], 1);
+    let labels = eventually(20, "the alert at the notifier", || {
+        notified_with_site(&s, "X", "a")
+    })
+    .await;
+    assert_eq!(labels["team"], "db", "{labels}");
+    let v = get_json(&s, "/api/v2/alerts", None).await;
+    let own = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "Own")
+        .map(|a| a["labels"]["site"].clone());
+    assert_eq!(own, Some(Value::from("own")), "the alert's own label wins");
+    let active_at = group(&s).await["rules"][0]["alerts"][0]["activeAt"].clone();
+
+    // Firing alerts are resent after a minute; a new one goes out at once.
+    write_rules(
+        dir.path(),
+        &format!("{RULES_X}  - alert: Y\n    expr: vector(1)\n"),
+    );
+    std::fs::write(dir.path().join("oxeye.yml"), labeled_config("3s", "b")).unwrap();
+    assert_eq!(reload(&s).await, 200);
+    assert_eq!(group(&s).await["interval"], 3, "interval after reload");
+    eventually(
+        20,
+        "the alert with the reloaded external labels",
+        || async {
+            (group(&s).await["rules"][0]["alerts"][0]["annotations"]["el"] == "b").then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        group(&s).await["rules"][0]["alerts"][0]["activeAt"],
+        active_at,
+        "the alert is kept"
+    );
+    eventually(20, "the notifier's alert with the reloaded labels", || {
+        notified_with_site(&s, "Y", "b")
+    })
+    .await;
 }

@@ -11,8 +11,11 @@
 //! - otherwise `active_at` moves forward by the downtime, so the time spent pending
 //!   before the restart counts.
 //!
-//! A last sample followed by a stale marker means the alert had resolved: nothing is
-//! restored.
+//! A last sample that is a stale marker means the alert had resolved: nothing is
+//! restored. Stale markers are read from the stored samples
+//! ([`QueryFunc::last_stored_sample`]); a query function without access to them is
+//! asked instant queries instead, which only tell a stale marker apart when it lies
+//! within the lookback of the last sample (intervals up to 4m).
 
 use oxeye_core::{Labels, TenantId};
 
@@ -71,6 +74,20 @@ pub(super) fn restored_active_at(
     query: &dyn QueryFunc,
 ) -> Result<Option<i64>, RulesError> {
     let sel = selector(labels);
+    let mut series = labels.builder();
+    series.set(oxeye_core::METRIC_NAME, "ALERTS_FOR_STATE");
+    let series = series.build();
+    let start = t_ms.saturating_sub(options.outage_tolerance_ms.max(1));
+    if let Some(last) = query.last_stored_sample(tenant, &series, start, t_ms) {
+        // The last stored sample, as Prometheus reads it: a stale marker means the
+        // alert had resolved, whatever the interval.
+        return Ok(match last? {
+            Some((down_at, active_at_s)) if !oxeye_core::is_stale_nan(active_at_s) => {
+                Some(restored_from(for_ms, t_ms, options, active_at_s, down_at))
+            }
+            _ => None,
+        });
+    }
     let window = crate::file::format_duration(options.outage_tolerance_ms.max(1));
     let Some(active_at_s) = one_value(
         query,
@@ -101,16 +118,33 @@ pub(super) fn restored_active_at(
             return Ok(None);
         }
     }
+    Ok(Some(restored_from(
+        for_ms,
+        t_ms,
+        options,
+        active_at_s,
+        down_at,
+    )))
+}
+
+/// The restored `active_at` of an alert active since `active_at_s` (seconds) when the
+/// server went down at `down_at` (ms, the last `ALERTS_FOR_STATE` sample).
+fn restored_from(
+    for_ms: i64,
+    t_ms: i64,
+    options: &GroupOptions,
+    active_at_s: f64,
+    down_at: i64,
+) -> i64 {
     // Prometheus restores whole seconds.
     let down_at = down_at.div_euclid(1000) * 1000;
     let active_at = (active_at_s as i64).saturating_mul(1000);
     let remaining = for_ms - (down_at - active_at);
-    let restored = if remaining <= 0 {
+    if remaining <= 0 {
         active_at
     } else if remaining < options.for_grace_period_ms {
         t_ms + options.for_grace_period_ms - for_ms
     } else {
         active_at + (t_ms - down_at)
-    };
-    Ok(Some(restored))
+    }
 }

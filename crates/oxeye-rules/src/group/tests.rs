@@ -476,6 +476,60 @@ fn resolved_alerts_are_not_restored() {
     env.eval(&mut restarted, 60_000);
     restarted.restore_for_state(60_000, &env.query);
     assert_eq!(restarted.active_alerts()[0].active_at_ms, 60_000);
+
+    // A query function without access to stored samples tells it from queries.
+    let mut restarted = group(yaml);
+    restarted.set_restore_pending(true);
+    env.eval(&mut restarted, 60_000);
+    restarted.restore_for_state(60_000, &QueriesOnly(&env.query));
+    assert_eq!(restarted.active_alerts()[0].active_at_ms, 60_000);
+}
+
+/// Forwards queries only: no access to stored samples.
+struct QueriesOnly<'a>(&'a dyn QueryFunc);
+
+impl QueryFunc for QueriesOnly<'_> {
+    fn instant(&self, t: &TenantId, expr: &str, t_ms: i64) -> Result<Vector, crate::RulesError> {
+        self.0.instant(t, expr, t_ms)
+    }
+}
+
+#[test]
+fn resolved_alerts_are_not_restored_whatever_the_interval() {
+    // With a 5m interval the stale marker written when the alert resolved lies a whole
+    // lookback after the last sample: only the stored samples tell it resolved.
+    let env = Env::new();
+    let yaml = "name: g\ninterval: 5m\nrules:\n  - alert: Slow\n    expr: x > 10\n    for: 30m\n";
+    let mut g = group(yaml);
+    for t in [0, 300_000, 600_000] {
+        env.push(&[("__name__", "x")], t, 20.0);
+        env.eval(&mut g, t);
+    }
+    env.push(&[("__name__", "x")], 900_000, 0.0);
+    env.eval(&mut g, 900_000);
+    assert!(g.active_alerts().is_empty());
+
+    // Down at 16m, back at 20m with the condition true again: pending since 20m.
+    let mut restarted = group(yaml);
+    restarted.set_restore_pending(true);
+    env.push(&[("__name__", "x")], 1_200_000, 20.0);
+    env.eval(&mut restarted, 1_200_000);
+    restarted.restore_for_state(1_200_000, &env.query);
+    assert_eq!(restarted.active_alerts()[0].active_at_ms, 1_200_000);
+
+    // Had it not resolved, it would have kept its pending time.
+    let mut restarted = group(yaml);
+    restarted.set_restore_pending(true);
+    let mut still = group(yaml);
+    let env2 = Env::new();
+    for t in [0, 300_000, 600_000] {
+        env2.push(&[("__name__", "x")], t, 20.0);
+        env2.eval(&mut still, t);
+    }
+    env2.push(&[("__name__", "x")], 1_200_000, 20.0);
+    env2.eval(&mut restarted, 1_200_000);
+    restarted.restore_for_state(1_200_000, &env2.query);
+    assert_eq!(restarted.active_alerts()[0].active_at_ms, 600_000);
 }
 
 /// A query function answering fixed vectors, to check what rules send for given input.

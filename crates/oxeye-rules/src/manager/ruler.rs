@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use oxeye_core::TenantId;
 
-use super::{GroupKey, RuleManager, Slot, stale_removed};
+use super::{GroupKey, RuleManager, Slot, retire_removed};
 use crate::RulesError;
 use crate::file::{RuleFile, RuleGroupSpec, RuleLanguage};
 use crate::group::Group;
@@ -54,10 +54,10 @@ fn persist(
     ns: &str,
     specs: &[RuleGroupSpec],
 ) -> Result<(), RulesError> {
-    let Some(dir) = &m.options.rules_dir else {
+    let Some(dir) = m.options.read().rules_dir.clone() else {
         return Ok(());
     };
-    let path = namespace_path(dir, tenant, ns);
+    let path = namespace_path(&dir, tenant, ns);
     let io = |e: std::io::Error| RulesError::Io(format!("cannot write {}: {e}", path.display()));
     if specs.is_empty() {
         return match std::fs::remove_file(&path) {
@@ -117,7 +117,7 @@ fn build(
         ns,
         spec,
         RuleLanguage::Logql,
-        m.options.group.clone(),
+        m.options.read().group.clone(),
     )
 }
 
@@ -130,9 +130,11 @@ pub(super) fn set_group(
 ) -> Result<(), RulesError> {
     check_namespace(ns)?;
     let group = build(m, tenant, ns, spec.clone())?;
+    let _update = m.update.lock();
     let now = m.clock.now_ms();
-    let mut groups = m.groups.write();
-    let mut specs = groups
+    let mut specs = m
+        .groups
+        .read()
         .ruler_specs
         .get(tenant)
         .and_then(|n| n.get(ns))
@@ -143,16 +145,26 @@ pub(super) fn set_group(
         None => specs.push(spec.clone()),
     }
     persist(m, tenant, ns, &specs)?;
+    let key: GroupKey = (ns.to_string(), spec.name);
+    let old = m
+        .groups
+        .read()
+        .ruler
+        .get(tenant)
+        .and_then(|slots| slots.get(&key))
+        .cloned();
+    let slot = m.schedule(group, old, now, false);
+    let mut groups = m.groups.write();
     groups
         .ruler_specs
         .entry(tenant.clone())
         .or_default()
         .insert(ns.to_string(), specs);
-    let key: GroupKey = (ns.to_string(), spec.name);
-    let slots = groups.ruler.entry(tenant.clone()).or_default();
-    let old = slots.remove(&key);
-    let slot = m.schedule(group, old, now, false);
-    slots.insert(key, slot);
+    groups
+        .ruler
+        .entry(tenant.clone())
+        .or_default()
+        .insert(key, slot);
     drop(groups);
     m.changed.notify_one();
     Ok(())
@@ -165,6 +177,7 @@ pub(super) fn delete_group(
     ns: &str,
     name: &str,
 ) -> Result<(), RulesError> {
+    let _update = m.update.lock();
     let mut groups = m.groups.write();
     let not_found = || {
         RulesError::NotFound(format!(
@@ -195,7 +208,9 @@ pub(super) fn delete_group(
         .and_then(|slots| slots.remove_entry(&(ns.to_string(), name.to_string())))
         .into_iter()
         .collect();
-    stale_removed(&mut groups.stale, tenant, removed);
+    drop(groups);
+    let stale = retire_removed(tenant, removed, m.clock.now_ms());
+    m.groups.write().stale.extend(stale);
     Ok(())
 }
 
@@ -205,6 +220,7 @@ pub(super) fn delete_namespace(
     tenant: &TenantId,
     ns: &str,
 ) -> Result<(), RulesError> {
+    let _update = m.update.lock();
     let mut groups = m.groups.write();
     if !groups
         .ruler_specs
@@ -228,17 +244,19 @@ pub(super) fn delete_namespace(
             }
         }
     }
-    stale_removed(&mut groups.stale, tenant, removed);
+    drop(groups);
+    let stale = retire_removed(tenant, removed, m.clock.now_ms());
+    m.groups.write().stale.extend(stale);
     Ok(())
 }
 
 /// See [`RuleManager::load_persisted`]: every valid namespace file is loaded; the
 /// problems of the others are returned together.
 pub(super) fn load_persisted(m: &RuleManager) -> Result<(), RulesError> {
-    let Some(dir) = &m.options.rules_dir else {
+    let Some(dir) = m.options.read().rules_dir.clone() else {
         return Ok(());
     };
-    let entries = match std::fs::read_dir(dir) {
+    let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {

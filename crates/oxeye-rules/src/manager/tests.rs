@@ -225,10 +225,14 @@ fn invalid_reloads_change_nothing_and_valid_ones_keep_alert_state() {
     m.eval_due();
     assert_eq!(env.value("y"), Some(1.0), "the added group runs");
 
-    // Removing the file stales what its groups wrote.
+    // Removing the file stales what its groups wrote, two intervals later (time for a
+    // renamed group to take its series over).
     m.set_file_groups(vec![]).unwrap();
     assert!(m.groups(&anon()).is_empty());
-    env.clock.set(start + 21_000);
+    env.clock.set(start + 39_000);
+    m.eval_due();
+    assert_eq!(env.value("y"), Some(1.0), "not stale before two intervals");
+    env.clock.set(start + 40_000);
     m.eval_due();
     assert_eq!(env.value("ALERTS"), None);
     assert_eq!(env.value("y"), None);
@@ -248,17 +252,25 @@ fn pending_for_state_survives_a_restart() {
     }
     assert_eq!(m.alerts(&anon())[0].active_at_ms, start);
     drop(m);
-    // Down for 30s; the new process evaluates, then restores.
+    // Down for 30s; the new process evaluates twice, then restores.
     let m = env.manager();
     m.set_file_groups(vec![source("a.yml", &rules)]).unwrap();
     let restart = start + 80_000;
     env.push("x", restart - 1, 50.0);
     env.clock.set(restart);
     m.eval_due();
+    assert_eq!(
+        m.alerts(&anon())[0].active_at_ms,
+        restart,
+        "not restored at the first evaluation"
+    );
+    env.push("x", restart + 9_999, 50.0);
+    env.clock.set(restart + 10_000);
+    m.eval_due();
     let a = &m.alerts(&anon())[0];
     assert_eq!(a.state, crate::group::AlertState::Pending);
-    // 50s pending before going down at start+50s; the 30s outage is not counted.
-    assert_eq!(a.active_at_ms, start + 30_000);
+    // 50s pending before going down at start+50s; the 40s since are not counted.
+    assert_eq!(a.active_at_ms, start + 40_000);
 }
 
 fn push_logs(env: &Env, tenant: &str, n: usize, t_ns: i64) {
@@ -366,4 +378,202 @@ async fn run_evaluates_due_groups_until_shut_down() {
         .await
         .expect("the scheduler stops on shutdown")
         .unwrap();
+}
+
+#[test]
+fn for_state_is_restored_when_the_alert_reappears_at_the_second_evaluation() {
+    // The alert reads a recorded series that exists again only from the first
+    // evaluation after the restart on (down longer than the lookback): as Prometheus,
+    // the restore waits for the second evaluation.
+    let env = Env::new();
+    let rules = "groups:\n- name: g\n  interval: 10s\n  rules:\n  - alert: A\n    expr: rec > 0\n    for: 10m\n  - record: rec\n    expr: src\n";
+    let m = env.manager();
+    m.set_file_groups(vec![source("a.yml", rules)]).unwrap();
+    let start = env.clock.now_ms();
+    let mut t = start;
+    while t <= start + 300_000 {
+        env.push("src", t, 1.0);
+        env.clock.set(t);
+        m.eval_due();
+        t += 1_000;
+    }
+    let before = m.alerts(&anon())[0].active_at_ms;
+    drop(m);
+    // Down for 10 minutes; `src` is written again from the restart on.
+    let restart = start + 900_000;
+    env.clock.set(restart);
+    let m = env.manager();
+    m.set_file_groups(vec![source("a.yml", rules)]).unwrap();
+    let mut t = restart;
+    while t <= restart + 30_000 {
+        env.push("src", t, 1.0);
+        env.clock.set(t);
+        m.eval_due();
+        t += 1_000;
+    }
+    let after = m.alerts(&anon())[0].active_at_ms;
+    assert!(
+        after < restart,
+        "pending since {before} before the restart, since {after} after it: not restored"
+    );
+}
+
+#[test]
+fn a_group_loaded_long_before_its_first_evaluation_starts_at_its_next_slot() {
+    let env = Env::new();
+    let m = env.manager();
+    m.set_file_groups(vec![source("a.yml", RULES)]).unwrap();
+    let first = m.slots(&anon())[0].lock().next_ms;
+    env.clock.set(first + 65_000);
+    assert_eq!(m.eval_due(), 0, "no evaluation in the past");
+    assert_eq!(m.slots(&anon())[0].lock().next_ms, first + 70_000);
+    env.clock.set(first + 70_000);
+    assert_eq!(m.eval_due(), 1);
+}
+
+#[test]
+fn series_of_a_renamed_group_do_not_go_stale() {
+    // Renaming a group (or moving it to another file) keeps writing its series: the old
+    // group's series are only marked stale when no group writes them two intervals on.
+    let env = Env::new();
+    let rules = |name: &str| {
+        format!(
+            "groups:\n- name: {name}\n  interval: 10s\n  rules:\n  - record: rec\n    expr: src\n  - record: gone_{name}\n    expr: src\n"
+        )
+    };
+    let m = env.manager();
+    m.set_file_groups(vec![source("a.yml", &rules("before"))])
+        .unwrap();
+    let start = env.clock.now_ms();
+    let mut gaps = Vec::new();
+    let mut t = start;
+    while t <= start + 120_000 {
+        env.push("src", t, 1.0);
+        env.clock.set(t);
+        if t == start + 60_000 {
+            m.set_file_groups(vec![source("b.yml", &rules("after"))])
+                .unwrap();
+        }
+        m.eval_due();
+        if t >= start + 30_000 && env.value("rec").is_none() {
+            gaps.push(t - start);
+        }
+        t += 1_000;
+    }
+    assert!(gaps.is_empty(), "rec absent at {gaps:?}");
+    assert_eq!(
+        env.value("gone_before"),
+        None,
+        "what nobody writes goes stale"
+    );
+    assert_eq!(env.value("gone_after"), Some(1.0));
+}
+
+/// Answers `vector(1)`; expressions containing `slow` block until released (at most
+/// 30s), as a heavy query does.
+#[derive(Default)]
+struct BlockingQuery {
+    released: Mutex<bool>,
+    cond: parking_lot::Condvar,
+}
+
+impl QueryFunc for BlockingQuery {
+    fn instant(
+        &self,
+        _: &TenantId,
+        expr: &str,
+        _: i64,
+    ) -> Result<crate::query::Vector, RulesError> {
+        if expr.contains("slow") {
+            let mut released = self.released.lock();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while !*released {
+                if self.cond.wait_until(&mut released, deadline).timed_out() {
+                    break;
+                }
+            }
+        }
+        Ok(vec![(Labels::default(), 1.0)])
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_group_delays_neither_other_groups_nor_the_status_apis() {
+    let env = Env::new();
+    let query = Arc::new(BlockingQuery::default());
+    let m = Arc::new(RuleManager::new(
+        ManagerOptions {
+            group: GroupOptions::default(),
+            rules_dir: None,
+        },
+        query.clone(),
+        None,
+        env.metrics.clone(),
+        env.sink.clone(),
+        Arc::new(oxeye_core::SystemClock),
+    ));
+    m.set_file_groups(vec![source(
+        "a.yml",
+        "groups:\n- name: slow\n  interval: 100ms\n  rules:\n  - record: s\n    expr: slow_metric\n- name: fast\n  interval: 100ms\n  rules:\n  - alert: Fast\n    expr: vector(1)\n",
+    )])
+    .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(m.clone().run(rx));
+    let poller = m.clone();
+    let (fast_evals, slow_status) = tokio::task::spawn_blocking(move || {
+        // While the slow group's first evaluation hangs, the fast group keeps being
+        // evaluated and the status APIs answer (they would hang for 30s otherwise).
+        let mut evals = std::collections::BTreeSet::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while evals.len() < 5 && std::time::Instant::now() < deadline {
+            let groups = poller.groups(&anon());
+            evals.extend(
+                groups
+                    .iter()
+                    .filter(|g| g.name == "fast")
+                    .filter_map(|g| g.last_evaluation_ms),
+            );
+            assert!(!poller.alerts(&anon()).is_empty() || evals.is_empty());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let slow = poller
+            .groups(&anon())
+            .into_iter()
+            .find(|g| g.name == "slow");
+        (evals.len(), slow.and_then(|g| g.last_evaluation_ms))
+    })
+    .await
+    .unwrap();
+    *query.released.lock() = true;
+    query.cond.notify_all();
+    assert!(
+        fast_evals >= 5,
+        "the fast group was evaluated {fast_evals} times"
+    );
+    assert_eq!(
+        slow_status, None,
+        "the slow group's evaluation had not finished"
+    );
+    assert!(
+        env.sink
+            .0
+            .lock()
+            .iter()
+            .any(|(_, a)| a.labels["alertname"] == "Fast"),
+        "the fast group's alert was sent"
+    );
+    tx.send(true).unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), task)
+        .await
+        .expect("the scheduler stops once the slow evaluation ends")
+        .unwrap();
+    let slow = m
+        .groups(&anon())
+        .into_iter()
+        .find(|g| g.name == "slow")
+        .unwrap();
+    assert!(
+        slow.last_evaluation_ms.is_some(),
+        "the slow evaluation completed before the stop"
+    );
 }
