@@ -87,7 +87,7 @@ impl PostableSilence {
 
 /// `gettableAlert`.
 pub(crate) fn gettable_alert(a: &AlertView) -> Value {
-    json!({
+    let mut v = json!({
         "labels": a.alert.labels,
         "annotations": a.alert.annotations,
         "startsAt": format_time(Some(a.alert.starts_at_ms)),
@@ -102,7 +102,14 @@ pub(crate) fn gettable_alert(a: &AlertView) -> Value {
             "inhibitedBy": a.inhibited_by,
             "mutedBy": [],
         },
-    })
+    });
+    // Alertmanager leaves an empty generatorURL out.
+    if a.alert.generator_url.is_empty()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.remove("generatorURL");
+    }
+    v
 }
 
 /// `alertGroup`.

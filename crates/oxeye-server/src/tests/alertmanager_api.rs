@@ -90,6 +90,15 @@ async fn alerts_groups_status_and_receivers_have_alertmanagers_shapes() {
         .unwrap();
     assert_eq!(warn["status"]["state"], "suppressed");
     assert_eq!(warn["status"]["inhibitedBy"], serde_json::json!([fp]));
+    assert!(
+        warn.get("generatorURL").is_none(),
+        "an empty generatorURL is left out, as Alertmanager does: {warn}"
+    );
+    let fps: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["fingerprint"].as_str().unwrap())
+        .collect();
+    assert!(fps.is_sorted(), "listed by fingerprint: {fps:?}");
 
     // Filters.
     let (_, body) = get(&s, "/api/v2/alerts?filter=alertname%3D%22Cpu%22").await;
