@@ -68,6 +68,10 @@ pub struct GroupStatus {
     pub last_evaluation_ms: Option<i64>,
     /// Last evaluation's duration, seconds.
     pub evaluation_time_s: f64,
+    /// Evaluations of the group since start (kept across reloads).
+    pub evaluations_total: u64,
+    /// Rule evaluations that failed since start (kept across reloads).
+    pub rule_failures_total: u64,
 }
 
 /// A group and when it is next evaluated.
@@ -79,6 +83,10 @@ struct Scheduled {
     /// Evaluations left before `for` state is restored (groups loaded at start restore
     /// after their second evaluation); 0: nothing to restore.
     evals_until_restore: u8,
+    /// Evaluations so far (self metrics).
+    evaluations: u64,
+    /// Failed rule evaluations so far (self metrics).
+    rule_failures: u64,
 }
 
 /// What the status APIs read of a group: published after each evaluation, so reading it
@@ -104,7 +112,7 @@ struct GroupSlot {
 
 impl GroupSlot {
     fn new(s: Scheduled) -> Self {
-        let snapshot = RwLock::new(Arc::new(snapshot_of(&s.group)));
+        let snapshot = RwLock::new(Arc::new(snapshot_of(&s)));
         Self {
             next_ms: AtomicI64::new(s.next_ms),
             state: Mutex::new(s),
@@ -122,7 +130,7 @@ impl GroupSlot {
     /// Publishes the state of `s` (held under [`GroupSlot::lock`]).
     fn publish(&self, s: &Scheduled) {
         self.next_ms.store(s.next_ms, Ordering::Release);
-        *self.snapshot.write() = Arc::new(snapshot_of(&s.group));
+        *self.snapshot.write() = Arc::new(snapshot_of(s));
     }
 
     /// Stops the group being evaluated; returns the series it wrote last.
@@ -133,7 +141,8 @@ impl GroupSlot {
     }
 }
 
-fn snapshot_of(g: &Group) -> Snapshot {
+fn snapshot_of(s: &Scheduled) -> Snapshot {
+    let g = &s.group;
     let (last, took) = g.last_evaluation().unzip();
     Snapshot {
         status: GroupStatus {
@@ -144,6 +153,8 @@ fn snapshot_of(g: &Group) -> Snapshot {
             rules: g.rule_statuses(),
             last_evaluation_ms: last,
             evaluation_time_s: took.unwrap_or(0.0),
+            evaluations_total: s.evaluations,
+            rule_failures_total: s.rule_failures,
         },
         alerts: g.active_alerts(),
     }
@@ -348,7 +359,7 @@ impl RuleManager {
     /// Wraps `group` for the scheduler: it takes over the state and schedule of the group
     /// it replaces, or is scheduled at its offset from `now`.
     fn schedule(&self, mut group: Group, old: Option<Slot>, now: i64, restore: bool) -> Slot {
-        let (next_ms, evals_until_restore) = match old {
+        let (next_ms, evals_until_restore, counts) = match old {
             Some(old) => {
                 let o = old.lock();
                 old.retired.store(true, Ordering::Release);
@@ -358,13 +369,18 @@ impl RuleManager {
                 } else {
                     schedule::next_eval_ms(&group, now)
                 };
-                (next, o.evals_until_restore)
+                (
+                    next,
+                    o.evals_until_restore,
+                    (o.evaluations, o.rule_failures),
+                )
             }
             None => {
                 group.set_restore_pending(restore);
                 (
                     schedule::next_eval_ms(&group, now),
                     if restore { 2 } else { 0 },
+                    (0, 0),
                 )
             }
         };
@@ -372,6 +388,8 @@ impl RuleManager {
             group,
             next_ms,
             evals_until_restore,
+            evaluations: counts.0,
+            rule_failures: counts.1,
         }))
     }
 
@@ -412,6 +430,20 @@ impl RuleManager {
             .iter()
             .map(|slot| slot.snapshot.read().status.clone())
             .collect()
+    }
+
+    /// Every tenant's group statuses (self metrics); never waits for an evaluation.
+    pub fn all_groups(&self) -> Vec<(TenantId, GroupStatus)> {
+        let groups = self.groups.read();
+        let mut out = Vec::new();
+        for map in [&groups.files, &groups.ruler] {
+            for (tenant, slots) in map {
+                for slot in slots.values() {
+                    out.push((tenant.clone(), slot.snapshot.read().status.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// Active alerts of `tenant` as of their groups' last evaluation; never waits for

@@ -306,3 +306,70 @@ fn join(errs: &[oxeye_rules::RulesError]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+impl Alerting {
+    /// Self metrics of rule evaluation and of the sender to external Alertmanagers, read at
+    /// scrape time (Prometheus's `prometheus_rule_group_*` and `prometheus_notifications_*`
+    /// under oxeye's prefix).
+    pub fn stats(&self) -> Vec<oxeye_server::StatValue> {
+        use oxeye_server::StatValue;
+        use std::sync::atomic::Ordering;
+        let mut out = Vec::new();
+        for (tenant, g) in self.rules.all_groups() {
+            let key = format!("{};{}", g.file, g.name);
+            let labelled = |s: StatValue| {
+                s.with_label("rule_group", &key)
+                    .with_label("tenant", tenant.as_str())
+            };
+            out.push(labelled(StatValue::counter(
+                "oxeye_rule_group_evaluations",
+                "Evaluations of the rule group",
+                g.evaluations_total as f64,
+            )));
+            out.push(labelled(StatValue::counter(
+                "oxeye_rule_evaluation_failures",
+                "Rule evaluations of the group that failed",
+                g.rule_failures_total as f64,
+            )));
+            out.push(labelled(StatValue::gauge(
+                "oxeye_rule_group_last_duration_seconds",
+                "Duration of the group's last evaluation",
+                g.evaluation_time_s,
+            )));
+            out.push(labelled(StatValue::gauge(
+                "oxeye_rule_group_rules",
+                "Rules in the group",
+                g.rules.len() as f64,
+            )));
+            if let Some(ms) = g.last_evaluation_ms {
+                out.push(labelled(StatValue::gauge(
+                    "oxeye_rule_group_last_evaluation_timestamp_seconds",
+                    "When the group was last evaluated",
+                    ms as f64 / 1000.0,
+                )));
+            }
+        }
+        let s = self.external.stats();
+        out.push(StatValue::counter(
+            "oxeye_notifications_sent",
+            "Alerts posted to external Alertmanagers, once per Alertmanager",
+            s.sent.load(Ordering::Relaxed) as f64,
+        ));
+        out.push(StatValue::counter(
+            "oxeye_notifications_errors",
+            "Alerts whose post to an external Alertmanager failed",
+            s.errors.load(Ordering::Relaxed) as f64,
+        ));
+        out.push(StatValue::counter(
+            "oxeye_notifications_dropped",
+            "Alerts dropped because the queue to external Alertmanagers was full",
+            s.dropped.load(Ordering::Relaxed) as f64,
+        ));
+        out.push(StatValue::gauge(
+            "oxeye_notifications_queue_length",
+            "Alerts waiting to be sent to external Alertmanagers",
+            self.external.queue_len() as f64,
+        ));
+        out
+    }
+}

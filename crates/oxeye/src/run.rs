@@ -410,6 +410,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let status_db = store.clone();
         let flush_traces = traces.clone();
         let stats_traces = traces.clone();
+        let stats_alerting = alerting.clone();
         let flush_logs = logs.clone();
         let observer = generator.clone();
         ServerState::builder(store.clone(), store.clone())
@@ -460,6 +461,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 if let Ok(t) = stats_traces.get() {
                     out.extend(trace_stats(t));
                 }
+                out.extend(stats_alerting.stats());
                 out
             }))
             .targets(Arc::new(move || targets_snapshot(&targets_mgr)))

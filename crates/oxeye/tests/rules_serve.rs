@@ -141,6 +141,27 @@ async fn recording_rules_alerts_and_reload() {
         "{g}"
     );
     assert_eq!(g["interval"], 1);
+
+    // the evaluations show in the self metrics
+    let metrics = reqwest::get(format!("{}/metrics", s.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let evaluations = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("oxeye_rule_group_evaluations_total{")
+                && l.contains("rules/main.yml;load")
+        })
+        .unwrap_or_else(|| panic!("no evaluation counter in:\n{metrics}"));
+    let n: f64 = evaluations.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 2.0, "{evaluations}");
+    assert!(
+        metrics.contains("oxeye_notifications_queue_length 0"),
+        "{metrics}"
+    );
     assert_eq!(g["rules"][0]["health"], "ok");
     assert_eq!(g["rules"][1]["state"], "firing");
 

@@ -118,6 +118,8 @@ fn eval_slot(m: &RuleManager, slot: &Slot, now: i64) -> bool {
         RuleLanguage::Logql => m.logql.as_deref().unwrap_or(&NoLogs),
     };
     let outcome = s.group.eval(t, query, m.appender.as_ref());
+    s.evaluations += 1;
+    s.rule_failures += outcome.failed_rules as u64;
     // As Prometheus, `for` state is restored after the second evaluation since the
     // start: at the first one recent samples (and recording rules the alerts depend on)
     // may still be missing.
