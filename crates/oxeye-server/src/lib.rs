@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod alertmanager;
+pub mod dashboards;
 pub mod error;
 pub mod exemplars;
 pub mod federate;
@@ -39,6 +40,7 @@ pub mod state;
 pub mod status;
 pub mod tempo;
 pub mod traces_ingest;
+pub mod ui;
 pub mod write;
 
 #[cfg(test)]
@@ -112,6 +114,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .merge(rules::routes())
         .merge(alertmanager::routes())
         .merge(slos::routes())
+        .merge(dashboards::routes())
+        .merge(ui::routes())
         .nest("/jaeger", jaeger::routes());
     api.fallback(admin::not_found)
         .route_layer(axum::middleware::from_fn_with_state(

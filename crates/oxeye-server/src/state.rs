@@ -268,6 +268,9 @@ pub struct ServerState {
     pub(crate) notifier: Option<Arc<oxeye_rules::notify::Notifier>>,
     /// Loaded SLOs behind `/api/v1/slos`.
     pub(crate) slos: Option<Arc<oxeye_rules::slo::SloRegistry>>,
+    /// Where dashboards are stored as JSON files, one directory per tenant; without one
+    /// only the built-in dashboards are served.
+    pub(crate) dashboards_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -401,6 +404,12 @@ impl ServerStateBuilder {
         self
     }
 
+    /// The directory dashboards are stored in (`<storage.path>/dashboards`).
+    pub fn dashboards_dir(mut self, dir: std::path::PathBuf) -> Self {
+        self.state.dashboards_dir = Some(dir);
+        self
+    }
+
     /// The retention `/api/v1/status/runtimeinfo` reports, e.g. `15d`.
     pub fn storage_retention(mut self, r: impl Into<String>) -> Self {
         self.state.storage_retention = r.into();
@@ -465,6 +474,7 @@ impl ServerState {
                 rules: None,
                 notifier: None,
                 slos: None,
+                dashboards_dir: None,
             },
             stats: None,
         }

@@ -433,6 +433,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .query_limits(query_limits)
             .flags(args.flag_values())
             .storage_retention(retention)
+            .dashboards_dir(args.storage_path.join("dashboards"))
             .config_text(Arc::new(move || {
                 config_text.lock().map(|t| t.clone()).unwrap_or_default()
             }))

@@ -24,3 +24,4 @@ mod slo_api;
 mod slo_cli;
 mod traces;
 mod traces_crash;
+mod ui;

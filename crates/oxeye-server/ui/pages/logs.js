@@ -1,0 +1,7 @@
+// Explore logs page.
+
+import { h } from '../lib/dom.js';
+
+export async function mount(root) {
+  root.append(h('h1', {}, 'Explore logs'));
+}

@@ -1,0 +1,7 @@
+// SLOs page.
+
+import { h } from '../lib/dom.js';
+
+export async function mount(root) {
+  root.append(h('h1', {}, 'SLOs'));
+}

@@ -1,0 +1,118 @@
+// Shared helpers of the UI's end-to-end tests: the browser, seeding data through oxeye's
+// public ingest APIs, screenshots and the accessibility checks every page must pass.
+//
+// OXEYE_URL is the server under test; OXEYE_SCREENSHOTS the directory screenshots go to.
+// Each spec file seeds its own tenant so specs never see each other's data.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const BASE = process.env.OXEYE_URL || 'http://127.0.0.1:9700';
+const SHOTS = process.env.OXEYE_SCREENSHOTS || 'screenshots';
+
+/** Headless Debian Chromium with the flags a closed network needs. */
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/**
+ * A new page at `hashPath` (e.g. `/explore/metrics?expr=up`) with `tenant` chosen.
+ * Uncaught page errors and console errors fail the test at `page.assertClean()`.
+ */
+export async function open(browser, hashPath, tenant) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  if (tenant) {
+    await context.addInitScript((t) => localStorage.setItem('oxeye.tenant', t), tenant);
+  }
+  const page = await context.newPage();
+  page.setDefaultTimeout(10000);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+  page.assertClean = () => assert.deepEqual(problems, [], 'the page logged errors');
+  await page.goto(`${BASE}/#${hashPath}`);
+  return page;
+}
+
+/** Saves a full-page screenshot as `<name>.png` in OXEYE_SCREENSHOTS. */
+export async function screenshot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/**
+ * Every visible control (button, link, input, select, textarea, [role=tab|option|...]) has
+ * an accessible name and can take keyboard focus.
+ */
+export async function assertLabelled(page) {
+  const bad = await page.evaluate(() => {
+    const sel = 'button, a[href], input:not([type=hidden]), select, textarea, [role=button], [role=tab], [role=checkbox], [role=switch]';
+    const out = [];
+    for (const el of document.querySelectorAll(sel)) {
+      if (!el.offsetParent && getComputedStyle(el).position !== 'fixed') continue;
+      const id = el.id;
+      const labelled = (el.getAttribute('aria-label') || '').trim()
+        || (el.getAttribute('aria-labelledby') && document.getElementById(el.getAttribute('aria-labelledby'))?.textContent.trim())
+        || (id && document.querySelector(`label[for="${CSS.escape(id)}"]`)?.textContent.trim())
+        || el.closest('label')?.textContent.trim()
+        || (el.getAttribute('title') || '').trim()
+        || (['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName) ? '' : el.textContent.trim());
+      const focusable = el.tabIndex >= 0 || el.getAttribute('role') === 'tab' || el.getAttribute('role') === 'option';
+      if (!labelled) out.push(`unlabelled ${el.outerHTML.slice(0, 120)}`);
+      if (!focusable && !el.disabled) out.push(`not focusable ${el.outerHTML.slice(0, 120)}`);
+    }
+    return out;
+  });
+  assert.deepEqual(bad, [], 'controls without a name or focus');
+}
+
+/** Presses Tab until the focused element matches `predicate(el)` (run in the page). */
+export async function tabTo(page, selector, max = 60) {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return;
+  }
+  assert.fail(`Tab never reached ${selector}`);
+}
+
+async function send(path, tenant, body, contentType) {
+  const res = await fetch(`${BASE}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': contentType, ...(tenant ? { 'X-Scope-OrgID': tenant } : {}) },
+    body,
+  });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+}
+
+/** Prometheus text with explicit ms timestamps, e.g. `up{job="a"} 1 1700000000000`. */
+export async function seedMetricsText(tenant, text) {
+  await send('/api/v1/import/prometheus', tenant, text, 'text/plain');
+}
+
+/** Loki push JSON: [{stream: {...}, values: [[nsString, line, {metadata}?], ...]}]. */
+export async function seedLogs(tenant, streams) {
+  await send('/loki/api/v1/push', tenant, JSON.stringify({ streams }), 'application/json');
+}
+
+/** OTLP/JSON traces: {resourceSpans: [...]}. */
+export async function seedTraces(tenant, body) {
+  await send('/v1/traces', tenant, JSON.stringify(body), 'application/json');
+}
+
+/** OTLP/JSON metrics (for exemplars): {resourceMetrics: [...]}. */
+export async function seedOtlpMetrics(tenant, body) {
+  await send('/v1/metrics', tenant, JSON.stringify(body), 'application/json');
+}
+
+/** Makes everything ingested so far visible to queries (flushes heads where needed). */
+export async function flush() {
+  const res = await fetch(`${BASE}/api/v1/admin/tsdb/flush`, { method: 'POST' });
+  if (!res.ok && res.status !== 204) throw new Error(`flush: ${res.status}`);
+}
