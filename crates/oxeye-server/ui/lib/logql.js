@@ -1,0 +1,3 @@
+// LogQL language support for the editor: completion and validation.
+
+export {};

@@ -1,0 +1,3 @@
+// PromQL language support for the editor: completion and validation.
+
+export {};

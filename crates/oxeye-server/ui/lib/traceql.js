@@ -1,0 +1,3 @@
+// TraceQL language support for the editor: completion and validation.
+
+export {};

@@ -1,0 +1,3 @@
+// The trace waterfall: span tree, timing bars, details and the critical path.
+
+export {};
