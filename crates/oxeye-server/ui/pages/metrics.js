@@ -211,7 +211,7 @@ export async function mount(root, ctx) {
         });
       }
     }
-    graphData = { series, markers, step, exError: ex.error };
+    graphData = { series, markers, step, range: [start, end] };
     const notesList = [...(res.warnings || []), ...(res.infos || [])];
     if (ex.error) notesList.push(`exemplars: ${ex.error.message}`);
     showNotes(notesList);
@@ -220,7 +220,7 @@ export async function mount(root, ctx) {
 
   function drawGraph() {
     clearChart();
-    const { series, markers, step } = graphData;
+    const { series, markers, step, range } = graphData;
     const shownMarkers = st.exemplars ? markers : [];
     const parts = [`${series.length} series`, `step ${fmtValue(step)}s`];
     if (st.exemplars) parts.push(`${shownMarkers.length} exemplar${shownMarkers.length === 1 ? '' : 's'}`);
@@ -232,7 +232,7 @@ export async function mount(root, ctx) {
     const box = h('div', { class: 'metrics-graph' });
     replace(body, box);
     chart = timeSeriesChart(box, {
-      series, mode: st.mode, height: 320, title: `Graph of ${st.expr}`, markers: shownMarkers,
+      series, mode: st.mode, height: 320, title: `Graph of ${st.expr}`, markers: shownMarkers, xRange: range,
     });
   }
 
