@@ -80,10 +80,11 @@ export function timeSeriesChart(container, opts) {
   const data = () => (mode === 'stacked' ? stack(raw, shown) : raw);
   const uSeries = [{ value: (u, v) => (v == null ? '' : fmtTime(v * 1000)) }];
   series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
+    // a series may bring its own `color` and `fill` (e.g. log levels)
+    const color = s.color || PALETTE[i % PALETTE.length];
     uSeries.push({
       label: s.name, stroke: color, width: 1.5, spanGaps: false,
-      fill: mode === 'stacked' || mode === 'bars' ? color + '55' : undefined,
+      fill: s.fill || (mode === 'stacked' || mode === 'bars' ? color + '55' : undefined),
       paths: bars || undefined,
       points: { show: s.points.length < 3 },
       value: (u, v) => (v == null ? '' : fmtValue(v)),
@@ -174,7 +175,7 @@ export function timeSeriesChart(container, opts) {
   const legend = h('ul', { class: 'legend', 'aria-label': 'Legend' });
   series.forEach((s, i) => {
     const b = h('button', { type: 'button', 'aria-pressed': 'true', title: 'Show or hide this series' },
-      h('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }), s.name);
+      h('span', { class: 'swatch', style: `background:${s.color || PALETTE[i % PALETTE.length]}` }), s.name);
     b.addEventListener('click', () => {
       shown[i] = !shown[i];
       b.setAttribute('aria-pressed', String(shown[i]));
