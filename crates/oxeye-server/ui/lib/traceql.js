@@ -192,8 +192,9 @@ export function traceqlLanguage(api, range) {
       if (trimmed === '' || /(&&|\|\||>>|[>~(]|!>>|!~)$/.test(trimmed) || w.word === '{') {
         return { from: w.from, items: [{ label: '{ }', detail: 'spanset', insert: '{ ' }] };
       }
-      if (trimmed.endsWith('}') || trimmed.endsWith(')')) {
-        return { from: cursor, items: PIPELINE.map(([l, d]) => ({ label: l, detail: d, insert: ` ${l}` })) };
+      // after a spanset and a space: what may follow it
+      if (/[})]\s$/.test(before)) {
+        return { from: cursor, items: PIPELINE.map(([l, d]) => ({ label: l, detail: d })) };
       }
       return null;
     }

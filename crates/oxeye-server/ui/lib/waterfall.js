@@ -208,7 +208,7 @@ function axis(duration, n = 5) {
     h('div', { class: 'wf-name' }, 'Service & operation'),
     h('div', { class: 'wf-ticks' }, Array.from({ length: n + 1 }, (_, i) => h('span', {
       class: 'wf-tick', style: `left:${(i / n) * 100}%`,
-    }, fmtDurationMs((duration * i) / n)))));
+    }, i === 0 ? '0' : fmtDurationMs((duration * i) / n)))));
 }
 
 /**

@@ -291,7 +291,9 @@ async function mountTrace(root, ctx, id) {
       }));
     },
   });
-  const cpBtn = h('button', { type: 'button', 'aria-pressed': String(state.cp), class: 'tr-cp-toggle' }, 'Critical path');
+  const cpBtn = h('button', {
+    type: 'button', 'aria-pressed': String(state.cp), class: 'tr-cp-toggle', 'aria-describedby': 'tr-cp-note',
+  }, 'Critical path');
   cpBtn.addEventListener('click', () => {
     state.cp = !state.cp;
     cpBtn.setAttribute('aria-pressed', String(state.cp));
@@ -313,6 +315,7 @@ async function mountTrace(root, ctx, id) {
     summary,
     h('div', { class: 'toolbar tr-trace-tools' },
       cpBtn,
+      h('span', { class: 'muted tr-cp-note', id: 'tr-cp-note' }, '◆ on the critical path, hatched: the time it determined'),
       h('button', { type: 'button', onclick: () => wf.expandAll() }, 'Expand all'),
       h('button', { type: 'button', onclick: () => wf.collapseAll() }, 'Collapse all'),
       h('a', { href: logsHref(trace.services), class: 'tr-logs' }, 'Logs of this trace'),
