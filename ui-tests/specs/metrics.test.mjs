@@ -196,7 +196,15 @@ test('the graph names the seeded series, toggles them and stacks', async () => {
   assert.match(await chart.getAttribute('aria-label'), /2 of 2 series shown, lines, values from 21\.5 to 30\.25/);
   assert.match(await page.locator('.metrics-summary').textContent(), /2 series · step 15s/);
   await page.waitForFunction(() => document.querySelector('.metrics-graph canvas')?.width > 0);
+  // hovering reads the values under the cursor
+  const plot = await page.locator('.metrics-graph .u-over').boundingBox();
+  await page.mouse.move(plot.x + plot.width * 0.6, plot.y + plot.height / 2);
+  const tip = page.locator('.metrics-graph .tip');
+  await tip.waitFor();
+  assert.match(await tip.textContent(), /room="attic", site="home"\} 30\.25.*room="kitchen", site="home"\} 21\.5/);
   await screenshot(page, 'metrics-graph');
+  await page.mouse.move(plot.x + plot.width / 2, plot.y + plot.height + 60);
+  await tip.waitFor({ state: 'hidden' });
 
   const kitchen = legend.filter({ hasText: 'kitchen' });
   await kitchen.click();
@@ -246,6 +254,12 @@ test('the table shows the seeded values and the URL restores the view', async ()
   assert.equal(await page.getByLabel('From', { exact: true }).inputValue(), 'now-45m');
   assert.equal(await page.locator('#tab-table').getAttribute('aria-selected'), 'true');
   assert.deepEqual((await rows()).map((r) => r[3]), [ATTIC, KITCHEN]);
+
+  // a scalar answer is a row of its own
+  await editorOf(page).fill('scalar(ui_temperature_celsius{room="attic"}) * 2');
+  await page.getByRole('button', { name: 'Run query' }).click();
+  await page.waitForFunction(() => /^scalar at /.test(document.querySelector('.metrics-summary')?.textContent));
+  assert.deepEqual(await rows(), [['scalar', '60.5']]);
 
   await page.locator('#tab-graph').click();
   await page.locator('.legend button').first().waitFor();
