@@ -15,6 +15,8 @@ import { timeSeriesChart, matrixToSeries, seriesName, PALETTE } from '../lib/cha
 import { autoStep, parseDuration, fmtTime, fmtValue } from '../lib/time.js';
 
 const OFF = new Set(['0', 'false', 'off', 'no']);
+/** Exemplars drawn at most (each is a button over the plot). */
+const MAX_EXEMPLARS = 1000;
 
 /** `30`, `30s`, `1m30s` -> seconds; NaN when not a positive duration. */
 export function stepSeconds(s) {
@@ -211,9 +213,12 @@ export async function mount(root, ctx) {
         });
       }
     }
+    const total = markers.length;
+    markers.splice(MAX_EXEMPLARS);
     graphData = { series, markers, step, range: [start, end] };
     const notesList = [...(res.warnings || []), ...(res.infos || [])];
     if (ex.error) notesList.push(`exemplars: ${ex.error.message}`);
+    if (total > MAX_EXEMPLARS) notesList.push(`showing the first ${MAX_EXEMPLARS} of ${total} exemplars`);
     showNotes(notesList);
     drawGraph();
   }
