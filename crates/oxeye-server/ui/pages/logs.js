@@ -13,7 +13,7 @@ import { h, replace, errorBox, field } from '../lib/dom.js';
 import { createEditor } from '../lib/editor.js';
 import { timePicker } from '../lib/timepicker.js';
 import { autoStep, fmtTime, fmtValue } from '../lib/time.js';
-import { timeSeriesChart, matrixToSeries } from '../lib/chart.js';
+import { timeSeriesChart, matrixToSeries, PALETTE } from '../lib/chart.js';
 import * as lq from '../lib/logql.js';
 
 const CATEGORIZE = { 'X-Loki-Response-Encoding-Flags': 'categorize-labels' };
@@ -245,8 +245,9 @@ export async function mount(root, ctx) {
         if (v === null) return [t, totals.get(t) ?? null];
         const acc = (totals.get(t) || 0) + v; totals.set(t, acc); return [t, acc];
       });
-      const color = LEVEL_COLOR.get(s.level);
-      stacked[i] = { name: s.name, labels: s.labels, points: pts, color, fill: color || undefined };
+      const color = LEVEL_COLOR.get(s.level) || PALETTE[i % PALETTE.length];
+      const own = new Map(s.points);
+      stacked[i] = { name: s.name, labels: s.labels, points: pts, color, fill: color, tipValue: (t) => own.get(t) ?? null };
     }
     const counts = series.map((s) => `${s.name} ${s.points.reduce((n, [, v]) => n + (v || 0), 0)}`);
     const box = h('div', { class: 'volume-chart' });
