@@ -24,7 +24,7 @@ export async function launch() {
 
 /**
  * A new page at `hashPath` (e.g. `/explore/metrics?expr=up`) with `tenant` chosen.
- * Uncaught page errors and console errors fail the test at `page.assertClean()`.
+ * Uncaught page errors and console errors fail the test at `page.assertClean(allowed?)`.
  */
 export async function open(browser, hashPath, tenant) {
   const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
@@ -36,7 +36,10 @@ export async function open(browser, hashPath, tenant) {
   const problems = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-  page.assertClean = () => assert.deepEqual(problems, [], 'the page logged errors');
+  // `allowed`: patterns of messages a test provokes on purpose (e.g. the browser's note of a
+  // 400 answer to a query the test made invalid)
+  page.assertClean = (allowed = []) => assert.deepEqual(
+    problems.filter((p) => !allowed.some((re) => re.test(p))), [], 'the page logged errors');
   await page.goto(`${BASE}/#${hashPath}`);
   return page;
 }

@@ -4,10 +4,10 @@
 //! same public HTTP APIs Grafana uses (Prometheus, Loki, Tempo, Alertmanager v2, and
 //! oxeye's own dashboards and status endpoints), sending the chosen tenant as
 //! `X-Scope-OrgID`. Routing is client-side (`/#/explore/metrics?...`), so the server
-//! only answers `/` and `/ui/<file>`.
+//! only answers `/` and `/ui/<file>`, and redirects Prometheus's `/graph` links there.
 
 use axum::Router;
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -68,6 +68,29 @@ pub fn routes() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/", get(index))
         .route("/ui/{*path}", get(file))
+        .route("/graph", get(graph))
+}
+
+/// `GET /graph?g0.expr=...&g0.tab=1`: Prometheus's graph links (alert generator URLs,
+/// `graphLink`/`tableLink` in templates) open the metrics explorer with the same query.
+async fn graph(RawQuery(q): RawQuery) -> Response {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "g0.expr" => {
+                out.append_pair("expr", &v);
+            }
+            "g0.tab" => {
+                out.append_pair("tab", if v == "0" { "graph" } else { "table" });
+            }
+            "g0.range_input" => {
+                out.append_pair("from", &format!("now-{v}"));
+            }
+            _ => {}
+        }
+    }
+    let target = format!("/#/explore/metrics?{}", out.finish());
+    (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
 }
 
 async fn index() -> Response {
@@ -137,5 +160,18 @@ mod tests {
         assert_eq!(r.headers()[header::CONTENT_TYPE], JS);
         let r = file(Path("../Cargo.toml".into())).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn prometheus_graph_links_open_the_metrics_explorer() {
+        let r = graph(RawQuery(Some(
+            "g0.expr=rate(x%7Bjob%3D%22a%22%7D%5B5m%5D)+%3E+1&g0.tab=1&g0.range_input=6h".into(),
+        )))
+        .await;
+        assert_eq!(r.status(), StatusCode::FOUND);
+        assert_eq!(
+            r.headers()[header::LOCATION],
+            "/#/explore/metrics?expr=rate%28x%7Bjob%3D%22a%22%7D%5B5m%5D%29+%3E+1&tab=table&from=now-6h"
+        );
     }
 }

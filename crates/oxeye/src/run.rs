@@ -646,7 +646,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ));
     let alerting_tasks = alerting.spawn(shutdown.clone());
     state.set_ready(true);
-    tracing::info!("server is ready");
+    tracing::info!(ui = %format!("http://{}/", self_scrape_addr(local)), "server is ready");
 
     wait_for_signals(shutdown.clone(), state.clone()).await;
     state.set_ready(false);

@@ -77,8 +77,13 @@ export async function prom(path, params, opts) {
   return body && typeof body === 'object' && 'data' in body ? body.data : body;
 }
 
-/** The WebSocket URL for `path` (tenant goes as a query parameter the server accepts). */
+/**
+ * The WebSocket URL for `path`. A browser cannot set headers on a WebSocket, so the
+ * tenant goes as the `orgId` query parameter, which the tail endpoint accepts.
+ */
 export function wsUrl(path, params) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${proto}//${location.host}${path}${qs(params)}`;
+  const all = { ...(params || {}) };
+  if (currentTenant && !('orgId' in all)) all.orgId = currentTenant;
+  return `${proto}//${location.host}${path}${qs(all)}`;
 }

@@ -1,7 +1,7 @@
 // Charts on uPlot (loaded globally from /ui/vendor/uplot): time series as lines, stacked
 // areas or bars, with a legend whose entries toggle their series.
 
-import { h } from './dom.js';
+import { h, replace } from './dom.js';
 import { fmtValue, fmtTime } from './time.js';
 
 export const PALETTE = ['#2f6fdb', '#e5493a', '#2e9e5b', '#f0a000', '#8e5bd6', '#00a3b4',
@@ -43,13 +43,36 @@ function stack(data, shown) {
   return out;
 }
 
+/** The smallest and largest finite value of the shown columns of uPlot `data`. */
+function extent(data, shown) {
+  let lo = Infinity; let hi = -Infinity;
+  for (let i = 1; i < data.length; i++) {
+    if (!shown[i - 1]) continue;
+    for (const v of data[i]) {
+      if (v === null || !Number.isFinite(v)) continue;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+  }
+  return lo <= hi ? [lo, hi] : null;
+}
+
+function hookList(hooks, name) {
+  const v = hooks && hooks[name];
+  return v ? [].concat(v) : [];
+}
+
 /**
  * timeSeriesChart(container, {series: [{name, points: [[tsSec, v], ...]}], mode: 'lines'|
- * 'stacked'|'bars', height, title}) -> {destroy(), setSize(w), u, legend}.
- * Chart extensions (exemplars, thresholds) hook in through `opts.hooks` and `opts.extraSeries`.
+ * 'stacked'|'bars', height, title, hooks, markers}) -> {destroy(), u, legend, chartEl}.
+ * - hooks: uPlot hooks ({draw: fn | [fn]}), for chart extensions such as thresholds.
+ * - markers: [{x: tsSec, y: value, label, title?, color?, onClick}] drawn as focusable
+ *   buttons over the plot at their (x, y), e.g. exemplars; the y axis grows to hold them.
+ * The chart's accessible name says the series count, mode and the value range shown.
  */
 export function timeSeriesChart(container, opts) {
   const { series, mode = 'lines', height = 260 } = opts;
+  const markers = opts.markers || [];
   const shown = series.map(() => true);
   const raw = align(series);
   const width = Math.max(300, container.clientWidth || 800);
@@ -57,33 +80,108 @@ export function timeSeriesChart(container, opts) {
   const data = () => (mode === 'stacked' ? stack(raw, shown) : raw);
   const uSeries = [{ value: (u, v) => (v == null ? '' : fmtTime(v * 1000)) }];
   series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
+    // a series may bring its own `color` and `fill` (e.g. log levels)
+    const color = s.color || PALETTE[i % PALETTE.length];
     uSeries.push({
       label: s.name, stroke: color, width: 1.5, spanGaps: false,
-      fill: mode === 'stacked' || mode === 'bars' ? color + '55' : undefined,
+      fill: s.fill || (mode === 'stacked' || mode === 'bars' ? color + '55' : undefined),
       paths: bars || undefined,
       points: { show: s.points.length < 3 },
       value: (u, v) => (v == null ? '' : fmtValue(v)),
     });
   });
-  const chartEl = h('div', { class: 'chart', role: 'img', 'aria-label': opts.title || 'time series chart' });
+  const chartEl = h('div', { class: 'chart', role: 'img' });
+  function describe() {
+    const e = extent(data(), shown);
+    const n = shown.filter(Boolean).length;
+    const parts = [opts.title || 'time series chart',
+      `${n} of ${series.length} series shown`, mode];
+    if (e) parts.push(`values from ${fmtValue(e[0])} to ${fmtValue(e[1])}`);
+    if (markers.length) parts.push(`${markers.length} exemplar${markers.length === 1 ? '' : 's'}`);
+    chartEl.setAttribute('aria-label', parts.join(', '));
+  }
+  const ys = markers.map((m) => m.y).filter(Number.isFinite);
+  const scales = {};
+  if (ys.length) {
+    const mlo = Math.min(...ys); const mhi = Math.max(...ys);
+    scales.y = {
+      range: (u, lo, hi) => window.uPlot.rangeNum(
+        lo == null ? mlo : Math.min(lo, mlo), hi == null ? mhi : Math.max(hi, mhi), 0.1, true),
+    };
+  }
+  const layer = h('div', { class: 'markers' });
+  layer.addEventListener('mousedown', (e) => e.stopPropagation());
+  const buttons = markers.map((m) => {
+    const b = h('button', {
+      type: 'button', class: 'marker', 'aria-label': m.label, title: m.title || m.label,
+      style: m.color ? `--marker:${m.color}` : null,
+      onclick: () => m.onClick && m.onClick(m),
+    });
+    layer.append(b);
+    return b;
+  });
+  function place(u) {
+    const w = u.bbox.width / window.uPlot.pxRatio;
+    const hgt = u.bbox.height / window.uPlot.pxRatio;
+    markers.forEach((m, i) => {
+      const left = u.valToPos(m.x, 'x');
+      const top = u.valToPos(m.y, 'y');
+      const inside = Number.isFinite(left) && Number.isFinite(top)
+        && left >= -1 && left <= w + 1 && top >= -1 && top <= hgt + 1;
+      buttons[i].hidden = !inside;
+      if (inside) buttons[i].style.transform = `translate(${left}px, ${top}px)`;
+    });
+  }
+  // the hover readout: time and each shown series' value under the cursor (the table
+  // view and the chart's description serve keyboard and screen reader users)
+  const tip = h('div', { class: 'tip', 'aria-hidden': 'true', hidden: true });
+  function showTip(u) {
+    const { left, top, idx } = u.cursor;
+    if (idx == null || left == null || left < 0) { tip.hidden = true; return; }
+    const rows = [];
+    series.forEach((s, i) => {
+      const v = raw[i + 1][idx];
+      if (!shown[i] || v == null) return;
+      rows.push([v, h('div', {}, h('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }),
+        `${s.name} `, h('b', {}, fmtValue(v)))]);
+    });
+    if (!rows.length) { tip.hidden = true; return; }
+    rows.sort((a, b) => b[0] - a[0]);
+    const more = rows.length > 12 ? h('div', {}, `${rows.length - 12} more`) : null;
+    replace(tip, h('div', { class: 'when' }, fmtTime(raw[0][idx] * 1000)), rows.slice(0, 12).map((r) => r[1]), more);
+    tip.hidden = false;
+    const w = u.bbox.width / window.uPlot.pxRatio;
+    const flip = left > w / 2;
+    tip.style.left = flip ? '' : `${left + 14}px`;
+    tip.style.right = flip ? `${w - left + 14}px` : '';
+    tip.style.top = `${Math.max(0, top - 10)}px`;
+  }
+  const hooks = { ...(opts.hooks || {}) };
+  if (markers.length) hooks.draw = [...hookList(opts.hooks, 'draw'), place];
+  hooks.setCursor = [...hookList(opts.hooks, 'setCursor'), showTip];
   const u = new window.uPlot({
     width, height,
     series: uSeries,
+    scales,
     legend: { show: false },
     cursor: { drag: { x: true, y: false } },
     axes: [{}, { values: (u, vals) => vals.map(fmtValue), size: 60 }],
-    hooks: opts.hooks || {},
+    hooks,
   }, data(), chartEl);
+  u.over.append(tip);
+  if (markers.length) u.over.append(layer);
+  u.over.addEventListener('mouseleave', () => { tip.hidden = true; });
+  describe();
   const legend = h('ul', { class: 'legend', 'aria-label': 'Legend' });
   series.forEach((s, i) => {
     const b = h('button', { type: 'button', 'aria-pressed': 'true', title: 'Show or hide this series' },
-      h('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }), s.name);
+      h('span', { class: 'swatch', style: `background:${s.color || PALETTE[i % PALETTE.length]}` }), s.name);
     b.addEventListener('click', () => {
       shown[i] = !shown[i];
       b.setAttribute('aria-pressed', String(shown[i]));
       u.setSeries(i + 1, { show: shown[i] });
       if (mode === 'stacked') u.setData(data());
+      describe();
     });
     legend.append(h('li', {}, b));
   });
