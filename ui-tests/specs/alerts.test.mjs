@@ -142,9 +142,7 @@ test('rules, the firing alert, and a silence created from it then expired', asyn
   await page.locator(`table.silences tr[data-silence="${id}"]`, { hasText: 'expired' }).waitFor();
   assert.equal(await page.getByRole('button', { name: `Expire silence ${id}` }).count(), 0);
   await assertLabelled(page);
-  page.assertClean();
-
-  // a bad silence shows the server's message (after assertClean: the browser logs the 400)
+  // a bad silence shows the server's message
   await page.getByRole('tab', { name: 'Silences' }).click();
   await page.getByRole('button', { name: 'New silence' }).click();
   await form.getByLabel('Matcher 1 label name').fill('queue');
@@ -153,5 +151,5 @@ test('rules, the firing alert, and a silence created from it then expired', asyn
   await form.getByRole('button', { name: 'Create silence' }).click();
   await form.locator('.error', { hasText: 'invalid regular expression' }).waitFor();
   await form.getByRole('button', { name: 'Cancel' }).click();
-
+  page.assertClean([/status of 400/]);
 });

@@ -158,7 +158,9 @@ export async function mount(root, ctx) {
         replace(el, h('p', { class: 'muted' }, 'The SLO rules have not recorded any burn rate in this range yet.'));
         return;
       }
-      const xs = [...new Set(series.flatMap((x) => x.points.map((p) => p[0])))].sort((a, b) => a - b);
+      // the threshold lines span the whole range asked, which also sets the x axis
+      const xs = [...new Set([r.startMs / 1000, r.endMs / 1000, ...series.flatMap((x) => x.points.map((p) => p[0]))])]
+        .sort((a, b) => a - b);
       for (const [name, v] of THRESHOLDS) series.push({ name: `${name} threshold ${v}×`, points: xs.map((x) => [x, v]) });
       replace(el, h('h3', {}, `${s.service} / ${s.slo}: burn rate (1× spends the budget in 30d)`),
         h('p', { class: 'muted mono' }, h('a', {
