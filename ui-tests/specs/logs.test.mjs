@@ -232,4 +232,6 @@ test('completion offers seeded labels and values; a syntax error shows inline', 
   await screenshot(page, 'logs-editor');
   await assertLabelled(page);
   assert.deepEqual(unexpected(), [], 'errors besides the syntax checks');
+  // the whole shared page: only the 400s this file provokes (syntax checks, refused tail)
+  page.assertClean([/status of 400 \(Bad Request\)/, /WebSocket connection to .* failed/]);
 });
