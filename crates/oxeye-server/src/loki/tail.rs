@@ -11,6 +11,11 @@
 //! skipping the lines already sent at that same timestamp. Messages are
 //! `{"streams":[{"stream":{..},"values":[["<ns>","<line>"]]}]}` (Loki adds
 //! `dropped_entries` only when it dropped some; nothing is dropped here). The socket closes when the client closes it or a poll fails.
+//!
+//! The tenant is the `X-Scope-OrgID` header as everywhere else; because a browser cannot
+//! set headers on a WebSocket, a request without that header may name its tenant with
+//! the [`TENANT_PARAM`] query parameter instead (the header wins when both are given).
+//! Both are validated by the same rules.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -19,6 +24,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use oxeye_core::logs::Direction;
 use oxeye_core::{Labels, TenantId};
@@ -29,7 +35,7 @@ use super::params::{DEFAULT_LIMIT, LokiParams};
 use super::query::{EntryJson, LabelsJson, StreamJson, logql_error};
 use super::{LokiError, log_queryable, run_query};
 use crate::error::ApiError;
-use crate::state::{ServerState, Tenant};
+use crate::state::{ServerState, TENANT_HEADER};
 
 /// How often the store is polled for new lines.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -37,6 +43,27 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_LINES_PER_POLL: usize = 5_000;
 /// The longest `delay_for` Loki accepts, seconds.
 pub const MAX_DELAY_FOR_SECS: i64 = 5;
+/// The query parameter naming the tenant of a tail request without `X-Scope-OrgID`
+/// (browsers cannot set headers on a WebSocket); named as Grafana names its org in URLs.
+pub const TENANT_PARAM: &str = "orgId";
+
+/// The tail request's tenant: the `X-Scope-OrgID` header when present, else the
+/// [`TENANT_PARAM`] parameter, else the default tenant. Either is checked by the rules
+/// of the header (trimmed, then [`TenantId::new`]); a bad one is a 400 naming its source.
+fn tail_tenant(
+    state: &ServerState,
+    headers: &HeaderMap,
+    params: &LokiParams,
+) -> Result<TenantId, ApiError> {
+    if let Some(h) = headers.get(TENANT_HEADER) {
+        return state.tenant_from_header(Some(h.as_bytes()));
+    }
+    match params.0.get(TENANT_PARAM) {
+        None => state.tenant_from_header(None),
+        Some(v) => TenantId::new(v.trim())
+            .map_err(|e| ApiError::BadRequest(format!("invalid {TENANT_PARAM} parameter: {e}"))),
+    }
+}
 
 /// Lines of one read, oldest first, with the labels Loki shows for them.
 type Lines = Vec<(Labels, ResultEntry)>;
@@ -153,13 +180,14 @@ fn parse_request(params: &LokiParams, now: i64) -> Result<TailRequest, ApiError>
 }
 
 /// `GET /loki/api/v1/tail` with a WebSocket upgrade. The request is checked before the
-/// upgrade is, so a bad query is a 400 whatever the transport.
+/// upgrade is, so a bad query or tenant is a 400 whatever the transport.
 pub async fn tail(
     State(state): State<Arc<ServerState>>,
-    Tenant(tenant): Tenant,
+    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     params: LokiParams,
 ) -> Result<Response, LokiError> {
+    let tenant = tail_tenant(&state, &headers, &params)?;
     let now = state.clock.now_ms().saturating_mul(1_000_000);
     let req = parse_request(&params, now)?;
     let upto = now - req.delay_ns;

@@ -383,3 +383,103 @@ async fn tail_refuses_bad_requests_before_upgrading() {
         }
     }
 }
+
+/// Every line of a tail message.
+fn tail_lines(msg: &serde_json::Value) -> Vec<String> {
+    lines(&serde_json::json!({"data":{"result":msg["streams"]}}))
+        .into_iter()
+        .map(|(_, l)| l)
+        .collect()
+}
+
+/// A browser cannot set `X-Scope-OrgID` on a WebSocket: tail takes the tenant from the
+/// `orgId` parameter, validated as the header is; the header, when given, wins.
+#[tokio::test]
+async fn tail_takes_the_tenant_from_org_id_when_the_header_is_absent() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let (state, _, _) = loki_state();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = crate::router(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let connect = |pairs: Vec<(&str, &str)>, header: Option<&str>| {
+        let uri = format!("ws://{addr}/loki/api/v1/tail?{}", qs(&pairs));
+        let mut req = uri.into_client_request().unwrap();
+        if let Some(h) = header {
+            req.headers_mut()
+                .insert("X-Scope-OrgID", h.parse().unwrap());
+        }
+        async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tokio_tungstenite::client_async(req, stream)
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    let start = T0.to_string();
+    let all = r#"{service_name=~".+"}"#;
+
+    // the parameter alone: tenant `other`'s line, none of `anonymous`'s
+    let mut ws = connect(
+        vec![("query", all), ("start", &start), ("orgId", "other")],
+        None,
+    )
+    .await;
+    assert_eq!(tail_lines(&next(&mut ws).await), ["tenant other only"]);
+    drop(ws);
+
+    // both: the header's tenant
+    let mut ws = connect(
+        vec![("query", all), ("start", &start), ("orgId", "other")],
+        Some("anonymous"),
+    )
+    .await;
+    let got = tail_lines(&next(&mut ws).await);
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert!(!got.iter().any(|l| l == "tenant other only"), "{got:?}");
+    drop(ws);
+    server.abort();
+
+    // a bad parameter is refused as a bad header is, before the upgrade
+    let ws_req = |uri: String, header: Option<&str>| {
+        let mut b = Request::get(uri)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        if let Some(h) = header {
+            b = b.header("X-Scope-OrgID", h);
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    for (org, header, want) in [
+        (
+            "a/b",
+            None,
+            "invalid orgId parameter: tenant id contains unsupported character '/'\n",
+        ),
+        ("", None, "invalid orgId parameter: tenant id is empty\n"),
+        (
+            "..",
+            None,
+            "invalid orgId parameter: tenant id '..' is not allowed\n",
+        ),
+        (
+            "other",
+            Some("a b"),
+            "invalid X-Scope-OrgID header: tenant id contains unsupported character ' '\n",
+        ),
+    ] {
+        let uri = format!(
+            "/loki/api/v1/tail?{}",
+            qs(&[("query", all), ("orgId", org)])
+        );
+        let (code, body, _) = send(&state, ws_req(uri.clone(), header)).await;
+        assert_eq!(code, 400, "{uri}: {body}");
+        assert_eq!(body, want, "{uri}");
+    }
+}

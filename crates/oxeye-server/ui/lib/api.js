@@ -37,7 +37,9 @@ async function decode(res) {
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
   if (res.ok && !(body && body.status === 'error')) return body === null ? text : body;
-  const msg = (body && (body.error || body.message)) || text.trim() || `${res.status} ${res.statusText}`;
+  // Alertmanager answers errors as a bare JSON string
+  const msg = (typeof body === 'string' && body) || (body && (body.error || body.message))
+    || text.trim() || `${res.status} ${res.statusText}`;
   throw new ApiError(res.status, msg, body && body.errorType);
 }
 
@@ -75,8 +77,13 @@ export async function prom(path, params, opts) {
   return body && typeof body === 'object' && 'data' in body ? body.data : body;
 }
 
-/** The WebSocket URL for `path` (tenant goes as a query parameter the server accepts). */
+/**
+ * The WebSocket URL for `path`. A browser cannot set headers on a WebSocket, so the
+ * tenant goes as the `orgId` query parameter, which the tail endpoint accepts.
+ */
 export function wsUrl(path, params) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${proto}//${location.host}${path}${qs(params)}`;
+  const all = { ...(params || {}) };
+  if (currentTenant && !('orgId' in all)) all.orgId = currentTenant;
+  return `${proto}//${location.host}${path}${qs(all)}`;
 }

@@ -64,8 +64,9 @@ function hookList(hooks, name) {
 
 /**
  * timeSeriesChart(container, {series: [{name, points: [[tsSec, v], ...]}], mode: 'lines'|
- * 'stacked'|'bars', height, title, hooks, markers}) -> {destroy(), u, legend, chartEl}.
+ * 'stacked'|'bars', height, title, hooks, xRange, markers}) -> {destroy(), u, legend, chartEl}.
  * - hooks: uPlot hooks ({draw: fn | [fn]}), for chart extensions such as thresholds.
+ * - xRange: [startSec, endSec] the x axis spans (default: the data's extent).
  * - markers: [{x: tsSec, y: value, label, title?, color?, onClick}] drawn as focusable
  *   buttons over the plot at their (x, y), e.g. exemplars; the y axis grows to hold them.
  * The chart's accessible name says the series count, mode and the value range shown.
@@ -80,10 +81,11 @@ export function timeSeriesChart(container, opts) {
   const data = () => (mode === 'stacked' ? stack(raw, shown) : raw);
   const uSeries = [{ value: (u, v) => (v == null ? '' : fmtTime(v * 1000)) }];
   series.forEach((s, i) => {
-    const color = PALETTE[i % PALETTE.length];
+    // a series may bring its own `color` and `fill` (e.g. log levels)
+    const color = s.color || PALETTE[i % PALETTE.length];
     uSeries.push({
       label: s.name, stroke: color, width: 1.5, spanGaps: false,
-      fill: mode === 'stacked' || mode === 'bars' ? color + '55' : undefined,
+      fill: s.fill || (mode === 'stacked' || mode === 'bars' ? color + '55' : undefined),
       paths: bars || undefined,
       points: { show: s.points.length < 3 },
       value: (u, v) => (v == null ? '' : fmtValue(v)),
@@ -101,6 +103,10 @@ export function timeSeriesChart(container, opts) {
   }
   const ys = markers.map((m) => m.y).filter(Number.isFinite);
   const scales = {};
+  if (opts.xRange) {
+    const [x0, x1] = opts.xRange;
+    scales.x = { time: true, range: () => [x0, x1] };
+  }
   if (ys.length) {
     const mlo = Math.min(...ys); const mhi = Math.max(...ys);
     scales.y = {
@@ -128,7 +134,7 @@ export function timeSeriesChart(container, opts) {
       const inside = Number.isFinite(left) && Number.isFinite(top)
         && left >= -1 && left <= w + 1 && top >= -1 && top <= hgt + 1;
       buttons[i].hidden = !inside;
-      if (inside) buttons[i].style.transform = `translate(${left}px, ${top}px)`;
+      if (inside) { buttons[i].style.left = `${left}px`; buttons[i].style.top = `${top}px`; }
     });
   }
   // the hover readout: time and each shown series' value under the cursor (the table
@@ -139,9 +145,10 @@ export function timeSeriesChart(container, opts) {
     if (idx == null || left == null || left < 0) { tip.hidden = true; return; }
     const rows = [];
     series.forEach((s, i) => {
-      const v = raw[i + 1][idx];
+      // a series drawn pre-stacked gives its own value at a time with `tipValue(tsSec)`
+      const v = s.tipValue ? s.tipValue(raw[0][idx]) : raw[i + 1][idx];
       if (!shown[i] || v == null) return;
-      rows.push([v, h('div', {}, h('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }),
+      rows.push([v, h('div', {}, h('span', { class: 'swatch', style: `background:${s.color || PALETTE[i % PALETTE.length]}` }),
         `${s.name} `, h('b', {}, fmtValue(v)))]);
     });
     if (!rows.length) { tip.hidden = true; return; }
@@ -174,7 +181,7 @@ export function timeSeriesChart(container, opts) {
   const legend = h('ul', { class: 'legend', 'aria-label': 'Legend' });
   series.forEach((s, i) => {
     const b = h('button', { type: 'button', 'aria-pressed': 'true', title: 'Show or hide this series' },
-      h('span', { class: 'swatch', style: `background:${PALETTE[i % PALETTE.length]}` }), s.name);
+      h('span', { class: 'swatch', style: `background:${s.color || PALETTE[i % PALETTE.length]}` }), s.name);
     b.addEventListener('click', () => {
       shown[i] = !shown[i];
       b.setAttribute('aria-pressed', String(shown[i]));

@@ -259,16 +259,20 @@ function rank(names, word, toItem) {
  */
 export function promqlSupport(api, { ttlMs = 30000 } = {}) {
   const cache = new Map();
-  function cached(path, params) {
+  function cached(path, params, method = 'prom') {
     const key = `${api.tenant()}\u0000${path}\u0000${JSON.stringify(params || {})}`;
     const hit = cache.get(key);
     if (hit && Date.now() - hit.at < ttlMs) return hit.value;
-    const value = api.prom(path, params).then((d) => d, (e) => { cache.delete(key); throw e; });
+    const call = method === 'get'
+      ? api.get(path, params).then((b) => (b && typeof b === 'object' ? b.data : null))
+      : api.prom(path, params);
+    const value = call.then((d) => d, (e) => { cache.delete(key); throw e; });
     cache.set(key, { at: Date.now(), value });
     return value;
   }
   const metricNames = () => cached('/api/v1/label/__name__/values').then((d) => d || []);
-  const metadata = () => cached('/api/v1/metadata').then((d) => d || {}, () => ({}));
+  // GET only, as in Prometheus
+  const metadata = () => cached('/api/v1/metadata', null, 'get').then((d) => d || {}, () => ({}));
   const selectorFor = (metric, matchers = []) => {
     if (!matchers.length) return metric || null;
     return `${metric || ''}{${matchers.join(',')}}`;

@@ -15,6 +15,8 @@ import { timeSeriesChart, matrixToSeries, seriesName, PALETTE } from '../lib/cha
 import { autoStep, parseDuration, fmtTime, fmtValue } from '../lib/time.js';
 
 const OFF = new Set(['0', 'false', 'off', 'no']);
+/** Exemplars drawn at most (each is a button over the plot). */
+const MAX_EXEMPLARS = 1000;
 
 /** `30`, `30s`, `1m30s` -> seconds; NaN when not a positive duration. */
 export function stepSeconds(s) {
@@ -211,16 +213,19 @@ export async function mount(root, ctx) {
         });
       }
     }
-    graphData = { series, markers, step, exError: ex.error };
+    const total = markers.length;
+    markers.splice(MAX_EXEMPLARS);
+    graphData = { series, markers, step, range: [start, end] };
     const notesList = [...(res.warnings || []), ...(res.infos || [])];
     if (ex.error) notesList.push(`exemplars: ${ex.error.message}`);
+    if (total > MAX_EXEMPLARS) notesList.push(`showing the first ${MAX_EXEMPLARS} of ${total} exemplars`);
     showNotes(notesList);
     drawGraph();
   }
 
   function drawGraph() {
     clearChart();
-    const { series, markers, step } = graphData;
+    const { series, markers, step, range } = graphData;
     const shownMarkers = st.exemplars ? markers : [];
     const parts = [`${series.length} series`, `step ${fmtValue(step)}s`];
     if (st.exemplars) parts.push(`${shownMarkers.length} exemplar${shownMarkers.length === 1 ? '' : 's'}`);
@@ -232,7 +237,7 @@ export async function mount(root, ctx) {
     const box = h('div', { class: 'metrics-graph' });
     replace(body, box);
     chart = timeSeriesChart(box, {
-      series, mode: st.mode, height: 320, title: `Graph of ${st.expr}`, markers: shownMarkers,
+      series, mode: st.mode, height: 320, title: `Graph of ${st.expr}`, markers: shownMarkers, xRange: range,
     });
   }
 
