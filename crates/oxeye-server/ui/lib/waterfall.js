@@ -108,7 +108,8 @@ export function parseTrace(json) {
           attributes, status,
           error: status.code === 'error' || attributes.some(([k, v]) => k === 'error' && (v === true || v === 'true')),
           startNs, endNs,
-          rawEvents: s.events || [], links: (s.links || []).map((l) => ({
+          start: 0, duration: 0, end: 0, color: '',
+          events: s.events || [], links: (s.links || []).map((l) => ({
             traceId: idToHex(l.traceId), spanId: idToHex(l.spanId), attributes: attrs(l.attributes),
           })),
           children: [], parent: null, depth: 0,
@@ -125,10 +126,9 @@ export function parseTrace(json) {
     s.start = ms(s.startNs);
     s.duration = Number(s.endNs - s.startNs) / 1e6;
     s.end = s.start + s.duration;
-    s.events = s.rawEvents.map((e) => ({
+    s.events = s.events.map((e) => ({
       name: e.name || '', offset: Number(nanos(e.timeUnixNano) - s.startNs) / 1e6, attributes: attrs(e.attributes),
     })).sort((a, b) => a.offset - b.offset);
-    delete s.rawEvents;
     if (!byId.has(s.id)) byId.set(s.id, s);
   }
   const roots = [];
@@ -159,7 +159,7 @@ export function parseTrace(json) {
   return {
     traceId: ordered[0].traceId, spans: ordered, roots, root: roots[0], byId, services,
     startNs, endNs, startMs: Number(startNs / 1000000n), duration: Number(endNs - startNs) / 1e6,
-    depth: Math.max(...ordered.map((s) => s.depth)) + 1,
+    depth: ordered.reduce((m, s) => Math.max(m, s.depth), 0) + 1,
     errors: ordered.filter((s) => s.error).length,
   };
 }
@@ -171,6 +171,8 @@ export function parseTrace(json) {
 export function criticalPath(trace, root = trace && trace.root) {
   const sections = [];
   const spans = new Set();
+  const owning = new Set();
+  const push = (sec) => { sections.push(sec); owning.add(sec.spanId); };
   if (!root) return { sections, spans };
   const clipped = (node) => node.span.children
     .filter((c) => c.end >= node.s && c.start <= node.e)
@@ -186,13 +188,13 @@ export function criticalPath(trace, root = trace && trace.root) {
     while (i < f.kids.length && f.kids[i].e > f.bound) i++;
     if (i < f.kids.length) {
       const pick = f.kids[i];
-      if (pick.e < f.bound) sections.push({ spanId: id, start: pick.e, end: f.bound });
+      if (pick.e < f.bound) push({ spanId: id, start: pick.e, end: f.bound });
       f.next = i + 1;
       f.bound = pick.s;
       stack.push(frame(pick));
     } else {
-      if (f.node.s < f.bound || sections.every((x) => x.spanId !== id)) {
-        sections.push({ spanId: id, start: f.node.s, end: Math.max(f.node.s, f.bound) });
+      if (f.node.s < f.bound || !owning.has(id)) {
+        push({ spanId: id, start: f.node.s, end: Math.max(f.node.s, f.bound) });
       }
       stack.pop();
     }

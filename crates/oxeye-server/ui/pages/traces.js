@@ -57,6 +57,9 @@ function mountSearch(root, ctx) {
   });
 
   const wanted = { service: p.get('service') || '', operation: p.get('operation') || '' };
+  // the URL's choices hold until the lists arrive, so a search from the URL uses them
+  if (wanted.service) { service.append(h('option', { value: wanted.service }, wanted.service)); service.value = wanted.service; }
+  if (wanted.operation) { operation.append(h('option', { value: wanted.operation }, wanted.operation)); operation.value = wanted.operation; }
   async function loadServices() {
     try {
       const r = await ctx.api.get('/api/v2/search/tag/resource.service.name/values', secs());
