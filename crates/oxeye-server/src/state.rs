@@ -247,6 +247,7 @@ pub struct ServerState {
     /// One permit per query allowed to evaluate at once.
     pub(crate) query_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) store_status: Option<StoreStatusFn>,
+    pub(crate) storage_stats: Option<crate::status::StorageStatsFn>,
     pub(crate) config_text: Option<ConfigFn>,
     pub(crate) flags: Vec<(String, String)>,
     pub(crate) storage_retention: String,
@@ -392,6 +393,12 @@ impl ServerStateBuilder {
         self
     }
 
+    /// Source of `/api/v1/status/storage` and `/api/v1/status/tenants`.
+    pub fn storage_stats(mut self, f: crate::status::StorageStatsFn) -> Self {
+        self.state.storage_stats = Some(f);
+        self
+    }
+
     /// Source of `/api/v1/status/config`.
     pub fn config_text(mut self, f: ConfigFn) -> Self {
         self.state.config_text = Some(f);
@@ -458,6 +465,7 @@ impl ServerState {
                     QueryLimits::default().max_concurrency,
                 )),
                 store_status: None,
+                storage_stats: None,
                 config_text: None,
                 flags: Vec::new(),
                 storage_retention: String::new(),

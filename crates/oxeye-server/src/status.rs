@@ -1,4 +1,8 @@
-//! Status endpoints: `/api/v1/status/{config,flags,runtimeinfo,tsdb}`.
+//! Status endpoints: `/api/v1/status/{config,flags,runtimeinfo,tsdb,storage,tenants}`.
+//!
+//! Storage figures (`storage`, `tenants`) come from a hook the binary installs
+//! ([`StorageStatsFn`]): it reads each store's per-tenant statistics, so the server never
+//! sees a store. They cover every tenant, as `/metrics` does.
 //!
 //! Config and flags come from the binary at start (and the config text after each
 //! reload); runtime information is read from the process and the state when asked. TSDB
@@ -262,4 +266,167 @@ pub async fn tsdb(
     })
     .await?;
     Ok(Success::new(status).into_response())
+}
+
+/// One tenant's figures in the metrics store.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct MetricsStorageStats {
+    /// Series in the in-memory head.
+    pub head_series: u64,
+    /// Samples in the in-memory head.
+    pub head_samples: u64,
+    /// Memory held by the head and heads waiting to be written.
+    pub head_bytes: u64,
+    /// Oldest sample of the head, ms.
+    pub head_min_time: Option<i64>,
+    /// Newest sample of the head, ms.
+    pub head_max_time: Option<i64>,
+    /// Blocks on disk.
+    pub blocks: u64,
+    /// Series summed over blocks (a series in several blocks counts once per block).
+    pub block_series: u64,
+    /// Samples in blocks.
+    pub block_samples: u64,
+    /// Bytes of blocks on disk.
+    pub block_bytes: u64,
+    /// Samples stored since start.
+    pub samples_appended: u64,
+    /// Exemplars held.
+    pub exemplars: u64,
+    /// WAL segment files on disk.
+    pub wal_segments: u64,
+}
+
+/// One tenant's figures in the log store.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LogStorageStats {
+    /// Streams known (head and chunk files).
+    pub streams: u64,
+    /// Chunks in chunk files.
+    pub chunks: u64,
+    /// Chunk files on disk.
+    pub chunk_files: u64,
+    /// Bytes of chunk files on disk.
+    pub disk_bytes: u64,
+    /// Memory held by heads.
+    pub head_bytes: u64,
+    /// Bytes of WAL segments (entries not yet in chunk files).
+    pub wal_bytes: u64,
+    /// Entries stored since start.
+    pub entries_ingested: u64,
+    /// Line bytes stored since start.
+    pub bytes_ingested: u64,
+}
+
+/// One tenant's figures in the trace store.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TraceStorageStats {
+    /// Traces in the heads.
+    pub head_traces: u64,
+    /// Spans in the heads.
+    pub head_spans: u64,
+    /// Memory held by the heads.
+    pub head_bytes: u64,
+    /// Blocks on disk.
+    pub blocks: u64,
+    /// Trace parts in blocks (a trace split across blocks counts once per block).
+    pub block_traces: u64,
+    /// Spans in blocks.
+    pub block_spans: u64,
+    /// Bytes of blocks on disk.
+    pub block_bytes: u64,
+    /// Spans stored since start.
+    pub spans_ingested: u64,
+    /// WAL bytes written since start.
+    pub wal_bytes: u64,
+}
+
+/// A tenant's figures in each store that holds anything for it.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TenantStorage {
+    /// The tenant id.
+    pub tenant: String,
+    /// The metrics store's figures; `null` when it has nothing of the tenant.
+    pub metrics: Option<MetricsStorageStats>,
+    /// The log store's figures; `null` when it has nothing of the tenant.
+    pub logs: Option<LogStorageStats>,
+    /// The trace store's figures; `null` when it has nothing of the tenant.
+    pub traces: Option<TraceStorageStats>,
+}
+
+impl TenantStorage {
+    fn has_metrics(&self) -> bool {
+        self.metrics
+            .as_ref()
+            .is_some_and(|m| m.head_series + m.block_series > 0)
+    }
+
+    fn has_logs(&self) -> bool {
+        self.logs.as_ref().is_some_and(|l| l.streams > 0)
+    }
+
+    fn has_traces(&self) -> bool {
+        self.traces
+            .as_ref()
+            .is_some_and(|t| t.head_spans + t.block_spans > 0)
+    }
+}
+
+/// Every tenant's storage figures, one entry per tenant, in any order (the endpoints
+/// sort by tenant).
+pub type StorageStatsFn = Arc<dyn Fn() -> Vec<TenantStorage> + Send + Sync>;
+
+/// The storage figures from the state's hook, sorted by tenant.
+async fn storage_stats(state: &Arc<ServerState>) -> Result<Vec<TenantStorage>, JsonApiError> {
+    let Some(f) = state.storage_stats.clone() else {
+        return Ok(Vec::new());
+    };
+    let mut all = blocking(move || Ok(f())).await?;
+    all.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    Ok(all)
+}
+
+#[derive(Debug, Serialize)]
+struct StorageAnswer {
+    tenants: Vec<TenantStorage>,
+}
+
+/// `GET /api/v1/status/storage[?tenant=<id>]`: each tenant's figures in the metrics, log
+/// and trace stores (all tenants, as `/metrics` reports them; `tenant` keeps one).
+pub async fn storage(
+    State(state): State<Arc<ServerState>>,
+    params: Params,
+) -> Result<Response, JsonApiError> {
+    let only = params.get("tenant").unwrap_or("").to_string();
+    let mut tenants = storage_stats(&state).await?;
+    if !only.is_empty() {
+        tenants.retain(|t| t.tenant == only);
+    }
+    Ok(Success::new(StorageAnswer { tenants }).into_response())
+}
+
+/// An entry of `/api/v1/status/tenants`.
+#[derive(Debug, Serialize)]
+struct TenantEntry {
+    tenant: String,
+    metrics: bool,
+    logs: bool,
+    traces: bool,
+}
+
+/// `GET /api/v1/status/tenants`: the tenants some store holds data of, sorted, each with
+/// the stores that do.
+pub async fn tenants(State(state): State<Arc<ServerState>>) -> Result<Response, JsonApiError> {
+    let all = storage_stats(&state).await?;
+    let list: Vec<TenantEntry> = all
+        .into_iter()
+        .map(|t| TenantEntry {
+            metrics: t.has_metrics(),
+            logs: t.has_logs(),
+            traces: t.has_traces(),
+            tenant: t.tenant,
+        })
+        .filter(|e| e.metrics || e.logs || e.traces)
+        .collect();
+    Ok(Success::new(list).into_response())
 }

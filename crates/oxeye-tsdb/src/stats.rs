@@ -90,6 +90,8 @@ pub struct TenantStats {
     pub head_bytes: u64,
     /// Active head bytes per series.
     pub head_bytes_per_series: f64,
+    /// Samples in the active head.
+    pub head_samples: u64,
     /// Oldest sample in the active head.
     pub head_min_t: Option<i64>,
     /// Newest sample in the active head.
@@ -108,6 +110,10 @@ pub struct TenantStats {
     pub blocks: u64,
     /// Bytes of blocks on disk.
     pub block_bytes: u64,
+    /// Series summed over blocks (a series in several blocks counts once per block).
+    pub block_series: u64,
+    /// Samples in blocks.
+    pub block_samples: u64,
     /// Compactions since open.
     pub compactions_total: u64,
     /// Blocks found corrupt and set aside since open.
@@ -124,6 +130,7 @@ impl TenantStats {
     pub(crate) fn add(&mut self, o: &TenantStats) {
         self.head_series += o.head_series;
         self.head_bytes += o.head_bytes;
+        self.head_samples += o.head_samples;
         self.head_min_t = match (self.head_min_t, o.head_min_t) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -139,6 +146,8 @@ impl TenantStats {
         self.wal_segments += o.wal_segments;
         self.blocks += o.blocks;
         self.block_bytes += o.block_bytes;
+        self.block_series += o.block_series;
+        self.block_samples += o.block_samples;
         self.compactions_total += o.compactions_total;
         self.corrupt_blocks_total += o.corrupt_blocks_total;
         self.corrupt_wals_total += o.corrupt_wals_total;

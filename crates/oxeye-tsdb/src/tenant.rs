@@ -352,6 +352,7 @@ impl TenantDb {
         let wal = self.wal.stats();
         let mut s = self.counters.snapshot();
         s.head_series = head.num_series() as u64;
+        s.head_samples = head.num_samples();
         s.head_bytes = head.bytes() + frozen.iter().map(|f| f.head.bytes()).sum::<u64>();
         s.head_bytes_per_series = if s.head_series > 0 {
             head.bytes() as f64 / s.head_series as f64
@@ -367,6 +368,8 @@ impl TenantDb {
         s.wal_segments = wal.segments;
         s.blocks = blocks.len() as u64;
         s.block_bytes = blocks.iter().map(|b| b.bytes).sum();
+        s.block_series = blocks.iter().map(|b| b.meta.num_series).sum();
+        s.block_samples = blocks.iter().map(|b| b.meta.num_samples).sum();
         s
     }
 }

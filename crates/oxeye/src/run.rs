@@ -20,8 +20,9 @@ use oxeye_core::{Clock, SystemClock, TenantId};
 use oxeye_logs::{LogStore, LogStoreOptions};
 use oxeye_scrape::ScrapeManager;
 use oxeye_server::{
-    ActiveTarget, DroppedTarget, Limits as ServerLimits, Listeners, QueryLimits, ServerState,
-    StatValue, StoreStatus, TargetsSnapshot,
+    ActiveTarget, DroppedTarget, Limits as ServerLimits, Listeners, LogStorageStats,
+    MetricsStorageStats, QueryLimits, ServerState, StatValue, StoreStatus, TargetsSnapshot,
+    TenantStorage, TraceStorageStats,
 };
 use oxeye_traces::generator::{Generator, GeneratorOptions};
 use oxeye_traces::{TraceStore, TraceStoreOptions};
@@ -161,6 +162,73 @@ fn store_status(tsdb: &Tsdb, tenant: &TenantId) -> StoreStatus {
         head_min_t: head.and_then(|h| h.head_min_t),
         head_max_t: head.and_then(|h| h.head_max_t),
     }
+}
+
+/// Every tenant's figures in the three stores, for `/api/v1/status/storage`; a store
+/// still opening contributes nothing.
+fn storage_stats(
+    tsdb: Option<&Tsdb>,
+    logs: Option<&LogStore>,
+    traces: Option<&TraceStore>,
+) -> Vec<TenantStorage> {
+    let mut out: std::collections::BTreeMap<String, TenantStorage> = Default::default();
+    fn get<'a>(
+        out: &'a mut std::collections::BTreeMap<String, TenantStorage>,
+        t: &str,
+    ) -> &'a mut TenantStorage {
+        out.entry(t.to_string()).or_insert_with(|| TenantStorage {
+            tenant: t.to_string(),
+            ..TenantStorage::default()
+        })
+    }
+    if let Some(db) = tsdb {
+        for (t, s) in db.stats().tenants {
+            get(&mut out, &t).metrics = Some(MetricsStorageStats {
+                head_series: s.head_series,
+                head_samples: s.head_samples,
+                head_bytes: s.head_bytes,
+                head_min_time: s.head_min_t,
+                head_max_time: s.head_max_t,
+                blocks: s.blocks,
+                block_series: s.block_series,
+                block_samples: s.block_samples,
+                block_bytes: s.block_bytes,
+                samples_appended: s.samples_appended_total,
+                exemplars: s.exemplars,
+                wal_segments: s.wal_segments,
+            });
+        }
+    }
+    if let Some(l) = logs {
+        for (t, s) in l.stats().tenants {
+            get(&mut out, &t).logs = Some(LogStorageStats {
+                streams: s.streams,
+                chunks: s.chunks,
+                chunk_files: s.chunk_files,
+                disk_bytes: s.disk_bytes,
+                head_bytes: s.head_bytes,
+                wal_bytes: s.wal_bytes,
+                entries_ingested: s.entries_ingested,
+                bytes_ingested: s.bytes_ingested,
+            });
+        }
+    }
+    if let Some(tr) = traces {
+        for (t, s) in tr.stats().tenants {
+            get(&mut out, &t).traces = Some(TraceStorageStats {
+                head_traces: s.head_traces,
+                head_spans: s.head_spans,
+                head_bytes: s.head_bytes,
+                blocks: s.blocks,
+                block_traces: s.block_traces,
+                block_spans: s.block_spans,
+                block_bytes: s.block_bytes,
+                spans_ingested: s.spans_ingested,
+                wal_bytes: s.wal_bytes,
+            });
+        }
+    }
+    out.into_values().collect()
 }
 
 async fn bind(addr: &str, what: &str) -> anyhow::Result<Option<TcpListener>> {
@@ -408,6 +476,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let stats_db = store.clone();
         let targets_mgr = manager.clone();
         let status_db = store.clone();
+        let (storage_db, storage_logs, storage_traces) =
+            (store.clone(), logs.clone(), traces.clone());
         let flush_traces = traces.clone();
         let stats_traces = traces.clone();
         let stats_alerting = alerting.clone();
@@ -442,6 +512,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     .get()
                     .map(|db| store_status(db, tenant))
                     .unwrap_or_default()
+            }))
+            .storage_stats(Arc::new(move || {
+                storage_stats(
+                    storage_db.get().ok().map(|d| d.as_ref()),
+                    storage_logs.get().ok().map(|l| l.as_ref()),
+                    storage_traces.get().ok().map(|t| t.as_ref()),
+                )
             }))
             .default_tenant(default_tenant)
             .limits(server_limits(&cfg)?)

@@ -37,7 +37,9 @@ async function decode(res) {
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = null; }
   if (res.ok && !(body && body.status === 'error')) return body === null ? text : body;
-  const msg = (body && (body.error || body.message)) || text.trim() || `${res.status} ${res.statusText}`;
+  // Alertmanager answers errors as a bare JSON string
+  const msg = (typeof body === 'string' && body) || (body && (body.error || body.message))
+    || text.trim() || `${res.status} ${res.statusText}`;
   throw new ApiError(res.status, msg, body && body.errorType);
 }
 

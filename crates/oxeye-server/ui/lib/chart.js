@@ -163,7 +163,8 @@ export function timeSeriesChart(container, opts) {
     if (idx == null || left == null || left < 0) { tip.hidden = true; return; }
     const rows = [];
     series.forEach((s, i) => {
-      const v = raw[i + 1][idx];
+      // a series drawn pre-stacked gives its own value at a time with `tipValue(tsSec)`
+      const v = s.tipValue ? s.tipValue(raw[0][idx]) : raw[i + 1][idx];
       if (!shown[i] || v == null) return;
       rows.push([v, h('div', {}, h('span', { class: 'swatch', style: `background:${s.color || PALETTE[i % PALETTE.length]}` }),
         `${s.name} `, h('b', {}, fmtValue(v)))]);

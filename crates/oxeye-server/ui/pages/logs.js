@@ -13,7 +13,7 @@ import { h, replace, errorBox, field } from '../lib/dom.js';
 import { createEditor } from '../lib/editor.js';
 import { timePicker } from '../lib/timepicker.js';
 import { autoStep, fmtTime, fmtValue } from '../lib/time.js';
-import { timeSeriesChart, matrixToSeries } from '../lib/chart.js';
+import { timeSeriesChart, matrixToSeries, PALETTE } from '../lib/chart.js';
 import * as lq from '../lib/logql.js';
 
 const CATEGORIZE = { 'X-Loki-Response-Encoding-Flags': 'categorize-labels' };
@@ -161,7 +161,7 @@ export async function mount(root, ctx) {
         ]);
         if (signal.aborted) return;
         if (main.status === 'rejected') throw main.reason;
-        renderLogs(main.value.data, vol, r);
+        renderLogs(main.value.data, vol, r, volStep);
       } else {
         const step = autoStep(r.startMs, r.endMs, 250);
         const body = await api.get('/loki/api/v1/query_range', { ...base, step: `${step}s` }, { signal });
@@ -190,7 +190,7 @@ export async function mount(root, ctx) {
     return rows;
   }
 
-  function renderLogs(data, vol, r) {
+  function renderLogs(data, vol, r, volStep) {
     const rows = rowsOf(data.result);
     lastFields = new Set();
     for (const row of rows) {
@@ -200,7 +200,7 @@ export async function mount(root, ctx) {
     const volPanel = h('section', { class: 'panel logs-volume', 'aria-label': 'Log volume' }, h('h2', {}, 'Log volume'));
     const linesPanel = h('section', { class: 'panel logs-lines', 'aria-label': 'Log lines' });
     replace(results, volPanel, linesPanel);
-    renderVolume(volPanel, vol, r);
+    renderVolume(volPanel, vol, r, volStep);
     // labels every stream shares are shown once; the others on each line
     const streams = rows.map((x) => x.stream);
     const common = streams.length ? pairs(streams[0]).filter(([k, v]) => streams.every((s) => s[k] === v)) : [];
@@ -216,7 +216,7 @@ export async function mount(root, ctx) {
     linesPanel.append(list);
   }
 
-  function renderVolume(panel, vol, r) {
+  function renderVolume(panel, vol, r, step) {
     if (!vol || vol.status === 'rejected') {
       panel.append(errorBox(vol ? vol.reason : 'no volume'));
       return;
@@ -227,17 +227,29 @@ export async function mount(root, ctx) {
     });
     series.sort((a, b) => (LEVEL_ORDER.get(a.level) ?? 99) - (LEVEL_ORDER.get(b.level) ?? 99) || a.name.localeCompare(b.name));
     if (!series.length) { panel.append(h('p', { class: 'muted' }, 'No logs in this time range.')); return; }
+    // every step of the range is on the axis (empty steps have no bar)
+    const anchor = series[0].points[0] ? series[0].points[0][0] : Math.floor(r.startMs / 1000);
+    const grid = [];
+    for (let t = anchor - Math.floor((anchor - r.startMs / 1000) / step) * step; t <= r.endMs / 1000; t += step) grid.push(t);
+    for (const s of series) {
+      const have = new Map(s.points);
+      s.points = [...new Set([...grid, ...have.keys()])].sort((a, b) => a - b).map((t) => [t, have.get(t) ?? null]);
+    }
     // stacked bars: each level's bar reaches the sum of itself and the levels after it,
     // and is drawn first, so the less severe levels paint over its lower part
     const totals = new Map();
     const stacked = new Array(series.length);
     for (let i = series.length - 1; i >= 0; i--) {
       const s = series[i];
-      const pts = s.points.map(([t, v]) => { const acc = (totals.get(t) || 0) + v; totals.set(t, acc); return [t, acc]; });
-      const color = LEVEL_COLOR.get(s.level);
-      stacked[i] = { name: s.name, labels: s.labels, points: pts, color, fill: color || undefined };
+      const pts = s.points.map(([t, v]) => {
+        if (v === null) return [t, totals.get(t) ?? null];
+        const acc = (totals.get(t) || 0) + v; totals.set(t, acc); return [t, acc];
+      });
+      const color = LEVEL_COLOR.get(s.level) || PALETTE[i % PALETTE.length];
+      const own = new Map(s.points);
+      stacked[i] = { name: s.name, labels: s.labels, points: pts, color, fill: color, tipValue: (t) => own.get(t) ?? null };
     }
-    const counts = series.map((s) => `${s.name} ${s.points.reduce((n, [, v]) => n + v, 0)}`);
+    const counts = series.map((s) => `${s.name} ${s.points.reduce((n, [, v]) => n + (v || 0), 0)}`);
     const box = h('div', { class: 'volume-chart' });
     panel.append(box);
     charts.push(timeSeriesChart(box, {

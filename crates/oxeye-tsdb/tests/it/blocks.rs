@@ -33,10 +33,15 @@ fn flush_writes_a_block_that_reopens_with_the_same_data() {
         i64::MIN,
         i64::MAX,
     );
+    let st = db.stats().total;
+    assert_eq!((st.head_series, st.head_samples), (50, 50 * 667));
+    assert_eq!((st.block_series, st.block_samples), (0, 0));
     db.flush().unwrap();
     let st = db.stats().total;
     assert_eq!(st.blocks, 1);
     assert!(st.block_bytes > 0);
+    assert_eq!((st.block_series, st.block_samples), (50, 50 * 667));
+    assert_eq!(st.head_samples, 0, "the new head holds no samples");
     assert_eq!(st.head_min_t, None, "head is empty after the cut");
     let after = query(
         &db,
