@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, open, screenshot, assertLabelled, tabTo, seedMetricsText, seedOtlpMetrics, BASE } from '../lib.mjs';
+import { launch, open, screenshot, assertLabelled, tabTo, seedMetricsText, seedOtlpMetrics, seedTraces, BASE } from '../lib.mjs';
 import { promqlContext, quoteValue, regexEscape } from '../../crates/oxeye-server/ui/lib/promql.js';
 
 const TENANT = 'ui-metrics';
@@ -51,6 +51,24 @@ function otlpBody() {
   };
 }
 
+/** The trace the counter's exemplar points at: one span of `checkout`. */
+function traceBody() {
+  const ns = (ms) => String(BigInt(ms) * 1000000n);
+  const at = NOW - 10 * 60000 - 1200;
+  return {
+    resourceSpans: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'checkout' } }] },
+      scopeSpans: [{
+        scope: { name: 'ui-test' },
+        spans: [{
+          traceId: TRACE_ID, spanId: '051581bf3cb55c13', name: 'POST /pay', kind: 2,
+          startTimeUnixNano: ns(at), endTimeUnixNano: ns(at + 350),
+        }],
+      }],
+    }],
+  };
+}
+
 async function exemplarsOf(query) {
   const u = new URL('/api/v1/query_exemplars', BASE);
   u.searchParams.set('query', query);
@@ -70,6 +88,7 @@ before(async () => {
   }
   await seedMetricsText(TENANT, `${lines.join('\n')}\n`);
   await seedOtlpMetrics(TENANT, otlpBody());
+  await seedTraces(TENANT, traceBody());
   // the server stores the exemplars with their trace ids before the page is asked to show them
   const sum = await exemplarsOf('ui_checkout_requests_total');
   assert.deepEqual(sum.flatMap((s) => s.exemplars.map((e) => e.labels.trace_id)), [TRACE_ID]);
@@ -287,9 +306,17 @@ test('an exemplar is a button over the graph that opens its trace', async () => 
   await page.getByLabel('Exemplars').check();
   await marker.waitFor();
 
+  // a click opens the trace; back restores the graph; so does Enter on the focused marker
+  await marker.click();
+  await page.waitForURL(new RegExp(`#/traces/${TRACE_ID}`));
+  await page.getByRole('tree', { name: 'Spans of the trace' }).getByText('POST /pay').first().waitFor();
+  await page.goBack();
+  await marker.waitFor();
+  assert.equal(await editorOf(page).inputValue(), 'ui_checkout_requests_total');
   await tabTo(page, 'button.marker');
   await page.keyboard.press('Enter');
   await page.waitForURL(new RegExp(`#/traces/${TRACE_ID}`));
+  await page.getByRole('tree', { name: 'Spans of the trace' }).getByText('POST /pay').first().waitFor();
   await assertLabelled(page);
   page.assertClean();
 });

@@ -107,12 +107,30 @@ export function timeSeriesChart(container, opts) {
     const [x0, x1] = opts.xRange;
     scales.x = { time: true, range: () => [x0, x1] };
   }
-  if (ys.length) {
-    const mlo = Math.min(...ys); const mhi = Math.max(...ys);
+  // the y axis holds the markers too; stacked areas start at zero
+  const stacked = mode === 'stacked';
+  if (ys.length || stacked) {
+    const mlo = ys.length ? Math.min(...ys) : Infinity;
+    const mhi = ys.length ? Math.max(...ys) : -Infinity;
+    const soft = { pad: 0.1, soft: 0, mode: 3 };
     scales.y = {
-      range: (u, lo, hi) => window.uPlot.rangeNum(
-        lo == null ? mlo : Math.min(lo, mlo), hi == null ? mhi : Math.max(hi, mhi), 0.1, true),
+      range: (u, lo, hi) => {
+        let a = Math.min(lo ?? Infinity, mlo, stacked ? 0 : Infinity);
+        let b = Math.max(hi ?? -Infinity, mhi, stacked ? 0 : -Infinity);
+        if (!Number.isFinite(a) || !Number.isFinite(b)) { a = 0; b = 1; }
+        return window.uPlot.rangeNum(a, b, { min: soft, max: soft });
+      },
     };
+  }
+  function stackBands() {
+    const bands = [];
+    let below = -1;
+    shown.forEach((on, i) => {
+      if (!on) return;
+      if (below >= 0) bands.push({ series: [i + 1, below + 1] });
+      below = i;
+    });
+    return bands;
   }
   const layer = h('div', { class: 'markers' });
   layer.addEventListener('mousedown', (e) => e.stopPropagation());
@@ -169,6 +187,7 @@ export function timeSeriesChart(container, opts) {
     width, height,
     series: uSeries,
     scales,
+    bands: stacked ? stackBands() : undefined,
     legend: { show: false },
     cursor: { drag: { x: true, y: false } },
     axes: [{}, { values: (u, vals) => vals.map(fmtValue), size: 60 }],
@@ -186,7 +205,12 @@ export function timeSeriesChart(container, opts) {
       shown[i] = !shown[i];
       b.setAttribute('aria-pressed', String(shown[i]));
       u.setSeries(i + 1, { show: shown[i] });
-      if (mode === 'stacked') u.setData(data());
+      if (stacked) {
+        // each shown series fills down to the shown one below it
+        u.delBand(null);
+        stackBands().forEach((band) => u.addBand(band));
+        u.setData(data());
+      }
       describe();
     });
     legend.append(h('li', {}, b));

@@ -75,8 +75,9 @@ export async function mount(root, ctx) {
   const stepIn = h('input', { id: 'metrics-step', size: 10, value: st.step, autocomplete: 'off', 'aria-describedby': 'metrics-step-err' });
   const stepErr = h('span', { id: 'metrics-step-err', class: 'error', role: 'status' });
   const stepField = h('span', { class: 'metrics-step' }, h('label', { for: 'metrics-step' }, 'Step'), ' ', stepIn, stepErr);
+  // Enter commits a changed value through `change`; on an unchanged one it runs again
   stepIn.addEventListener('change', () => { if (readStep()) run({ push: true }); });
-  stepIn.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); if (readStep()) run({ push: true }); } });
+  stepIn.addEventListener('keydown', (e) => { if (e.key === 'Enter' && stepIn.value.trim() === st.step) run(); });
 
   const modeBtns = ['lines', 'stacked'].map((m) => h('button', {
     type: 'button', 'aria-pressed': String(st.mode === m), 'data-mode': m,
