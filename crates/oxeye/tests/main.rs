@@ -22,6 +22,7 @@ mod rules_serve;
 mod rules_unittest;
 mod slo_api;
 mod slo_cli;
+mod status_storage;
 mod traces;
 mod traces_crash;
 mod ui;
