@@ -18,8 +18,14 @@
 //! `oxeye-bench logs` generates a corpus of realistic log lines, pushes it through the
 //! Loki push API and prints ingest MB/s per core, stored bytes against `zstd -3` of the
 //! raw text, and needle, `| json` and metric query latency against `rg`.
+//!
+//! `oxeye-bench dashboard` loads 24 h of the dashboard data into a release oxeye, stores
+//! a 10-panel dashboard over it and times its page load in headless Chromium (node +
+//! playwright-core) from navigation to every panel drawn, plus the same queries
+//! server-side.
 
 mod dash;
+mod dashload;
 mod data;
 mod ingest;
 mod logs;
@@ -48,6 +54,8 @@ enum Cmd {
     Traces(traces::TracesArgs),
     /// Loki push ingest, stored bytes against zstd -3, log query latency against rg.
     Logs(logs::LogsArgs),
+    /// A 10-panel dashboard over 24 h of data: page load in Chromium and server time.
+    Dashboard(dashload::DashboardArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,5 +65,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Query(args) => query::run(args),
         Cmd::Traces(args) => traces::run(args),
         Cmd::Logs(args) => logs::run(args),
+        Cmd::Dashboard(args) => dashload::run(args),
     }
 }

@@ -286,7 +286,7 @@ async fn run_async(args: QueryArgs) -> anyhow::Result<()> {
 
 /// Pushes every request, wave after wave, one connection per shard; returns how many
 /// failed.
-async fn push(client: &reqwest::Client, base: &str, load: &Arc<Load>) -> usize {
+pub(crate) async fn push(client: &reqwest::Client, base: &str, load: &Arc<Load>) -> usize {
     let failed = Arc::new(AtomicUsize::new(0));
     let url = format!("{base}/api/v1/write");
     for wave in 0..load.waves.len() {
@@ -329,7 +329,7 @@ async fn push(client: &reqwest::Client, base: &str, load: &Arc<Load>) -> usize {
 /// of a core over two consecutive 5 s intervals (so flushes, block cuts, compactions
 /// and merges are over); Prometheus also until its head spans at most 3 h, the point
 /// after which it compacts the head into a block.
-async fn settle(
+pub(crate) async fn settle(
     client: &reqwest::Client,
     running: &[(Peer, Instant)],
     min: Duration,

@@ -177,7 +177,9 @@ pub fn routes() -> Router<Arc<ServerState>> {
 /// Other methods on `/api/v1/dashboards/import`: `import` is not a dashboard uid.
 async fn reserved() -> Result<Response, DashboardError> {
     model::check_uid("import")?;
-    Err(DashboardError::BadRequest("invalid dashboard uid \"import\"".into()))
+    Err(DashboardError::BadRequest(
+        "invalid dashboard uid \"import\"".into(),
+    ))
 }
 
 /// The request's tenant, refused in Prometheus's JSON error form.

@@ -1,0 +1,66 @@
+// Times a dashboard in headless Debian Chromium: from navigation to every panel drawn.
+//
+// node dashboard-load.mjs <base-url> <tenant> <uid> <runs> [hash-params]
+//
+// One warm-up load, then <runs> loads each in a fresh browser context (no cache). For
+// each load it prints the time from navigation start to the moment the dashboard marks
+// every panel done, and the panels' own query time; the last line is JSON with the runs
+// and the query requests the page sent (so the caller can time them server-side).
+
+import { chromium } from 'playwright-core';
+
+const [base, tenant, uid, runsArg, params = 'from=now-24h&to=now'] = process.argv.slice(2);
+if (!base || !uid) {
+  console.error('usage: dashboard-load.mjs <base-url> <tenant> <uid> <runs> [hash-params]');
+  process.exit(2);
+}
+const runs = Number(runsArg || 5);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+
+async function load(i) {
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  await context.addInitScript((t) => localStorage.setItem('oxeye.tenant', t), tenant);
+  const page = await context.newPage();
+  page.setDefaultTimeout(60000);
+  const queries = [];
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (/\/api\/v1\/(query|query_range|label\/)/.test(u.pathname)) {
+      queries.push({ method: r.method(), path: u.pathname, query: u.search.slice(1), body: r.postData() || '' });
+    }
+  });
+  await page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`);
+  await page.locator('.dash-grid[data-state=done]').waitFor();
+  const m = await page.evaluate(() => {
+    const g = document.querySelector('.dash-grid');
+    return {
+      doneAtMs: Number(g.dataset.doneAt),
+      panelsMs: Number(g.dataset.renderMs),
+      panels: document.querySelectorAll('.dpanel').length,
+      failed: [...document.querySelectorAll('.dpanel[data-state=error]')].map((p) => `${p.querySelector('h2')?.textContent}: ${p.querySelector('.dpanel-body')?.textContent}`),
+      nodata: document.querySelectorAll('.dpanel .nodata').length,
+    };
+  });
+  await context.close();
+  console.log(`${i === 0 ? 'warm-up' : `run ${i}`}: ${m.doneAtMs.toFixed(0)} ms from navigation to ${m.panels} panels drawn (panel queries and drawing ${m.panelsMs} ms), ${m.failed.length} failed, ${m.nodata} without data`);
+  if (m.failed.length || errors.length) console.log(`  failed: ${[...m.failed, ...errors].join(' | ')}`);
+  return { ...m, errors, queries };
+}
+
+const out = [];
+let queries = [];
+for (let i = 0; i <= runs; i++) {
+  const r = await load(i);
+  if (i === 0) { queries = r.queries; continue; }
+  out.push({ doneAtMs: r.doneAtMs, panelsMs: r.panelsMs, panels: r.panels, failed: r.failed.length + r.errors.length, nodata: r.nodata });
+}
+await browser.close();
+console.log(JSON.stringify({ runs: out, queries }));
