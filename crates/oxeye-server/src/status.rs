@@ -430,3 +430,96 @@ pub async fn tenants(State(state): State<Arc<ServerState>>) -> Result<Response, 
         .collect();
     Ok(Success::new(list).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::{MemStore, get, json};
+
+    fn state(hook: Option<StorageStatsFn>) -> Arc<ServerState> {
+        let store = Arc::new(MemStore::default());
+        let mut b = ServerState::builder(store.clone(), store);
+        if let Some(f) = hook {
+            b = b.storage_stats(f);
+        }
+        let s = b.build();
+        s.set_ready(true);
+        s
+    }
+
+    #[tokio::test]
+    async fn storage_and_tenants_answer_from_the_hook_sorted_and_filtered() {
+        let hook: StorageStatsFn = Arc::new(|| {
+            vec![
+                TenantStorage {
+                    tenant: "zeta".into(),
+                    traces: Some(TraceStorageStats {
+                        block_spans: 4,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                TenantStorage {
+                    tenant: "alpha".into(),
+                    metrics: Some(MetricsStorageStats {
+                        head_series: 3,
+                        head_samples: 9,
+                        ..Default::default()
+                    }),
+                    logs: Some(LogStorageStats::default()),
+                    ..Default::default()
+                },
+                // known to the log store but holding nothing: not a tenant with data
+                TenantStorage {
+                    tenant: "empty".into(),
+                    logs: Some(LogStorageStats::default()),
+                    ..Default::default()
+                },
+            ]
+        });
+        let s = state(Some(hook));
+        let (code, body) = get(&s, "/api/v1/status/storage").await;
+        assert_eq!(code, 200, "{body}");
+        let v = json(&body);
+        let names: Vec<&str> = v["data"]["tenants"]
+            .as_array()
+            .expect("tenants")
+            .iter()
+            .filter_map(|t| t["tenant"].as_str())
+            .collect();
+        assert_eq!(names, ["alpha", "empty", "zeta"]);
+        assert_eq!(v["data"]["tenants"][0]["metrics"]["head_series"], 3);
+        assert_eq!(v["data"]["tenants"][0]["metrics"]["head_samples"], 9);
+        assert!(v["data"]["tenants"][0]["traces"].is_null());
+
+        let (_, body) = get(&s, "/api/v1/status/storage?tenant=zeta").await;
+        let v = json(&body);
+        assert_eq!(v["data"]["tenants"].as_array().map(Vec::len), Some(1));
+        assert_eq!(v["data"]["tenants"][0]["traces"]["block_spans"], 4);
+
+        let (code, body) = get(&s, "/api/v1/status/tenants").await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            json(&body)["data"],
+            serde_json::json!([
+                {"tenant": "alpha", "metrics": true, "logs": false, "traces": false},
+                {"tenant": "zeta", "metrics": false, "logs": false, "traces": true},
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_hook_the_lists_are_empty() {
+        let s = state(None);
+        let (_, body) = get(&s, "/api/v1/status/storage").await;
+        assert_eq!(
+            json(&body),
+            serde_json::json!({"status": "success", "data": {"tenants": []}})
+        );
+        let (_, body) = get(&s, "/api/v1/status/tenants").await;
+        assert_eq!(
+            json(&body),
+            serde_json::json!({"status": "success", "data": []})
+        );
+    }
+}

@@ -190,7 +190,7 @@ export async function mount(root, ctx) {
       h('td', {}, h('a', { class: 'mono', href: ctx.href('explore/metrics', { expr: r.query }), title: 'Open in Explore' }, r.query),
         r.duration ? h('div', { class: 'muted' }, `for ${r.duration}s`) : null),
       h('td', {}, labelChips(r.labels)),
-      h('td', {}, r.annotations ? h('dl', { class: 'annotations' },
+      h('td', {}, r.annotations && Object.keys(r.annotations).length ? h('dl', { class: 'annotations' },
         Object.entries(r.annotations).map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])) : h('span', { class: 'muted' }, '—')));
   }
 
