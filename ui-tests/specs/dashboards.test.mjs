@@ -37,8 +37,10 @@ const DASHBOARD = {
     ],
   },
   panels: [
-    { id: 1, type: 'timeseries', title: 'Requests', gridPos: { x: 0, y: 0, w: 12, h: 8 },
-      targets: [prom('sum by (job) (rate(dash_requests_total{job=~"$job"}[5m]))', { legendFormat: '{{job}} rps' })],
+    // the seeded counters have a sample a minute: the panel's minimum interval makes
+    // $__rate_interval hold two of them (4 x 1m) and the step no finer than the data
+    { id: 1, type: 'timeseries', title: 'Requests', gridPos: { x: 0, y: 0, w: 12, h: 8 }, interval: '1m',
+      targets: [prom('sum by (job) (rate(dash_requests_total{job=~"$job"}[$__rate_interval]))', { legendFormat: '{{job}} rps' })],
       fieldConfig: { defaults: { unit: 'reqps' } } },
     { id: 2, type: 'stat', title: 'Temperature', gridPos: { x: 12, y: 0, w: 6, h: 4 },
       targets: [prom('dash_temperature{room="$room"}')] },
