@@ -186,6 +186,8 @@ async function timeseries(body, panel, ctx) {
   });
   if (unit && c.u.axes[1]) {
     c.u.axes[1].values = (u, vals) => vals.map((v) => fmtUnit(v, unit));
+    // the unit makes tick labels longer: the axis grows to its longest label
+    c.u.axes[1].size = (u, vals) => Math.max(56, 18 + 8 * Math.max(0, ...(vals || []).map((v) => String(v).length)));
     c.u.redraw(true, true);
   }
   return c;
