@@ -37,8 +37,10 @@ const DASHBOARD = {
     ],
   },
   panels: [
-    { id: 1, type: 'timeseries', title: 'Requests', gridPos: { x: 0, y: 0, w: 12, h: 8 },
-      targets: [prom('sum by (job) (rate(dash_requests_total{job=~"$job"}[5m]))', { legendFormat: '{{job}} rps' })],
+    // the seeded counters have a sample a minute: the panel's minimum interval makes
+    // $__rate_interval hold two of them (4 x 1m) and the step no finer than the data
+    { id: 1, type: 'timeseries', title: 'Requests', gridPos: { x: 0, y: 0, w: 12, h: 8 }, interval: '1m',
+      targets: [prom('sum by (job) (rate(dash_requests_total{job=~"$job"}[$__rate_interval]))', { legendFormat: '{{job}} rps' })],
       fieldConfig: { defaults: { unit: 'reqps' } } },
     { id: 2, type: 'stat', title: 'Temperature', gridPos: { x: 12, y: 0, w: 6, h: 4 },
       targets: [prom('dash_temperature{room="$room"}')] },
@@ -217,13 +219,58 @@ test('a Grafana dashboard imported through the page opens, and can be deleted', 
   page.assertClean();
 });
 
+async function instant(expr) {
+  const res = await fetch(`${BASE}/api/v1/query?query=${encodeURIComponent(expr)}`, { headers: { 'X-Scope-OrgID': TENANT } });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`query ${expr}: ${res.status} ${JSON.stringify(json)}`);
+  return json.data.result;
+}
+
+/** Polls the span metrics of dash-svc until their call count reaches `n`. */
+async function spanCallsReach(n) {
+  const deadline = Date.now() + 20000;
+  const expr = 'sum(traces_spanmetrics_calls_total{service="dash-svc"})';
+  for (;;) {
+    const r = await instant(expr);
+    if (r.length && Number(r[0].value[1]) >= n) return;
+    if (Date.now() > deadline) throw new Error(`${expr} did not reach ${n}: ${JSON.stringify(r)}`);
+    await new Promise((ok) => setTimeout(ok, 250));
+  }
+}
+
 test('both built-in dashboards open without errors', async () => {
+  // span metrics are written on the generator's interval as cumulative counters: a rate
+  // needs two samples that differ, so a second span lands after the first one was written
+  await spanCallsReach(1);
+  const ns = (ms) => `${BigInt(ms) * 1000000n}`;
+  const start = Date.now() - 1000;
+  await seedTraces(TENANT, {
+    resourceSpans: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'dash-svc' } }] },
+      scopeSpans: [{ spans: [{
+        traceId: '6c9bb6b3e3d983f9432de48419e7a0e3', spanId: '162692cf4dc66d24', name: 'GET /checkout', kind: 2,
+        startTimeUnixNano: ns(start), endTimeUnixNano: ns(start + 120),
+      }] }],
+    }],
+  });
+  await spanCallsReach(2);
   for (const uid of ['oxeye-health', 'service-red']) {
     const page = await open(browser, `/dashboards/${uid}?from=now-1h&to=now`, TENANT);
     await done(page);
     const errors = await page.locator('.dpanel[data-state=error]').allInnerTexts();
     assert.deepEqual(errors, [], `${uid} panels in error`);
     assert.ok(await page.locator('.dpanel').count() >= 10, `${uid} has its panels`);
+    if (uid === 'service-red') {
+      // the seeded service's RED figures from its span metrics
+      assert.deepEqual(await page.locator('select[aria-label="Service"] option').allInnerTexts(), ['All', 'dash-svc']);
+      const byTitle = (t) => page.locator('.dpanel', { has: page.locator('h2', { hasText: t }) });
+      assert.deepEqual(await byTitle('Request rate by service').locator('.legend button').allInnerTexts(), ['dash-svc']);
+      assert.match(await byTitle('Requests / s').locator('.stat-value').innerText(), /^[0-9.]+ req\/s$/);
+      assert.notEqual(await byTitle('Requests / s').locator('.stat-value').innerText(), '0 req/s');
+      assert.deepEqual(await byTitle('Error ratio by service').locator('.legend button').allInnerTexts(), ['dash-svc']);
+      const ops = await byTitle('Operations over the range').locator('tbody tr td').allInnerTexts();
+      assert.deepEqual(ops.slice(0, 2), ['dash-svc', 'GET /checkout']);
+    }
     await screenshot(page, `dashboards-builtin-${uid}`);
     await assertLabelled(page);
     page.assertClean();

@@ -242,6 +242,11 @@ fn import_panel(
     if let Some(d) = p.get("description").filter(|d| d.is_string()) {
         out.insert("description".into(), d.clone());
     }
+    // the panel's minimum interval: its step floor and the scrape interval of
+    // `$__rate_interval`
+    if let Some(d) = p.get("interval").filter(|d| d.is_string()) {
+        out.insert("interval".into(), d.clone());
+    }
     let mut field_config = p
         .get("fieldConfig")
         .filter(|v| v.is_object())

@@ -406,3 +406,14 @@ fn logql_and_promql_targets_are_told_apart_by_shape() {
         );
     }
 }
+
+#[test]
+fn a_panels_minimum_interval_survives_import() {
+    let g = json!({"title": "t", "panels": [
+        {"type": "timeseries", "interval": "1m", "targets": [{"expr": "rate(x[$__rate_interval])"}]},
+        {"type": "stat", "targets": [{"expr": "x"}]}
+    ]});
+    let got = super::import::import(g).unwrap();
+    assert_eq!(got.dashboard["panels"][0]["interval"], "1m");
+    assert!(got.dashboard["panels"][1].get("interval").is_none());
+}

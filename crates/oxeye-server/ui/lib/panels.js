@@ -179,9 +179,15 @@ async function timeseries(body, panel, ctx) {
   const stacked = custom.stacking && custom.stacking.mode && custom.stacking.mode !== 'none';
   const mode = custom.drawStyle === 'bars' ? 'bars' : (stacked ? 'stacked' : 'lines');
   const unit = defaults(panel).unit;
-  const c = timeSeriesChart(body, { series, mode, height: Math.max(60, chartHeight(ctx) - 14 * Math.ceil(series.length / 3)), title: panel.title || 'time series' });
+  const c = timeSeriesChart(body, {
+    series, mode, height: Math.max(60, chartHeight(ctx) - 14 * Math.ceil(series.length / 3)), title: panel.title || 'time series',
+    // every panel spans the dashboard's time range, not just the extent of its data
+    xRange: [ctx.startMs / 1000, ctx.endMs / 1000],
+  });
   if (unit && c.u.axes[1]) {
     c.u.axes[1].values = (u, vals) => vals.map((v) => fmtUnit(v, unit));
+    // the unit makes tick labels longer: the axis grows to its longest label
+    c.u.axes[1].size = (u, vals) => Math.max(56, 18 + 8 * Math.max(0, ...(vals || []).map((v) => String(v).length)));
     c.u.redraw(true, true);
   }
   return c;
@@ -262,8 +268,13 @@ async function gauge(body, panel, ctx) {
     const A0 = Math.PI * 0.75; const SPAN = Math.PI * 1.5;
     const ns = 'http://www.w3.org/2000/svg';
     const svg = document.createElementNS(ns, 'svg');
-    svg.setAttribute('viewBox', '0 0 120 100');
+    // the viewBox is the arc's own extent (center 60,58, outer ring radius 50 with its
+    // stroke, lowest points at +-45 degrees below the center) and the drawing is as tall
+    // as the panel's body, so the whole arc fits the panel whatever its size
+    svg.setAttribute('viewBox', '8 6 104 90');
+    svg.setAttribute('preserveAspectRatio', 'xMidYMid meet');
     svg.setAttribute('class', 'gauge-svg');
+    svg.setAttribute('style', `height:${Math.max(40, Math.floor(ctx.height) - 4)}px;width:100%`);
     svg.setAttribute('aria-hidden', 'true');
     const path = (dd, stroke, width) => {
       const e = document.createElementNS(ns, 'path');

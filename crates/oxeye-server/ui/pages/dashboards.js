@@ -156,7 +156,25 @@ function computeRange(from, to, width) {
   const endMs = parseTime(to, now);
   if (Number.isNaN(startMs) || Number.isNaN(endMs) || startMs >= endMs) throw new Error(`invalid time range ${from} to ${to}`);
   const step = autoStep(startMs, endMs, Math.max(100, Math.min(1000, Math.round(width / 2))));
-  const rateS = Math.max(step + SCRAPE_S, 4 * SCRAPE_S);
+  return rangeWith(startMs, endMs, step, SCRAPE_S);
+}
+
+/**
+ * The range a panel with a minimum interval (Grafana's panel `interval`, e.g. "1m" or
+ * ">1m") queries with: the step is at least that interval, and it stands for the scrape
+ * interval in `$__rate_interval`, so data written less often than every 15 s still has
+ * two samples in each rate window.
+ */
+function panelRange(range, panel) {
+  const text = typeof panel.interval === 'string' ? panel.interval.trim().replace(/^>/, '') : '';
+  const ms = text ? parseDuration(text) : NaN;
+  if (!Number.isFinite(ms) || ms < 1000) return range;
+  const minS = Math.ceil(ms / 1000);
+  return rangeWith(range.startMs, range.endMs, Math.max(range.step, minS), minS);
+}
+
+function rangeWith(startMs, endMs, step, scrapeS) {
+  const rateS = Math.max(step + scrapeS, 4 * scrapeS);
   const rangeS = Math.round((endMs - startMs) / 1000);
   return {
     startMs, endMs, step,
@@ -308,14 +326,14 @@ async function view(root, ctx, uid) {
     const panels = (doc.panels || []).slice().sort((a, b) => (a.gridPos?.y ?? 0) - (b.gridPos?.y ?? 0) || (a.gridPos?.x ?? 0) - (b.gridPos?.x ?? 0));
     const nodes = panels.map((p) => panelBox(p));
     grid.replaceChildren(...nodes.map((n) => n.el));
-    const builtins = range.builtins;
     await Promise.all(panels.map(async (p, i) => {
       const n = nodes[i];
+      const r = panelRange(range, p);
       try {
         const c = await renderPanel(n.body, p, {
-          api: ctx.api, startMs: range.startMs, endMs: range.endMs, step: range.step,
+          api: ctx.api, startMs: r.startMs, endMs: r.endMs, step: r.step,
           height: n.height, signal, href: ctx.href,
-          substitute: (s) => substitute(s, vars, builtins),
+          substitute: (s) => substitute(s, vars, r.builtins),
         });
         if (mine !== seq) { c && c.destroy && c.destroy(); return; }
         if (c && c.destroy) charts.push(c);
