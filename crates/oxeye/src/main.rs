@@ -11,6 +11,7 @@ mod logging;
 mod promqltest;
 mod rules_cli;
 mod run;
+mod status_hooks;
 mod store;
 
 use std::process::ExitCode;
