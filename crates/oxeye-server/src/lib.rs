@@ -76,14 +76,8 @@ pub fn router(state: Arc<ServerState>) -> Router {
         .route("/api/v1/status/flags", get(status::flags))
         .route("/api/v1/status/runtimeinfo", get(status::runtimeinfo))
         .route("/api/v1/status/tsdb", get(status::tsdb))
-        .route(
-            "/api/v1/status/storage",
-            get(status::storage).post(status::storage),
-        )
-        .route(
-            "/api/v1/status/tenants",
-            get(status::tenants).post(status::tenants),
-        )
+        .route("/api/v1/status/storage", get(status::storage))
+        .route("/api/v1/status/tenants", get(status::tenants))
         .route("/api/v1/targets", get(admin::targets))
         .route(
             "/api/v1/admin/tsdb/flush",

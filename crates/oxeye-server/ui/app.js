@@ -100,7 +100,7 @@ function buildNav() {
 
 async function loadTenants() {
   try {
-    const data = await api.prom('/api/v1/status/tenants');
+    const data = (await api.get('/api/v1/status/tenants')).data;
     const list = document.getElementById('tenant-list');
     list.replaceChildren(...(data || []).map((t) => h('option', { value: t.tenant || t })));
   } catch { /* the list is a convenience: free text still works */ }
