@@ -18,9 +18,11 @@
 //! 3. With an extent covering the query's start, only the steps after its end are
 //!    evaluated; the two parts are merged series by series (disjoint steps in time
 //!    order). Otherwise the whole query is evaluated.
-//! 4. The result's settled steps become the key's extent when the evaluated part had no
-//!    warnings or infos (a cached step never carries annotations, so answers keep the
-//!    engine's annotations exactly).
+//! 4. The result's settled steps become the key's extent, with the annotations (warnings
+//!    and infos) of the evaluations that produced it. Annotations belong to the whole
+//!    query, not to a step, so an annotated extent is only used by a query starting at
+//!    its first step (the same window reloaded): it can then not carry an annotation
+//!    raised by a step outside the query. Answers carry exactly the engine's annotations.
 //!
 //! Memory is bounded by a byte budget; the least recently used extents go first and an
 //! extent larger than a quarter of the budget is not kept.
@@ -51,8 +53,43 @@ struct Extent {
     from: i64,
     to: i64,
     series: Vec<(Labels, Vec<Sample>)>,
+    notes: Notes,
     bytes: usize,
     used: u64,
+}
+
+/// Warnings and infos of an extent's evaluations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Notes {
+    warnings: Vec<String>,
+    infos: Vec<String>,
+}
+
+impl Notes {
+    fn of(out: &Output) -> Self {
+        Self {
+            warnings: out.warnings.clone(),
+            infos: out.infos.clone(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.warnings.is_empty() && self.infos.is_empty()
+    }
+
+    /// Both sets of annotations, sorted and deduplicated as the engine returns them.
+    fn union(&self, other: &Notes) -> Notes {
+        let join = |a: &[String], b: &[String]| {
+            let mut v: Vec<String> = a.iter().chain(b).cloned().collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        Notes {
+            warnings: join(&self.warnings, &other.warnings),
+            infos: join(&self.infos, &other.infos),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -167,19 +204,23 @@ impl ResultsCache {
             subquery_step_ms: engine.subquery_step_ms,
         };
         let cached = self.lookup(&key, settled.generation, start_ms, end_ms);
-        let Some((cached_to, cached_series)) = cached else {
+        let Some((cached_to, cached_series, cached_notes)) = cached else {
             self.misses.fetch_add(1, Ordering::Relaxed);
             self.steps_evaluated
                 .fetch_add(steps(start_ms, end_ms, step_ms), Ordering::Relaxed);
             let out = direct()?;
             if horizon >= start_ms
-                && out.warnings.is_empty()
-                && out.infos.is_empty()
                 && let Value::Matrix(m) = &out.value
             {
                 let to = horizon.min(end_ms);
                 let series = slice(m, start_ms, to);
-                self.store(key, settled.generation, start_ms, to, series);
+                self.store(
+                    key,
+                    settled.generation,
+                    (start_ms, to),
+                    series,
+                    Notes::of(&out),
+                );
             }
             return Ok(out);
         };
@@ -191,45 +232,49 @@ impl ResultsCache {
         if cached_to >= end_ms {
             return Ok(Output {
                 value: Value::Matrix(cached_series),
-                warnings: Vec::new(),
-                infos: Vec::new(),
+                warnings: cached_notes.warnings,
+                infos: cached_notes.infos,
             });
         }
         let rest_start = cached_to + step_ms;
         self.steps_evaluated
             .fetch_add(steps(rest_start, end_ms, step_ms), Ordering::Relaxed);
         let rest = engine.range(queryable, tenant, expr, rest_start, end_ms, step_ms)?;
+        let rest_notes = Notes::of(&rest);
         let Value::Matrix(rest_series) = rest.value else {
             debug_assert!(false, "a range query answers a matrix");
             return direct();
         };
         let merged = merge(cached_series, &rest_series);
-        if horizon > cached_to && rest.warnings.is_empty() && rest.infos.is_empty() {
+        let notes = cached_notes.union(&rest_notes);
+        if horizon > cached_to {
             let to = horizon.min(end_ms);
+            let series = slice(&merged, start_ms, to);
             self.store(
                 key,
                 settled.generation,
-                start_ms,
-                to,
-                slice(&merged, start_ms, to),
+                (start_ms, to),
+                series,
+                notes.clone(),
             );
         }
         Ok(Output {
             value: Value::Matrix(merged),
-            warnings: rest.warnings,
-            infos: rest.infos,
+            warnings: notes.warnings,
+            infos: notes.infos,
         })
     }
 
-    /// The cached series of `key` from `start` on (up to `end`) and the last step they
-    /// cover, when an extent of `generation` covers `start`.
+    /// The cached series of `key` from `start` on (up to `end`), the last step they cover
+    /// and their annotations, when an extent of `generation` covers `start` (and starts
+    /// there if it is annotated).
     fn lookup(
         &self,
         key: &Key,
         generation: u64,
         start: i64,
         end: i64,
-    ) -> Option<(i64, Vec<(Labels, Vec<Sample>)>)> {
+    ) -> Option<(i64, Vec<(Labels, Vec<Sample>)>, Notes)> {
         let mut inner = self.lock();
         inner.tick += 1;
         let tick = inner.tick;
@@ -240,26 +285,32 @@ impl ResultsCache {
             inner.bytes = inner.bytes.saturating_sub(gone);
             return None;
         }
-        if e.from > start || e.to < start {
+        if e.from > start || e.to < start || (e.from != start && !e.notes.is_empty()) {
             return None;
         }
         e.used = tick;
         let to = e.to.min(end);
-        Some((to, slice(&e.series, start, to)))
+        Some((to, slice(&e.series, start, to), e.notes.clone()))
     }
 
-    /// Keeps `series` (steps `from..=to`) as `key`'s extent, evicting the least recently
+    /// Keeps `series` (steps `from..=to`) and their annotations as `key`'s extent, evicting the least recently
     /// used extents to stay within the budget.
     fn store(
         &self,
         key: Key,
         generation: u64,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
         series: Vec<(Labels, Vec<Sample>)>,
+        notes: Notes,
     ) {
         debug_assert!(from <= to);
-        let bytes = weigh(&key, &series);
+        let bytes = weigh(&key, &series)
+            + notes
+                .warnings
+                .iter()
+                .chain(&notes.infos)
+                .map(|n| n.len() + 24)
+                .sum::<usize>();
         let mut inner = self.lock();
         if let Some(old) = inner.extents.remove(&key) {
             inner.bytes = inner.bytes.saturating_sub(old.bytes);
@@ -290,6 +341,7 @@ impl ResultsCache {
                 from,
                 to,
                 series,
+                notes,
                 bytes,
                 used,
             },

@@ -186,16 +186,46 @@ fn queries_whose_steps_are_not_independent_or_aligned_bypass_the_cache() {
 }
 
 #[test]
-fn answers_with_annotations_are_not_kept() {
+fn annotated_answers_are_reused_only_from_their_first_step() {
     let store = Store::new(data(60), 60 * MIN);
     let cache = ResultsCache::new(1 << 20);
-    let q = "rate(temp_celsius[5m])";
+    // rate over a gauge is annotated, whatever the window
+    let q = "rate(temp_celsius[5m]) or rate(reqs_total[5m])";
     for _ in 0..2 {
         let (a, b) = both(&cache, &store, q, 0, 30 * MIN, MIN);
         assert_eq!(a, b);
-        assert!(!a.infos.is_empty(), "rate over a gauge is annotated");
+        assert!(!a.infos.is_empty());
     }
-    assert_eq!(cache.stats().entries, 0);
+    assert_eq!(cache.stats().hits, 1);
+    // a slid window could carry a note of a step it no longer has: evaluated in full
+    let (a, b) = both(&cache, &store, q, 5 * MIN, 35 * MIN, MIN);
+    assert_eq!(a, b);
+    let s = cache.stats();
+    assert_eq!((s.hits, s.misses), (1, 2));
+    // and the extent starting there serves the same window again, notes included
+    let (a, b) = both(&cache, &store, q, 5 * MIN, 40 * MIN, MIN);
+    assert_eq!(a, b);
+    assert_eq!(cache.stats().hits, 2);
+}
+
+#[test]
+fn an_unannotated_extent_joins_an_annotated_rest() {
+    // the gauge's series starts at minute 40: the early steps have no note, the later do
+    let mut mem = data(60);
+    mem.add(
+        labels(&[("__name__", "late_gauge")]),
+        (160..=240).map(|k| Sample::new(k * 15_000, k as f64)),
+    );
+    let store = Store::new(mem, 60 * MIN);
+    let cache = ResultsCache::new(1 << 20);
+    let q = "rate(late_gauge[5m]) or rate(reqs_total[5m])";
+    let (a, b) = both(&cache, &store, q, 0, 30 * MIN, MIN);
+    assert_eq!(a, b);
+    assert!(a.infos.is_empty());
+    let (a, b) = both(&cache, &store, q, 0, 50 * MIN, MIN);
+    assert_eq!(a, b);
+    assert!(!a.infos.is_empty());
+    assert_eq!(cache.stats().hits, 1);
 }
 
 #[test]
