@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use oxeye_core::{
-    AppendStats, Clock, MetricsAppender, MetricsQuerier, MetricsQueryable, StoreError, TenantId,
-    WriteBatch,
+    AppendStats, Clock, MetricsAppender, MetricsQuerier, MetricsQueryable, Settled, StoreError,
+    TenantId, WriteBatch,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -230,6 +230,7 @@ impl Tsdb {
             tracing::info!(tenant = %t.name, block = %b.meta.id, total, limit, "block deleted by size retention");
             total = total.saturating_sub(b.bytes);
             t.remove_blocks(std::slice::from_ref(&b));
+            t.settled_gen.fetch_add(1, Ordering::SeqCst);
             deleted += 1;
         }
         deleted
@@ -293,5 +294,19 @@ impl MetricsQueryable for Tsdb {
             mint,
             maxt,
         )))
+    }
+
+    fn settled(&self, tenant: &TenantId) -> Option<Settled> {
+        let t = self.tenant(tenant.as_str())?;
+        // The generation first: a late write bumps it only after its samples are stored.
+        let generation = t.settled_gen.load(Ordering::SeqCst);
+        let newest = t.max_t.load(Ordering::SeqCst);
+        if newest == i64::MIN {
+            return None;
+        }
+        Some(Settled {
+            generation,
+            before_ms: newest.saturating_sub(crate::tenant::SETTLE_MS),
+        })
     }
 }

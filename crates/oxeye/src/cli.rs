@@ -168,6 +168,10 @@ pub struct ServeArgs {
     /// How far back an instant selector looks for the latest sample.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub query_lookback_delta: String,
+    /// Memory for range query results kept by step, so that a dashboard reloaded over a
+    /// sliding window evaluates only its newest steps; 0 turns the cache off.
+    #[arg(long = "query.results-cache-size-mb", default_value_t = 64)]
+    pub query_results_cache_mb: u64,
     /// Most samples one remote read query may return in a sampled answer; 0 means no
     /// limit (streamed answers are not limited).
     #[arg(
@@ -232,6 +236,10 @@ impl ServeArgs {
             ),
             ("query.max-samples", self.query_max_samples.to_string()),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
+            (
+                "query.results-cache-size-mb",
+                self.query_results_cache_mb.to_string(),
+            ),
             (
                 "storage.remote.read-sample-limit",
                 self.remote_read_sample_limit.to_string(),

@@ -28,7 +28,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::config::{Config, TenantLimitsConfig, parse_cache_size, parse_size, parse_wal_sync};
-use crate::status_hooks::{stats, storage_stats, store_status, targets_snapshot, trace_stats};
+use crate::status_hooks::{
+    results_cache_stats, stats, storage_stats, store_status, targets_snapshot, trace_stats,
+};
 use crate::store::{LazyLogs, LazyStore, LazyTraces};
 
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
@@ -257,6 +259,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let flush_traces = traces.clone();
         let stats_traces = traces.clone();
         let stats_alerting = alerting.clone();
+        let results_cache = Arc::new(oxeye_promql::ResultsCache::new(
+            usize::try_from(args.query_results_cache_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+        ));
+        let stats_cache = results_cache.clone();
         let flush_logs = logs.clone();
         let observer = generator.clone();
         ServerState::builder(store.clone(), store.clone())
@@ -277,6 +284,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ..Default::default()
             })
             .query_limits(query_limits)
+            .results_cache(results_cache.clone())
             .flags(args.flag_values())
             .storage_retention(retention)
             .dashboards_dir(args.storage_path.join("dashboards"))
@@ -316,6 +324,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     out.extend(trace_stats(t));
                 }
                 out.extend(stats_alerting.stats());
+                out.extend(results_cache_stats(&stats_cache.stats()));
                 out
             }))
             .targets(Arc::new(move || targets_snapshot(&targets_mgr)))

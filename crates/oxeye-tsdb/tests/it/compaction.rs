@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use oxeye_core::{ManualClock, Matcher, MetricsQueryable, SelectHints};
+use oxeye_core::{ManualClock, Matcher, MetricsAppender, MetricsQueryable, SelectHints};
 
 use crate::common::{HOUR, batch, labels, open, opts, samples_of, sw, tenant};
 
@@ -166,6 +166,48 @@ fn oldest_block_bytes(blocks: &std::path::Path) -> u64 {
         }
     }
     oldest.unwrap().1
+}
+
+#[test]
+fn the_settled_horizon_follows_the_newest_sample_and_late_data_moves_its_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let mut o = opts();
+    o.block_duration = Duration::from_secs(3600);
+    o.retention = Duration::from_secs(10 * 3600);
+    o.out_of_order_window = Duration::from_secs(3600);
+    let db = open(dir.path(), o, &clock);
+    let t = tenant("t");
+    assert_eq!(db.settled(&t), None, "an unknown tenant promises nothing");
+    let min = 60_000;
+    let a = labels("a", &[]);
+    db.append(&t, batch(vec![sw(&a, &[(60 * min, 1.0)])]))
+        .unwrap();
+    let s0 = db.settled(&t).unwrap();
+    assert_eq!(s0.before_ms, 50 * min);
+    // in-order data, and data newer than the horizon, keep the generation
+    db.append(&t, batch(vec![sw(&a, &[(61 * min, 1.0)])]))
+        .unwrap();
+    db.append(&t, batch(vec![sw(&labels("b", &[]), &[(52 * min, 1.0)])]))
+        .unwrap();
+    let s1 = db.settled(&t).unwrap();
+    assert_eq!((s1.generation, s1.before_ms), (s0.generation, 51 * min));
+    // a new series backfilled behind the horizon moves it
+    db.append(&t, batch(vec![sw(&labels("c", &[]), &[(10 * min, 1.0)])]))
+        .unwrap();
+    let s2 = db.settled(&t).unwrap();
+    assert_ne!(s2.generation, s1.generation);
+    // so does an out-of-order sample behind it
+    db.append(&t, batch(vec![sw(&a, &[(30 * min, 1.0)])]))
+        .unwrap();
+    let s3 = db.settled(&t).unwrap();
+    assert_ne!(s3.generation, s2.generation);
+    // and blocks deleted by retention
+    db.flush().unwrap();
+    assert_eq!(db.settled(&t), Some(s3));
+    clock.set(12 * HOUR);
+    assert!(db.maintenance().unwrap().blocks_deleted_by_time > 0);
+    assert_ne!(db.settled(&t).unwrap().generation, s3.generation);
 }
 
 #[test]
