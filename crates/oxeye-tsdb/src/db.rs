@@ -63,7 +63,7 @@ impl Tsdb {
     ) -> Result<Arc<Tsdb>, TsdbError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| TsdbError::io(format!("create {}", dir.display()), e))?;
-        let cache = ChunkCache::new(opts.chunk_cache_bytes);
+        let cache = ChunkCache::new(opts.chunk_cache_bytes, opts.page_cache_bytes);
         let opts = Arc::new(opts);
         let mut tenants = HashMap::new();
         let entries = std::fs::read_dir(dir)
@@ -253,8 +253,13 @@ impl Tsdb {
 
     /// Statistics per tenant and in total.
     pub fn stats(&self) -> TsdbStats {
+        let pages = self.cache.pages().stats();
         let mut out = TsdbStats {
             chunk_cache_bytes: self.cache.bytes(),
+            page_cache_hits_total: pages.hits,
+            page_cache_misses_total: pages.misses,
+            page_cache_bytes: pages.bytes,
+            page_cache_capacity_bytes: pages.capacity,
             ..TsdbStats::default()
         };
         for t in self.all_tenants() {

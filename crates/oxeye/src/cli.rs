@@ -134,6 +134,10 @@ pub struct ServeArgs {
     /// storage.wal_sync).
     #[arg(long = "storage.tsdb.wal-sync")]
     pub wal_sync: Option<String>,
+    /// Memory for decompressed block pages kept between queries, shared by all tenants,
+    /// e.g. 64MiB; 0 disables the cache.
+    #[arg(long = "storage.tsdb.page-cache-size", default_value = "64MiB")]
+    pub page_cache_size: String,
     /// How long spans are kept.
     #[arg(long = "storage.traces.retention.time", default_value = "7d")]
     pub traces_retention: String,
@@ -207,6 +211,7 @@ impl ServeArgs {
             ("storage.tsdb.retention.time", opt(&self.retention_time)),
             ("storage.tsdb.retention.size", opt(&self.retention_size)),
             ("storage.tsdb.wal-sync", opt(&self.wal_sync)),
+            ("storage.tsdb.page-cache-size", self.page_cache_size.clone()),
             (
                 "storage.traces.retention.time",
                 self.traces_retention.clone(),

@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::config::{Config, TenantLimitsConfig, parse_size, parse_wal_sync};
+use crate::config::{Config, TenantLimitsConfig, parse_cache_size, parse_size, parse_wal_sync};
 use crate::status_hooks::{
     results_cache_stats, stats, storage_stats, store_status, targets_snapshot, trace_stats,
 };
@@ -63,6 +63,12 @@ pub fn tsdb_options(cfg: &Config, args: &ServeArgs) -> anyhow::Result<TsdbOption
     if let Some(s) = args.wal_sync.as_ref().or(cfg.storage.wal_sync.as_ref()) {
         o.wal.sync = parse_wal_sync(s).context("invalid wal sync policy")?;
     }
+    o.page_cache_bytes = parse_cache_size(&args.page_cache_size).with_context(|| {
+        format!(
+            "invalid --storage.tsdb.page-cache-size {:?}",
+            args.page_cache_size
+        )
+    })?;
     let apply = |base: &Limits, l: &TenantLimitsConfig| {
         let mut out = base.clone();
         if let Some(n) = l.max_active_series {

@@ -170,6 +170,26 @@ pub(crate) fn stats(tsdb: &Tsdb) -> Vec<StatValue> {
             "Samples accepted out of order since start",
             t.out_of_order_samples_total as f64,
         ),
+        StatValue::counter(
+            "oxeye_tsdb_page_cache_hits",
+            "Block pages read from the cache of decompressed pages since start",
+            s.page_cache_hits_total as f64,
+        ),
+        StatValue::counter(
+            "oxeye_tsdb_page_cache_misses",
+            "Block pages decompressed since start (not in any cache)",
+            s.page_cache_misses_total as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_tsdb_page_cache_bytes",
+            "Bytes held by the cache of decompressed block pages",
+            s.page_cache_bytes as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_tsdb_page_cache_capacity_bytes",
+            "Byte budget of the cache of decompressed block pages (0: disabled)",
+            s.page_cache_capacity_bytes as f64,
+        ),
     ];
     for (tenant, ts) in &s.tenants {
         out.push(
