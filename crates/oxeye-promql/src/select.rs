@@ -6,7 +6,6 @@
 //! AST, so every step of a range query reuses them.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -272,26 +271,20 @@ struct Span {
 /// Fewest series worth reading on a second thread.
 const MIN_PARALLEL_SERIES: usize = 64;
 
-/// The kept samples of one series, read straight from the store's chunks into a vector
-/// sized by the first chunk (one chunk for a series read from one block).
+/// The kept samples of one series. A store decodes them into the vector it returns
+/// (sized as it sees fit); only what lies outside the span or is a stale marker in a
+/// range is removed, in place, and only when there is any.
 fn read_series(s: &Series, span: Span) -> Result<Vec<Sample>, StoreError> {
-    let mut out: Vec<Sample> = Vec::new();
-    s.data.for_each_chunk(&mut |chunk| {
-        let a = chunk.partition_point(|x| x.t <= span.lo);
-        let b = chunk.partition_point(|x| x.t <= span.hi);
-        let kept = chunk.get(a..b).unwrap_or(&[]);
-        out.reserve(kept.len());
-        if span.drop_stale && kept.iter().any(|x| is_stale_nan(x.v)) {
-            out.extend(kept.iter().filter(|x| !is_stale_nan(x.v)));
-        } else {
-            out.extend_from_slice(kept);
-        }
-        if b < chunk.len() {
-            // the rest of the series lies after the span
-            return ControlFlow::Break(());
-        }
-        ControlFlow::Continue(())
-    })?;
+    let mut out = s.data.samples()?;
+    let b = out.partition_point(|x| x.t <= span.hi);
+    out.truncate(b);
+    let a = out.partition_point(|x| x.t <= span.lo);
+    if a > 0 {
+        out.drain(..a);
+    }
+    if span.drop_stale && out.iter().any(|x| is_stale_nan(x.v)) {
+        out.retain(|x| !is_stale_nan(x.v));
+    }
     Ok(out)
 }
 
@@ -390,6 +383,7 @@ fn load_threads(asked: usize, series: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::ControlFlow;
     use std::sync::Arc;
 
     use oxeye_core::{SeriesData, stale_nan};

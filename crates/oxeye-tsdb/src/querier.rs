@@ -140,6 +140,29 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<Sample>) -> R) -> R {
 /// Largest decode buffer kept per thread (1 MiB).
 const SCRATCH_MAX_SAMPLES: usize = 1 << 16;
 
+impl MergedData {
+    /// Appends the merged samples of every part to `merged` (empty on entry).
+    fn read_into(&self, merged: &mut Vec<Sample>) -> Result<(), StoreError> {
+        let mut tmp: Vec<Sample> = Vec::new();
+        let mut acc: Vec<Sample> = Vec::new();
+        for (i, p) in self.parts.iter().enumerate() {
+            if i == 0 {
+                read_part(p, self.mint, self.maxt, merged)?;
+                continue;
+            }
+            tmp.clear();
+            read_part(p, self.mint, self.maxt, &mut tmp)?;
+            if tmp.is_empty() {
+                continue;
+            }
+            acc.clear();
+            merge_dedup_into(merged, &tmp, &mut acc);
+            std::mem::swap(merged, &mut acc);
+        }
+        Ok(())
+    }
+}
+
 impl SeriesData for MergedData {
     /// The merged samples are handed over as one chunk: they are in memory already.
     fn for_each_chunk(
@@ -147,27 +170,19 @@ impl SeriesData for MergedData {
         f: &mut dyn FnMut(&[Sample]) -> ControlFlow<()>,
     ) -> Result<(), StoreError> {
         with_scratch(|merged| {
-            let mut tmp: Vec<Sample> = Vec::new();
-            let mut acc: Vec<Sample> = Vec::new();
-            for (i, p) in self.parts.iter().enumerate() {
-                if i == 0 {
-                    read_part(p, self.mint, self.maxt, merged)?;
-                    continue;
-                }
-                tmp.clear();
-                read_part(p, self.mint, self.maxt, &mut tmp)?;
-                if tmp.is_empty() {
-                    continue;
-                }
-                acc.clear();
-                merge_dedup_into(merged, &tmp, &mut acc);
-                std::mem::swap(merged, &mut acc);
-            }
+            self.read_into(merged)?;
             if !merged.is_empty() {
                 let _ = f(merged);
             }
             Ok(())
         })
+    }
+
+    /// Decoded straight into the returned vector (a block read reserves its size).
+    fn samples(&self) -> Result<Vec<Sample>, StoreError> {
+        let mut out = Vec::new();
+        self.read_into(&mut out)?;
+        Ok(out)
     }
 }
 

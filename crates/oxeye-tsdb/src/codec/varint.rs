@@ -76,7 +76,7 @@ impl<'a> ByteReader<'a> {
     }
 
     /// A LEB128 varint; one-byte values (most deltas) take the first branch.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn uvarint(&mut self) -> Result<u64, CodecError> {
         if let Some(&b) = self.buf.get(self.pos)
             && b < 0x80
@@ -107,7 +107,7 @@ impl<'a> ByteReader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
         self.uvarint().map(unzigzag)
     }
