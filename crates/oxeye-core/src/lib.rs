@@ -41,6 +41,6 @@ pub use matcher::{MatchOp, Matcher, MatcherError, RegexShape};
 pub use metrics::{
     AppendStats, Exemplar, MetricMetadata, MetricType, MetricsAppender, MetricsQuerier,
     MetricsQueryable, STALE_NAN_BITS, Sample, SelectHints, Series, SeriesData, SeriesWrite,
-    VecSeriesData, WriteBatch, is_stale_nan, stale_nan,
+    Settled, VecSeriesData, WriteBatch, is_stale_nan, stale_nan,
 };
 pub use tenant::{TenantError, TenantId};

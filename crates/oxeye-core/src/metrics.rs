@@ -227,6 +227,17 @@ impl std::fmt::Debug for Series {
     }
 }
 
+/// What a store promises about the stability of a tenant's older data, so that results
+/// computed from it can be cached: samples at or before `before_ms` change (late writes,
+/// backfill, retention) only together with a change of `generation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Changes whenever data at or before a previously reported `before_ms` changed.
+    pub generation: u64,
+    /// Samples at or before this time (ms) are settled.
+    pub before_ms: i64,
+}
+
 /// Hands out queriers over a tenant's data.
 pub trait MetricsQueryable: Send + Sync {
     /// A querier over `[mint, maxt]` (ms, inclusive) of `tenant`'s data.
@@ -236,6 +247,13 @@ pub trait MetricsQueryable: Send + Sync {
         mint: i64,
         maxt: i64,
     ) -> Result<Box<dyn MetricsQuerier>, StoreError>;
+
+    /// How far `tenant`'s data is settled; `None` (the default) promises nothing, so
+    /// nothing computed from it is cached.
+    fn settled(&self, tenant: &TenantId) -> Option<Settled> {
+        let _ = tenant;
+        None
+    }
 }
 
 /// Reads one tenant's series over a fixed time range.

@@ -22,6 +22,7 @@ mod eval;
 mod format;
 mod functions;
 pub mod promqltest;
+mod results_cache;
 mod select;
 pub mod vector;
 
@@ -30,6 +31,8 @@ use std::collections::HashMap;
 use oxeye_core::{Labels, MetricsQueryable, Sample, StatusCode, StoreError, TenantId};
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+pub use crate::results_cache::{ResultsCache, ResultsCacheStats};
 
 use crate::eval::{Annotations, Evaluator, StepValue};
 use crate::select::{Preloaded, preload};

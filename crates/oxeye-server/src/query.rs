@@ -207,6 +207,9 @@ struct QueryOptions {
     lookback_ms: i64,
     stats: bool,
     warnings: Vec<String>,
+    /// A range query may be answered from the results cache (the client did not ask
+    /// for a fresh evaluation with `Cache-Control: no-cache` or `no-store`).
+    cacheable: bool,
 }
 
 /// Reads `timeout`, `lookback_delta`, `stats` and parses `query` (Prometheus's order after
@@ -259,6 +262,7 @@ fn query_options(
         lookback_ms,
         stats: !stats_param.is_empty(),
         warnings,
+        cacheable: false,
     })
 }
 
@@ -342,15 +346,25 @@ async fn execute(
         subquery_step_ms: state.query_limits.subquery_step_ms,
     };
     let queryable = state.queryable.clone();
+    let cache = state.results_cache.clone().filter(|_| opts.cacheable);
     let expr = opts.expr;
     let out = blocking(move || {
         let _slot = permit;
         let eval_started = Instant::now();
         let r = match span {
             Span::Instant(t) => engine.instant(queryable.as_ref(), &tenant, &expr, t),
-            Span::Range { start, end, step } => {
-                engine.range(queryable.as_ref(), &tenant, &expr, start, end, step)
-            }
+            Span::Range { start, end, step } => match &cache {
+                Some(c) => c.range(
+                    &engine,
+                    queryable.as_ref(),
+                    &tenant,
+                    &expr,
+                    start,
+                    end,
+                    step,
+                ),
+                None => engine.range(queryable.as_ref(), &tenant, &expr, start, end, step),
+            },
         };
         Ok((r, eval_started.elapsed()))
     })
@@ -416,6 +430,7 @@ pub async fn query(
 pub async fn query_range(
     State(state): State<Arc<ServerState>>,
     ReadTenant(tenant): ReadTenant,
+    headers: axum::http::HeaderMap,
     params: Params,
 ) -> Result<Response, JsonApiError> {
     let limit = params.limit()?;
@@ -441,7 +456,18 @@ pub async fn query_range(
         )
         .into());
     }
-    let opts = query_options(&state, &params, limit, true)?;
+    let mut opts = query_options(&state, &params, limit, true)?;
+    opts.cacheable = !headers
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|d| {
+            matches!(
+                d.trim().to_ascii_lowercase().as_str(),
+                "no-cache" | "no-store"
+            )
+        });
     execute(state, tenant, opts, Span::Range { start, end, step }).await
 }
 

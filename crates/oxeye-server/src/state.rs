@@ -272,6 +272,8 @@ pub struct ServerState {
     /// Where dashboards are stored as JSON files, one directory per tenant; without one
     /// only the built-in dashboards are served.
     pub(crate) dashboards_dir: Option<std::path::PathBuf>,
+    /// Results of range queries kept by step; without one every query is evaluated.
+    pub(crate) results_cache: Option<Arc<oxeye_promql::ResultsCache>>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -393,6 +395,12 @@ impl ServerStateBuilder {
         self
     }
 
+    /// The cache range queries are answered from where they can be.
+    pub fn results_cache(mut self, c: Arc<oxeye_promql::ResultsCache>) -> Self {
+        self.state.results_cache = Some(c);
+        self
+    }
+
     /// Source of `/api/v1/status/storage` and `/api/v1/status/tenants`.
     pub fn storage_stats(mut self, f: crate::status::StorageStatsFn) -> Self {
         self.state.storage_stats = Some(f);
@@ -483,6 +491,7 @@ impl ServerState {
                 notifier: None,
                 slos: None,
                 dashboards_dir: None,
+                results_cache: None,
             },
             stats: None,
         }

@@ -25,7 +25,7 @@ use crate::head::{FoldMap, MemSeries, series_hash};
 use crate::options::dur_ms;
 use crate::record::BatchEncoder;
 use crate::stats::RejectReason;
-use crate::tenant::{TenantDb, tenant_burst};
+use crate::tenant::{SETTLE_MS, TenantDb, tenant_burst};
 
 thread_local! {
     /// WAL record buffer reused across appends on this thread.
@@ -436,6 +436,7 @@ impl TenantDb {
 
         // 3. apply
         let mut max_t = i64::MIN;
+        let mut min_t = i64::MAX;
         let mut writes: Vec<(u64, u32, &[Sample])> = Vec::with_capacity(refs.len());
         let mut slot_iter = slots.iter();
         for (sw, r) in batch.series.iter().zip(refs.iter()) {
@@ -445,11 +446,20 @@ impl TenantDb {
             if let Some(last) = sw.samples.last() {
                 max_t = max_t.max(last.t);
             }
+            if let Some(first) = sw.samples.first() {
+                min_t = min_t.min(first.t);
+            }
         }
         let applied = head.apply_batch(&writes, true);
         stats.samples += applied.appended;
         let ooo = applied.out_of_order;
-        self.max_t.fetch_max(max_t, Ordering::Relaxed);
+        let newest = self.max_t.fetch_max(max_t, Ordering::SeqCst).max(max_t);
+        // After the samples are in the head: a reader that sees the old generation read
+        // before them and its cached results are dropped; one that sees the new one
+        // already sees them.
+        if min_t <= newest.saturating_sub(SETTLE_MS) {
+            self.settled_gen.fetch_add(1, Ordering::SeqCst);
+        }
         drop(_shared);
         if !exemplars.is_empty() {
             let mut ring = self.exemplars.lock();

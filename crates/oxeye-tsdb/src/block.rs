@@ -32,7 +32,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::TsdbError;
-use crate::codec::{BlockDecoder, BlockEncoder, ColumnCache};
+use crate::codec::{BlockDecoder, BlockEncoder, ColumnCache, PageCache};
 use crate::enc::{DecodeError, Reader, put_str, put_u64, put_uvarint, put_varint};
 use crate::index::LabelIndex;
 
@@ -305,18 +305,27 @@ fn decode_index(buf: &[u8]) -> Result<(Vec<BlockSeries>, LabelIndex<u32>), Decod
 }
 
 /// Keeps the chunk data of the most recently read blocks in memory, up to a byte budget
-/// shared by all tenants, so repeated queries do not re-read and re-verify files.
+/// shared by all tenants, so repeated queries do not re-read and re-verify files; and
+/// holds the database's [`PageCache`] of decompressed pages, which block decoders share
+/// under their block's process-unique id.
 pub(crate) struct ChunkCache {
     budget: u64,
     lru: Mutex<VecDeque<(u64, Arc<BlockDecoder>, u64)>>,
+    pages: Arc<PageCache>,
 }
 
 impl ChunkCache {
-    pub fn new(budget: u64) -> Arc<Self> {
+    pub fn new(budget: u64, page_budget: u64) -> Arc<Self> {
         Arc::new(Self {
             budget,
             lru: Mutex::new(VecDeque::new()),
+            pages: PageCache::new(page_budget),
         })
+    }
+
+    /// The shared cache of decompressed pages.
+    pub fn pages(&self) -> &PageCache {
+        &self.pages
     }
 
     fn touch(&self, uid: u64, dec: &Arc<BlockDecoder>, bytes: u64) {
@@ -342,6 +351,7 @@ impl ChunkCache {
 
     fn forget(&self, uid: u64) {
         self.lru.lock().retain(|e| e.0 != uid);
+        self.pages.forget_block(uid);
     }
 
     /// Bytes of chunk data held.
@@ -364,7 +374,8 @@ pub(crate) struct Block {
     pub index: LabelIndex<u32>,
     decoder: Mutex<Weak<BlockDecoder>>,
     deleted: AtomicBool,
-    /// Process-unique id for the chunk cache.
+    /// Process-unique id for the chunk and page caches: never reused, so a deleted
+    /// block's cached pages are never served for another block.
     uid: u64,
     chunk_bytes: u64,
     cache: Arc<ChunkCache>,
@@ -409,7 +420,9 @@ impl Block {
                 meta.num_series
             )));
         }
-        let (decoder, chunk_bytes) = Self::load_decoder(dir)?;
+        static UID: AtomicU64 = AtomicU64::new(1);
+        let uid = UID.fetch_add(1, Ordering::Relaxed);
+        let (decoder, chunk_bytes) = Self::load_decoder(dir, &cache, uid)?;
         if decoder.series_count() != series.len() {
             return Err(TsdbError::Corrupt(format!(
                 "block {} chunks hold {} series, index {}",
@@ -419,7 +432,6 @@ impl Block {
             )));
         }
         let bytes = dir_size(dir)?;
-        static UID: AtomicU64 = AtomicU64::new(1);
         let block = Block {
             meta,
             dir: dir.to_path_buf(),
@@ -428,7 +440,7 @@ impl Block {
             index,
             decoder: Mutex::new(Weak::new()),
             deleted: AtomicBool::new(false),
-            uid: UID.fetch_add(1, Ordering::Relaxed),
+            uid,
             chunk_bytes,
             cache,
         };
@@ -439,11 +451,15 @@ impl Block {
         Ok(block)
     }
 
-    fn load_decoder(dir: &Path) -> Result<(BlockDecoder, u64), TsdbError> {
+    fn load_decoder(
+        dir: &Path,
+        cache: &ChunkCache,
+        uid: u64,
+    ) -> Result<(BlockDecoder, u64), TsdbError> {
         let path = dir.join(CHUNKS_FILE);
         let bytes = read_checksummed(&path)?;
         let len = bytes.len() as u64;
-        let dec = BlockDecoder::open(Arc::from(bytes))
+        let dec = BlockDecoder::open_cached(Arc::from(bytes), cache.pages.clone(), uid)
             .map_err(|e| TsdbError::Corrupt(format!("invalid chunks {}: {e}", path.display())))?;
         Ok((dec, len))
     }
@@ -454,7 +470,7 @@ impl Block {
         let d = match slot.upgrade() {
             Some(d) => d,
             None => {
-                let d = Arc::new(Self::load_decoder(&self.dir)?.0);
+                let d = Arc::new(Self::load_decoder(&self.dir, &self.cache, self.uid)?.0);
                 *slot = Arc::downgrade(&d);
                 d
             }
@@ -547,7 +563,7 @@ mod tests {
             e.add_series(0, &[Sample::new(1, 1.0)]).unwrap();
             Arc::new(BlockDecoder::open(Arc::from(e.finish())).unwrap())
         };
-        let cache = ChunkCache::new(250);
+        let cache = ChunkCache::new(250, 0);
         let (a, b, c) = (dec(), dec(), dec());
         cache.touch(1, &a, 100);
         cache.touch(2, &b, 100);

@@ -199,6 +199,10 @@ impl TenantDb {
             tracing::info!(tenant = %self.name, block = %b.meta.id, max_t = b.meta.max_t, cutoff, "block beyond retention deleted");
         }
         self.remove_blocks(&old);
+        if !old.is_empty() {
+            self.settled_gen
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         old.len()
     }
 }

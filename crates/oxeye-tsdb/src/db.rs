@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use oxeye_core::{
-    AppendStats, Clock, MetricsAppender, MetricsQuerier, MetricsQueryable, StoreError, TenantId,
-    WriteBatch,
+    AppendStats, Clock, MetricsAppender, MetricsQuerier, MetricsQueryable, Settled, StoreError,
+    TenantId, WriteBatch,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -63,7 +63,7 @@ impl Tsdb {
     ) -> Result<Arc<Tsdb>, TsdbError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| TsdbError::io(format!("create {}", dir.display()), e))?;
-        let cache = ChunkCache::new(opts.chunk_cache_bytes);
+        let cache = ChunkCache::new(opts.chunk_cache_bytes, opts.page_cache_bytes);
         let opts = Arc::new(opts);
         let mut tenants = HashMap::new();
         let entries = std::fs::read_dir(dir)
@@ -230,6 +230,7 @@ impl Tsdb {
             tracing::info!(tenant = %t.name, block = %b.meta.id, total, limit, "block deleted by size retention");
             total = total.saturating_sub(b.bytes);
             t.remove_blocks(std::slice::from_ref(&b));
+            t.settled_gen.fetch_add(1, Ordering::SeqCst);
             deleted += 1;
         }
         deleted
@@ -252,8 +253,13 @@ impl Tsdb {
 
     /// Statistics per tenant and in total.
     pub fn stats(&self) -> TsdbStats {
+        let pages = self.cache.pages().stats();
         let mut out = TsdbStats {
             chunk_cache_bytes: self.cache.bytes(),
+            page_cache_hits_total: pages.hits,
+            page_cache_misses_total: pages.misses,
+            page_cache_bytes: pages.bytes,
+            page_cache_capacity_bytes: pages.capacity,
             ..TsdbStats::default()
         };
         for t in self.all_tenants() {
@@ -288,5 +294,19 @@ impl MetricsQueryable for Tsdb {
             mint,
             maxt,
         )))
+    }
+
+    fn settled(&self, tenant: &TenantId) -> Option<Settled> {
+        let t = self.tenant(tenant.as_str())?;
+        // The generation first: a late write bumps it only after its samples are stored.
+        let generation = t.settled_gen.load(Ordering::SeqCst);
+        let newest = t.max_t.load(Ordering::SeqCst);
+        if newest == i64::MIN {
+            return None;
+        }
+        Some(Settled {
+            generation,
+            before_ms: newest.saturating_sub(crate::tenant::SETTLE_MS),
+        })
     }
 }

@@ -34,6 +34,6 @@ mod tenant;
 pub use block::{BLOCK_VERSION, BlockMeta, CompactionMeta};
 pub use db::{MaintenanceReport, Tsdb};
 pub use error::TsdbError;
-pub use options::{Limits, TsdbOptions};
+pub use options::{DEFAULT_PAGE_CACHE_BYTES, Limits, TsdbOptions};
 pub use oxeye_storage::wal::{SyncPolicy, WalOptions};
 pub use stats::{RejectReason, TenantStats, TsdbStats};

@@ -53,6 +53,9 @@ impl Limits {
     }
 }
 
+/// Default of [`TsdbOptions::page_cache_bytes`]: 64 MiB.
+pub const DEFAULT_PAGE_CACHE_BYTES: u64 = 64 << 20;
+
 /// Database options.
 #[derive(Debug, Clone)]
 pub struct TsdbOptions {
@@ -77,6 +80,9 @@ pub struct TsdbOptions {
     pub head_max_bytes: Option<u64>,
     /// Memory for block chunk data kept between queries, shared by all tenants.
     pub chunk_cache_bytes: u64,
+    /// Memory for decompressed block pages kept between queries, shared by all blocks of
+    /// all tenants; 0 disables the cache (every read decompresses its pages).
+    pub page_cache_bytes: u64,
 }
 
 impl Default for TsdbOptions {
@@ -92,6 +98,7 @@ impl Default for TsdbOptions {
             max_exemplars: 100_000,
             head_max_bytes: None,
             chunk_cache_bytes: 256 << 20,
+            page_cache_bytes: DEFAULT_PAGE_CACHE_BYTES,
         }
     }
 }

@@ -172,4 +172,12 @@ pub struct TsdbStats {
     pub tenants: BTreeMap<String, TenantStats>,
     /// Block chunk data held in memory by the shared cache.
     pub chunk_cache_bytes: u64,
+    /// Block pages read from the shared cache of decompressed pages since open.
+    pub page_cache_hits_total: u64,
+    /// Block pages decompressed since open (not found in any cache).
+    pub page_cache_misses_total: u64,
+    /// Bytes held by the shared cache of decompressed pages.
+    pub page_cache_bytes: u64,
+    /// Byte budget of the page cache; 0 when it is disabled.
+    pub page_cache_capacity_bytes: u64,
 }

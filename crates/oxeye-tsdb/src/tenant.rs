@@ -115,6 +115,9 @@ pub(crate) struct TenantDb {
     pub seq: AtomicU64,
     /// Newest sample timestamp ever accepted.
     pub max_t: AtomicI64,
+    /// Bumped after samples at or before `max_t - SETTLE_MS` were stored, or blocks were
+    /// deleted by retention: the data a results cache treats as settled changed.
+    pub settled_gen: AtomicU64,
     pub exemplars: Mutex<Exemplars>,
     pub metadata: Mutex<HashMap<String, MetricMetadata>>,
     pub bucket: Mutex<Bucket>,
@@ -122,6 +125,10 @@ pub(crate) struct TenantDb {
     /// Set while a background cut triggered by `head_max_bytes` runs.
     pub bg_cut: AtomicBool,
 }
+
+/// How far behind a tenant's newest sample its data counts as settled (see
+/// [`oxeye_core::Settled`]): writes this late or later bump `settled_gen`.
+pub(crate) const SETTLE_MS: i64 = 10 * 60 * 1000;
 
 fn blocks_dir(dir: &Path) -> PathBuf {
     dir.join("blocks")
@@ -172,6 +179,7 @@ impl TenantDb {
             maint_lock: Mutex::new(()),
             seq: AtomicU64::new(replayed.max_seq + 1),
             max_t: AtomicI64::new(replayed.max_t),
+            settled_gen: AtomicU64::new(0),
             exemplars: Mutex::new(replayed.exemplars),
             metadata: Mutex::new(replayed.metadata),
             bucket: Mutex::new(Bucket {

@@ -134,6 +134,10 @@ pub struct ServeArgs {
     /// storage.wal_sync).
     #[arg(long = "storage.tsdb.wal-sync")]
     pub wal_sync: Option<String>,
+    /// Memory for decompressed block pages kept between queries, shared by all tenants,
+    /// e.g. 64MiB; 0 disables the cache.
+    #[arg(long = "storage.tsdb.page-cache-size", default_value = "64MiB")]
+    pub page_cache_size: String,
     /// How long spans are kept.
     #[arg(long = "storage.traces.retention.time", default_value = "7d")]
     pub traces_retention: String,
@@ -164,6 +168,10 @@ pub struct ServeArgs {
     /// How far back an instant selector looks for the latest sample.
     #[arg(long = "query.lookback-delta", default_value = "5m")]
     pub query_lookback_delta: String,
+    /// Memory for range query results kept by step, so that a dashboard reloaded over a
+    /// sliding window evaluates only its newest steps; 0 turns the cache off.
+    #[arg(long = "query.results-cache-size-mb", default_value_t = 64)]
+    pub query_results_cache_mb: u64,
     /// Most samples one remote read query may return in a sampled answer; 0 means no
     /// limit (streamed answers are not limited).
     #[arg(
@@ -203,6 +211,7 @@ impl ServeArgs {
             ("storage.tsdb.retention.time", opt(&self.retention_time)),
             ("storage.tsdb.retention.size", opt(&self.retention_size)),
             ("storage.tsdb.wal-sync", opt(&self.wal_sync)),
+            ("storage.tsdb.page-cache-size", self.page_cache_size.clone()),
             (
                 "storage.traces.retention.time",
                 self.traces_retention.clone(),
@@ -227,6 +236,10 @@ impl ServeArgs {
             ),
             ("query.max-samples", self.query_max_samples.to_string()),
             ("query.lookback-delta", self.query_lookback_delta.clone()),
+            (
+                "query.results-cache-size-mb",
+                self.query_results_cache_mb.to_string(),
+            ),
             (
                 "storage.remote.read-sample-limit",
                 self.remote_read_sample_limit.to_string(),

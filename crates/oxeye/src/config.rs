@@ -226,6 +226,16 @@ pub fn parse_size(s: &str) -> anyhow::Result<u64> {
     Ok(bytes as u64)
 }
 
+/// Parses the size of a cache: a byte size as [`parse_size`] reads it, or zero (with or
+/// without a unit) for no cache.
+pub fn parse_cache_size(s: &str) -> anyhow::Result<u64> {
+    let number = s.trim().trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if number.trim().parse::<f64>() == Ok(0.0) {
+        return Ok(0);
+    }
+    parse_size(s)
+}
+
 /// Parses a WAL sync policy: `always`, `never` or an fsync interval (`1s`, `100ms`).
 pub fn parse_wal_sync(s: &str) -> anyhow::Result<SyncPolicy> {
     match s.trim() {
@@ -283,6 +293,11 @@ mod tests {
         assert_eq!(parse_size("1000").unwrap(), 1000);
         assert!(parse_size("10XB").is_err());
         assert!(parse_size("MB").is_err());
+        assert_eq!(parse_cache_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_cache_size("0").unwrap(), 0);
+        assert_eq!(parse_cache_size("0MiB").unwrap(), 0);
+        assert!(parse_cache_size("-1MiB").is_err());
+        assert!(parse_cache_size("lots").is_err());
         assert_eq!(parse_wal_sync("always").unwrap(), SyncPolicy::Always);
         assert_eq!(
             parse_wal_sync("200ms").unwrap(),

@@ -27,8 +27,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
-use crate::config::{Config, TenantLimitsConfig, parse_size, parse_wal_sync};
-use crate::status_hooks::{stats, storage_stats, store_status, targets_snapshot, trace_stats};
+use crate::config::{Config, TenantLimitsConfig, parse_cache_size, parse_size, parse_wal_sync};
+use crate::status_hooks::{
+    results_cache_stats, stats, storage_stats, store_status, targets_snapshot, trace_stats,
+};
 use crate::store::{LazyLogs, LazyStore, LazyTraces};
 
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(30);
@@ -61,6 +63,12 @@ pub fn tsdb_options(cfg: &Config, args: &ServeArgs) -> anyhow::Result<TsdbOption
     if let Some(s) = args.wal_sync.as_ref().or(cfg.storage.wal_sync.as_ref()) {
         o.wal.sync = parse_wal_sync(s).context("invalid wal sync policy")?;
     }
+    o.page_cache_bytes = parse_cache_size(&args.page_cache_size).with_context(|| {
+        format!(
+            "invalid --storage.tsdb.page-cache-size {:?}",
+            args.page_cache_size
+        )
+    })?;
     let apply = |base: &Limits, l: &TenantLimitsConfig| {
         let mut out = base.clone();
         if let Some(n) = l.max_active_series {
@@ -251,6 +259,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let flush_traces = traces.clone();
         let stats_traces = traces.clone();
         let stats_alerting = alerting.clone();
+        let results_cache = Arc::new(oxeye_promql::ResultsCache::new(
+            usize::try_from(args.query_results_cache_mb.saturating_mul(1 << 20))
+                .unwrap_or(usize::MAX),
+        ));
+        let stats_cache = results_cache.clone();
         let flush_logs = logs.clone();
         let observer = generator.clone();
         ServerState::builder(store.clone(), store.clone())
@@ -271,6 +284,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ..Default::default()
             })
             .query_limits(query_limits)
+            .results_cache(results_cache.clone())
             .flags(args.flag_values())
             .storage_retention(retention)
             .dashboards_dir(args.storage_path.join("dashboards"))
@@ -310,6 +324,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     out.extend(trace_stats(t));
                 }
                 out.extend(stats_alerting.stats());
+                out.extend(results_cache_stats(&stats_cache.stats()));
                 out
             }))
             .targets(Arc::new(move || targets_snapshot(&targets_mgr)))

@@ -170,6 +170,26 @@ pub(crate) fn stats(tsdb: &Tsdb) -> Vec<StatValue> {
             "Samples accepted out of order since start",
             t.out_of_order_samples_total as f64,
         ),
+        StatValue::counter(
+            "oxeye_tsdb_page_cache_hits",
+            "Block pages read from the cache of decompressed pages since start",
+            s.page_cache_hits_total as f64,
+        ),
+        StatValue::counter(
+            "oxeye_tsdb_page_cache_misses",
+            "Block pages decompressed since start (not in any cache)",
+            s.page_cache_misses_total as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_tsdb_page_cache_bytes",
+            "Bytes held by the cache of decompressed block pages",
+            s.page_cache_bytes as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_tsdb_page_cache_capacity_bytes",
+            "Byte budget of the cache of decompressed block pages (0: disabled)",
+            s.page_cache_capacity_bytes as f64,
+        ),
     ];
     for (tenant, ts) in &s.tenants {
         out.push(
@@ -200,6 +220,47 @@ pub(crate) fn stats(tsdb: &Tsdb) -> Vec<StatValue> {
         );
     }
     out
+}
+
+/// Self metrics of the range query results cache.
+pub(crate) fn results_cache_stats(s: &oxeye_promql::ResultsCacheStats) -> Vec<StatValue> {
+    vec![
+        StatValue::counter(
+            "oxeye_query_results_cache_hits",
+            "Range queries answered at least partly from the results cache",
+            s.hits as f64,
+        ),
+        StatValue::counter(
+            "oxeye_query_results_cache_misses",
+            "Cacheable range queries evaluated in full",
+            s.misses as f64,
+        ),
+        StatValue::counter(
+            "oxeye_query_results_cache_uncacheable",
+            "Range queries the results cache could not serve (unaligned start, @ modifier, negative offset, no data)",
+            s.uncacheable as f64,
+        ),
+        StatValue::counter(
+            "oxeye_query_results_cache_steps_cached",
+            "Range query steps answered from the results cache",
+            s.steps_cached as f64,
+        ),
+        StatValue::counter(
+            "oxeye_query_results_cache_steps_evaluated",
+            "Range query steps evaluated for cacheable queries",
+            s.steps_evaluated as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_query_results_cache_bytes",
+            "Estimated bytes held by the results cache",
+            s.bytes as f64,
+        ),
+        StatValue::gauge(
+            "oxeye_query_results_cache_entries",
+            "Query results held by the results cache",
+            s.entries as f64,
+        ),
+    ]
 }
 
 pub(crate) fn trace_stats(store: &TraceStore) -> Vec<StatValue> {

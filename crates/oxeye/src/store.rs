@@ -206,6 +206,10 @@ impl MetricsQueryable for LazyStore {
     ) -> Result<Box<dyn MetricsQuerier>, StoreError> {
         self.get()?.querier(tenant, mint, maxt)
     }
+
+    fn settled(&self, tenant: &TenantId) -> Option<oxeye_core::Settled> {
+        self.get().ok()?.settled(tenant)
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub(crate) struct MemStore {
     /// When set, appends fail with this error.
     pub(crate) fail_with: Mutex<Option<fn() -> StoreError>>,
     pub(crate) flushes: std::sync::atomic::AtomicUsize,
+    /// Appends so far: every append moves the settled generation.
+    appends: std::sync::atomic::AtomicU64,
 }
 
 impl MemStore {
@@ -63,6 +65,8 @@ impl MetricsAppender for MemStore {
             }
         }
         let mut data = self.data.lock();
+        self.appends
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let tdata = data.entry(tenant.clone()).or_default();
         let mut stats = AppendStats::default();
         for s in batch.series {
@@ -80,6 +84,20 @@ impl MetricsAppender for MemStore {
 }
 
 impl MetricsQueryable for MemStore {
+    /// Everything stored is settled; every append starts a new generation.
+    fn settled(&self, tenant: &TenantId) -> Option<oxeye_core::Settled> {
+        let data = self.data.lock();
+        let newest = data
+            .get(tenant)?
+            .values()
+            .filter_map(|s| s.last().map(|x| x.t))
+            .max()?;
+        Some(oxeye_core::Settled {
+            generation: self.appends.load(std::sync::atomic::Ordering::SeqCst),
+            before_ms: newest,
+        })
+    }
+
     fn querier(
         &self,
         tenant: &TenantId,

@@ -170,3 +170,52 @@ async fn abandoned_query_is_canceled_and_frees_its_slot() {
     );
     server.abort();
 }
+
+#[tokio::test]
+async fn range_queries_are_answered_from_the_results_cache_until_data_changes() {
+    let store = MemStore::new();
+    let tenant = TenantId::new("anonymous").unwrap();
+    let counter = |job: &str, from: i64| SeriesWrite {
+        labels: Labels::from_pairs(&[("__name__", "reqs_total"), ("job", job)]),
+        samples: (from..=40)
+            .map(|k| Sample::new(k * 15_000, (k * k) as f64))
+            .collect(),
+        exemplars: Vec::new(),
+    };
+    let batch = |series| WriteBatch {
+        series,
+        metadata: Vec::new(),
+    };
+    store
+        .append(&tenant, batch(vec![counter("api", 0)]))
+        .unwrap();
+    let cache = Arc::new(oxeye_promql::ResultsCache::new(1 << 20));
+    let s = ServerState::builder(store.clone(), store.clone())
+        .results_cache(cache.clone())
+        .build();
+    s.set_ready(true);
+    let uri = "/api/v1/query_range?query=sum(rate(reqs_total%5B2m%5D))&start=120&end=600&step=60";
+    let (code, first) = get(&s, uri).await;
+    assert_eq!(code, 200, "{first}");
+    let (_, second) = get(&s, uri).await;
+    assert_eq!(first, second);
+    let st = cache.stats();
+    assert_eq!((st.hits, st.misses, st.steps_cached), (1, 1, 9));
+    // a client asking for a fresh evaluation gets it, and the cache is not consulted
+    let req = Request::get(uri)
+        .header("cache-control", "no-cache")
+        .body(Body::empty())
+        .unwrap();
+    let (_, fresh, _) = send(&s, req).await;
+    assert_eq!(fresh, first);
+    assert_eq!(cache.stats().hits, 1);
+    // new data moves the store's generation: the answer includes it
+    store
+        .append(&tenant, batch(vec![counter("web", 10)]))
+        .unwrap();
+    let (_, after) = get(&s, uri).await;
+    assert_ne!(after, first);
+    let direct = state_with(store.clone());
+    assert_eq!(get(&direct, uri).await.1, after);
+    assert_eq!(cache.stats().misses, 2);
+}

@@ -7,7 +7,7 @@
 // error inside that panel only.
 
 import { h } from './dom.js';
-import { fmtValue, fmtTime, fmtDurationMs } from './time.js';
+import { alignToStep, fmtValue, fmtTime, fmtDurationMs } from './time.js';
 import { timeSeriesChart, matrixToSeries, seriesName, PALETTE } from './chart.js';
 
 export const PANEL_TYPES = ['timeseries', 'stat', 'gauge', 'bar', 'table', 'logs', 'traces'];
@@ -130,8 +130,9 @@ async function promRange(ctx, t) {
     }, { signal: ctx.signal });
     return d.result || [];
   }
+  const { start, end } = alignToStep(ctx.startMs, ctx.endMs, ctx.step);
   const d = await ctx.api.prom('/api/v1/query_range', {
-    query: t.q, start: ctx.startMs / 1000, end: ctx.endMs / 1000, step: ctx.step,
+    query: t.q, start, end, step: ctx.step,
   }, { signal: ctx.signal });
   if (d.resultType !== 'matrix') throw new Error(`expected a range vector, got ${d.resultType}`);
   return d.result || [];

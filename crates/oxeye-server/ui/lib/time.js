@@ -42,6 +42,20 @@ export function autoStep(startMs, endMs, points = 250) {
   return nice.find((n) => n >= raw) || Math.ceil(raw / 86400) * 86400;
 }
 
+/**
+ * The range query bounds (seconds) for `startMs`..`endMs` at `stepS`: both floored to a
+ * multiple of the step, as Grafana aligns them, so a range that slides with the clock
+ * keeps asking for the same instants and the server can answer earlier steps from its
+ * results cache.
+ */
+export function alignToStep(startMs, endMs, stepS) {
+  const stepMs = Math.round(stepS * 1000);
+  if (!(stepMs > 0)) return { start: startMs / 1000, end: endMs / 1000 };
+  const start = Math.floor(startMs / stepMs) * stepMs;
+  const end = Math.max(start, Math.floor(endMs / stepMs) * stepMs);
+  return { start: start / 1000, end: end / 1000 };
+}
+
 export function fmtTime(ms) {
   const d = new Date(ms);
   const p = (n, w = 2) => String(n).padStart(w, '0');

@@ -12,7 +12,7 @@ import { createEditor } from '../lib/editor.js';
 import { promqlSupport } from '../lib/promql.js';
 import { timePicker } from '../lib/timepicker.js';
 import { timeSeriesChart, matrixToSeries, seriesName, PALETTE } from '../lib/chart.js';
-import { autoStep, parseDuration, fmtTime, fmtValue } from '../lib/time.js';
+import { alignToStep, autoStep, parseDuration, fmtTime, fmtValue } from '../lib/time.js';
 
 const OFF = new Set(['0', 'false', 'off', 'no']);
 /** Exemplars drawn at most (each is a button over the plot). */
@@ -182,8 +182,8 @@ export async function mount(root, ctx) {
   }
 
   async function runGraph(r, signal, mine) {
-    const start = r.startMs / 1000; const end = r.endMs / 1000;
     const step = st.step ? stepSeconds(st.step) : updateStepHint();
+    const { start, end } = alignToStep(r.startMs, r.endMs, step);
     const exemplars = st.exemplars
       ? api.prom('/api/v1/query_exemplars', { query: st.expr, start, end }, { signal })
         .then((d) => ({ data: d || [] }), (e) => (e.name === 'AbortError' ? Promise.reject(e) : { error: e }))

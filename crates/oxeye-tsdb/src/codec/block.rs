@@ -23,6 +23,7 @@ use parking_lot::Mutex;
 use super::CodecError;
 use super::compress::{PageCompression, compress, decompress};
 use super::index::{ColMeta, HEADER_LEN, PageMeta, RunMeta, decode_index, encode_index};
+use super::page_cache::PageCache;
 use super::values::{ValueScratch, decode_values, encode_values};
 use super::varint::{ByteReader, put_uvarint, put_varint};
 
@@ -35,6 +36,7 @@ const PAGE_TARGET: usize = 32 * 1024;
 const ZSTD_LEVEL: i32 = 12;
 /// Timestamp columns remembered for sharing, in encoded bytes.
 const COLUMN_DICT_LIMIT: usize = 64 << 20;
+/// Most recent pages a decoder keeps in front of the shared [`PageCache`].
 const CACHE_PAGES: usize = 8;
 /// Timestamps a [`ColumnCache`] holds at most (1 MiB).
 const COLUMN_CACHE_MAX_SAMPLES: usize = 1 << 17;
@@ -366,7 +368,17 @@ pub struct BlockDecoder {
     cols: Vec<ColMeta>,
     runs: Vec<RunMeta>,
     series_count: usize,
-    cache: Mutex<Vec<(u32, Arc<Vec<u8>>)>>,
+    /// The last pages read, most recent first: consecutive series of one query mostly
+    /// share their pages, and these reads need neither the shared cache nor its
+    /// frequency signal (see [`PageCache`]).
+    recent: Mutex<Vec<(u32, Arc<Vec<u8>>)>>,
+    shared: Option<SharedPages>,
+}
+
+/// Where a decoder shares its decompressed pages, and under which block identity.
+struct SharedPages {
+    cache: Arc<PageCache>,
+    block: u64,
 }
 
 impl std::fmt::Debug for BlockDecoder {
@@ -381,8 +393,25 @@ impl std::fmt::Debug for BlockDecoder {
 }
 
 impl BlockDecoder {
-    /// Parses and validates the footer and index of a block.
+    /// Parses and validates the footer and index of a block; decompressed pages are only
+    /// kept in the decoder's own small cache.
     pub fn open(bytes: Arc<[u8]>) -> Result<Self, CodecError> {
+        Self::open_inner(bytes, None)
+    }
+
+    /// Like [`BlockDecoder::open`], sharing decompressed pages through `cache` under the
+    /// identity `block`. Decoders opened on the same bytes may share an identity; an
+    /// identity must never be given to different bytes (use a number never reused, not
+    /// a name or an address).
+    pub fn open_cached(
+        bytes: Arc<[u8]>,
+        cache: Arc<PageCache>,
+        block: u64,
+    ) -> Result<Self, CodecError> {
+        Self::open_inner(bytes, Some(SharedPages { cache, block }))
+    }
+
+    fn open_inner(bytes: Arc<[u8]>, shared: Option<SharedPages>) -> Result<Self, CodecError> {
         let n = bytes.len();
         if n < HEADER_LEN + FOOTER_LEN {
             return Err(CodecError::Truncated(format!(
@@ -429,7 +458,8 @@ impl BlockDecoder {
             cols,
             runs,
             series_count,
-            cache: Mutex::new(Vec::new()),
+            recent: Mutex::new(Vec::new()),
+            shared,
         })
     }
 
@@ -462,34 +492,45 @@ impl BlockDecoder {
 
     fn page(&self, id: u32) -> Result<Arc<Vec<u8>>, CodecError> {
         {
-            let mut cache = self.cache.lock();
-            if let Some(pos) = cache.iter().position(|(p, _)| *p == id) {
-                let hit = cache.remove(pos);
+            let mut recent = self.recent.lock();
+            if let Some(pos) = recent.iter().position(|(p, _)| *p == id) {
+                let hit = recent.remove(pos);
                 let data = Arc::clone(&hit.1);
-                cache.insert(0, hit);
+                recent.insert(0, hit);
                 return Ok(data);
             }
         }
+        let raw = match &self.shared {
+            Some(s) => s
+                .cache
+                .get_or_load(s.block, id, || self.decompress_page(id))?,
+            None => Arc::new(self.decompress_page(id)?),
+        };
+        let mut recent = self.recent.lock();
+        recent.insert(0, (id, Arc::clone(&raw)));
+        recent.truncate(CACHE_PAGES);
+        Ok(raw)
+    }
+
+    fn decompress_page(&self, id: u32) -> Result<Vec<u8>, CodecError> {
         let meta = self
             .pages
             .get(id as usize)
             .ok_or_else(|| CodecError::Corrupt(format!("page {id} does not exist")))?;
         let start = meta.offset as usize;
-        let data = &self.bytes[start..start + meta.len as usize];
+        let data = self
+            .bytes
+            .get(start..start + meta.len as usize)
+            .ok_or_else(|| CodecError::Corrupt(format!("page {id} lies outside the block")))?;
         if crc32fast::hash(data) != meta.crc {
             return Err(CodecError::Corrupt(format!("page {id} checksum mismatch")));
         }
-        let raw = decompress(
+        decompress(
             self.compression,
             data,
             meta.raw_len as usize,
             &format!("page {id}"),
-        )?;
-        let raw = Arc::new(raw);
-        let mut cache = self.cache.lock();
-        cache.insert(0, (id, Arc::clone(&raw)));
-        cache.truncate(CACHE_PAGES);
-        Ok(raw)
+        )
     }
 
     /// Appends to `out` the samples of `series_ref` with `mint <= t <= maxt`, in time

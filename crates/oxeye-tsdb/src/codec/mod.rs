@@ -7,7 +7,8 @@
 //! delta coding (raw-bit deltas or XOR for values that are not short decimals) and
 //! compresses pages with LZMA2 ([`PageCompression::Zstd`] trades ~8 % size for much
 //! faster reads). A [`BlockDecoder`] reads one series back by decompressing only the pages
-//! it needs (with a small cache of recently decompressed pages).
+//! it needs, keeping its last few pages and sharing decompressed pages with every other
+//! block of the database through a byte-bounded [`PageCache`].
 //!
 //! On real node_exporter data (the fixture in `testdata/`, measured by
 //! `cargo run --release -p oxeye-tsdb --example codec_bench`) sealed blocks take about
@@ -22,6 +23,7 @@ mod block;
 mod compress;
 mod head;
 mod index;
+mod page_cache;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -32,6 +34,7 @@ pub use block::{
 };
 pub use compress::PageCompression;
 pub use head::{HEAD_CHUNK_MAX_SAMPLES, HeadChunk};
+pub use page_cache::{PageCache, PageCacheStats};
 
 /// Errors of the codecs.
 #[derive(Debug, thiserror::Error)]

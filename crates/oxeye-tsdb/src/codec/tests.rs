@@ -447,3 +447,126 @@ fn real_node_exporter_data_round_trips_under_target_size() {
         );
     }
 }
+
+/// A block of many small zstd pages, so reads cross far more pages than a decoder keeps.
+fn many_pages(n_series: u32, salt: f64) -> (Vec<(u32, Vec<Sample>)>, Arc<[u8]>) {
+    let series: Vec<(u32, Vec<Sample>)> = scrape_like(n_series, 200)
+        .into_iter()
+        .map(|(r, s)| {
+            let s = s
+                .into_iter()
+                .map(|x| Sample::new(x.t, x.v + salt))
+                .collect();
+            (r, s)
+        })
+        .collect();
+    let mut enc = BlockEncoder::with_options(BlockEncoderOptions {
+        page_target: 256,
+        compression: PageCompression::Zstd,
+        zstd_level: 1,
+        ..BlockEncoderOptions::default()
+    });
+    for (r, s) in &series {
+        enc.add_series(*r, s).unwrap();
+    }
+    (series, Arc::from(enc.finish()))
+}
+
+fn read_all(dec: &BlockDecoder, series: &[(u32, Vec<Sample>)]) {
+    for (r, s) in series {
+        let got = read(dec, *r, i64::MIN, i64::MAX).unwrap();
+        assert_eq!(bits(&got), bits(s), "series {r}");
+    }
+}
+
+#[test]
+fn a_second_read_through_the_page_cache_decompresses_nothing() {
+    let (series, bytes) = many_pages(120, 0.0);
+    let cache = PageCache::new(16 << 20);
+    let dec = BlockDecoder::open_cached(Arc::clone(&bytes), Arc::clone(&cache), 1).unwrap();
+    read_all(&dec, &series);
+    let first = cache.stats();
+    assert!(
+        first.misses > 3 * 8,
+        "the block needs more pages ({}) than a decoder keeps",
+        first.misses
+    );
+    read_all(&dec, &series);
+    // a decoder opened again on the same block (after the chunk cache let it go)
+    let again = BlockDecoder::open_cached(bytes, Arc::clone(&cache), 1).unwrap();
+    read_all(&again, &series);
+    let s = cache.stats();
+    assert_eq!(s.misses, first.misses, "no page was decompressed twice");
+    assert!(s.hits >= first.misses, "{} hits", s.hits);
+    assert!(s.bytes > 0 && s.bytes <= s.capacity);
+}
+
+#[test]
+fn a_small_page_cache_stays_within_its_budget() {
+    let (series, bytes) = many_pages(60, 0.0);
+    let budget = 64 << 10;
+    let cache = PageCache::new(budget);
+    for block in 1..=40 {
+        let dec = BlockDecoder::open_cached(Arc::clone(&bytes), Arc::clone(&cache), block).unwrap();
+        read_all(&dec, &series[..20]);
+        let s = cache.stats();
+        assert!(
+            s.bytes <= budget,
+            "{} bytes cached, budget {budget}",
+            s.bytes
+        );
+    }
+    let s = cache.stats();
+    assert!(
+        s.bytes > budget / 2,
+        "the cache filled up: {} bytes",
+        s.bytes
+    );
+    assert!(s.misses > s.pages, "pages were evicted");
+}
+
+#[test]
+fn blocks_sharing_the_page_cache_never_see_each_others_pages() {
+    let (a_series, a_bytes) = many_pages(40, 0.0);
+    let (b_series, b_bytes) = many_pages(40, 0.5);
+    let cache = PageCache::new(16 << 20);
+    let a = BlockDecoder::open_cached(a_bytes, Arc::clone(&cache), 1).unwrap();
+    let b = BlockDecoder::open_cached(b_bytes, Arc::clone(&cache), 2).unwrap();
+    for _ in 0..2 {
+        for (sa, sb) in a_series.iter().zip(&b_series) {
+            assert_eq!(sa.0, sb.0, "both blocks use the same refs and page ids");
+            assert_eq!(
+                bits(&read(&a, sa.0, i64::MIN, i64::MAX).unwrap()),
+                bits(&sa.1)
+            );
+            assert_eq!(
+                bits(&read(&b, sb.0, i64::MIN, i64::MAX).unwrap()),
+                bits(&sb.1)
+            );
+        }
+    }
+    // a block replacing block 1 gets a new identity and reads its own data
+    cache.forget_block(1);
+    let (c_series, c_bytes) = many_pages(40, 0.25);
+    let c = BlockDecoder::open_cached(c_bytes, Arc::clone(&cache), 3).unwrap();
+    read_all(&c, &c_series);
+    read_all(&b, &b_series);
+}
+
+#[test]
+fn a_zero_page_cache_disables_caching_and_reads_still_work() {
+    let (series, bytes) = many_pages(60, 0.0);
+    let cache = PageCache::new(0);
+    let dec = BlockDecoder::open_cached(bytes, Arc::clone(&cache), 1).unwrap();
+    read_all(&dec, &series);
+    let first = cache.stats().misses;
+    read_all(&dec, &series);
+    let s = cache.stats();
+    // only the few pages the decoder itself keeps are not decompressed again
+    assert!(
+        s.misses - first >= first - 8,
+        "every pass decompresses again: {first} then {}",
+        s.misses - first
+    );
+    assert_eq!((s.hits, s.bytes, s.pages), (0, 0, 0));
+}

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use oxeye_core::{ManualClock, Matcher, MetricsQueryable, SelectHints};
+use oxeye_core::{ManualClock, Matcher, MetricsAppender, MetricsQueryable, SelectHints};
 
 use crate::common::{HOUR, batch, labels, open, opts, samples_of, sw, tenant};
 
@@ -166,4 +166,102 @@ fn oldest_block_bytes(blocks: &std::path::Path) -> u64 {
         }
     }
     oldest.unwrap().1
+}
+
+#[test]
+fn the_settled_horizon_follows_the_newest_sample_and_late_data_moves_its_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let mut o = opts();
+    o.block_duration = Duration::from_secs(3600);
+    o.retention = Duration::from_secs(10 * 3600);
+    o.out_of_order_window = Duration::from_secs(3600);
+    let db = open(dir.path(), o, &clock);
+    let t = tenant("t");
+    assert_eq!(db.settled(&t), None, "an unknown tenant promises nothing");
+    let min = 60_000;
+    let a = labels("a", &[]);
+    db.append(&t, batch(vec![sw(&a, &[(60 * min, 1.0)])]))
+        .unwrap();
+    let s0 = db.settled(&t).unwrap();
+    assert_eq!(s0.before_ms, 50 * min);
+    // in-order data, and data newer than the horizon, keep the generation
+    db.append(&t, batch(vec![sw(&a, &[(61 * min, 1.0)])]))
+        .unwrap();
+    db.append(&t, batch(vec![sw(&labels("b", &[]), &[(52 * min, 1.0)])]))
+        .unwrap();
+    let s1 = db.settled(&t).unwrap();
+    assert_eq!((s1.generation, s1.before_ms), (s0.generation, 51 * min));
+    // a new series backfilled behind the horizon moves it
+    db.append(&t, batch(vec![sw(&labels("c", &[]), &[(10 * min, 1.0)])]))
+        .unwrap();
+    let s2 = db.settled(&t).unwrap();
+    assert_ne!(s2.generation, s1.generation);
+    // so does an out-of-order sample behind it
+    db.append(&t, batch(vec![sw(&a, &[(30 * min, 1.0)])]))
+        .unwrap();
+    let s3 = db.settled(&t).unwrap();
+    assert_ne!(s3.generation, s2.generation);
+    // and blocks deleted by retention
+    db.flush().unwrap();
+    assert_eq!(db.settled(&t), Some(s3));
+    clock.set(12 * HOUR);
+    assert!(db.maintenance().unwrap().blocks_deleted_by_time > 0);
+    assert_ne!(db.settled(&t).unwrap().generation, s3.generation);
+}
+
+#[test]
+fn compaction_drops_the_cached_pages_of_the_blocks_it_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let mut o = opts();
+    o.block_duration = Duration::from_secs(3600);
+    let db = open(dir.path(), o, &clock);
+    hourly(&db, 0..4);
+    let read_first_3h = |db: &oxeye_tsdb::Tsdb| {
+        let q = db.querier(&tenant("t"), 0, 3 * HOUR - 1).unwrap();
+        let s = q
+            .select(&[Matcher::equal("__name__", "a")], &SelectHints::default())
+            .unwrap();
+        s[0].data.samples().unwrap()
+    };
+    let before = read_first_3h(&db);
+    assert_eq!(before.len(), 180);
+    let st = db.stats();
+    assert!(st.page_cache_bytes > 0, "the read pages are cached");
+    let misses = st.page_cache_misses_total;
+    assert_eq!(read_first_3h(&db), before);
+    assert_eq!(
+        db.stats().page_cache_misses_total,
+        misses,
+        "read from the cache"
+    );
+    let r = db.maintenance().unwrap();
+    assert_eq!(r.compactions, 1);
+    let st = db.stats();
+    assert_eq!(
+        st.page_cache_bytes, 0,
+        "the replaced blocks' pages leave the cache"
+    );
+    // the new block's pages are decompressed from the new block, not taken from the old
+    assert_eq!(read_first_3h(&db), before);
+    assert!(db.stats().page_cache_misses_total > st.page_cache_misses_total);
+}
+
+#[test]
+fn a_zero_page_cache_reads_blocks_without_caching() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let mut o = opts();
+    o.block_duration = Duration::from_secs(3600);
+    o.page_cache_bytes = 0;
+    let db = open(dir.path(), o, &clock);
+    hourly(&db, 0..2);
+    let expected: Vec<(i64, f64)> = (0..120).map(|m| (m * 60_000, m as f64)).collect();
+    assert_eq!(samples_of(&db, "t", "a"), expected);
+    assert_eq!(samples_of(&db, "t", "a"), expected);
+    let st = db.stats();
+    assert_eq!((st.page_cache_bytes, st.page_cache_hits_total), (0, 0));
+    assert_eq!(st.page_cache_capacity_bytes, 0);
+    assert!(st.page_cache_misses_total > 0);
 }
