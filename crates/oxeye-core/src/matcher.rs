@@ -160,6 +160,13 @@ fn is_plain(s: &str) -> bool {
     !s.contains(META)
 }
 
+/// The inside of a regex that is one group with no group inside it: `(x)` or `(?:x)`.
+fn strip_group(re: &str) -> Option<&str> {
+    let inner = re.strip_prefix('(')?.strip_suffix(')')?;
+    let inner = inner.strip_prefix("?:").unwrap_or(inner);
+    (!inner.contains(['(', ')'])).then_some(inner)
+}
+
 /// Classifies a regex source into a [`RegexShape`].
 fn regex_shape(re: &str) -> RegexShape {
     match re {
@@ -172,7 +179,10 @@ fn regex_shape(re: &str) -> RegexShape {
     {
         return RegexShape::Prefix(prefix.to_string());
     }
-    let parts: Vec<&str> = re.split('|').collect();
+    // Grafana sends a multi-value variable as one group, `(a|b|c)`: the group changes
+    // nothing the anchored regex matches, so it is the same set of literals.
+    let alternation = strip_group(re).unwrap_or(re);
+    let parts: Vec<&str> = alternation.split('|').collect();
     if parts.iter().all(|p| is_plain(p)) {
         let mut lits: Vec<String> = parts.into_iter().map(str::to_string).collect();
         lits.sort();
@@ -214,13 +224,23 @@ mod tests {
             regex_shape("b|a|a"),
             RegexShape::Literals(vec!["a".into(), "b".into()])
         );
+        assert_eq!(
+            regex_shape("(web|api)"),
+            RegexShape::Literals(vec!["api".into(), "web".into()])
+        );
+        assert_eq!(regex_shape("(?:x)"), RegexShape::Literals(vec!["x".into()]));
+        assert_eq!(regex_shape("(a)|(b)"), RegexShape::General);
+        assert_eq!(regex_shape("(a|b.*)"), RegexShape::General);
         assert_eq!(regex_shape("a+"), RegexShape::General);
         assert_eq!(regex_shape("fo\\.o.*"), RegexShape::General);
     }
 
     #[test]
     fn shapes_agree_with_regex() {
-        for re in [".*", ".+", "foo.*", "a|b|", "x", "", "a.*b", "(a|b)c"] {
+        for re in [
+            ".*", ".+", "foo.*", "a|b|", "x", "", "a.*b", "(a|b)c", "(a|b)", "(?:a|bc)", "()",
+            "(a|)", "(a)|(b)", "((a|b))",
+        ] {
             let fast = m(MatchOp::Regex, re);
             let slow = Regex::new(&format!("^(?s:{re})$")).unwrap();
             for v in [

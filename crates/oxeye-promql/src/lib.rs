@@ -164,6 +164,7 @@ impl Engine {
             0,
             self.lookback_ms,
             self.max_samples,
+            0,
         )?;
         let mut ev = self.evaluator(&data, t_ms, t_ms, 0);
         ev.query = Some((expr, &ast));
@@ -237,6 +238,7 @@ impl Engine {
             step_ms,
             self.lookback_ms,
             self.max_samples,
+            threads,
         )?;
         let deadline = self.deadline();
         vector::range(

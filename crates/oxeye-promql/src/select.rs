@@ -6,11 +6,12 @@
 //! AST, so every step of a range query reuses them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use oxeye_core::{
-    Labels, METRIC_NAME, MatchOp, Matcher, MetricsQueryable, Sample, SelectHints, TenantId,
-    is_stale_nan,
+    Labels, METRIC_NAME, MatchOp, Matcher, MetricsQueryable, Sample, SelectHints, Series,
+    StoreError, TenantId, is_stale_nan,
 };
 use promql_parser::label::MatchOp as PMatchOp;
 use promql_parser::parser::{AtModifier, Expr, Offset, VectorSelector};
@@ -190,7 +191,9 @@ fn walk<'a>(
 ///
 /// Series of matrix selectors are loaded without stale markers (a range never returns
 /// them), so steps can hand out windows as plain slices; instant vector selectors keep
-/// them, since a stale marker ends a series within the lookback window.
+/// them, since a stale marker ends a series within the lookback window. `threads` read
+/// the series of a selector (0 picks, 1 reads sequentially).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn preload(
     queryable: &dyn MetricsQueryable,
     tenant: &TenantId,
@@ -200,6 +203,7 @@ pub(crate) fn preload(
     step: i64,
     lookback: i64,
     max_samples: usize,
+    threads: usize,
 ) -> Result<Preloaded, PromqlError> {
     let mut found = Vec::new();
     walk(ast, None, (start, end), (start, end), &mut found);
@@ -233,32 +237,271 @@ pub(crate) fn preload(
             limit: None,
         };
         let sets = matcher_sets(f.vs)?;
-        let mut loaded: Vec<(Labels, Vec<Sample>)> = Vec::new();
+        let mut selected: Vec<Series> = Vec::new();
         for ms in &sets {
             for s in querier.select(ms, &hints)? {
-                if sets.len() > 1 && loaded.iter().any(|(l, _)| *l == s.labels) {
+                if sets.len() > 1 && selected.iter().any(|x| x.labels == s.labels) {
                     continue;
                 }
-                let mut samples = s.data.samples()?;
-                // Only the span this selector reads is kept.
-                let a = samples.partition_point(|x| x.t <= lo);
-                let b = samples.partition_point(|x| x.t <= hi);
-                samples.truncate(b);
-                samples.drain(..a);
-                if f.range_ms > 0 {
-                    samples.retain(|x| !is_stale_nan(x.v));
-                }
-                total = total.saturating_add(samples.len());
-                if total > max_samples {
-                    return Err(PromqlError::TooManySamples(max_samples));
-                }
-                loaded.push((s.labels, samples));
+                selected.push(s);
             }
         }
+        let span = Span {
+            lo,
+            hi,
+            drop_stale: f.range_ms > 0,
+        };
+        let mut loaded = load(selected, span, threads, max_samples, &mut total)?;
         if sets.len() > 1 {
             loaded.sort_by(|a, b| a.0.cmp(&b.0));
         }
         out.series.insert(key(f.vs), loaded);
     }
     Ok(out)
+}
+
+/// The samples a selector keeps: `lo < t <= hi`, without stale markers for ranges.
+#[derive(Clone, Copy)]
+struct Span {
+    lo: i64,
+    hi: i64,
+    drop_stale: bool,
+}
+
+/// Fewest series worth reading on a second thread.
+const MIN_PARALLEL_SERIES: usize = 64;
+
+/// The kept samples of one series. A store decodes them into the vector it returns
+/// (sized as it sees fit); only what lies outside the span or is a stale marker in a
+/// range is removed, in place, and only when there is any.
+fn read_series(s: &Series, span: Span) -> Result<Vec<Sample>, StoreError> {
+    let mut out = s.data.samples()?;
+    let b = out.partition_point(|x| x.t <= span.hi);
+    out.truncate(b);
+    let a = out.partition_point(|x| x.t <= span.lo);
+    if a > 0 {
+        out.drain(..a);
+    }
+    if span.drop_stale && out.iter().any(|x| is_stale_nan(x.v)) {
+        out.retain(|x| !is_stale_nan(x.v));
+    }
+    Ok(out)
+}
+
+/// Reads the samples of `selected` in order, adding them to `total` against
+/// `max_samples`. With several threads, workers read ahead over consecutive runs of the
+/// series and stop once the samples read overall pass the limit; the series are then
+/// taken in order exactly as a single reader takes them (a series a worker did not read
+/// is read here), so the first error and the limit are met at the same series.
+fn load(
+    selected: Vec<Series>,
+    span: Span,
+    threads: usize,
+    max_samples: usize,
+    total: &mut usize,
+) -> Result<Vec<(Labels, Vec<Sample>)>, PromqlError> {
+    let threads = load_threads(threads, selected.len());
+    let mut ahead: Vec<Option<Result<Vec<Sample>, StoreError>>> = Vec::new();
+    if threads > 1 {
+        let read = AtomicUsize::new(*total);
+        let per = selected.len().div_ceil(threads).max(1);
+        ahead = std::thread::scope(|scope| {
+            let handles: Vec<_> = selected
+                .chunks(per)
+                .map(|run| {
+                    let read = &read;
+                    scope.spawn(move || read_ahead(run, span, read, max_samples))
+                })
+                .collect();
+            let mut all = Vec::with_capacity(selected.len());
+            for (h, run) in handles.into_iter().zip(selected.chunks(per)) {
+                // a worker that panicked read nothing: its series are read below
+                let mut got = h.join().unwrap_or_default();
+                got.resize_with(run.len(), || None);
+                all.extend(got);
+            }
+            all
+        });
+    }
+    let mut ahead = ahead.into_iter();
+    let mut loaded = Vec::with_capacity(selected.len());
+    for s in selected {
+        let samples = match ahead.next().flatten() {
+            Some(r) => r?,
+            None => read_series(&s, span)?,
+        };
+        *total = total.saturating_add(samples.len());
+        if *total > max_samples {
+            return Err(PromqlError::TooManySamples(max_samples));
+        }
+        loaded.push((s.labels, samples));
+    }
+    Ok(loaded)
+}
+
+/// One worker of [`load`]: reads `run` until an error or until `read` passes the limit.
+fn read_ahead(
+    run: &[Series],
+    span: Span,
+    read: &AtomicUsize,
+    max_samples: usize,
+) -> Vec<Option<Result<Vec<Sample>, StoreError>>> {
+    let mut out = Vec::with_capacity(run.len());
+    for s in run {
+        if read.load(Ordering::Relaxed) > max_samples {
+            break;
+        }
+        let r = read_series(s, span);
+        let failed = match &r {
+            Ok(samples) => {
+                read.fetch_add(samples.len(), Ordering::Relaxed);
+                false
+            }
+            Err(_) => true,
+        };
+        out.push(Some(r));
+        if failed {
+            break;
+        }
+    }
+    out
+}
+
+/// Threads reading `series` series: `asked` 0 picks (at most 2, only for many series),
+/// 1 is sequential.
+fn load_threads(asked: usize, series: usize) -> usize {
+    let t = match asked {
+        0 if series < MIN_PARALLEL_SERIES => 1,
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(2),
+        n => n,
+    };
+    t.clamp(1, series.max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::ControlFlow;
+    use std::sync::Arc;
+
+    use oxeye_core::{SeriesData, stale_nan};
+
+    use super::*;
+
+    /// Samples handed out in chunks of `chunk` samples; `fail` makes reading an error.
+    struct Chunked {
+        samples: Vec<Sample>,
+        chunk: usize,
+        fail: bool,
+    }
+
+    impl SeriesData for Chunked {
+        fn for_each_chunk(
+            &self,
+            f: &mut dyn FnMut(&[Sample]) -> ControlFlow<()>,
+        ) -> Result<(), StoreError> {
+            if self.fail {
+                return Err(StoreError::Internal("chunk checksum mismatch".into()));
+            }
+            for c in self.samples.chunks(self.chunk) {
+                if f(c).is_break() {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// `n` series of 100 samples at t = 0..100 s (a stale marker at 50 s), chunked by 7;
+    /// series `fail` cannot be read.
+    fn series(n: usize, fail: Option<usize>) -> Vec<Series> {
+        (0..n)
+            .map(|i| {
+                let samples = (0..100)
+                    .map(|k| {
+                        let v = if k == 50 { stale_nan() } else { (i * k) as f64 };
+                        Sample::new(k as i64 * 1000, v)
+                    })
+                    .collect();
+                Series {
+                    labels: Labels::from_pairs(&[("i", &format!("{i:04}"))]),
+                    data: Arc::new(Chunked {
+                        samples,
+                        chunk: 7,
+                        fail: fail == Some(i),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    const SPAN: Span = Span {
+        lo: 10_000,
+        hi: 60_000,
+        drop_stale: true,
+    };
+
+    fn bits(loaded: &[(Labels, Vec<Sample>)]) -> Vec<(Labels, Vec<(i64, u64)>)> {
+        loaded
+            .iter()
+            .map(|(l, s)| (l.clone(), s.iter().map(|x| (x.t, x.v.to_bits())).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn reading_keeps_the_span_without_stale_markers() {
+        let s = &series(2, None)[1];
+        let got = read_series(s, SPAN).unwrap();
+        let want: Vec<i64> = (11..=60).filter(|k| *k != 50).map(|k| k * 1000).collect();
+        assert_eq!(got.iter().map(|x| x.t).collect::<Vec<_>>(), want);
+        let kept = read_series(
+            s,
+            Span {
+                drop_stale: false,
+                ..SPAN
+            },
+        )
+        .unwrap();
+        assert_eq!(kept.len(), 50);
+        assert!(is_stale_nan(kept[39].v));
+    }
+
+    #[test]
+    fn threads_read_the_same_series_in_the_same_order() {
+        let (mut t1, mut t2) = (0, 0);
+        let one = load(series(200, None), SPAN, 1, usize::MAX, &mut t1).unwrap();
+        let two = load(series(200, None), SPAN, 2, usize::MAX, &mut t2).unwrap();
+        assert_eq!(one.len(), 200);
+        assert_eq!(bits(&one), bits(&two));
+        assert_eq!((t1, t2), (200 * 49, 200 * 49));
+    }
+
+    #[test]
+    fn threads_meet_the_limit_and_errors_at_the_same_series() {
+        for threads in [1, 2, 3] {
+            // the limit is passed at series 150, after the failing one
+            let mut total = 0;
+            let err = load(series(200, Some(120)), SPAN, threads, 150 * 49, &mut total);
+            assert!(
+                matches!(err, Err(PromqlError::Store(_))),
+                "{threads}: {err:?}"
+            );
+            // the limit is passed at series 101, before it
+            let mut total = 0;
+            let err = load(series(200, Some(120)), SPAN, threads, 100 * 49, &mut total);
+            assert!(
+                matches!(err, Err(PromqlError::TooManySamples(_))),
+                "{threads}: {err:?}"
+            );
+            // samples of earlier selectors count too
+            let mut total = 100 * 49;
+            let err = load(series(200, None), SPAN, threads, 150 * 49, &mut total);
+            assert!(
+                matches!(err, Err(PromqlError::TooManySamples(_))),
+                "{threads}: {err:?}"
+            );
+        }
+    }
 }

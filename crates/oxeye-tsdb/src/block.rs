@@ -20,6 +20,7 @@
 //! when the last reference is dropped. Chunk data is read on demand and shared while any
 //! reader holds it.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -31,7 +32,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::TsdbError;
-use crate::codec::{BlockDecoder, BlockEncoder, PageCache};
+use crate::codec::{BlockDecoder, BlockEncoder, ColumnCache, PageCache};
 use crate::enc::{DecodeError, Reader, put_str, put_u64, put_uvarint, put_varint};
 use crate::index::LabelIndex;
 
@@ -359,6 +360,11 @@ impl ChunkCache {
     }
 }
 
+thread_local! {
+    /// The timestamp columns decoded last on this thread and the uid of their block.
+    static COLUMNS: Cell<(u64, ColumnCache)> = Cell::new((0, ColumnCache::default()));
+}
+
 /// A loaded block.
 pub(crate) struct Block {
     pub meta: BlockMeta,
@@ -483,7 +489,14 @@ impl Block {
         maxt: i64,
         out: &mut Vec<Sample>,
     ) -> Result<(), TsdbError> {
-        decoder.read_series(sref, mint, maxt, out)?;
+        // Timestamp columns stay decoded on this thread between reads of this block.
+        let (uid, mut cols) = COLUMNS.with(Cell::take);
+        if uid != self.uid {
+            cols.clear();
+        }
+        let r = decoder.read_series_cached(sref, mint, maxt, out, &mut cols);
+        COLUMNS.with(|c| c.set((self.uid, cols)));
+        r?;
         Ok(())
     }
 

@@ -2,9 +2,11 @@
 //! overlapping the range, each held by `Arc`) when it is created; `select` resolves the
 //! matchers against each source's postings once, merges series by labels across sources
 //! and returns them sorted. A series' samples are read lazily when its [`SeriesData`] is
-//! iterated: one source streams chunk by chunk; several sources are merged by timestamp,
-//! the first source (newest) winning on equal timestamps.
+//! iterated, into a decode buffer the thread reuses for the next series, and handed over
+//! as one slice; several sources are merged by timestamp, the first source (newest)
+//! winning on equal timestamps.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -15,7 +17,6 @@ use oxeye_core::{
 };
 
 use crate::block::Block;
-use crate::codec::HEAD_CHUNK_MAX_SAMPLES;
 use crate::head::{Head, merge_dedup_into};
 use crate::index::labels_match;
 use crate::tenant::TenantDb;
@@ -119,17 +120,34 @@ fn read_part(p: &Part, mint: i64, maxt: i64, out: &mut Vec<Sample>) -> Result<()
     }
 }
 
-impl SeriesData for MergedData {
-    fn for_each_chunk(
-        &self,
-        f: &mut dyn FnMut(&[Sample]) -> ControlFlow<()>,
-    ) -> Result<(), StoreError> {
-        let mut merged: Vec<Sample> = Vec::new();
+thread_local! {
+    /// The decode buffer of the series read last on this thread, kept for the next one:
+    /// a query reads thousands of series of similar length one after the other.
+    static SCRATCH: Cell<Vec<Sample>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's decode buffer, emptied (a nested call gets a new one).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<Sample>) -> R) -> R {
+    let mut buf = SCRATCH.with(Cell::take);
+    buf.clear();
+    let r = f(&mut buf);
+    if buf.capacity() <= SCRATCH_MAX_SAMPLES {
+        SCRATCH.with(|s| s.set(buf));
+    }
+    r
+}
+
+/// Largest decode buffer kept per thread (1 MiB).
+const SCRATCH_MAX_SAMPLES: usize = 1 << 16;
+
+impl MergedData {
+    /// Appends the merged samples of every part to `merged` (empty on entry).
+    fn read_into(&self, merged: &mut Vec<Sample>) -> Result<(), StoreError> {
         let mut tmp: Vec<Sample> = Vec::new();
         let mut acc: Vec<Sample> = Vec::new();
         for (i, p) in self.parts.iter().enumerate() {
             if i == 0 {
-                read_part(p, self.mint, self.maxt, &mut merged)?;
+                read_part(p, self.mint, self.maxt, merged)?;
                 continue;
             }
             tmp.clear();
@@ -138,15 +156,33 @@ impl SeriesData for MergedData {
                 continue;
             }
             acc.clear();
-            merge_dedup_into(&merged, &tmp, &mut acc);
-            std::mem::swap(&mut merged, &mut acc);
-        }
-        for chunk in merged.chunks(HEAD_CHUNK_MAX_SAMPLES) {
-            if f(chunk).is_break() {
-                break;
-            }
+            merge_dedup_into(merged, &tmp, &mut acc);
+            std::mem::swap(merged, &mut acc);
         }
         Ok(())
+    }
+}
+
+impl SeriesData for MergedData {
+    /// The merged samples are handed over as one chunk: they are in memory already.
+    fn for_each_chunk(
+        &self,
+        f: &mut dyn FnMut(&[Sample]) -> ControlFlow<()>,
+    ) -> Result<(), StoreError> {
+        with_scratch(|merged| {
+            self.read_into(merged)?;
+            if !merged.is_empty() {
+                let _ = f(merged);
+            }
+            Ok(())
+        })
+    }
+
+    /// Decoded straight into the returned vector (a block read reserves its size).
+    fn samples(&self) -> Result<Vec<Sample>, StoreError> {
+        let mut out = Vec::new();
+        self.read_into(&mut out)?;
+        Ok(out)
     }
 }
 

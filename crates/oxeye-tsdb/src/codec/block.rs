@@ -38,6 +38,10 @@ const ZSTD_LEVEL: i32 = 12;
 const COLUMN_DICT_LIMIT: usize = 64 << 20;
 /// Most recent pages a decoder keeps in front of the shared [`PageCache`].
 const CACHE_PAGES: usize = 8;
+/// Timestamps a [`ColumnCache`] holds at most (1 MiB).
+const COLUMN_CACHE_MAX_SAMPLES: usize = 1 << 17;
+/// Most samples `read_series` reserves room for up front.
+const RESERVE_MAX_SAMPLES: usize = 1 << 20;
 
 /// How values are encoded (the automatic choice is the production setting; the others
 /// exist to measure alternatives).
@@ -339,6 +343,23 @@ fn to_u32(v: usize, what: &str) -> Result<u32, CodecError> {
     u32::try_from(v).map_err(|_| CodecError::InvalidInput(format!("{what} {v} exceeds u32")))
 }
 
+/// Timestamp columns decoded by earlier reads of one block, kept for later reads: series
+/// scraped together share their columns, so a query reading thousands of series decodes
+/// each column once. Bounded; emptied when full.
+#[derive(Debug, Default)]
+pub struct ColumnCache {
+    cols: HashMap<u32, Vec<i64>>,
+    samples: usize,
+}
+
+impl ColumnCache {
+    /// Forgets every column (before use with another block).
+    pub fn clear(&mut self) {
+        self.cols.clear();
+        self.samples = 0;
+    }
+}
+
 /// Reads a block produced by [`BlockEncoder`]; cheap to share between threads.
 pub struct BlockDecoder {
     bytes: Arc<[u8]>,
@@ -521,21 +542,35 @@ impl BlockDecoder {
         maxt: i64,
         out: &mut Vec<Sample>,
     ) -> Result<bool, CodecError> {
+        self.read_series_cached(series_ref, mint, maxt, out, &mut ColumnCache::default())
+    }
+
+    /// [`BlockDecoder::read_series`] taking the timestamp columns from `cols` when an
+    /// earlier read decoded them. `cols` must only ever be used with this decoder (or
+    /// cleared in between).
+    pub fn read_series_cached(
+        &self,
+        series_ref: u32,
+        mint: i64,
+        maxt: i64,
+        out: &mut Vec<Sample>,
+        cols: &mut ColumnCache,
+    ) -> Result<bool, CodecError> {
         let start = self.runs.partition_point(|r| r.series_ref < series_ref);
         let end = start + self.runs[start..].partition_point(|r| r.series_ref == series_ref);
         if start == end {
             return Ok(false);
         }
-        let mut ts = Vec::new();
+        let runs = self.runs.get(start..end).unwrap_or(&[]);
+        let wanted = |r: &&RunMeta| r.maxt >= mint && r.mint <= maxt;
+        // Counts come from disk: the reservation is capped, the vector grows past it.
+        let count: usize = runs.iter().filter(wanted).map(|r| r.count as usize).sum();
+        out.reserve(count.min(RESERVE_MAX_SAMPLES));
         let mut vals = Vec::new();
-        for run in &self.runs[start..end] {
-            if run.maxt < mint || run.mint > maxt {
-                continue;
-            }
+        for run in runs.iter().filter(wanted) {
             let n = run.count as usize;
-            ts.clear();
             vals.clear();
-            self.decode_column(run.col, n, &mut ts)?;
+            let ts = self.column(run.col, n, cols)?;
             let page = self.page(run.page)?;
             let off = run.offset as usize;
             let bytes = page.get(off..off + run.len as usize).ok_or_else(|| {
@@ -549,14 +584,44 @@ impl BlockDecoder {
                     vals.len()
                 )));
             }
+            // Only the runs at the edges of the range hold samples outside it.
+            let a = ts.partition_point(|&t| t < mint);
+            let b = ts.partition_point(|&t| t <= maxt);
+            let (ts, vals) = (ts.get(a..b).unwrap_or(&[]), vals.get(a..b).unwrap_or(&[]));
             out.extend(
                 ts.iter()
-                    .zip(&vals)
-                    .filter(|(t, _)| **t >= mint && **t <= maxt)
+                    .zip(vals)
                     .map(|(&t, &v)| Sample::new(t, f64::from_bits(v))),
             );
         }
         Ok(true)
+    }
+
+    /// The timestamps of column `col`, which a run of `n` samples uses, from `cache` or
+    /// decoded into it.
+    fn column<'c>(
+        &self,
+        col: u32,
+        n: usize,
+        cache: &'c mut ColumnCache,
+    ) -> Result<&'c [i64], CodecError> {
+        if !cache.cols.contains_key(&col) {
+            let mut ts = Vec::new();
+            self.decode_column(col, n, &mut ts)?;
+            if cache.samples + ts.len() > COLUMN_CACHE_MAX_SAMPLES {
+                cache.clear();
+            }
+            cache.samples += ts.len();
+            cache.cols.insert(col, ts);
+        }
+        let ts = cache.cols.get(&col).map(Vec::as_slice).unwrap_or(&[]);
+        if ts.len() != n {
+            return Err(CodecError::Corrupt(format!(
+                "timestamp column {col} holds {} timestamps, run needs {n}",
+                ts.len()
+            )));
+        }
+        Ok(ts)
     }
 
     fn decode_column(&self, col: u32, n: usize, out: &mut Vec<i64>) -> Result<(), CodecError> {

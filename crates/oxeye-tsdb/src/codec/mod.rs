@@ -29,7 +29,9 @@ mod tests;
 mod values;
 pub(crate) mod varint;
 
-pub use block::{BlockDecoder, BlockEncoder, BlockEncoderOptions, RUN_WINDOW_MS, ValueCoding};
+pub use block::{
+    BlockDecoder, BlockEncoder, BlockEncoderOptions, ColumnCache, RUN_WINDOW_MS, ValueCoding,
+};
 pub use compress::PageCompression;
 pub use head::{HEAD_CHUNK_MAX_SAMPLES, HeadChunk};
 pub use page_cache::{PageCache, PageCacheStats};

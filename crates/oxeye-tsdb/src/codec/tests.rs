@@ -71,6 +71,40 @@ fn many_series_round_trip_and_time_ranges() {
 }
 
 #[test]
+fn cached_columns_read_the_same_samples() {
+    // 15 s scrapes over ~8 h: several runs per series, their columns shared by all series
+    let series = scrape_like(30, 2000);
+    let dec = BlockDecoder::open(Arc::from(encode(&series))).unwrap();
+    assert!(dec.column_count() > 1);
+    let mut cols = ColumnCache::default();
+    let s0 = &series[0].1;
+    for (lo, hi) in [
+        (i64::MIN, i64::MAX),
+        (s0[250].t, s0[1700].t),
+        (s0[3].t, s0[3].t),
+    ] {
+        for (r, s) in &series {
+            let mut got = Vec::new();
+            assert!(
+                dec.read_series_cached(*r, lo, hi, &mut got, &mut cols)
+                    .unwrap()
+            );
+            let want: Vec<Sample> = s
+                .iter()
+                .filter(|x| x.t >= lo && x.t <= hi)
+                .copied()
+                .collect();
+            assert_eq!(bits(&got), bits(&want), "series {r} [{lo}, {hi}]");
+        }
+    }
+    // appends after what `out` holds
+    let mut out = vec![Sample::new(0, 1.0)];
+    dec.read_series_cached(series[1].0, i64::MIN, i64::MAX, &mut out, &mut cols)
+        .unwrap();
+    assert_eq!(out.len(), 2001);
+}
+
+#[test]
 fn shared_timestamps_are_stored_once() {
     let series = scrape_like(200, 480);
     let dec = BlockDecoder::open(Arc::from(encode(&series))).unwrap();

@@ -311,31 +311,57 @@ fn decode_decimal(r: &mut ByteReader<'_>, n: usize, out: &mut Vec<u64>) -> Resul
         };
         exc.push((idx, exc_kind));
     }
+    // One pass: each integer is read, scaled, undifferenced (running sums held in
+    // registers) and turned into its value's bits.
     let base = out.len();
-    let mut ints = Vec::with_capacity(n);
-    for i in 0..n {
-        let x = r.varint()?;
-        ints.push(if i < order {
-            x
-        } else {
-            x.wrapping_mul(gcd as i64)
-        });
-    }
-    for k in (1..=order).rev() {
-        for i in k..n {
-            ints[i] = ints[i].wrapping_add(ints[i - 1]);
-        }
-    }
-    if e == RAW_BITS {
-        out.extend(ints.iter().map(|&x| x as u64));
-    } else {
-        out.extend(ints.iter().map(|&x| decimal_value(x, e).to_bits()));
+    out.reserve(n);
+    let g = gcd as i64;
+    match (order, e == RAW_BITS) {
+        (0, true) => decode_ints::<0>(r, n, g, out, |x| x as u64)?,
+        (0, false) => decode_ints::<0>(r, n, g, out, |x| decimal_value(x, e).to_bits())?,
+        (1, true) => decode_ints::<1>(r, n, g, out, |x| x as u64)?,
+        (1, false) => decode_ints::<1>(r, n, g, out, |x| decimal_value(x, e).to_bits())?,
+        (_, true) => decode_ints::<2>(r, n, g, out, |x| x as u64)?,
+        (_, false) => decode_ints::<2>(r, n, g, out, |x| decimal_value(x, e).to_bits())?,
     }
     for (i, exc) in exc {
         out[base + i] = match exc {
             Exception::Raw(bits) => bits,
             Exception::Ulps(diff) => (out[base + i] as i64).wrapping_add(diff) as u64,
         };
+    }
+    Ok(())
+}
+
+/// Reads `n` integers differenced `ORDER` times (all but the first `ORDER` divided by
+/// `g`), undoes the differencing and appends `bits` of each integer to `out`.
+#[inline(always)]
+fn decode_ints<const ORDER: usize>(
+    r: &mut ByteReader<'_>,
+    n: usize,
+    g: i64,
+    out: &mut Vec<u64>,
+    bits: impl Fn(i64) -> u64,
+) -> Result<(), CodecError> {
+    // `v` is the integer, `d` its first difference (order 2)
+    let (mut v, mut d) = (0i64, 0i64);
+    for i in 0..n {
+        let x = r.varint()?;
+        match ORDER {
+            0 => v = x.wrapping_mul(g),
+            1 if i == 0 => v = x,
+            1 => v = v.wrapping_add(x.wrapping_mul(g)),
+            _ if i == 0 => v = x,
+            _ if i == 1 => {
+                d = x;
+                v = v.wrapping_add(d);
+            }
+            _ => {
+                d = d.wrapping_add(x.wrapping_mul(g));
+                v = v.wrapping_add(d);
+            }
+        }
+        out.push(bits(v));
     }
     Ok(())
 }

@@ -75,8 +75,20 @@ impl<'a> ByteReader<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
-    #[inline]
+    /// A LEB128 varint; one-byte values (most deltas) take the first branch.
+    #[inline(always)]
     pub(crate) fn uvarint(&mut self) -> Result<u64, CodecError> {
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.uvarint_long()
+    }
+
+    #[inline(never)]
+    fn uvarint_long(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         let mut shift = 0u32;
         loop {
@@ -95,7 +107,7 @@ impl<'a> ByteReader<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn varint(&mut self) -> Result<i64, CodecError> {
         self.uvarint().map(unzigzag)
     }
