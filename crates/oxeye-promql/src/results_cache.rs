@@ -19,7 +19,8 @@
 //!    evaluated; the two parts are merged series by series (disjoint steps in time
 //!    order). Otherwise the whole query is evaluated.
 //! 4. The result's settled steps become the key's extent, with the annotations (warnings
-//!    and infos) of the evaluations that produced it. Annotations belong to the whole
+//!    and infos) of the evaluations that produced it: settled and unsettled steps are
+//!    evaluated apart so that these are exactly the extent's own. Annotations belong to the whole
 //!    query, not to a step, so an annotated extent is only used by a query starting at
 //!    its first step (the same window reloaded): it can then not carry an annotation
 //!    raised by a step outside the query. Answers carry exactly the engine's annotations.
@@ -203,66 +204,81 @@ impl ResultsCache {
             lookback_ms: engine.lookback_ms,
             subquery_step_ms: engine.subquery_step_ms,
         };
+        // The last step at or before both the horizon and the end, on the query's grid.
+        let settled_to = {
+            let bound = horizon.min(end_ms);
+            (bound >= start_ms).then(|| start_ms + (bound - start_ms).div_euclid(step_ms) * step_ms)
+        };
+        let eval =
+            |from: i64, to: i64| -> Result<(Vec<(Labels, Vec<Sample>)>, Notes), PromqlError> {
+                self.steps_evaluated
+                    .fetch_add(steps(from, to, step_ms), Ordering::Relaxed);
+                let out = engine.range(queryable, tenant, expr, from, to, step_ms)?;
+                let notes = Notes::of(&out);
+                match out.value {
+                    Value::Matrix(m) => Ok((m, notes)),
+                    _ => Err(PromqlError::Execution(
+                        "range query did not produce a matrix".into(),
+                    )),
+                }
+            };
+        let answer = |series: Vec<(Labels, Vec<Sample>)>, notes: Notes| Output {
+            value: Value::Matrix(series),
+            warnings: notes.warnings,
+            infos: notes.infos,
+        };
         let cached = self.lookup(&key, settled.generation, start_ms, end_ms);
         let Some((cached_to, cached_series, cached_notes)) = cached else {
             self.misses.fetch_add(1, Ordering::Relaxed);
-            self.steps_evaluated
-                .fetch_add(steps(start_ms, end_ms, step_ms), Ordering::Relaxed);
-            let out = direct()?;
-            if horizon >= start_ms
-                && let Value::Matrix(m) = &out.value
-            {
-                let to = horizon.min(end_ms);
-                let series = slice(m, start_ms, to);
-                self.store(
-                    key,
-                    settled.generation,
-                    (start_ms, to),
-                    series,
-                    Notes::of(&out),
-                );
-            }
-            return Ok(out);
+            let Some(to) = settled_to else {
+                self.steps_evaluated
+                    .fetch_add(steps(start_ms, end_ms, step_ms), Ordering::Relaxed);
+                return direct();
+            };
+            // The settled steps and the rest are evaluated apart, so the extent keeps
+            // exactly the annotations of its own steps.
+            let (kept, kept_notes) = eval(start_ms, to)?;
+            let (rest, rest_notes) = if to.saturating_add(step_ms) <= end_ms {
+                eval(to + step_ms, end_ms)?
+            } else {
+                Default::default()
+            };
+            let notes = kept_notes.union(&rest_notes);
+            let series = merge(kept.clone(), &rest);
+            self.store(key, settled.generation, (start_ms, to), kept, kept_notes);
+            return Ok(answer(series, notes));
         };
         self.hits.fetch_add(1, Ordering::Relaxed);
         self.steps_cached.fetch_add(
             steps(start_ms, cached_to.min(end_ms), step_ms),
             Ordering::Relaxed,
         );
-        if cached_to >= end_ms {
-            return Ok(Output {
-                value: Value::Matrix(cached_series),
-                warnings: cached_notes.warnings,
-                infos: cached_notes.infos,
-            });
+        // Steps are `start + k * step`: none is left after `to` once `to + step > end`.
+        if cached_to.saturating_add(step_ms) > end_ms {
+            return Ok(answer(cached_series, cached_notes));
         }
-        let rest_start = cached_to + step_ms;
-        self.steps_evaluated
-            .fetch_add(steps(rest_start, end_ms, step_ms), Ordering::Relaxed);
-        let rest = engine.range(queryable, tenant, expr, rest_start, end_ms, step_ms)?;
-        let rest_notes = Notes::of(&rest);
-        let Value::Matrix(rest_series) = rest.value else {
-            debug_assert!(false, "a range query answers a matrix");
-            return direct();
+        debug_assert!((cached_to - start_ms) % step_ms == 0);
+        let (kept, kept_notes, kept_to) = match settled_to {
+            Some(to) if to > cached_to => {
+                let (more, more_notes) = eval(cached_to + step_ms, to)?;
+                let kept = merge(cached_series, &more);
+                let notes = cached_notes.union(&more_notes);
+                self.store(
+                    key,
+                    settled.generation,
+                    (start_ms, to),
+                    kept.clone(),
+                    notes.clone(),
+                );
+                (kept, notes, to)
+            }
+            _ => (cached_series, cached_notes, cached_to),
         };
-        let merged = merge(cached_series, &rest_series);
-        let notes = cached_notes.union(&rest_notes);
-        if horizon > cached_to {
-            let to = horizon.min(end_ms);
-            let series = slice(&merged, start_ms, to);
-            self.store(
-                key,
-                settled.generation,
-                (start_ms, to),
-                series,
-                notes.clone(),
-            );
+        if kept_to.saturating_add(step_ms) > end_ms {
+            return Ok(answer(kept, kept_notes));
         }
-        Ok(Output {
-            value: Value::Matrix(merged),
-            warnings: notes.warnings,
-            infos: notes.infos,
-        })
+        let (rest, rest_notes) = eval(kept_to + step_ms, end_ms)?;
+        Ok(answer(merge(kept, &rest), kept_notes.union(&rest_notes)))
     }
 
     /// The cached series of `key` from `start` on (up to `end`), the last step they cover
@@ -304,6 +320,7 @@ impl ResultsCache {
         notes: Notes,
     ) {
         debug_assert!(from <= to);
+        debug_assert!((to - from) % key.step_ms == 0, "an extent ends on its grid");
         let bytes = weigh(&key, &series)
             + notes
                 .warnings
@@ -418,8 +435,9 @@ fn weigh(key: &Key, series: &[(Labels, Vec<Sample>)]) -> usize {
     labels + key.expr.len() + key.tenant.len() + 128
 }
 
-/// Whether every step of `e` depends only on data at or before it: no `@` modifier (a
-/// fixed or query-relative time) and no negative offset anywhere.
+/// Whether every step of `e` depends only on data at or before it and not on the query's
+/// bounds: no `@` modifier (a fixed or query-relative time), no negative offset and no
+/// `start()`, `end()` or `range()` anywhere.
 fn steps_independent(e: &Expr) -> bool {
     let at_ok = |at: &Option<promql_parser::parser::AtModifier>, off: &Option<Offset>| {
         at.is_none() && !matches!(off, Some(Offset::Neg(_)))
@@ -435,7 +453,11 @@ fn steps_independent(e: &Expr) -> bool {
             steps_independent(&a.expr) && a.param.as_deref().is_none_or(steps_independent)
         }
         Expr::Subquery(s) => at_ok(&s.at, &s.offset) && steps_independent(&s.expr),
-        Expr::Call(c) => c.args.args.iter().all(|a| steps_independent(a)),
+        // `start()`, `end()` and `range()` answer the query's own bounds.
+        Expr::Call(c) => {
+            !matches!(c.func.name, "start" | "end" | "range")
+                && c.args.args.iter().all(|a| steps_independent(a))
+        }
     }
 }
 

@@ -177,12 +177,50 @@ fn queries_whose_steps_are_not_independent_or_aligned_bypass_the_cache() {
         ("sum(reqs_total @ 600)", 0),
         ("sum(reqs_total offset -5m)", 0),
         ("sum(rate(reqs_total[5m:1m] @ end()))", 0),
+        ("vector(end()) - time()", 0),
+        ("sum(reqs_total) + start() + range()", 0),
     ] {
         let (a, b) = both(&cache, &store, q, start, 30 * MIN + start, MIN);
         assert_eq!(a, b, "{q}");
+        // a window that slides would see the first answer's bounds
+        let (a, b) = both(&cache, &store, q, 5 * MIN + start, 35 * MIN + start, MIN);
+        assert_eq!(a, b, "{q}");
     }
     let s = cache.stats();
-    assert_eq!((s.uncacheable, s.entries), (4, 0));
+    assert_eq!((s.uncacheable, s.entries), (12, 0));
+}
+
+#[test]
+fn an_unaligned_end_keeps_later_steps_on_the_grid() {
+    let store = Store::new(data(60), 60 * MIN);
+    let cache = ResultsCache::new(1 << 20);
+    let q = "sum(reqs_total)";
+    let (a, b) = both(&cache, &store, q, 0, 25 * MIN + 30_000, MIN);
+    assert_eq!(a, b);
+    let (a, b) = both(&cache, &store, q, 10 * MIN, 45 * MIN, MIN);
+    assert_eq!(a, b);
+    assert_eq!(cache.stats().hits, 1);
+}
+
+#[test]
+fn notes_of_unsettled_steps_are_not_kept() {
+    // a gauge under rate() from minute 40 on, past the horizon at minute 30
+    let mut mem = data(60);
+    mem.add(
+        labels(&[("__name__", "late_gauge")]),
+        (160..=240).map(|k| Sample::new(k * 15_000, k as f64)),
+    );
+    let store = Store::new(mem, 30 * MIN);
+    let cache = ResultsCache::new(1 << 20);
+    let q = "rate(late_gauge[5m]) or rate(reqs_total[5m])";
+    let (a, b) = both(&cache, &store, q, 0, 50 * MIN, MIN);
+    assert_eq!(a, b);
+    assert!(!a.infos.is_empty());
+    // the same start over steps without the gauge: no note
+    let (a, b) = both(&cache, &store, q, 0, 35 * MIN, MIN);
+    assert_eq!(a, b);
+    assert!(a.infos.is_empty());
+    assert_eq!(cache.stats().hits, 1);
 }
 
 #[test]
