@@ -177,7 +177,11 @@ impl ResultsCache {
         step_ms: i64,
     ) -> Result<Output, PromqlError> {
         let direct = || engine.range(queryable, tenant, expr, start_ms, end_ms, step_ms);
-        if self.budget == 0 || step_ms <= 0 || end_ms < start_ms || start_ms % step_ms != 0 {
+        if self.budget == 0
+            || step_ms <= 0
+            || end_ms.checked_sub(start_ms).is_none_or(|span| span < 0)
+            || start_ms % step_ms != 0
+        {
             self.uncacheable.fetch_add(1, Ordering::Relaxed);
             return direct();
         }
@@ -371,7 +375,9 @@ fn steps(start: i64, end: i64, step: i64) -> u64 {
     if end < start || step <= 0 {
         return 0;
     }
-    u64::try_from((end - start) / step + 1).unwrap_or(0)
+    end.checked_sub(start)
+        .and_then(|span| u64::try_from(span / step + 1).ok())
+        .unwrap_or(0)
 }
 
 /// The samples of `series` in `[from, to]`, without series left empty.

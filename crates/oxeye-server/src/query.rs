@@ -450,7 +450,11 @@ pub async fn query_range(
         )
         .into());
     }
-    if (end - start) / step > MAX_POINTS_PER_SERIES {
+    // `end - start` can exceed i64 when both bounds are near the extremes Prometheus allows.
+    if end
+        .checked_sub(start)
+        .is_none_or(|span| span / step > MAX_POINTS_PER_SERIES)
+    {
         return Err(ApiError::BadRequest(
             "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)".into(),
         )

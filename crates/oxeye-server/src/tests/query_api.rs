@@ -107,6 +107,13 @@ async fn range_query_and_errors() {
     let (code, body) = get(&s, "/api/v1/query?query=reqs%2Bon()reqs&time=60").await;
     assert_eq!(code, 422, "{body}");
     assert_eq!(json(&body)["errorType"], "execution");
+    let (code, body) = get(
+        &s,
+        "/api/v1/query_range?query=reqs&start=-9223309901257974&end=9223309901257974&step=1000000000",
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("exceeded maximum resolution"), "{body}");
     let (code, _) = get(&s, "/api/v1/query_range?query=reqs&start=0&end=60&step=0").await;
     assert_eq!(code, 400);
     let (code, _) = get(
