@@ -43,16 +43,17 @@ export function autoStep(startMs, endMs, points = 250) {
 }
 
 /**
- * The range query bounds (seconds) for `startMs`..`endMs` at `stepS`: both floored to a
- * multiple of the step, as Grafana aligns them, so a range that slides with the clock
- * keeps asking for the same instants and the server can answer earlier steps from its
- * results cache.
+ * The range query bounds (seconds) for `startMs`..`endMs` at `stepS`, on multiples of the
+ * step so that a range sliding with the clock keeps asking for the same instants and the
+ * server can answer earlier steps from its results cache. The start is floored, as
+ * Grafana does; the end is raised to the next multiple, so the newest samples (less than a
+ * step old) are still in the last step's window.
  */
 export function alignToStep(startMs, endMs, stepS) {
   const stepMs = Math.round(stepS * 1000);
   if (!(stepMs > 0)) return { start: startMs / 1000, end: endMs / 1000 };
   const start = Math.floor(startMs / stepMs) * stepMs;
-  const end = Math.max(start, Math.floor(endMs / stepMs) * stepMs);
+  const end = Math.max(start, Math.ceil(endMs / stepMs) * stepMs);
   return { start: start / 1000, end: end / 1000 };
 }
 
