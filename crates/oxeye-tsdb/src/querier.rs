@@ -7,7 +7,8 @@
 //! winning on equal timestamps.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
@@ -70,35 +71,79 @@ impl TenantQuerier {
         q
     }
 
-    /// Series matching `matchers` with samples in range, merged across sources.
-    fn collect(&self, matchers: &[Matcher]) -> BTreeMap<Arc<Labels>, Vec<Part>> {
-        let mut out: BTreeMap<Arc<Labels>, Vec<Part>> = BTreeMap::new();
+    /// Series matching `matchers` with samples in range, merged across sources and sorted
+    /// by labels; a series' parts are in source order (heads, then blocks, newest first).
+    ///
+    /// Each source yields a run sorted by labels (a block's series numbers are in label
+    /// order, so its run needs one comparison per series to confirm it), and the runs are
+    /// merged k ways: this is the hot part of a selection over thousands of series.
+    fn collect(&self, matchers: &[Matcher]) -> Vec<(Arc<Labels>, Vec<Part>)> {
+        let mut runs: Vec<Vec<(Arc<Labels>, Part)>> = Vec::new();
         for h in &self.heads {
-            for r in h.select(matchers) {
-                let Some((labels, a, b)) = h.series_info(r) else {
-                    continue;
-                };
-                if a <= self.maxt && b >= self.mint {
-                    out.entry(labels)
-                        .or_default()
-                        .push(Part::Head(h.clone(), r));
-                }
-            }
+            let mut run: Vec<(Arc<Labels>, Part)> = h
+                .select(matchers)
+                .into_iter()
+                .filter_map(|r| {
+                    let (labels, a, b) = h.series_info(r)?;
+                    (a <= self.maxt && b >= self.mint).then(|| (labels, Part::Head(h.clone(), r)))
+                })
+                .collect();
+            run.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+            runs.push(run);
         }
         for b in &self.blocks {
-            for r in b.index.select(matchers) {
-                let Some(s) = b.series.get(r as usize) else {
-                    continue;
-                };
-                if s.min_t <= self.maxt && s.max_t >= self.mint {
-                    out.entry(s.labels.clone())
-                        .or_default()
-                        .push(Part::Block(b.clone(), r));
-                }
+            let mut run: Vec<(Arc<Labels>, Part)> = b
+                .index
+                .select(matchers)
+                .into_iter()
+                .filter_map(|r| {
+                    let s = b.series.get(r as usize)?;
+                    (s.min_t <= self.maxt && s.max_t >= self.mint)
+                        .then(|| (s.labels.clone(), Part::Block(b.clone(), r)))
+                })
+                .collect();
+            if !run.is_sorted_by(|x, y| x.0 < y.0) {
+                run.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+            }
+            runs.push(run);
+        }
+        merge_runs(runs)
+    }
+}
+
+/// Merges runs sorted by labels into one sorted list; equal labels of several runs become
+/// one entry whose parts are in run order.
+fn merge_runs(mut runs: Vec<Vec<(Arc<Labels>, Part)>>) -> Vec<(Arc<Labels>, Vec<Part>)> {
+    runs.retain(|r| !r.is_empty());
+    if runs.len() <= 1 {
+        let run = runs.pop().unwrap_or_default();
+        return run.into_iter().map(|(l, p)| (l, vec![p])).collect();
+    }
+    let total: usize = runs.iter().map(Vec::len).sum();
+    let mut out: Vec<(Arc<Labels>, Vec<Part>)> = Vec::with_capacity(total);
+    let mut iters: Vec<_> = runs.into_iter().map(|r| r.into_iter().peekable()).collect();
+    // the heap holds each run's next labels; ties pop in run order
+    let mut heap: BinaryHeap<Reverse<(Arc<Labels>, usize)>> = iters
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, it)| it.peek().map(|(l, _)| Reverse((l.clone(), i))))
+        .collect();
+    while let Some(Reverse((labels, i))) = heap.pop() {
+        let Some((_, part)) = iters.get_mut(i).and_then(Iterator::next) else {
+            continue;
+        };
+        match out.last_mut() {
+            Some((last, parts)) if **last == *labels => parts.push(part),
+            _ => {
+                debug_assert!(out.last().is_none_or(|(l, _)| **l < *labels));
+                out.push((labels, vec![part]));
             }
         }
-        out
+        if let Some((next, _)) = iters.get_mut(i).and_then(|it| it.peek()) {
+            heap.push(Reverse((next.clone(), i)));
+        }
     }
+    out
 }
 
 struct MergedData {
@@ -215,7 +260,7 @@ impl MetricsQuerier for TenantQuerier {
             }
             return Ok(names.into_iter().collect());
         }
-        for labels in self.collect(matchers).keys() {
+        for (labels, _) in self.collect(matchers) {
             for l in labels.iter() {
                 if !names.contains(&l.name) {
                     names.insert(l.name.clone());
@@ -236,7 +281,7 @@ impl MetricsQuerier for TenantQuerier {
             }
             return Ok(values.into_iter().collect());
         }
-        for labels in self.collect(matchers).keys() {
+        for (labels, _) in self.collect(matchers) {
             if let Some(v) = labels.get(name)
                 && !values.contains(v)
             {
@@ -280,5 +325,65 @@ impl MetricsQuerier for TenantQuerier {
             .collect();
         out.sort_by(|a, b| a.metric_family.cmp(&b.metric_family));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(head: &Arc<Head>, items: &[(&str, u64)]) -> Vec<(Arc<Labels>, Part)> {
+        items
+            .iter()
+            .map(|(v, r)| {
+                (
+                    Arc::new(Labels::from_pairs(&[("__name__", "m"), ("i", v)])),
+                    Part::Head(head.clone(), *r),
+                )
+            })
+            .collect()
+    }
+
+    fn shape(merged: &[(Arc<Labels>, Vec<Part>)]) -> Vec<(String, Vec<u64>)> {
+        merged
+            .iter()
+            .map(|(l, parts)| {
+                let refs = parts
+                    .iter()
+                    .map(|p| match p {
+                        Part::Head(_, r) => *r,
+                        Part::Block(_, r) => u64::from(*r),
+                    })
+                    .collect();
+                (l.get("i").unwrap_or_default().to_string(), refs)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn runs_merge_sorted_with_parts_in_source_order() {
+        let h = Arc::new(Head::new());
+        // the same series in several sources keeps the sources' order: the newest first
+        let merged = merge_runs(vec![
+            run(&h, &[("b", 10), ("d", 11)]),
+            Vec::new(),
+            run(&h, &[("a", 20), ("b", 21), ("c", 22)]),
+            run(&h, &[("b", 30), ("d", 31), ("e", 32)]),
+        ]);
+        assert_eq!(
+            shape(&merged),
+            vec![
+                ("a".to_string(), vec![20]),
+                ("b".to_string(), vec![10, 21, 30]),
+                ("c".to_string(), vec![22]),
+                ("d".to_string(), vec![11, 31]),
+                ("e".to_string(), vec![32]),
+            ]
+        );
+        assert_eq!(
+            shape(&merge_runs(vec![run(&h, &[("x", 1), ("y", 2)])])),
+            vec![("x".to_string(), vec![1]), ("y".to_string(), vec![2])]
+        );
+        assert!(merge_runs(Vec::new()).is_empty());
     }
 }
