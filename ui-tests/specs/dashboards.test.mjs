@@ -172,6 +172,28 @@ test('a dashboard shows every panel type with the seeded values and variables ch
   shared.assertClean();
 });
 
+test('opening a dashboard asks for its JSON once, for the tenant in the URL, and again on the next visit', async () => {
+  // the JSON is requested by index.html before the modules load; the page takes that answer
+  // instead of asking a second time, and only when it was for the tenant the page uses
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  await context.addInitScript(() => localStorage.setItem('oxeye.tenant', 'someone-else'));
+  const page = await context.newPage();
+  const asked = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === `/api/v1/dashboards/${DASHBOARD.uid}`) asked.push(r.headers()['x-scope-orgid']);
+  });
+  await page.goto(`${BASE}/#/dashboards/${DASHBOARD.uid}?from=now-1h&to=now&tenant=${TENANT}`);
+  await done(page);
+  assert.equal(await page.locator('h1').innerText(), DASHBOARD.title);
+  assert.deepEqual(asked, [TENANT]);
+  await page.locator('a', { hasText: 'Dashboards' }).first().click();
+  await page.locator('.dash-list table').waitFor();
+  await page.locator(`.dash-list a`, { hasText: DASHBOARD.title }).click();
+  await done(page);
+  assert.deepEqual(asked, [TENANT, TENANT]);
+  await context.close();
+});
+
 test('a panel whose query fails shows its error and the others still render', async () => {
   const broken = { ...DASHBOARD, uid: 'ui-dash-broken', title: 'Broken one', templating: { list: [] },
     panels: [

@@ -43,9 +43,22 @@ async function decode(res) {
   throw new ApiError(res.status, msg, body && body.errorType);
 }
 
+/**
+ * The response to a GET of `url` that index.html started before the modules loaded, if
+ * it was for this tenant; each is handed out once, so a later GET asks again.
+ */
+function takeEarly(url) {
+  const early = window.oxeyeEarly || [];
+  const i = early.findIndex((e) => e.url === url && e.tenant === currentTenant);
+  if (i < 0) return null;
+  return early.splice(i, 1)[0].response;
+}
+
 /** GET `path` with query `params`; returns parsed JSON (or text). */
 export async function get(path, params, opts = {}) {
-  const res = await fetch(path + qs(params), { headers: headers(opts.headers), signal: opts.signal });
+  const url = path + qs(params);
+  const early = opts.headers ? null : takeEarly(url);
+  const res = await (early || fetch(url, { headers: headers(opts.headers), signal: opts.signal }));
   return decode(res);
 }
 

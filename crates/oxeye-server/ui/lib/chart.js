@@ -7,6 +7,20 @@ import { fmtValue, fmtTime } from './time.js';
 export const PALETTE = ['#2f6fdb', '#e5493a', '#2e9e5b', '#f0a000', '#8e5bd6', '#00a3b4',
   '#d6478f', '#6b8e23', '#8c6d31', '#4b5563', '#1f9fe0', '#c2410c'];
 
+/**
+ * Resolves once uPlot, which index.html loads with `async`, has run; rejects when it could
+ * not be loaded. Await it before the first timeSeriesChart of a page.
+ */
+export function chartLibrary() {
+  if (window.uPlot) return Promise.resolve();
+  const el = document.getElementById('uplot');
+  if (!el || window.oxeyeChartsFailed) return Promise.reject(new Error('the chart library (uPlot) could not be loaded'));
+  return new Promise((resolve, reject) => {
+    el.addEventListener('load', () => resolve(), { once: true });
+    el.addEventListener('error', () => reject(new Error('the chart library (uPlot) could not be loaded')), { once: true });
+  });
+}
+
 /** `{__name__: "up", job: "x"}` -> `up{job="x"}`. */
 export function seriesName(labels, legendFormat) {
   if (legendFormat) {
@@ -23,14 +37,38 @@ export function seriesName(labels, legendFormat) {
  * missing points become null so lines break at gaps.
  */
 export function align(series) {
-  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p[0])))].sort((a, b) => a - b);
-  const index = new Map(xs.map((x, i) => [x, i]));
+  // the sorted union of the timestamps (a typed array sorts numbers natively)
+  let n = 0;
+  for (const s of series) n += s.points.length;
+  const all = new Float64Array(n);
+  let k = 0;
+  for (const s of series) for (const p of s.points) if (Number.isFinite(p[0])) all[k++] = p[0];
+  const sorted = all.subarray(0, k).sort();
+  const xs = [];
+  for (let i = 0; i < sorted.length; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) xs.push(sorted[i]);
+  // a series' points come in time order, so one forward walk places them
   const ys = series.map((s) => {
     const col = new Array(xs.length).fill(null);
-    for (const [t, v] of s.points) col[index.get(t)] = v;
+    let j = 0;
+    for (const [t, v] of s.points) {
+      if (!Number.isFinite(t)) continue;
+      if (j >= xs.length || xs[j] > t) j = lowerBound(xs, t);
+      while (xs[j] < t) j++;
+      col[j] = v;
+    }
     return col;
   });
   return [xs, ...ys];
+}
+
+/** The first index of sorted `xs` whose value is not below `t`. */
+function lowerBound(xs, t) {
+  let lo = 0; let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < t) lo = mid + 1; else hi = mid;
+  }
+  return lo;
 }
 
 function stack(data, shown) {
@@ -69,6 +107,8 @@ function hookList(hooks, name) {
  * - xRange: [startSec, endSec] the x axis spans (default: the data's extent).
  * - markers: [{x: tsSec, y: value, label, title?, color?, onClick}] drawn as focusable
  *   buttons over the plot at their (x, y), e.g. exemplars; the y axis grows to hold them.
+ * - yFormat: v -> text for the y axis' ticks (a unit); the axis grows to its longest label.
+ * - width: the container's width when the caller knows it (saves a layout per chart).
  * The chart's accessible name says the series count, mode and the value range shown.
  */
 export function timeSeriesChart(container, opts) {
@@ -76,7 +116,7 @@ export function timeSeriesChart(container, opts) {
   const markers = opts.markers || [];
   const shown = series.map(() => true);
   const raw = align(series);
-  const width = Math.max(300, container.clientWidth || 800);
+  const width = Math.max(300, opts.width || container.clientWidth || 800);
   const bars = mode === 'bars' ? window.uPlot.paths.bars({ size: [0.8, 64] }) : null;
   const data = () => (mode === 'stacked' ? stack(raw, shown) : raw);
   const uSeries = [{ value: (u, v) => (v == null ? '' : fmtTime(v * 1000)) }];
@@ -190,7 +230,10 @@ export function timeSeriesChart(container, opts) {
     bands: stacked ? stackBands() : undefined,
     legend: { show: false },
     cursor: { drag: { x: true, y: false } },
-    axes: [{}, { values: (u, vals) => vals.map(fmtValue), size: 60 }],
+    axes: [{}, opts.yFormat ? {
+      values: (u, vals) => vals.map(opts.yFormat),
+      size: (u, vals) => Math.max(56, 18 + 8 * Math.max(0, ...(vals || []).map((v) => String(v).length))),
+    } : { values: (u, vals) => vals.map(fmtValue), size: 60 }],
     hooks,
   }, data(), chartEl);
   u.over.append(tip);

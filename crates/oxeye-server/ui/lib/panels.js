@@ -8,7 +8,7 @@
 
 import { h } from './dom.js';
 import { alignToStep, fmtValue, fmtTime, fmtDurationMs } from './time.js';
-import { timeSeriesChart, matrixToSeries, seriesName, PALETTE } from './chart.js';
+import { chartLibrary, timeSeriesChart, matrixToSeries, seriesName, PALETTE } from './chart.js';
 
 export const PANEL_TYPES = ['timeseries', 'stat', 'gauge', 'bar', 'table', 'logs', 'traces'];
 
@@ -174,7 +174,7 @@ async function instantResults(panel, ctx) {
 function chartHeight(ctx) { return Math.max(80, ctx.height - 40); }
 
 async function timeseries(body, panel, ctx) {
-  const series = await rangeSeries(panel, ctx);
+  const [series] = await Promise.all([rangeSeries(panel, ctx), chartLibrary()]);
   if (series.length === 0) { body.append(h('p', { class: 'muted nodata' }, 'No data')); return; }
   const custom = defaults(panel).custom || {};
   const stacked = custom.stacking && custom.stacking.mode && custom.stacking.mode !== 'none';
@@ -184,13 +184,9 @@ async function timeseries(body, panel, ctx) {
     series, mode, height: Math.max(60, chartHeight(ctx) - 14 * Math.ceil(series.length / 3)), title: panel.title || 'time series',
     // every panel spans the dashboard's time range, not just the extent of its data
     xRange: [ctx.startMs / 1000, ctx.endMs / 1000],
+    yFormat: unit ? (v) => fmtUnit(v, unit) : undefined,
+    width: ctx.width,
   });
-  if (unit && c.u.axes[1]) {
-    c.u.axes[1].values = (u, vals) => vals.map((v) => fmtUnit(v, unit));
-    // the unit makes tick labels longer: the axis grows to its longest label
-    c.u.axes[1].size = (u, vals) => Math.max(56, 18 + 8 * Math.max(0, ...(vals || []).map((v) => String(v).length)));
-    c.u.redraw(true, true);
-  }
   return c;
 }
 
@@ -455,7 +451,7 @@ async function traces(body, panel, ctx) {
 const RENDERERS = { timeseries, stat, gauge, bar, table, logs, traces };
 
 /**
- * Draws `panel` into `body`. ctx: {api, startMs, endMs, step (s), height (px),
+ * Draws `panel` into `body`. ctx: {api, startMs, endMs, step (s), height (px), width (px),
  * substitute(text), href(path), signal}. Returns an object with destroy() when the
  * panel holds a chart. Throws the query's error.
  */

@@ -160,17 +160,20 @@ function computeRange(from, to, width) {
 }
 
 /**
- * The range a panel with a minimum interval (Grafana's panel `interval`, e.g. "1m" or
- * ">1m") queries with: the step is at least that interval, and it stands for the scrape
- * interval in `$__rate_interval`, so data written less often than every 15 s still has
- * two samples in each rate window.
+ * The range a panel `widthPx` wide queries with. As in Grafana, the panel asks for at most
+ * one point per pixel (or its `maxDataPoints`), so a narrow panel asks for fewer steps.
+ * A minimum interval (Grafana's panel `interval`, e.g. "1m" or ">1m") raises the step to
+ * it and stands for the scrape interval in `$__rate_interval`, so data written less often
+ * than every 15 s still has two samples in each rate window.
  */
-function panelRange(range, panel) {
+function panelRange(range, panel, widthPx) {
+  const maxPoints = Number(panel.maxDataPoints) > 0 ? Number(panel.maxDataPoints) : Math.round(widthPx);
+  const step = autoStep(range.startMs, range.endMs, Math.max(50, Math.min(11000, maxPoints || 1000)));
   const text = typeof panel.interval === 'string' ? panel.interval.trim().replace(/^>/, '') : '';
   const ms = text ? parseDuration(text) : NaN;
-  if (!Number.isFinite(ms) || ms < 1000) return range;
+  if (!Number.isFinite(ms) || ms < 1000) return rangeWith(range.startMs, range.endMs, step, SCRAPE_S);
   const minS = Math.ceil(ms / 1000);
-  return rangeWith(range.startMs, range.endMs, Math.max(range.step, minS), minS);
+  return rangeWith(range.startMs, range.endMs, Math.max(step, minS), minS);
 }
 
 function rangeWith(startMs, endMs, step, scrapeS) {
@@ -324,15 +327,17 @@ async function view(root, ctx, uid) {
     grid.dataset.state = 'loading';
     while (charts.length) { try { charts.pop().destroy(); } catch { /* already gone */ } }
     const panels = (doc.panels || []).slice().sort((a, b) => (a.gridPos?.y ?? 0) - (b.gridPos?.y ?? 0) || (a.gridPos?.x ?? 0) - (b.gridPos?.x ?? 0));
-    const nodes = panels.map((p) => panelBox(p));
+    const nodes = panels.map((p) => panelBox(p, range.builtins));
     grid.replaceChildren(...nodes.map((n) => n.el));
+    // one layout for all widths, before any panel draws
+    const widths = nodes.map((n) => n.body.clientWidth);
     await Promise.all(panels.map(async (p, i) => {
       const n = nodes[i];
-      const r = panelRange(range, p);
+      const r = panelRange(range, p, widths[i]);
       try {
         const c = await renderPanel(n.body, p, {
           api: ctx.api, startMs: r.startMs, endMs: r.endMs, step: r.step,
-          height: n.height, signal, href: ctx.href,
+          height: n.height, width: widths[i], signal, href: ctx.href,
           substitute: (s) => substitute(s, vars, r.builtins),
         });
         if (mine !== seq) { c && c.destroy && c.destroy(); return; }
@@ -350,7 +355,7 @@ async function view(root, ctx, uid) {
     grid.dataset.doneAt = String(Math.round(performance.now()));
   }
 
-  function panelBox(p) {
+  function panelBox(p, builtins) {
     const g = p.gridPos || {};
     const x = Math.min(23, g.x ?? 0); const w = Math.max(1, Math.min(24 - x, g.w ?? 12)); const hh = Math.max(2, g.h ?? 8);
     const id = `panel-${p.id}`;
@@ -362,13 +367,9 @@ async function view(root, ctx, uid) {
     },
     h('header', {}, h('h2', { id }, p.title || p.type),
       explore ? h('a', { class: 'dpanel-explore', 'aria-label': `Explore ${p.title || 'panel'}`, title: 'Open in Explore',
-        href: ctx.href('explore/metrics', { expr: substitute(explore.expr, vars, computeRangeSafe().builtins), from: state.from, to: state.to }) }, 'Explore') : null),
+        href: ctx.href('explore/metrics', { expr: substitute(explore.expr, vars, builtins), from: state.from, to: state.to }) }, 'Explore') : null),
     body);
     return { el, body, height: hh * ROW_PX - 34 };
-  }
-
-  function computeRangeSafe() {
-    try { return computeRange(state.from, state.to, grid.clientWidth || 1200); } catch { return { builtins: {} }; }
   }
 
   schedule();

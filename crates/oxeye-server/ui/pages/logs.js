@@ -13,7 +13,7 @@ import { h, replace, errorBox, field } from '../lib/dom.js';
 import { createEditor } from '../lib/editor.js';
 import { timePicker } from '../lib/timepicker.js';
 import { autoStep, fmtTime, fmtValue } from '../lib/time.js';
-import { timeSeriesChart, matrixToSeries, PALETTE } from '../lib/chart.js';
+import { chartLibrary, timeSeriesChart, matrixToSeries, PALETTE } from '../lib/chart.js';
 import * as lq from '../lib/logql.js';
 
 const CATEGORIZE = { 'X-Loki-Response-Encoding-Flags': 'categorize-labels' };
@@ -158,13 +158,17 @@ export async function mount(root, ctx) {
         const [main, vol] = await Promise.allSettled([
           api.get('/loki/api/v1/query_range', { ...base, limit: state.limit, direction: state.direction }, { headers: CATEGORIZE, signal }),
           api.get('/loki/api/v1/query_range', { ...base, query: volQuery, step: `${volStep}s` }, { signal }),
+          chartLibrary(),
         ]);
         if (signal.aborted) return;
         if (main.status === 'rejected') throw main.reason;
         renderLogs(main.value.data, vol, r, volStep);
       } else {
         const step = autoStep(r.startMs, r.endMs, 250);
-        const body = await api.get('/loki/api/v1/query_range', { ...base, step: `${step}s` }, { signal });
+        const [body] = await Promise.all([
+          api.get('/loki/api/v1/query_range', { ...base, step: `${step}s` }, { signal }),
+          chartLibrary(),
+        ]);
         if (signal.aborted) return;
         renderMetric(body.data);
       }

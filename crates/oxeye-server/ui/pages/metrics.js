@@ -11,7 +11,7 @@ import { h, replace, errorBox, tabs } from '../lib/dom.js';
 import { createEditor } from '../lib/editor.js';
 import { promqlSupport } from '../lib/promql.js';
 import { timePicker } from '../lib/timepicker.js';
-import { timeSeriesChart, matrixToSeries, seriesName, PALETTE } from '../lib/chart.js';
+import { chartLibrary, timeSeriesChart, matrixToSeries, seriesName, PALETTE } from '../lib/chart.js';
 import { alignToStep, autoStep, parseDuration, fmtTime, fmtValue } from '../lib/time.js';
 
 const OFF = new Set(['0', 'false', 'off', 'no']);
@@ -191,6 +191,7 @@ export async function mount(root, ctx) {
     const [res, ex] = await Promise.all([
       api.postForm('/api/v1/query_range', { query: st.expr, start, end, step }, { signal }),
       exemplars,
+      chartLibrary(),
     ]);
     if (mine !== seq) return;
     const series = matrixToSeries(res.data && res.data.result);

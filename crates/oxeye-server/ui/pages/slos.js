@@ -9,7 +9,7 @@
 import { h, replace, errorBox } from '../lib/dom.js';
 import { fmtValue, autoStep } from '../lib/time.js';
 import { timePicker } from '../lib/timepicker.js';
-import { timeSeriesChart } from '../lib/chart.js';
+import { chartLibrary, timeSeriesChart } from '../lib/chart.js';
 
 const WINDOWS = ['5m', '30m', '1h', '2h', '6h', '1d', '3d', '30d'];
 /** Burn rate factors of the alerts Sloth generates (budget share over the long window). */
@@ -145,9 +145,9 @@ export async function mount(root, ctx) {
     const sel = `{__name__=~"slo:sli_error:ratio_rate(${WINDOWS.join('|')})",sloth_id=${JSON.stringify(s.id)}}`;
     replace(el, h('p', { class: 'muted' }, 'Loading…'));
     try {
-      const data = await ctx.api.prom('/api/v1/query_range', {
+      const [data] = await Promise.all([ctx.api.prom('/api/v1/query_range', {
         query: sel, start: r.startMs / 1000, end: r.endMs / 1000, step,
-      });
+      }), chartLibrary()]);
       const byWindow = new Map();
       for (const m of data.result || []) {
         const w = m.metric.sloth_window || m.metric.__name__.replace('slo:sli_error:ratio_rate', '');
