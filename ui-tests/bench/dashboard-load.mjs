@@ -26,7 +26,17 @@ const browser = await chromium.launch({
 
 async function load(i) {
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
-  await context.addInitScript((t) => localStorage.setItem('oxeye.tenant', t), tenant);
+  await context.addInitScript((t) => {
+    localStorage.setItem('oxeye.tenant', t);
+    // Resolves when the dashboard marks every panel done. Waiting on this from the test
+    // side needs no selector engine injected into the page while it loads, which would
+    // take the page's main thread for tens of milliseconds and skew the figure.
+    window.dashboardDone = new Promise((resolve) => {
+      const seen = () => document.querySelector('.dash-grid[data-state=done]');
+      new MutationObserver((_, obs) => { if (seen()) { obs.disconnect(); resolve(); } })
+        .observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
+    });
+  }, tenant);
   const page = await context.newPage();
   page.setDefaultTimeout(60000);
   const queries = [];
@@ -39,7 +49,7 @@ async function load(i) {
     }
   });
   await page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`);
-  await page.locator('.dash-grid[data-state=done]').waitFor();
+  await page.evaluate('window.dashboardDone');
   const m = await page.evaluate(() => {
     const g = document.querySelector('.dash-grid');
     return {
