@@ -367,6 +367,10 @@ pub struct BlockDecoder {
     pages: Vec<PageMeta>,
     cols: Vec<ColMeta>,
     runs: Vec<RunMeta>,
+    /// Where each series' runs start in `runs`, by series ref (one more entry than refs),
+    /// when the refs are dense: a read finds its runs without a binary search over all
+    /// runs, whose probes miss the CPU cache on large blocks.
+    run_start: Option<Vec<u32>>,
     series_count: usize,
     /// The last pages read, most recent first: consecutive series of one query mostly
     /// share their pages, and these reads need neither the shared cache nor its
@@ -451,12 +455,14 @@ impl BlockDecoder {
                 prev = Some(r.series_ref);
             }
         }
+        let run_start = run_offsets(&runs);
         Ok(Self {
             bytes,
             compression,
             pages,
             cols,
             runs,
+            run_start,
             series_count,
             recent: Mutex::new(Vec::new()),
             shared,
@@ -556,12 +562,10 @@ impl BlockDecoder {
         out: &mut Vec<Sample>,
         cols: &mut ColumnCache,
     ) -> Result<bool, CodecError> {
-        let start = self.runs.partition_point(|r| r.series_ref < series_ref);
-        let end = start + self.runs[start..].partition_point(|r| r.series_ref == series_ref);
-        if start == end {
+        let runs = self.runs_of(series_ref);
+        if runs.is_empty() {
             return Ok(false);
         }
-        let runs = self.runs.get(start..end).unwrap_or(&[]);
         let wanted = |r: &&RunMeta| r.maxt >= mint && r.mint <= maxt;
         // Counts come from disk: the reservation is capped, the vector grows past it.
         let count: usize = runs.iter().filter(wanted).map(|r| r.count as usize).sum();
@@ -595,6 +599,20 @@ impl BlockDecoder {
             );
         }
         Ok(true)
+    }
+
+    /// The runs of series `series_ref`, in time order.
+    fn runs_of(&self, series_ref: u32) -> &[RunMeta] {
+        if let Some(offsets) = &self.run_start {
+            let i = series_ref as usize;
+            return match (offsets.get(i), offsets.get(i + 1)) {
+                (Some(&a), Some(&b)) => self.runs.get(a as usize..b as usize).unwrap_or(&[]),
+                _ => &[],
+            };
+        }
+        let start = self.runs.partition_point(|r| r.series_ref < series_ref);
+        let end = start + self.runs[start..].partition_point(|r| r.series_ref == series_ref);
+        self.runs.get(start..end).unwrap_or(&[])
     }
 
     /// The timestamps of column `col`, which a run of `n` samples uses, from `cache` or
@@ -658,5 +676,66 @@ impl BlockDecoder {
             out.push(t);
         }
         Ok(())
+    }
+}
+
+/// Where each series' runs start in `runs` (sorted by series ref), by ref, with one entry
+/// past the last ref; `None` when the runs are not sorted by ref or the refs are too
+/// sparse for a table (more than four entries per run), and a search is used instead.
+fn run_offsets(runs: &[RunMeta]) -> Option<Vec<u32>> {
+    let max_ref = runs.last().map_or(0, |r| r.series_ref as usize);
+    if max_ref > runs.len().saturating_mul(4) || u32::try_from(runs.len()).is_err() {
+        return None;
+    }
+    let mut offsets: Vec<u32> = Vec::with_capacity(max_ref + 2);
+    let mut prev = 0u32;
+    for (i, r) in runs.iter().enumerate() {
+        if r.series_ref < prev {
+            return None;
+        }
+        prev = r.series_ref;
+        while offsets.len() <= r.series_ref as usize {
+            offsets.push(i as u32);
+        }
+    }
+    while offsets.len() < max_ref + 2 {
+        offsets.push(runs.len() as u32);
+    }
+    debug_assert!(offsets.windows(2).all(|w| w[0] <= w[1]));
+    Some(offsets)
+}
+
+#[cfg(test)]
+mod run_offset_tests {
+    use super::*;
+
+    fn runs(refs: &[u32]) -> Vec<RunMeta> {
+        refs.iter()
+            .map(|&series_ref| RunMeta {
+                series_ref,
+                count: 1,
+                mint: 0,
+                maxt: 0,
+                col: 0,
+                page: 0,
+                offset: 0,
+                len: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn offsets_point_at_each_series_runs_and_gaps_are_empty() {
+        // series 1 and 4 have no runs; series 2 has three
+        let r = runs(&[0, 2, 2, 2, 3, 5]);
+        let offsets = run_offsets(&r).expect("dense refs get a table");
+        assert_eq!(offsets, vec![0, 1, 1, 4, 5, 5, 6]);
+        assert_eq!(run_offsets(&[]), Some(vec![0, 0]));
+    }
+
+    #[test]
+    fn sparse_or_unsorted_refs_fall_back_to_a_search() {
+        assert_eq!(run_offsets(&runs(&[0, 1_000_000])), None);
+        assert_eq!(run_offsets(&runs(&[0, 3, 2])), None);
     }
 }
