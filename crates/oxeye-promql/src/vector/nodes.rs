@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use oxeye_core::{Labels, METRIC_NAME};
+use oxeye_core::{Labels, METRIC_NAME, hash_label_pairs};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{
     AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
@@ -424,18 +424,27 @@ impl Cx<'_, '_> {
             };
         }
         let n = self.ts.len();
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        // Groups by a hash of the kept labels, checked against the group's labels, so
+        // only a new group builds a label set (thousands of inputs, a handful of groups).
+        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
         let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();
         for (k, c) in input.into_iter().enumerate() {
             interrupt(self.ev, k)?;
-            let mut b = c.labels.builder();
-            b.retain(|x| keeps(&x.name));
-            let gl = b.build();
-            let gi = match index.get(&gl) {
-                Some(&i) => i,
+            let kept = || c.labels.iter().filter(|x| keeps(&x.name));
+            let h = hash_label_pairs(kept().map(|x| (x.name.as_bytes(), x.value.as_bytes())));
+            let found = index.get(&h).and_then(|candidates| {
+                candidates
+                    .iter()
+                    .copied()
+                    .find(|&i| groups.get(i).is_some_and(|g| g.0.iter().eq(kept())))
+            });
+            let gi = match found {
+                Some(i) => i,
                 None => {
-                    index.insert(gl.clone(), groups.len());
-                    groups.push((gl, vec![Acc::default(); n]));
+                    let mut b = c.labels.builder();
+                    b.retain(|x| keeps(&x.name));
+                    index.entry(h).or_default().push(groups.len());
+                    groups.push((b.build(), vec![Acc::default(); n]));
                     groups.len() - 1
                 }
             };
