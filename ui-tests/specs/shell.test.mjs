@@ -27,3 +27,16 @@ test('navigation reaches every page by keyboard and the tenant goes with each re
   await screenshot(page, 'shell');
   page.assertClean();
 });
+
+test('the tenant field offers the tenants that hold data once it is used, not at start', async () => {
+  const page = await open(browser, '/alerts', 'shell-tenant');
+  const asked = [];
+  page.on('request', (r) => { if (r.url().includes('/api/v1/status/tenants')) asked.push(r.url()); });
+  await page.locator('#nav a[aria-current=page][data-prefix="alerts"]').waitFor();
+  await page.waitForLoadState('networkidle');
+  assert.equal(await page.locator('#tenant-list option').count(), 0);
+  await page.focus('#tenant');
+  await page.waitForFunction(() => document.querySelectorAll('#tenant-list option').length > 0);
+  assert.equal(asked.length, 1);
+  page.assertClean();
+});

@@ -120,5 +120,7 @@ window.addEventListener('hashchange', () => {
   render();
 });
 buildNav();
-loadTenants();
+// the tenant list is a typing aid: asked for when the field is first used, so it does not
+// compete with the opened page's own requests
+tenantIn.addEventListener('focus', loadTenants, { once: true });
 render();
