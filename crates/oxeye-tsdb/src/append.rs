@@ -25,7 +25,7 @@ use crate::head::{FoldMap, MemSeries, series_hash};
 use crate::options::dur_ms;
 use crate::record::BatchEncoder;
 use crate::stats::RejectReason;
-use crate::tenant::{SETTLE_MS, TenantDb, tenant_burst};
+use crate::tenant::{TenantDb, settled_horizon, tenant_burst};
 
 thread_local! {
     /// WAL record buffer reused across appends on this thread.
@@ -457,7 +457,7 @@ impl TenantDb {
         // After the samples are in the head: a reader that sees the old generation read
         // before them and its cached results are dropped; one that sees the new one
         // already sees them.
-        if min_t <= newest.saturating_sub(SETTLE_MS) {
+        if min_t <= settled_horizon(newest, self.clock.now_ms()) {
             self.settled_gen.fetch_add(1, Ordering::SeqCst);
         }
         drop(_shared);

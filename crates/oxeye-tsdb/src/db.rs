@@ -306,7 +306,7 @@ impl MetricsQueryable for Tsdb {
         }
         Some(Settled {
             generation,
-            before_ms: newest.saturating_sub(crate::tenant::SETTLE_MS),
+            before_ms: crate::tenant::settled_horizon(newest, self.clock.now_ms()),
         })
     }
 }

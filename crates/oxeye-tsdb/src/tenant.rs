@@ -115,8 +115,9 @@ pub(crate) struct TenantDb {
     pub seq: AtomicU64,
     /// Newest sample timestamp ever accepted.
     pub max_t: AtomicI64,
-    /// Bumped after samples at or before `max_t - SETTLE_MS` were stored, or blocks were
-    /// deleted by retention: the data a results cache treats as settled changed.
+    /// Bumped after samples at or before the horizon (see [`settled_horizon`]) were
+    /// stored, or blocks were deleted by retention: the data a results cache treats as
+    /// settled changed.
     pub settled_gen: AtomicU64,
     pub exemplars: Mutex<Exemplars>,
     pub metadata: Mutex<HashMap<String, MetricMetadata>>,
@@ -129,6 +130,16 @@ pub(crate) struct TenantDb {
 /// How far behind a tenant's newest sample its data counts as settled (see
 /// [`oxeye_core::Settled`]): writes this late or later bump `settled_gen`.
 pub(crate) const SETTLE_MS: i64 = 10 * 60 * 1000;
+
+/// The time at or before which a tenant's data counts as settled: `SETTLE_MS` behind its
+/// newest sample, or behind the clock when that sample is dated in the future. Without
+/// the clock, one future-dated sample would put every ordinary write behind the horizon
+/// and move the generation on each write. Both inputs only grow, so a writer's horizon is
+/// never behind one a reader was given before: a write at or behind what a reader
+/// cached always moves the generation.
+pub(crate) fn settled_horizon(newest_ms: i64, now_ms: i64) -> i64 {
+    newest_ms.min(now_ms).saturating_sub(SETTLE_MS)
+}
 
 fn blocks_dir(dir: &Path) -> PathBuf {
     dir.join("blocks")

@@ -171,7 +171,7 @@ fn oldest_block_bytes(blocks: &std::path::Path) -> u64 {
 #[test]
 fn the_settled_horizon_follows_the_newest_sample_and_late_data_moves_its_generation() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(0);
+    let clock = ManualClock::new(2 * HOUR);
     let mut o = opts();
     o.block_duration = Duration::from_secs(3600);
     o.retention = Duration::from_secs(10 * 3600);
@@ -207,7 +207,35 @@ fn the_settled_horizon_follows_the_newest_sample_and_late_data_moves_its_generat
     assert_eq!(db.settled(&t), Some(s3));
     clock.set(12 * HOUR);
     assert!(db.maintenance().unwrap().blocks_deleted_by_time > 0);
-    assert_ne!(db.settled(&t).unwrap().generation, s3.generation);
+    let s4 = db.settled(&t).unwrap();
+    assert_ne!(s4.generation, s3.generation);
+    // a sample dated ahead of the clock holds the horizon at the clock, so ordinary
+    // writes at the clock's time stay ahead of it and keep the generation
+    let now = 12 * HOUR;
+    db.append(&t, batch(vec![sw(&a, &[(now - min, 1.0)])]))
+        .unwrap();
+    db.append(
+        &t,
+        batch(vec![sw(&labels("future", &[]), &[(now + 48 * HOUR, 1.0)])]),
+    )
+    .unwrap();
+    let s5 = db.settled(&t).unwrap();
+    assert_eq!(s5.before_ms, now - 10 * min);
+    db.append(&t, batch(vec![sw(&a, &[(now - min / 2, 1.0)])]))
+        .unwrap();
+    db.append(
+        &t,
+        batch(vec![sw(&labels("d", &[]), &[(now - 5 * min, 1.0)])]),
+    )
+    .unwrap();
+    assert_eq!(db.settled(&t).unwrap().generation, s5.generation);
+    // and a write behind the clock's horizon still moves it
+    db.append(
+        &t,
+        batch(vec![sw(&labels("e", &[]), &[(now - 20 * min, 1.0)])]),
+    )
+    .unwrap();
+    assert_ne!(db.settled(&t).unwrap().generation, s5.generation);
 }
 
 #[test]
