@@ -457,7 +457,9 @@ impl TenantDb {
         // After the samples are in the head: a reader that sees the old generation read
         // before them and its cached results are dropped; one that sees the new one
         // already sees them.
-        if min_t <= settled_horizon(newest, self.clock.now_ms()) {
+        let horizon = settled_horizon(newest, self.clock.now_ms())
+            .max(self.settled_mark.load(Ordering::SeqCst));
+        if min_t <= horizon {
             self.settled_gen.fetch_add(1, Ordering::SeqCst);
         }
         drop(_shared);

@@ -304,9 +304,15 @@ impl MetricsQueryable for Tsdb {
         if newest == i64::MIN {
             return None;
         }
+        let horizon = crate::tenant::settled_horizon(newest, self.clock.now_ms());
+        // never below one handed out before (the clock may step back)
+        let before_ms = t
+            .settled_mark
+            .fetch_max(horizon, Ordering::SeqCst)
+            .max(horizon);
         Some(Settled {
             generation,
-            before_ms: crate::tenant::settled_horizon(newest, self.clock.now_ms()),
+            before_ms,
         })
     }
 }

@@ -119,6 +119,9 @@ pub(crate) struct TenantDb {
     /// stored, or blocks were deleted by retention: the data a results cache treats as
     /// settled changed.
     pub settled_gen: AtomicU64,
+    /// The latest horizon handed to a reader: a wall clock stepped back must not lower
+    /// the horizon writes are checked against below one a reader already cached up to.
+    pub settled_mark: AtomicI64,
     pub exemplars: Mutex<Exemplars>,
     pub metadata: Mutex<HashMap<String, MetricMetadata>>,
     pub bucket: Mutex<Bucket>,
@@ -134,9 +137,9 @@ pub(crate) const SETTLE_MS: i64 = 10 * 60 * 1000;
 /// The time at or before which a tenant's data counts as settled: `SETTLE_MS` behind its
 /// newest sample, or behind the clock when that sample is dated in the future. Without
 /// the clock, one future-dated sample would put every ordinary write behind the horizon
-/// and move the generation on each write. Both inputs only grow, so a writer's horizon is
-/// never behind one a reader was given before: a write at or behind what a reader
-/// cached always moves the generation.
+/// and move the generation on each write. A writer checks against the larger of this and
+/// the latest horizon handed to a reader (`settled_mark`), so a write at or behind what a
+/// reader cached always moves the generation, even after the clock stepped back.
 pub(crate) fn settled_horizon(newest_ms: i64, now_ms: i64) -> i64 {
     newest_ms.min(now_ms).saturating_sub(SETTLE_MS)
 }
@@ -191,6 +194,7 @@ impl TenantDb {
             seq: AtomicU64::new(replayed.max_seq + 1),
             max_t: AtomicI64::new(replayed.max_t),
             settled_gen: AtomicU64::new(0),
+            settled_mark: AtomicI64::new(i64::MIN),
             exemplars: Mutex::new(replayed.exemplars),
             metadata: Mutex::new(replayed.metadata),
             bucket: Mutex::new(Bucket {

@@ -683,14 +683,17 @@ impl BlockDecoder {
 /// past the last ref; `None` when the runs are not sorted by ref or the refs are too
 /// sparse for a table (more than four entries per run), and a search is used instead.
 fn run_offsets(runs: &[RunMeta]) -> Option<Vec<u32>> {
-    let max_ref = runs.last().map_or(0, |r| r.series_ref as usize);
-    if max_ref > runs.len().saturating_mul(4) || u32::try_from(runs.len()).is_err() {
+    let limit = runs.len().saturating_mul(4);
+    if u32::try_from(runs.len()).is_err()
+        || runs.last().is_some_and(|r| r.series_ref as usize > limit)
+    {
         return None;
     }
-    let mut offsets: Vec<u32> = Vec::with_capacity(max_ref + 2);
+    let mut offsets: Vec<u32> = Vec::new();
     let mut prev = 0u32;
     for (i, r) in runs.iter().enumerate() {
-        if r.series_ref < prev {
+        // checked per run: a ref out of order could be far larger than the last one
+        if r.series_ref < prev || r.series_ref as usize > limit {
             return None;
         }
         prev = r.series_ref;
@@ -698,7 +701,8 @@ fn run_offsets(runs: &[RunMeta]) -> Option<Vec<u32>> {
             offsets.push(i as u32);
         }
     }
-    while offsets.len() < max_ref + 2 {
+    // one entry past the last ref (refs ascend, so the last is the largest)
+    while offsets.len() < prev as usize + 2 {
         offsets.push(runs.len() as u32);
     }
     debug_assert!(offsets.windows(2).all(|w| w[0] <= w[1]));
@@ -737,5 +741,6 @@ mod run_offset_tests {
     fn sparse_or_unsorted_refs_fall_back_to_a_search() {
         assert_eq!(run_offsets(&runs(&[0, 1_000_000])), None);
         assert_eq!(run_offsets(&runs(&[0, 3, 2])), None);
+        assert_eq!(run_offsets(&runs(&[0, 4_000_000_000, 2])), None);
     }
 }

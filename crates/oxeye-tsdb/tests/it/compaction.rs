@@ -235,7 +235,18 @@ fn the_settled_horizon_follows_the_newest_sample_and_late_data_moves_its_generat
         batch(vec![sw(&labels("e", &[]), &[(now - 20 * min, 1.0)])]),
     )
     .unwrap();
-    assert_ne!(db.settled(&t).unwrap().generation, s5.generation);
+    let s6 = db.settled(&t).unwrap();
+    assert_ne!(s6.generation, s5.generation);
+    // a clock stepped back keeps the horizon a reader was given, and writes behind it
+    // still move the generation
+    clock.set(now - 30 * min);
+    assert_eq!(db.settled(&t).unwrap().before_ms, s6.before_ms);
+    db.append(
+        &t,
+        batch(vec![sw(&labels("f", &[]), &[(now - 15 * min, 1.0)])]),
+    )
+    .unwrap();
+    assert_ne!(db.settled(&t).unwrap().generation, s6.generation);
 }
 
 #[test]
