@@ -23,9 +23,10 @@ const runs = Number(runsArg || 5);
 // a desktop browser runs without that privilege, so the bench does too.
 const unboosted = new URL('./chromium-unboosted.sh', import.meta.url).pathname;
 const asRoot = process.getuid && process.getuid() === 0 && existsSync('/usr/bin/setpriv');
-if (asRoot) console.log('started without CAP_SYS_NICE, as a desktop user runs it');
+const executablePath = process.env.CHROMIUM || (asRoot ? unboosted : '/usr/bin/chromium');
+if (executablePath === unboosted) console.log('started without CAP_SYS_NICE, as a desktop user runs it');
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || (asRoot ? unboosted : '/usr/bin/chromium'),
+  executablePath,
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],

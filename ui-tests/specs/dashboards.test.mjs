@@ -179,13 +179,26 @@ test('opening a dashboard asks for its JSON once, for the tenant in the URL, and
   await context.addInitScript(() => localStorage.setItem('oxeye.tenant', 'someone-else'));
   const page = await context.newPage();
   const asked = [];
+  const ranges = [];
   page.on('request', (r) => {
-    if (new URL(r.url()).pathname === `/api/v1/dashboards/${DASHBOARD.uid}`) asked.push(r.headers()['x-scope-orgid']);
+    const path = new URL(r.url()).pathname;
+    if (path === `/api/v1/dashboards/${DASHBOARD.uid}`) asked.push(r.headers()['x-scope-orgid']);
+    if (path === '/api/v1/query_range') ranges.push(new URLSearchParams(r.postData() || '').get('query'));
   });
   await page.goto(`${BASE}/#/dashboards/${DASHBOARD.uid}?from=now-1h&to=now&tenant=${TENANT}`);
   await done(page);
   assert.equal(await page.locator('h1').innerText(), DASHBOARD.title);
   assert.deepEqual(asked, [TENANT]);
+  // it was asked for before the page's module had loaded, not after
+  const [json, mod] = await page.evaluate((uid) => [
+    performance.getEntriesByName(`${location.origin}/api/v1/dashboards/${uid}`)[0],
+    performance.getEntriesByName(`${location.origin}/ui/pages/dashboards.js`)[0],
+  ].map((e) => e && { startTime: e.startTime, responseEnd: e.responseEnd }), DASHBOARD.uid);
+  assert.ok(json && mod && json.startTime < mod.responseEnd, `dashboard JSON at ${json?.startTime} ms, module loaded at ${mod?.responseEnd} ms`);
+  // a panel's Explore link runs the query the panel ran (with the panel's own step)
+  const href = await panel(page, 1).locator('a.dpanel-explore').getAttribute('href');
+  const expr = new URLSearchParams(href.split('?')[1]).get('expr');
+  assert.ok(ranges.includes(expr), `explore link query ${expr} among the panel queries ${ranges}`);
   await page.locator('a', { hasText: 'Dashboards' }).first().click();
   await page.locator('.dash-list table').waitFor();
   await page.locator(`.dash-list a`, { hasText: DASHBOARD.title }).click();

@@ -90,6 +90,9 @@ async function render() {
   } catch (e) {
     console.error(e);
     root.replaceChildren(errorBox(e));
+  } finally {
+    // what index.html fetched early was for the first page only: never serve it later
+    window.oxeyeEarly = [];
   }
 }
 

@@ -327,10 +327,16 @@ async function view(root, ctx, uid) {
     grid.dataset.state = 'loading';
     while (charts.length) { try { charts.pop().destroy(); } catch { /* already gone */ } }
     const panels = (doc.panels || []).slice().sort((a, b) => (a.gridPos?.y ?? 0) - (b.gridPos?.y ?? 0) || (a.gridPos?.x ?? 0) - (b.gridPos?.x ?? 0));
-    const nodes = panels.map((p) => panelBox(p, range.builtins));
+    const nodes = panels.map((p) => panelBox(p));
     grid.replaceChildren(...nodes.map((n) => n.el));
     // one layout for all widths, before any panel draws
     const widths = nodes.map((n) => n.body.clientWidth);
+    // the Explore link runs the panel's query as the panel does: with its own step
+    nodes.forEach((n, i) => {
+      if (!n.explore) return;
+      const expr = substitute(n.exploreExpr, vars, panelRange(range, panels[i], widths[i]).builtins);
+      n.explore.href = ctx.href('explore/metrics', { expr, from: state.from, to: state.to });
+    });
     await Promise.all(panels.map(async (p, i) => {
       const n = nodes[i];
       const r = panelRange(range, p, widths[i]);
@@ -355,21 +361,22 @@ async function view(root, ctx, uid) {
     grid.dataset.doneAt = String(Math.round(performance.now()));
   }
 
-  function panelBox(p, builtins) {
+  function panelBox(p) {
     const g = p.gridPos || {};
     const x = Math.min(23, g.x ?? 0); const w = Math.max(1, Math.min(24 - x, g.w ?? 12)); const hh = Math.max(2, g.h ?? 8);
     const id = `panel-${p.id}`;
     const explore = (p.targets || []).find((t) => !t.hide && t.expr && (t.datasource?.type || 'prometheus') === 'prometheus');
     const body = h('div', { class: 'dpanel-body' });
+    // the link's address is set once the panel's width (so its step) is known
+    const link = explore ? h('a', { class: 'dpanel-explore', 'aria-label': `Explore ${p.title || 'panel'}`, title: 'Open in Explore',
+      href: ctx.href('explore/metrics', { from: state.from, to: state.to }) }, 'Explore') : null;
     const el = h('section', {
       class: `dpanel dpanel-${p.type}`, 'aria-labelledby': id, 'data-panel-id': p.id, 'data-state': 'loading',
       style: `grid-column:${x + 1} / span ${w};grid-row:${(g.y ?? 0) + 1} / span ${hh}`,
     },
-    h('header', {}, h('h2', { id }, p.title || p.type),
-      explore ? h('a', { class: 'dpanel-explore', 'aria-label': `Explore ${p.title || 'panel'}`, title: 'Open in Explore',
-        href: ctx.href('explore/metrics', { expr: substitute(explore.expr, vars, builtins), from: state.from, to: state.to }) }, 'Explore') : null),
+    h('header', {}, h('h2', { id }, p.title || p.type), link),
     body);
-    return { el, body, height: hh * ROW_PX - 34 };
+    return { el, body, height: hh * ROW_PX - 34, explore: link, exploreExpr: explore ? explore.expr : '' };
   }
 
   schedule();
