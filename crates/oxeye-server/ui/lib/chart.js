@@ -109,6 +109,7 @@ function hookList(hooks, name) {
  *   buttons over the plot at their (x, y), e.g. exemplars; the y axis grows to hold them.
  * - yFormat: v -> text for the y axis' ticks (a unit); the axis grows to its longest label.
  * - width: the container's width when the caller knows it (saves a layout per chart).
+ * - lineWidth: the series' line width in px (1 by default).
  * The chart's accessible name says the series count, mode and the value range shown.
  */
 export function timeSeriesChart(container, opts) {
@@ -124,7 +125,9 @@ export function timeSeriesChart(container, opts) {
     // a series may bring its own `color` and `fill` (e.g. log levels)
     const color = s.color || PALETTE[i % PALETTE.length];
     uSeries.push({
-      label: s.name, stroke: color, width: 1.5, spanGaps: false,
+      // 1 px lines, as Grafana draws by default: a fractional width costs several times
+      // more to rasterise on a software-rendered canvas
+      label: s.name, stroke: color, width: opts.lineWidth > 0 ? opts.lineWidth : 1, spanGaps: false,
       fill: s.fill || (mode === 'stacked' || mode === 'bars' ? color + '55' : undefined),
       paths: bars || undefined,
       points: { show: s.points.length < 3 },

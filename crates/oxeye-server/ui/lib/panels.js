@@ -186,6 +186,7 @@ async function timeseries(body, panel, ctx) {
     xRange: [ctx.startMs / 1000, ctx.endMs / 1000],
     yFormat: unit ? (v) => fmtUnit(v, unit) : undefined,
     width: ctx.width,
+    lineWidth: Number(custom.lineWidth),
   });
   return c;
 }
