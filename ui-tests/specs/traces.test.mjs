@@ -91,6 +91,8 @@ function body() {
   });
   resourceSpans.push(other('frontend', HEALTH, HEALTH_ROOT, 'GET /health', 5, 60000));
   resourceSpans.push(other('inventory', SYNC, hex(8), 'sync stock', 250, 120000));
+  // outside the page's default range (the last hour): not among the operations offered
+  resourceSpans.push(other('payment', hex(16), hex(8), 'refund', 20, 3 * 3600 * 1000));
   return { resourceSpans };
 }
 
@@ -123,6 +125,7 @@ test('search by service and operation lists the seeded trace', async () => {
   assert.deepEqual(await optionTexts(page, '#tr-service'), ['checkout', 'frontend', 'inventory', 'payment']);
   await page.selectOption('#tr-service', 'payment');
   await page.waitForFunction(() => document.querySelectorAll('#tr-operation option').length > 1);
+  // the span names of the range only: the payment span of three hours ago is left out
   assert.deepEqual(await optionTexts(page, '#tr-operation'), ['charge card', 'db query', 'fraud check']);
   await page.selectOption('#tr-operation', 'db query');
   await page.fill('#tr-tags', 'db.system=postgresql');

@@ -79,9 +79,13 @@ function mountSearch(root, ctx) {
     wanted.operation = '';
     let names = [];
     if (svc) {
+      // the span names of the service's spans in the chosen time range (Tempo's value
+      // lookup narrowed by a TraceQL filter, as Grafana asks for it)
       try {
-        const r = await ctx.api.get(`/jaeger/api/services/${encodeURIComponent(svc)}/operations`);
-        names = (r && r.data) || [];
+        const r = await ctx.api.get('/api/v2/search/tag/name/values', {
+          q: `{ resource.service.name = ${JSON.stringify(svc)} }`, ...secs(),
+        });
+        names = ((r && r.tagValues) || []).map((v) => (typeof v === 'string' ? v : v.value)).sort();
       } catch (e) { console.warn('operations', e); }
     }
     if (cur && !names.includes(cur)) names.push(cur);
