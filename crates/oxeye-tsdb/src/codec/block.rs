@@ -718,12 +718,7 @@ mod run_offset_tests {
             .map(|&series_ref| RunMeta {
                 series_ref,
                 count: 1,
-                mint: 0,
-                maxt: 0,
-                col: 0,
-                page: 0,
-                offset: 0,
-                len: 0,
+                ..RunMeta::default()
             })
             .collect()
     }

@@ -28,7 +28,7 @@ pub(crate) struct ColMeta {
 }
 
 /// One run of one series: time range, sample count, timestamp column and value bytes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct RunMeta {
     pub(crate) series_ref: u32,
     pub(crate) count: u32,
