@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use oxeye_core::{Labels, METRIC_NAME, hash_label_pairs};
+use oxeye_core::{Labels, METRIC_NAME};
 use promql_parser::parser::value::ValueType;
 use promql_parser::parser::{
     AggregateExpr, BinaryExpr, Call, Expr, LabelModifier, MatrixSelector, VectorMatchCardinality,
@@ -424,41 +424,21 @@ impl Cx<'_, '_> {
             };
         }
         let n = self.ts.len();
-        // Groups by a hash of the kept labels, checked against the group's labels, so
-        // only a new group builds a label set (thousands of inputs, a handful of groups).
-        let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
-        let mut groups: Vec<(Labels, Vec<Acc>)> = Vec::new();
-        for (k, c) in input.into_iter().enumerate() {
+        let (group_of, labels) = ranked::groups(&input, keeps);
+        let mut accs: Vec<Vec<Acc>> = vec![vec![Acc::default(); n]; labels.len()];
+        for (k, (c, &gi)) in input.iter().zip(&group_of).enumerate() {
             interrupt(self.ev, k)?;
-            let kept = || c.labels.iter().filter(|x| keeps(&x.name));
-            let h = hash_label_pairs(kept().map(|x| (x.name.as_bytes(), x.value.as_bytes())));
-            let found = index.get(&h).and_then(|candidates| {
-                candidates
-                    .iter()
-                    .copied()
-                    .find(|&i| groups.get(i).is_some_and(|g| g.0.iter().eq(kept())))
-            });
-            let gi = match found {
-                Some(i) => i,
-                None => {
-                    let mut b = c.labels.builder();
-                    b.retain(|x| keeps(&x.name));
-                    index.entry(h).or_default().push(groups.len());
-                    groups.push((b.build(), vec![Acc::default(); n]));
-                    groups.len() - 1
-                }
-            };
-            let Some((_, accs)) = groups.get_mut(gi) else {
+            let Some(group) = accs.get_mut(gi) else {
                 continue;
             };
-            for ((acc, &f), &p) in accs.iter_mut().zip(&c.vals).zip(&c.present) {
+            for ((acc, &f), &p) in group.iter_mut().zip(&c.vals).zip(&c.present) {
                 if p {
                     acc.add(&op, f, c.drop_name);
                 }
             }
         }
-        let mut out = Vec::with_capacity(groups.len());
-        for (labels, accs) in groups {
+        let mut out = Vec::with_capacity(labels.len());
+        for (labels, accs) in labels.into_iter().zip(accs) {
             let mut vals = vec![0.0; n];
             let mut present = vec![false; n];
             let mut drops = (false, false);

@@ -8,25 +8,35 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use oxeye_core::Labels;
+use oxeye_core::{Labels, hash_label_pairs};
 
 use super::{Col, Cols, Stop};
 use crate::aggregate::{nan_low_cmp, quantile};
 
 /// The group index of every column and the groups' labels, in first-seen order.
+///
+/// A column finds its group by a hash of its kept labels, checked against the group's
+/// labels, so only a new group builds a label set (thousands of inputs, a few groups).
 pub(crate) fn groups(cols: &[Col], keeps: impl Fn(&str) -> bool) -> (Vec<usize>, Vec<Labels>) {
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut index: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut labels: Vec<Labels> = Vec::new();
     let mut of = Vec::with_capacity(cols.len());
     for c in cols {
-        let mut b = c.labels.builder();
-        b.retain(|x| keeps(&x.name));
-        let gl = b.build();
-        let gi = match index.get(&gl) {
-            Some(&i) => i,
+        let kept = || c.labels.iter().filter(|x| keeps(&x.name));
+        let h = hash_label_pairs(kept().map(|x| (x.name.as_bytes(), x.value.as_bytes())));
+        let found = index.get(&h).and_then(|candidates| {
+            candidates
+                .iter()
+                .copied()
+                .find(|&i| labels.get(i).is_some_and(|g| g.iter().eq(kept())))
+        });
+        let gi = match found {
+            Some(i) => i,
             None => {
-                index.insert(gl.clone(), labels.len());
-                labels.push(gl);
+                let mut b = c.labels.builder();
+                b.retain(|x| keeps(&x.name));
+                index.entry(h).or_default().push(labels.len());
+                labels.push(b.build());
                 labels.len() - 1
             }
         };
