@@ -202,17 +202,26 @@ fn an_unaligned_end_keeps_later_steps_on_the_grid() {
     assert_eq!(cache.stats().hits, 1);
 }
 
-#[test]
-fn notes_of_unsettled_steps_are_not_kept() {
-    // a gauge under rate() from minute 40 on, past the horizon at minute 30
+/// The test data plus a gauge scraped every 15 s from minute 40 to minute 60, settled
+/// up to `horizon`.
+fn with_late_gauge(horizon: i64) -> Store {
     let mut mem = data(60);
     mem.add(
         labels(&[("__name__", "late_gauge")]),
         (160..=240).map(|k| Sample::new(k * 15_000, k as f64)),
     );
-    let store = Store::new(mem, 30 * MIN);
+    Store::new(mem, horizon)
+}
+
+/// A query annotated (rate over a gauge) only at the steps the late gauge has data for.
+const LATE_Q: &str = "rate(late_gauge[5m]) or rate(reqs_total[5m])";
+
+#[test]
+fn notes_of_unsettled_steps_are_not_kept() {
+    // a gauge under rate() from minute 40 on, past the horizon at minute 30
+    let store = with_late_gauge(30 * MIN);
     let cache = ResultsCache::new(1 << 20);
-    let q = "rate(late_gauge[5m]) or rate(reqs_total[5m])";
+    let q = LATE_Q;
     let (a, b) = both(&cache, &store, q, 0, 50 * MIN, MIN);
     assert_eq!(a, b);
     assert!(!a.infos.is_empty());
@@ -249,14 +258,9 @@ fn annotated_answers_are_reused_only_from_their_first_step() {
 #[test]
 fn an_unannotated_extent_joins_an_annotated_rest() {
     // the gauge's series starts at minute 40: the early steps have no note, the later do
-    let mut mem = data(60);
-    mem.add(
-        labels(&[("__name__", "late_gauge")]),
-        (160..=240).map(|k| Sample::new(k * 15_000, k as f64)),
-    );
-    let store = Store::new(mem, 60 * MIN);
+    let store = with_late_gauge(60 * MIN);
     let cache = ResultsCache::new(1 << 20);
-    let q = "rate(late_gauge[5m]) or rate(reqs_total[5m])";
+    let q = LATE_Q;
     let (a, b) = both(&cache, &store, q, 0, 30 * MIN, MIN);
     assert_eq!(a, b);
     assert!(a.infos.is_empty());

@@ -684,9 +684,7 @@ impl BlockDecoder {
 /// sparse for a table (more than four entries per run), and a search is used instead.
 fn run_offsets(runs: &[RunMeta]) -> Option<Vec<u32>> {
     let limit = runs.len().saturating_mul(4);
-    if u32::try_from(runs.len()).is_err()
-        || runs.last().is_some_and(|r| r.series_ref as usize > limit)
-    {
+    if u32::try_from(runs.len()).is_err() {
         return None;
     }
     let mut offsets: Vec<u32> = Vec::new();
