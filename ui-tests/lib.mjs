@@ -12,13 +12,18 @@ import { chromium } from 'playwright-core';
 export const BASE = process.env.OXEYE_URL || 'http://127.0.0.1:9700';
 const SHOTS = process.env.OXEYE_SCREENSHOTS || 'screenshots';
 
-/** Headless Debian Chromium with the flags a closed network needs. */
+/**
+ * Headless Debian Chromium with the flags a closed network needs. Each test's fresh context
+ * is a new window, and Chromium would build that window's address-bar dropdown (a WebUI
+ * page in a renderer of its own) beside the page under test; the tests never use it.
+ */
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      '--disable-features=WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup'],
   });
 }
 
