@@ -10,7 +10,7 @@
 // every panel done, and the panels' own query time; the last line is JSON with the runs
 // and the query requests the page sent (so the caller can time them server-side).
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const [base, tenant, uid, runsArg, params = 'from=now-24h&to=now'] = process.argv.slice(2);
@@ -42,18 +42,36 @@ const browser = await chromium.launch({
 console.log(keepOmnibox ? 'window address-bar dropdown built with every window (OXEYE_BENCH_OMNIBOX=1)'
   : 'window address-bar dropdown not built per window (as in a desktop window opened before)');
 
+/**
+ * The machine's CPU time so far (jiffies), and how much of it the hypervisor gave to other
+ * guests ("steal"). On a shared virtual machine that share swings from minute to minute and
+ * the figures with it, so each load reports it. Null where /proc/stat is not there.
+ */
+function cpuTimes() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return { steal: f[7] || 0, total: f.slice(0, 8).reduce((a, b) => a + b, 0) };
+  } catch { return null; }
+}
+
+function stealPct(a, b) {
+  if (!a || !b || b.total <= a.total) return null;
+  return Math.round((100 * (b.steal - a.steal)) / (b.total - a.total));
+}
+
 async function load(i) {
+  const cpu0 = cpuTimes();
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   await context.addInitScript((t) => {
     localStorage.setItem('oxeye.tenant', t);
-    // Resolves when the dashboard marks every panel done. Waiting on this from the test
-    // side needs no selector engine injected into the page while it loads, which would
-    // take the page's main thread for tens of milliseconds and skew the figure.
-    window.dashboardDone = new Promise((resolve) => {
-      const seen = () => document.querySelector('.dash-grid[data-state=done]');
-      new MutationObserver((_, obs) => { if (seen()) { obs.disconnect(); resolve(); } })
-        .observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
-    });
+    // Says on the console when the dashboard marks every panel done. Hearing it from the
+    // test side evaluates nothing in the page: a selector engine or Playwright's evaluation
+    // helper, injected while the page loads, takes its main thread for tens of milliseconds.
+    new MutationObserver((_, obs) => {
+      if (!document.querySelector('.dash-grid[data-state=done]')) return;
+      obs.disconnect();
+      console.log('oxeye-dashboard-done');
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
   }, tenant);
   const page = await context.newPage();
   page.setDefaultTimeout(60000);
@@ -66,8 +84,9 @@ async function load(i) {
       queries.push({ method: r.method(), path: u.pathname, query: u.search.slice(1), body: r.postData() || '' });
     }
   });
-  await page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`);
-  await page.evaluate('window.dashboardDone');
+  const done = page.waitForEvent('console', { predicate: (msg) => msg.text() === 'oxeye-dashboard-done' });
+  await page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`, { waitUntil: 'commit' });
+  await done;
   const m = await page.evaluate(() => {
     const g = document.querySelector('.dash-grid');
     return {
@@ -79,7 +98,9 @@ async function load(i) {
     };
   });
   await context.close();
-  console.log(`${i === 0 ? 'warm-up' : `run ${i}`}: ${m.doneAtMs.toFixed(0)} ms from navigation to ${m.panels} panels drawn (panel queries and drawing ${m.panelsMs} ms), ${m.failed.length} failed, ${m.nodata} without data`);
+  m.stealPct = stealPct(cpu0, cpuTimes());
+  const steal = m.stealPct === null ? '' : `, CPU stolen by the hypervisor ${m.stealPct} %`;
+  console.log(`${i === 0 ? 'warm-up' : `run ${i}`}: ${m.doneAtMs.toFixed(0)} ms from navigation to ${m.panels} panels drawn (panel queries and drawing ${m.panelsMs} ms), ${m.failed.length} failed, ${m.nodata} without data${steal}`);
   if (m.failed.length || errors.length) console.log(`  failed: ${[...m.failed, ...errors].join(' | ')}`);
   return { ...m, errors, queries };
 }
@@ -87,11 +108,14 @@ async function load(i) {
 const out = [];
 let queries = [];
 let first = null;
-const summary = (r) => ({ doneAtMs: r.doneAtMs, panelsMs: r.panelsMs, panels: r.panels, failed: r.failed.length + r.errors.length, nodata: r.nodata });
+const summary = (r) => ({ doneAtMs: r.doneAtMs, panelsMs: r.panelsMs, panels: r.panels, failed: r.failed.length + r.errors.length, nodata: r.nodata, stealPct: r.stealPct });
+let cpuRuns = null;
 for (let i = 0; i <= runs; i++) {
+  if (i === 1) cpuRuns = cpuTimes();
   const r = await load(i);
   if (i === 0) { queries = r.queries; first = summary(r); continue; }
   out.push(summary(r));
 }
+const runsStealPct = stealPct(cpuRuns, cpuTimes());
 await browser.close();
-console.log(JSON.stringify({ first, runs: out, queries }));
+console.log(JSON.stringify({ first, runs: out, runsStealPct, queries }));

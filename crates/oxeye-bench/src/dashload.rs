@@ -392,6 +392,11 @@ async fn run_async(args: DashboardArgs) -> anyhow::Result<()> {
         "page load, navigation to all 10 panels drawn, {} runs: min {min:.0} ms, median {med:.0} ms, max {max:.0} ms (panel queries + drawing median {med_panels:.0} ms), panels failed {failed}",
         runs.len()
     );
+    if let Some(steal) = report["runsStealPct"].as_f64() {
+        println!(
+            "CPU time the hypervisor gave to other guests during those runs: {steal:.0} % (figures on a quiet machine come with a few %)"
+        );
+    }
     println!(
         "target < 1000 ms (median): {}",
         if failed > 0 {
