@@ -45,6 +45,9 @@ export async function open(browser, hashPath, tenant) {
   // 400 answer to a query the test made invalid)
   page.assertClean = (allowed = []) => assert.deepEqual(
     problems.filter((p) => !allowed.some((re) => re.test(p))), [], 'the page logged errors');
+  // a spec that shares one page between its tests starts each test with a clean slate, so
+  // the errors one test provokes on purpose never fail another, whatever their order
+  page.forgetProblems = () => { problems.length = 0; };
   await page.goto(`${BASE}/#${hashPath}`);
   return page;
 }

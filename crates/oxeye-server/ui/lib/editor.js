@@ -69,6 +69,8 @@ export function createEditor(opts) {
     clearTimeout(vTimer);
     if (!opts.validate) return;
     vTimer = setTimeout(async () => {
+      // the page was left while the timer ran: nothing to check for anyone
+      if (!ta.isConnected) return;
       const text = ta.value;
       let r = null;
       try { r = text.trim() ? await opts.validate(text) : null; } catch (e) { r = { message: String(e.message || e) }; }
