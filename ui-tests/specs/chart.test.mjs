@@ -1,8 +1,8 @@
-// The chart module's data shaping, without a browser: series on one x axis.
+// The chart module's data shaping, without a browser: series on one x axis, the y range.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { align } from '../../crates/oxeye-server/ui/lib/chart.js';
+import { align, yBounds } from '../../crates/oxeye-server/ui/lib/chart.js';
 
 test('series are aligned on the sorted union of their timestamps, with gaps as null', () => {
   const data = align([
@@ -20,4 +20,15 @@ test('series are aligned on the sorted union of their timestamps, with gaps as n
     [null, null, null, null, null],
   ]);
   assert.deepEqual(align([]), [[]]);
+});
+
+test('the y axis holds the data, the markers and zero for stacks; a flat zero line gets 0 to 1', () => {
+  assert.deepEqual(yBounds(2, 5), [2, 5]);
+  assert.deepEqual(yBounds(2, 5, [7, 1]), [1, 7], 'exemplars outside the data');
+  assert.deepEqual(yBounds(2, 5, [], true), [0, 5], 'stacked areas start at zero');
+  assert.deepEqual(yBounds(-3, -1, [], true), [-3, 0]);
+  assert.deepEqual(yBounds(3, 3), [3, 3], 'a flat line elsewhere is padded by the caller');
+  assert.equal(yBounds(0, 0), null, 'a flat zero line: the caller draws 0 to 1');
+  assert.equal(yBounds(null, null), null, 'no data');
+  assert.deepEqual(yBounds(null, null, [4]), [4, 4], 'markers alone');
 });

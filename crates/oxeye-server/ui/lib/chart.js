@@ -95,6 +95,19 @@ function extent(data, shown) {
   return lo <= hi ? [lo, hi] : null;
 }
 
+/**
+ * What the y axis must hold: the shown data's `lo` to `hi`, the markers' values `marks`, and
+ * zero for stacked areas. Null for no data or a flat line at zero, which Grafana draws on a
+ * 0 to 1 axis (uPlot's own choice is 0 to 100). The caller pads it as uPlot does (10 %,
+ * zero kept in view when near).
+ */
+export function yBounds(lo, hi, marks = [], stacked = false) {
+  const a = Math.min(lo ?? Infinity, ...marks, stacked ? 0 : Infinity);
+  const b = Math.max(hi ?? -Infinity, ...marks, stacked ? 0 : -Infinity);
+  if (!Number.isFinite(a) || !Number.isFinite(b) || (a === 0 && b === 0)) return null;
+  return [a, b];
+}
+
 function hookList(hooks, name) {
   const v = hooks && hooks[name];
   return v ? [].concat(v) : [];
@@ -150,21 +163,14 @@ export function timeSeriesChart(container, opts) {
     const [x0, x1] = opts.xRange;
     scales.x = { time: true, range: () => [x0, x1] };
   }
-  // the y axis holds the markers too; stacked areas start at zero
   const stacked = mode === 'stacked';
-  if (ys.length || stacked) {
-    const mlo = ys.length ? Math.min(...ys) : Infinity;
-    const mhi = ys.length ? Math.max(...ys) : -Infinity;
-    const soft = { pad: 0.1, soft: 0, mode: 3 };
-    scales.y = {
-      range: (u, lo, hi) => {
-        let a = Math.min(lo ?? Infinity, mlo, stacked ? 0 : Infinity);
-        let b = Math.max(hi ?? -Infinity, mhi, stacked ? 0 : -Infinity);
-        if (!Number.isFinite(a) || !Number.isFinite(b)) { a = 0; b = 1; }
-        return window.uPlot.rangeNum(a, b, { min: soft, max: soft });
-      },
-    };
-  }
+  const soft = { pad: 0.1, soft: 0, mode: 3 };
+  scales.y = {
+    range: (u, lo, hi) => {
+      const b = yBounds(lo, hi, ys, stacked);
+      return b ? window.uPlot.rangeNum(b[0], b[1], { min: soft, max: soft }) : [0, 1];
+    },
+  };
   function stackBands() {
     const bands = [];
     let below = -1;
