@@ -26,7 +26,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { launch, open, screenshot, assertLabelled, tabTo, seedTraces } from '../lib.mjs';
-import { criticalPath, parseTrace } from '../../crates/oxeye-server/ui/lib/waterfall.js';
+import { criticalPath, parseTrace, rowWindow, ROW_PX } from '../../crates/oxeye-server/ui/lib/waterfall.js';
 
 const TENANT = 'ui-traces';
 // the browser's note of the 400 answers to the invalid input these tests type on purpose
@@ -301,4 +301,63 @@ test('the trace waterfall: spans in order, durations, critical path, details, ju
 test('an unknown trace id shows the server\'s answer', async () => {
   const page = await open(browser, '/traces/0123456789abcdef0123456789abcdef', TENANT);
   await page.locator('[role=alert]', { hasText: 'trace not found' }).waitFor();
+});
+
+test('the rows built are those in view and thirty beyond each edge', () => {
+  // a tree 100 px below the top of a 900 px viewport: rows 0 to 31 are in view
+  assert.deepEqual(rowWindow(100, 900, 3000), [0, 62]);
+  // scrolled so that row 1000 is at the top
+  assert.deepEqual(rowWindow(-1000 * ROW_PX, 900, 3000), [970, 1066]);
+  // the end of the tree in view, and a tree shorter than the viewport
+  assert.deepEqual(rowWindow(-2990 * ROW_PX, 900, 3000), [2960, 3000]);
+  assert.deepEqual(rowWindow(50, 900, 10), [0, 10]);
+  // the whole tree below the viewport: the first rows, ready for the scroll
+  assert.deepEqual(rowWindow(5000, 900, 3000), [0, 0]);
+});
+
+test('a trace of 3,000 spans builds only the rows near the viewport, and keys reach every span', async () => {
+  const tenant = 'ui-traces-big';
+  const trace = hex(16);
+  const root = hex(8);
+  const spans = [{ traceId: trace, spanId: root, name: 'batch', kind: 2, startTimeUnixNano: ns(0), endTimeUnixNano: ns(3000) }];
+  for (let i = 1; i < 3000; i++) {
+    spans.push({ traceId: trace, spanId: hex(8), parentSpanId: root, name: `item ${i}`, kind: 1,
+      startTimeUnixNano: ns(i), endTimeUnixNano: ns(i + 0.5) });
+  }
+  await seedTraces(tenant, { resourceSpans: [{ resource: { attributes: [str('service.name', 'bulk')] }, scopeSpans: [{ spans }] }] });
+  const page = await open(browser, `/traces/${trace}`, tenant);
+  await page.locator('.wf-row').first().waitFor();
+  assert.equal(await page.locator('.wf-tree').evaluate((t) => t.style.height), `${3000 * ROW_PX}px`, 'the tree is as tall as all rows');
+  const built = () => page.locator('.wf-row').count();
+  assert.ok(await built() < 100, `rows built: ${await built()}`);
+  const focused = () => page.evaluate(() => {
+    const r = document.activeElement;
+    return [r.querySelector('.wf-op')?.textContent, r.getAttribute('aria-posinset'), r.getAttribute('aria-setsize')];
+  });
+
+  // End: the last span is built, focused and scrolled into view; the first rows are gone
+  await page.locator('.wf-row').first().focus();
+  await page.keyboard.press('End');
+  assert.deepEqual(await focused(), ['item 2999', '2999', '2999']);
+  await page.waitForFunction(() => !document.querySelector('.wf-row[aria-posinset="1"][aria-level="2"]'));
+  assert.ok(await page.evaluate(() => { const b = document.activeElement.getBoundingClientRect(); return b.top >= 0 && b.bottom <= innerHeight; }));
+  assert.ok(await built() < 100, `rows built at the end: ${await built()}`);
+  await page.keyboard.press('ArrowUp');
+  assert.deepEqual(await focused(), ['item 2998', '2998', '2999']);
+
+  // scrolling to the middle builds the rows there
+  await page.evaluate((px) => window.scrollTo(0, px), 1500 * ROW_PX);
+  await page.locator('.wf-row', { hasText: 'item 1500' }).waitFor();
+
+  // Home, then Left collapses the root: one row, a tree one row tall
+  await page.keyboard.press('Home');
+  assert.deepEqual(await focused(), ['batch', '1', '1']);
+  await page.keyboard.press('ArrowLeft');
+  assert.equal(await built(), 1);
+  assert.equal(await page.locator('.wf-tree').evaluate((t) => t.style.height), `${ROW_PX}px`);
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowDown');
+  assert.deepEqual(await focused(), ['item 1', '1', '2999']);
+  await assertLabelled(page);
+  page.assertClean();
 });

@@ -213,25 +213,53 @@ function axis(duration, n = 5) {
     }, i === 0 ? '0' : fmtDurationMs((duration * i) / n)))));
 }
 
+/** Height of one waterfall row in px (the stylesheet's `.wf-row` height). */
+export const ROW_PX = 25;
+/** Rows built beyond each edge of the viewport, so a quick scroll shows no blank rows. */
+const OVERSCAN = 30;
+
+/**
+ * Which of the rows `[0, count)` of a tree whose top is `top` px from the viewport's top
+ * are built when the viewport is `height` px tall: the ones in view and `OVERSCAN` rows
+ * beyond each edge, as `[first, end)`.
+ */
+export function rowWindow(top, height, count) {
+  const from = Math.floor(-top / ROW_PX) - OVERSCAN;
+  const to = Math.ceil((height - top) / ROW_PX) + OVERSCAN;
+  const first = Math.max(0, Math.min(count, from));
+  return [first, Math.max(first, Math.min(count, to))];
+}
+
 /**
  * The waterfall of `trace` as an ARIA tree. opts: {onSelect(span), critical (bool),
  * selected (span id)}. Returns {el, select(id, focus), setCritical(on), expandAll(),
- * collapseAll(), rows (Map id -> row)}. Keyboard: Up/Down move, Home/End, Right expands
- * or goes to the first child, Left collapses or goes to the parent, Enter/Space select.
+ * collapseAll(), critical}. Keyboard: Up/Down move, Home/End, Right expands or goes to the
+ * first child, Left collapses or goes to the parent, Enter/Space select.
+ *
+ * Rows are built only near the viewport (see `rowWindow`): the tree is as tall as all its
+ * shown rows, each row is placed at its position, and scrolling builds the rows that come
+ * into view and drops those far out of it. A trace of tens of thousands of spans opens as
+ * fast as a small one. The focused row is always kept, so focus never falls to the page;
+ * `aria-posinset`/`aria-setsize` tell assistive technology where a row sits among its
+ * siblings, since not all of them are in the document.
  */
 export function renderWaterfall(trace, opts = {}) {
   const total = trace.duration;
   const cp = criticalPath(trace);
   const collapsed = new Set();
-  const rows = new Map();
-  let current = null;
+  const built = new Map(); // span id -> its row, built once when first shown
+  let shown = []; // the spans not under a collapsed one, in tree order
+  const position = new Map(); // span id -> index in `shown`
+  let current = null; // the span whose row takes focus (tabindex 0)
+  let selected = null;
   const bySpan = new Map();
   for (const sec of cp.sections) {
     if (!bySpan.has(sec.spanId)) bySpan.set(sec.spanId, []);
     bySpan.get(sec.spanId).push(sec);
   }
   const tree = h('div', { class: 'wf-tree', role: 'tree', 'aria-label': 'Spans of the trace' });
-  for (const s of trace.spans) {
+
+  function build(s) {
     const left = pct(s.start, total);
     const width = pct(s.duration, total);
     const segs = (bySpan.get(s.id) || []).filter((x) => x.end > x.start).map((x) => h('span', {
@@ -241,10 +269,11 @@ export function renderWaterfall(trace, opts = {}) {
     const durLabel = h('span', { class: 'wf-dur' }, fmtDurationMs(s.duration));
     if (left + width > 80) durLabel.style.right = `${100 - left + 0.5}%`; else durLabel.style.left = `calc(${left + width}% + 4px)`;
     const twisty = h('span', { class: 'wf-twisty', 'aria-hidden': 'true' }, s.children.length ? '▾' : '');
+    const siblings = s.parent ? s.parent.children : trace.roots;
     const row = h('div', {
       class: `wf-row${s.error ? ' wf-error' : ''}`, role: 'treeitem', tabindex: '-1',
       'aria-level': String(s.depth + 1), 'aria-selected': 'false', 'data-span-id': s.id,
-      'aria-expanded': s.children.length ? 'true' : null,
+      'aria-setsize': String(siblings.length), 'aria-posinset': String(siblings.indexOf(s) + 1),
       'data-critical': cp.spans.has(s.id) ? 'true' : 'false',
     },
     h('div', { class: 'wf-name', style: `padding-left:${s.depth * 14 + 4}px` },
@@ -258,61 +287,117 @@ export function renderWaterfall(trace, opts = {}) {
       durLabel));
     twisty.addEventListener('click', (e) => { e.stopPropagation(); toggle(s, !collapsed.has(s.id)); });
     row.addEventListener('click', () => select(s.id, true));
-    rows.set(s.id, row);
-    tree.append(row);
+    built.set(s.id, row);
+    return row;
   }
 
-  function visibleRows() { return trace.spans.filter((s) => !rows.get(s.id).hidden).map((s) => s.id); }
-  function setHidden(s, hide) {
-    for (const c of s.children) {
-      rows.get(c.id).hidden = hide;
-      if (!collapsed.has(c.id)) setHidden(c, hide);
+  /** A built row brought up to date with the tree's state and its place. */
+  function refresh(s) {
+    const row = built.get(s.id) || build(s);
+    row.style.top = `${position.get(s.id) * ROW_PX}px`;
+    row.tabIndex = s.id === current ? 0 : -1;
+    row.setAttribute('aria-selected', String(s.id === selected));
+    if (s.children.length) {
+      const open = !collapsed.has(s.id);
+      row.setAttribute('aria-expanded', String(open));
+      row.querySelector('.wf-twisty').textContent = open ? '▾' : '▸';
+    }
+    return row;
+  }
+
+  /** The rows to show change: after a collapse or an expand. */
+  function relist() {
+    shown = [];
+    position.clear();
+    let under = -1; // depth of the collapsed span whose subtree is being skipped
+    for (const s of trace.spans) {
+      if (under >= 0 && s.depth > under) continue;
+      under = collapsed.has(s.id) ? s.depth : -1;
+      position.set(s.id, shown.length);
+      shown.push(s);
+    }
+    tree.style.height = `${shown.length * ROW_PX}px`;
+    draw();
+  }
+
+  /** Builds the rows near the viewport (and the focused one) and drops the others. */
+  function draw() {
+    const top = tree.isConnected ? tree.getBoundingClientRect().top : 0;
+    const [first, end] = rowWindow(top, window.innerHeight || 800, shown.length);
+    const want = shown.slice(first, end);
+    const keep = current !== null && position.has(current) ? trace.byId.get(current) : null;
+    if (keep && !want.includes(keep)) {
+      want.push(keep);
+      want.sort((x, y) => position.get(x.id) - position.get(y.id));
+    }
+    const wanted = new Set(want.map((s) => s.id));
+    // drop first, so the rows that stay never move in the document (a moved row would lose
+    // focus), then insert the new ones in tree order
+    for (const row of [...tree.children]) if (!wanted.has(row.dataset.spanId)) row.remove();
+    let next = tree.firstElementChild;
+    for (const s of want) {
+      const row = refresh(s);
+      if (row === next) { next = next.nextElementSibling; continue; }
+      tree.insertBefore(row, next);
     }
   }
+
+  let pending = false;
+  let placed = false; // the caller has had the chance to put the tree in the page
+  function onScroll() {
+    if (placed && !tree.isConnected) { // the page was left
+      window.removeEventListener('resize', onScroll);
+      document.removeEventListener('scroll', onScroll, true);
+      return;
+    }
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => { pending = false; draw(); });
+  }
+
   function toggle(s, collapse) {
     if (!s.children.length) return;
     if (collapse) collapsed.add(s.id); else collapsed.delete(s.id);
-    const row = rows.get(s.id);
-    row.setAttribute('aria-expanded', String(!collapse));
-    row.querySelector('.wf-twisty').textContent = collapse ? '▸' : '▾';
-    setHidden(s, collapse);
+    relist();
   }
   function focusRow(id) {
-    for (const [rid, r] of rows) r.tabIndex = rid === id ? 0 : -1;
     current = id;
-    rows.get(id).focus();
+    draw();
+    // focusing scrolls the row into view, and the scroll builds the rows around it
+    built.get(id).focus();
   }
   function select(id, focus) {
     const s = trace.byId.get(id);
     if (!s) return;
     // show it: expand its collapsed ancestors
-    for (let p = s.parent; p; p = p.parent) if (collapsed.has(p.id)) toggle(p, false);
-    for (const [rid, r] of rows) r.setAttribute('aria-selected', String(rid === id));
-    if (focus) focusRow(id); else { for (const [rid, r] of rows) r.tabIndex = rid === id ? 0 : -1; current = id; }
+    let opened = false;
+    for (let p = s.parent; p; p = p.parent) if (collapsed.delete(p.id)) opened = true;
+    selected = id;
+    if (opened) relist();
+    if (focus) focusRow(id); else { current = id; draw(); }
     opts.onSelect && opts.onSelect(s);
   }
   tree.addEventListener('keydown', (e) => {
     const id = current || trace.spans[0].id;
     const s = trace.byId.get(id);
-    const vis = visibleRows();
-    const i = vis.indexOf(id);
+    const i = position.get(id) ?? 0;
     let to = null;
     switch (e.key) {
-      case 'ArrowDown': to = vis[Math.min(vis.length - 1, i + 1)]; break;
-      case 'ArrowUp': to = vis[Math.max(0, i - 1)]; break;
-      case 'Home': to = vis[0]; break;
-      case 'End': to = vis[vis.length - 1]; break;
+      case 'ArrowDown': to = shown[Math.min(shown.length - 1, i + 1)]; break;
+      case 'ArrowUp': to = shown[Math.max(0, i - 1)]; break;
+      case 'Home': to = shown[0]; break;
+      case 'End': to = shown[shown.length - 1]; break;
       case 'ArrowRight':
-        if (s.children.length && collapsed.has(id)) toggle(s, false); else if (s.children.length) to = s.children[0].id;
+        if (s.children.length && collapsed.has(id)) toggle(s, false); else if (s.children.length) to = s.children[0];
         break;
       case 'ArrowLeft':
-        if (s.children.length && !collapsed.has(id)) toggle(s, true); else if (s.parent) to = s.parent.id;
+        if (s.children.length && !collapsed.has(id)) toggle(s, true); else if (s.parent) to = s.parent;
         break;
       case 'Enter': case ' ': select(id, true); break;
       default: return;
     }
     e.preventDefault();
-    if (to) focusRow(to);
+    if (to) focusRow(to.id);
   });
   tree.addEventListener('focusin', (e) => {
     const row = e.target.closest('.wf-row');
@@ -321,14 +406,20 @@ export function renderWaterfall(trace, opts = {}) {
   const el = h('div', { class: 'waterfall' }, axis(total), tree);
   const setCritical = (on) => el.classList.toggle('wf-show-cp', !!on);
   setCritical(opts.critical !== false);
-  const first = opts.selected && trace.byId.get(opts.selected) ? opts.selected : trace.spans[0].id;
-  rows.get(first).tabIndex = 0;
-  current = first;
+  current = opts.selected && trace.byId.get(opts.selected) ? opts.selected : trace.spans[0].id;
+  relist();
   if (opts.selected && trace.byId.get(opts.selected)) select(opts.selected, false);
+  window.addEventListener('resize', onScroll);
+  document.addEventListener('scroll', onScroll, { capture: true, passive: true });
+  // the caller puts `el` in the page after this returns: build for its real place then
+  requestAnimationFrame(() => { placed = true; draw(); });
   return {
-    el, rows, critical: cp, select, setCritical,
-    expandAll: () => trace.spans.forEach((s) => toggle(s, false)),
-    collapseAll: () => [...trace.spans].reverse().forEach((s) => { if (s.parent) toggle(s, true); }),
+    el, critical: cp, select, setCritical,
+    expandAll: () => { collapsed.clear(); relist(); },
+    collapseAll: () => {
+      for (const s of trace.spans) if (s.parent && s.children.length) collapsed.add(s.id);
+      relist();
+    },
   };
 }
 
