@@ -150,6 +150,43 @@ test('the URL holds query, range, limit and direction; reloading restores the vi
   page.assertClean();
 });
 
+test('a page that reached the line limit loads older lines, then newer ones in forward order', async () => {
+  const q = encodeURIComponent('{service_name="checkout", env!=""}');
+  await go(`/explore/logs?query=${q}&from=now-1h&to=now&limit=2`);
+  await page.waitForFunction(() => document.querySelectorAll('ol.loglines li').length === 2);
+  assert.deepEqual(await rowTexts(page), [LINES.warm, LINES.declined]);
+  const older = page.getByRole('button', { name: 'Load older lines' });
+  await older.click();
+  await page.waitForFunction(() => document.querySelectorAll('ol.loglines li').length === 3);
+  assert.deepEqual(await rowTexts(page), [LINES.warm, LINES.declined, LINES.placed]);
+  assert.equal(await page.locator('.logs-more-bar [role=status]').textContent(), '1 older line loaded');
+  // that page was full again (the boundary line is asked again): one more ask finds the end
+  await older.click();
+  await page.locator('.logs-more-bar [role=status]', { hasText: 'no older lines in this time range' }).waitFor();
+  assert.equal(await older.count(), 0);
+  assert.match(await page.locator('.logs-summary').textContent(), /^3 lines · Common labels: service_name=checkout/);
+  // env differs between the lines, so each shows its own, the loaded one too
+  assert.deepEqual(await page.$$eval('ol.loglines li .chips', (cs) => cs.map((c) => c.textContent)),
+    ['env=staging', 'env=prod', 'env=prod']);
+  page.assertClean();
+
+  await go(`/explore/logs?query=${q}&from=now-1h&to=now&limit=1&direction=forward`);
+  await page.waitForFunction(() => document.querySelectorAll('ol.loglines li').length === 1);
+  const newer = page.getByRole('button', { name: 'Load newer lines' });
+  await newer.click();
+  await page.waitForFunction(() => document.querySelectorAll('ol.loglines li').length === 2);
+  await newer.click();
+  await page.waitForFunction(() => document.querySelectorAll('ol.loglines li').length === 3);
+  assert.deepEqual(await rowTexts(page), [LINES.placed, LINES.declined, LINES.warm]);
+  // each page was full (limit 1): one more ask finds nothing newer
+  await newer.click();
+  await page.locator('.logs-more-bar [role=status]', { hasText: 'no newer lines in this time range' }).waitFor();
+  assert.equal(await newer.count(), 0);
+  assert.equal(await page.locator('ol.loglines li').count(), 3);
+  await assertLabelled(page);
+  page.assertClean();
+});
+
 test('a metric query shows a graph with a legend and a table', async () => {
   const q = 'sum by (service_name) (count_over_time({env="prod"}[1h]))';
   await go(`/explore/logs?query=${encodeURIComponent(q)}&from=now-1h&to=now`);

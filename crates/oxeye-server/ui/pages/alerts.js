@@ -275,7 +275,9 @@ export async function mount(root, ctx) {
     }
     drawMatchers();
     const starts = h('input', { type: 'datetime-local', step: 1, 'aria-label': 'Starts at' });
-    const now = new Date(); now.setSeconds(0, 0);
+    // to the second: a start cut to the minute would lie up to a minute in the past, and
+    // the server moves a past start to now, so the silence would end up to a minute short
+    const now = new Date(); now.setMilliseconds(0);
     const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
     starts.value = local(now);
     const duration = h('input', { value: f.duration, size: 8, 'aria-label': 'Duration' });

@@ -163,7 +163,7 @@ export async function mount(root, ctx) {
         if (signal.aborted) return;
         if (main.status === 'rejected') throw main.reason;
         // the lines show even when the chart library could not load; the volume says why
-        renderLogs(main.value.data, charts.status === 'rejected' ? charts : vol, r, volStep);
+        renderLogs(main.value.data, charts.status === 'rejected' ? charts : vol, r, volStep, signal);
       } else {
         const step = autoStep(r.startMs, r.endMs, 250);
         const [body] = await Promise.all([
@@ -195,7 +195,7 @@ export async function mount(root, ctx) {
     return rows;
   }
 
-  function renderLogs(data, vol, r, volStep) {
+  function renderLogs(data, vol, r, volStep, signal) {
     const rows = rowsOf(data.result);
     lastFields = new Set();
     for (const row of rows) {
@@ -209,16 +209,78 @@ export async function mount(root, ctx) {
     // labels every stream shares are shown once; the others on each line
     const streams = rows.map((x) => x.stream);
     const common = streams.length ? pairs(streams[0]).filter(([k, v]) => streams.every((s) => s[k] === v)) : [];
-    const commonKeys = new Set(common.map(([k]) => k));
+    const commonLabels = new Map(common);
     const reached = rows.length >= state.limit;
+    const count = h('span', {}, countText(rows.length, reached));
     linesPanel.append(h('h2', {}, 'Logs'),
-      h('p', { class: 'logs-summary muted' },
-        `${rows.length} line${rows.length === 1 ? '' : 's'}${reached ? ` (limit of ${state.limit} reached)` : ''}`,
+      h('p', { class: 'logs-summary muted' }, count,
         common.length ? [' · Common labels: ', h('span', { class: 'common-labels' }, common.map(([k, v]) => h('span', { class: 'chip' }, `${k}=${v}`)))] : null));
     if (!rows.length) { linesPanel.append(h('p', { class: 'muted' }, 'No log lines in this time range.')); return; }
     const list = h('ol', { class: 'loglines', 'aria-label': 'Log lines' });
-    rows.forEach((row, i) => list.append(lineItem(row, `ll${i}`, commonKeys, false)));
+    rows.forEach((row, i) => list.append(lineItem(row, `ll${i}`, commonLabels, false)));
     linesPanel.append(list);
+    if (reached) linesPanel.append(moreLines(list, count, rows, r, commonLabels, signal));
+  }
+
+  function countText(n, reached) {
+    return `${n} line${n === 1 ? '' : 's'}${reached ? ` (limit of ${state.limit} reached)` : ''}`;
+  }
+
+  /** One entry's identity: Loki keeps one of the entries equal in all three. */
+  function rowKey(row) { return `${row.ts} ${JSON.stringify(row.stream)} ${row.line}`; }
+
+  /**
+   * "Load older lines" (newer, when the order is forward) under a page that reached the line
+   * limit, as Grafana offers: the same query, up to the last line shown, `limit` lines more.
+   * The boundary's own nanosecond is asked again (lines sharing it may have been cut off)
+   * and the lines already shown are left out; when that answer holds nothing new but is
+   * full, the boundary is passed (Loki's range is [start, end)).
+   */
+  function moreLines(list, count, first, r, commonLabels, signal) {
+    const seen = new Set(first.map(rowKey));
+    let edge = first[first.length - 1].ts;
+    let total = first.length;
+    const older = state.direction !== 'forward';
+    const status = h('span', { class: 'muted', role: 'status' });
+    const btn = h('button', { type: 'button', class: 'logs-more' }, older ? 'Load older lines' : 'Load newer lines');
+    const bar = h('div', { class: 'toolbar logs-more-bar' }, btn, status);
+    btn.addEventListener('click', async () => {
+      btn.disabled = true;
+      status.textContent = 'Loading…';
+      const ask = async (withEdge) => {
+        const e = BigInt(edge);
+        const bounds = older
+          ? { start: nsOf(r.startMs), end: String(withEdge ? e + 1n : e) }
+          : { start: String(withEdge ? e : e + 1n), end: nsOf(r.endMs) };
+        const body = await api.get('/loki/api/v1/query_range',
+          { query: state.query, ...bounds, limit: state.limit, direction: state.direction }, { headers: CATEGORIZE, signal });
+        return rowsOf(body.data.result);
+      };
+      try {
+        let page = await ask(true);
+        let fresh = page.filter((row) => !seen.has(rowKey(row)));
+        if (fresh.length === 0 && page.length >= state.limit) {
+          page = await ask(false);
+          fresh = page.filter((row) => !seen.has(rowKey(row)));
+        }
+        for (const row of fresh) {
+          seen.add(rowKey(row));
+          list.append(lineItem(row, `ll${total++}`, commonLabels, false));
+        }
+        const more = fresh.length > 0 && page.length >= state.limit;
+        if (fresh.length) edge = fresh[fresh.length - 1].ts;
+        count.textContent = countText(total, more);
+        status.textContent = fresh.length
+          ? `${fresh.length} ${older ? 'older' : 'newer'} line${fresh.length === 1 ? '' : 's'} loaded`
+          : `no ${older ? 'older' : 'newer'} lines in this time range`;
+        if (more) btn.disabled = false; else btn.remove();
+      } catch (e) {
+        if (e.name === 'AbortError') return;
+        status.replaceChildren(errorBox(e));
+        btn.disabled = false;
+      }
+    });
+    return bar;
   }
 
   function renderVolume(panel, vol, r, step) {
@@ -274,12 +336,13 @@ export async function mount(root, ctx) {
   }
 
   /** One log line: a toggle button, its trace link, and its details (built on expand). */
-  function lineItem(row, id, commonKeys, live) {
+  /** One line; `commonLabels` (name -> value) are shown once above the list, not on it. */
+  function lineItem(row, id, commonLabels, live) {
     const parsedHere = Object.keys(row.parsed).length === 0 && lq.parsersIn(state.query).length === 0 ? lq.parseLine(row.line) : null;
     const level = levelKey(row.md.detected_level || row.stream.detected_level || row.stream.level || row.parsed.level
       || (parsedHere && (parsedHere.fields.find(([k]) => k === 'level') || [])[1]) || '');
     const trace = traceOf(row, parsedHere);
-    const own = pairs(row.stream).filter(([k]) => !commonKeys.has(k) && !(live && k === 'detected_level'));
+    const own = pairs(row.stream).filter(([k, v]) => commonLabels.get(k) !== v && !(live && k === 'detected_level'));
     const detail = h('div', { id: `${id}-d`, class: 'logdetail', hidden: true });
     const btn = h('button', {
       type: 'button', class: 'logrow', 'aria-expanded': 'false', 'aria-controls': detail.id,
@@ -397,7 +460,7 @@ export async function mount(root, ctx) {
       for (const s of msg.streams || []) for (const v of s.values || []) rows.push({ ts: v[0], line: v[1], stream: s.stream || {}, md: {}, parsed: {} });
       rows.sort((a, b) => (a.ts.length - b.ts.length) || (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0));
       for (const row of rows) {
-        list.prepend(lineItem(row, `lt${seq++}`, new Set(), true));
+        list.prepend(lineItem(row, `lt${seq++}`, new Map(), true));
         n++;
       }
       while (list.children.length > MAX_TAIL_ROWS) list.lastChild.remove();
