@@ -12,19 +12,52 @@ import { chromium } from 'playwright-core';
 export const BASE = process.env.OXEYE_URL || 'http://127.0.0.1:9700';
 const SHOTS = process.env.OXEYE_SCREENSHOTS || 'screenshots';
 
+/** Chromium features Playwright's own launch leaves on that the tests and the bench turn off. */
+export const EXTRA_DISABLED_FEATURES = ['WebUIOmniboxPopup', 'WebUIOmniboxFullPopup', 'WebUIOmniboxAimPopup'];
+
+/** The switches the browser process was started with, as its chrome://version page shows. */
+async function commandLine(browser) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto('chrome://version');
+    return (await page.locator('#command_line').textContent()).split(/\s+/);
+  } finally { await context.close(); }
+}
+
+/**
+ * Launches Chromium with `opts` and, beyond Playwright's own `--disable-features` list,
+ * `extra` features off. Chromium honours only the last `--disable-features` switch, so a
+ * second one would switch Playwright's list back on: the list Playwright passes is read
+ * from a first launch, and the browser is launched again with one switch holding both.
+ */
+export async function launchWithout(opts, extra) {
+  const probe = await chromium.launch(opts);
+  const spawned = await commandLine(probe);
+  await probe.close();
+  const own = spawned.find((a) => a.startsWith('--disable-features='));
+  const theirs = own ? own.slice('--disable-features='.length).split(',').filter(Boolean) : [];
+  const merged = `--disable-features=${[...theirs, ...extra].join(',')}`;
+  const browser = await chromium.launch({
+    ...opts, ignoreDefaultArgs: own ? [own] : undefined, args: [...(opts.args || []), merged],
+  });
+  const switches = (await commandLine(browser)).filter((a) => a.startsWith('--disable-features='));
+  assert.deepEqual(switches, [merged], 'one --disable-features switch, holding both lists');
+  return browser;
+}
+
 /**
  * Headless Debian Chromium with the flags a closed network needs. Each test's fresh context
  * is a new window, and Chromium would build that window's address-bar dropdown (a WebUI
  * page in a renderer of its own) beside the page under test; the tests never use it.
  */
 export async function launch() {
-  return chromium.launch({
+  return launchWithout({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-features=WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup'],
-  });
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  }, EXTRA_DISABLED_FEATURES);
 }
 
 /**

@@ -12,6 +12,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
+import { launchWithout, EXTRA_DISABLED_FEATURES } from '../lib.mjs';
 
 const [base, tenant, uid, runsArg, params = 'from=now-24h&to=now'] = process.argv.slice(2);
 if (!base || !uid) {
@@ -32,13 +33,14 @@ if (executablePath === unboosted) console.log('started without CAP_SYS_NICE, as 
 // built already when a dashboard is opened in it, so the bench leaves it out, unless
 // OXEYE_BENCH_OMNIBOX=1 asks to keep it (to see the difference).
 const keepOmnibox = process.env.OXEYE_BENCH_OMNIBOX === '1';
-const browser = await chromium.launch({
+const launchOpts = {
   executablePath,
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ...(keepOmnibox ? [] : ['--disable-features=WebUIOmniboxPopup,WebUIOmniboxFullPopup,WebUIOmniboxAimPopup'])],
-});
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+};
+// with Playwright's own --disable-features list kept (see launchWithout)
+const browser = keepOmnibox ? await chromium.launch(launchOpts) : await launchWithout(launchOpts, EXTRA_DISABLED_FEATURES);
 console.log(keepOmnibox ? 'window address-bar dropdown built with every window (OXEYE_BENCH_OMNIBOX=1)'
   : 'window address-bar dropdown not built per window (as in a desktop window opened before)');
 
@@ -85,8 +87,10 @@ async function load(i) {
     }
   });
   const done = page.waitForEvent('console', { predicate: (msg) => msg.text() === 'oxeye-dashboard-done' });
-  await page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`, { waitUntil: 'commit' });
-  await done;
+  await Promise.all([
+    done,
+    page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`, { waitUntil: 'commit' }),
+  ]);
   const m = await page.evaluate(() => {
     const g = document.querySelector('.dash-grid');
     return {

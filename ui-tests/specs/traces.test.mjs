@@ -285,6 +285,15 @@ test('the trace waterfall: spans in order, durations, critical path, details, ju
   await page.keyboard.press('Enter');
   await details.locator('h2', { hasText: 'payment: charge card' }).waitFor();
 
+  // Collapse all keeps the roots' children; the focusable row moves up from the hidden
+  // "charge card" to its parent, so Tab still reaches the tree; Expand all shows all again
+  await page.getByRole('button', { name: 'Collapse all' }).click();
+  assert.deepEqual(await page.$$eval('.wf-row .wf-op', (es) => es.map((e) => e.textContent)),
+    ['GET /checkout', 'auth', 'fetch flags', 'POST /orders', 'render page']);
+  assert.deepEqual(await page.$$eval('.wf-row[tabindex="0"] .wf-op', (es) => es.map((e) => e.textContent)), ['POST /orders']);
+  await page.getByRole('button', { name: 'Expand all' }).click();
+  assert.deepEqual(await page.$$eval('.wf-row .wf-op', (es) => es.map((e) => e.textContent)), ORDER);
+
   // the critical path toggles, and the URL keeps it
   const cp = page.locator('button.tr-cp-toggle');
   assert.equal(await cp.getAttribute('aria-pressed'), 'true');
@@ -303,6 +312,23 @@ test('an unknown trace id shows the server\'s answer', async () => {
   await page.locator('[role=alert]', { hasText: 'trace not found' }).waitFor();
 });
 
+test('spans whose parents form a cycle still make a tree, and the critical path ends', () => {
+  const span = (id, parent, start, end) => ({ traceId: TRACE, spanId: id, parentSpanId: parent, name: id,
+    startTimeUnixNano: ns(start), endTimeUnixNano: ns(end) });
+  const [a, b, c] = [hex(8), hex(8), hex(8)];
+  // a and b are each other's parent, c is b's child: no true root
+  const trace = parseTrace({ resourceSpans: [{ resource: { attributes: [str('service.name', 'loop')] },
+    scopeSpans: [{ spans: [span(a, b, 0, 100), span(b, a, 10, 90), span(c, b, 20, 80)] }] }] });
+  assert.equal(trace.spans.length, 3);
+  assert.equal(trace.roots.length, 1);
+  const [root] = trace.roots;
+  assert.equal(root.parent, null);
+  for (const s of trace.spans) assert.ok(!s.children.includes(root), 'the root is nobody\'s child');
+  const cp = criticalPath(trace);
+  assert.ok(cp.spans.has(root.id));
+  assert.ok(cp.spans.size <= 3);
+});
+
 test('the rows built are those in view and thirty beyond each edge', () => {
   // a tree 100 px below the top of a 900 px viewport: rows 0 to 31 are in view
   assert.deepEqual(rowWindow(100, 900, 3000), [0, 62]);
@@ -311,7 +337,7 @@ test('the rows built are those in view and thirty beyond each edge', () => {
   // the end of the tree in view, and a tree shorter than the viewport
   assert.deepEqual(rowWindow(-2990 * ROW_PX, 900, 3000), [2960, 3000]);
   assert.deepEqual(rowWindow(50, 900, 10), [0, 10]);
-  // the whole tree below the viewport: the first rows, ready for the scroll
+  // the whole tree more than thirty rows below the viewport: none yet (scrolling builds them)
   assert.deepEqual(rowWindow(5000, 900, 3000), [0, 0]);
 });
 

@@ -65,12 +65,15 @@ export function createEditor(opts) {
     list.hidden = false; ta.setAttribute('aria-expanded', 'true');
     highlight(0);
   }
+  let stale = false;
+  ta.addEventListener('focus', () => { if (stale) { stale = false; schedule(); } });
   function schedule() {
     clearTimeout(vTimer);
     if (!opts.validate) return;
     vTimer = setTimeout(async () => {
-      // the page was left while the timer ran: nothing to check for anyone
-      if (!ta.isConnected) return;
+      // out of the page (the page was left, or a tab hides the editor): no request now; the
+      // check runs when the editor is used again
+      if (!ta.isConnected) { stale = true; return; }
       const text = ta.value;
       let r = null;
       try { r = text.trim() ? await opts.validate(text) : null; } catch (e) { r = { message: String(e.message || e) }; }

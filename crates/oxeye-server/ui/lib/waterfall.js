@@ -152,7 +152,14 @@ export function parseTrace(json) {
     }
   };
   roots.forEach(visit);
-  for (const s of byId.values()) if (!seen.has(s)) { s.parent = null; roots.push(s); visit(s); }
+  for (const s of byId.values()) {
+    if (seen.has(s)) continue;
+    // a root now: off its old parent's children, or walks down the tree would loop
+    if (s.parent) s.parent.children = s.parent.children.filter((c) => c !== s);
+    s.parent = null;
+    roots.push(s);
+    visit(s);
+  }
   const services = [];
   for (const s of ordered) if (!services.includes(s.service)) services.push(s.service);
   for (const s of ordered) s.color = SERVICE_COLORS[services.indexOf(s.service) % SERVICE_COLORS.length];
@@ -233,13 +240,14 @@ export function rowWindow(top, height, count) {
 /**
  * The waterfall of `trace` as an ARIA tree. opts: {onSelect(span), critical (bool),
  * selected (span id)}. Returns {el, select(id, focus), setCritical(on), expandAll(),
- * collapseAll(), critical}. Keyboard: Up/Down move, Home/End, Right expands or goes to the
+ * collapseAll(), critical, destroy()}; `destroy` stops following the page's scrolling. Keyboard: Up/Down move, Home/End, Right expands or goes to the
  * first child, Left collapses or goes to the parent, Enter/Space select.
  *
  * Rows are built only near the viewport (see `rowWindow`): the tree is as tall as all its
  * shown rows, each row is placed at its position, and scrolling builds the rows that come
  * into view and drops those far out of it. A trace of tens of thousands of spans opens as
- * fast as a small one. The focused row is always kept, so focus never falls to the page;
+ * fast as a small one. The focused row is always kept (a collapse that hides it hands focus
+ * to its nearest shown ancestor), so the tree is always reachable by Tab;
  * `aria-posinset`/`aria-setsize` tell assistive technology where a row sits among its
  * siblings, since not all of them are in the document.
  */
@@ -316,6 +324,10 @@ export function renderWaterfall(trace, opts = {}) {
       position.set(s.id, shown.length);
       shown.push(s);
     }
+    // the row that takes focus went under a collapsed span: its nearest shown ancestor does
+    let keep = trace.byId.get(current);
+    while (keep && !position.has(keep.id)) keep = keep.parent;
+    current = keep ? keep.id : shown[0].id;
     tree.style.height = `${shown.length * ROW_PX}px`;
     draw();
   }
@@ -343,16 +355,14 @@ export function renderWaterfall(trace, opts = {}) {
   }
 
   let pending = false;
-  let placed = false; // the caller has had the chance to put the tree in the page
   function onScroll() {
-    if (placed && !tree.isConnected) { // the page was left
-      window.removeEventListener('resize', onScroll);
-      document.removeEventListener('scroll', onScroll, true);
-      return;
-    }
     if (pending) return;
     pending = true;
     requestAnimationFrame(() => { pending = false; draw(); });
+  }
+  function destroy() {
+    window.removeEventListener('resize', onScroll);
+    document.removeEventListener('scroll', onScroll, true);
   }
 
   function toggle(s, collapse) {
@@ -412,9 +422,9 @@ export function renderWaterfall(trace, opts = {}) {
   window.addEventListener('resize', onScroll);
   document.addEventListener('scroll', onScroll, { capture: true, passive: true });
   // the caller puts `el` in the page after this returns: build for its real place then
-  requestAnimationFrame(() => { placed = true; draw(); });
+  requestAnimationFrame(draw);
   return {
-    el, critical: cp, select, setCritical,
+    el, critical: cp, select, setCritical, destroy,
     expandAll: () => { collapsed.clear(); relist(); },
     collapseAll: () => {
       for (const s of trace.spans) if (s.parent && s.children.length) collapsed.add(s.id);

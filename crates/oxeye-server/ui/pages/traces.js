@@ -329,5 +329,5 @@ async function mountTrace(root, ctx, id) {
       h('a', { href: metricsHref(rootSpan.service), class: 'tr-metrics' }, 'Metrics of this service'),
       legend),
     h('div', { class: 'tr-body' }, h('div', { class: 'panel tr-waterfall' }, wf.el), details));
-  return null;
+  return () => wf.destroy();
 }
