@@ -384,6 +384,15 @@ test('a trace of 3,000 spans builds only the rows near the viewport, and keys re
   await page.keyboard.press('ArrowRight');
   await page.keyboard.press('ArrowDown');
   assert.deepEqual(await focused(), ['item 1', '1', '2999']);
+
+  // a larger font (a reader's minimum font size): rows grow, and are placed by their height
+  await page.evaluate(() => {
+    document.querySelector('.waterfall').style.fontSize = '26px';
+    window.dispatchEvent(new Event('resize'));
+  });
+  await page.waitForFunction((n) => document.querySelector('.wf-tree').style.height === `${n * 50}px`, 3000);
+  const tops = await page.$$eval('.wf-row', (rs) => rs.map((r) => parseFloat(r.style.top)));
+  assert.ok(tops.every((t) => t % 50 === 0), `row tops: ${tops.slice(0, 5)}`);
   await assertLabelled(page);
   page.assertClean();
 });

@@ -220,7 +220,11 @@ function axis(duration, n = 5) {
     }, i === 0 ? '0' : fmtDurationMs((duration * i) / n)))));
 }
 
-/** Height of one waterfall row in px (the stylesheet's `.wf-row` height). */
+/**
+ * Height of one waterfall row in px at the default font size. The stylesheet sizes rows in
+ * `em`, so a reader's larger minimum font size makes them taller: the tree measures a built
+ * row and places rows by that height.
+ */
 export const ROW_PX = 25;
 /** Rows built beyond each edge of the viewport, so a quick scroll shows no blank rows. */
 const OVERSCAN = 30;
@@ -230,9 +234,9 @@ const OVERSCAN = 30;
  * are built when the viewport is `height` px tall: the ones in view and `OVERSCAN` rows
  * beyond each edge, as `[first, end)`.
  */
-export function rowWindow(top, height, count) {
-  const from = Math.floor(-top / ROW_PX) - OVERSCAN;
-  const to = Math.ceil((height - top) / ROW_PX) + OVERSCAN;
+export function rowWindow(top, height, count, rowPx = ROW_PX) {
+  const from = Math.floor(-top / rowPx) - OVERSCAN;
+  const to = Math.ceil((height - top) / rowPx) + OVERSCAN;
   const first = Math.max(0, Math.min(count, from));
   return [first, Math.max(first, Math.min(count, to))];
 }
@@ -266,6 +270,8 @@ export function renderWaterfall(trace, opts = {}) {
     bySpan.get(sec.spanId).push(sec);
   }
   const tree = h('div', { class: 'wf-tree', role: 'tree', 'aria-label': 'Spans of the trace' });
+  let rowPx = ROW_PX; // measured from a built row once the tree is in the page
+  let measured = false;
 
   function build(s) {
     const left = pct(s.start, total);
@@ -302,7 +308,7 @@ export function renderWaterfall(trace, opts = {}) {
   /** A built row brought up to date with the tree's state and its place. */
   function refresh(s) {
     const row = built.get(s.id) || build(s);
-    row.style.top = `${position.get(s.id) * ROW_PX}px`;
+    row.style.top = `${position.get(s.id) * rowPx}px`;
     row.tabIndex = s.id === current ? 0 : -1;
     row.setAttribute('aria-selected', String(s.id === selected));
     if (s.children.length) {
@@ -328,14 +334,14 @@ export function renderWaterfall(trace, opts = {}) {
     let keep = trace.byId.get(current);
     while (keep && !position.has(keep.id)) keep = keep.parent;
     current = keep ? keep.id : shown[0].id;
-    tree.style.height = `${shown.length * ROW_PX}px`;
+    tree.style.height = `${shown.length * rowPx}px`;
     draw();
   }
 
   /** Builds the rows near the viewport (and the focused one) and drops the others. */
   function draw() {
     const top = tree.isConnected ? tree.getBoundingClientRect().top : 0;
-    const [first, end] = rowWindow(top, window.innerHeight || 800, shown.length);
+    const [first, end] = rowWindow(top, window.innerHeight || 800, shown.length, rowPx);
     const want = shown.slice(first, end);
     const keep = current !== null && position.has(current) ? trace.byId.get(current) : null;
     if (keep && !want.includes(keep)) {
@@ -352,10 +358,16 @@ export function renderWaterfall(trace, opts = {}) {
       if (row === next) { next = next.nextElementSibling; continue; }
       tree.insertBefore(row, next);
     }
+    if (!measured && tree.isConnected && tree.firstElementChild) {
+      measured = true;
+      const px = tree.firstElementChild.getBoundingClientRect().height;
+      if (px > 0 && Math.abs(px - rowPx) > 0.5) { rowPx = px; relist(); }
+    }
   }
 
   let pending = false;
-  function onScroll() {
+  function onScroll(e) {
+    if (e && e.type === 'resize') measured = false; // a zoom may change the row height
     if (pending) return;
     pending = true;
     requestAnimationFrame(() => { pending = false; draw(); });
