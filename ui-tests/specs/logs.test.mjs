@@ -160,6 +160,7 @@ test('a page that reached the line limit loads older lines, then newer ones in f
   await page.waitForFunction(() => document.querySelectorAll('ol.loglines li').length === 3);
   assert.deepEqual(await rowTexts(page), [LINES.warm, LINES.declined, LINES.placed]);
   assert.equal(await page.locator('.logs-more-bar [role=status]').textContent(), '1 older line loaded');
+  assert.match(await page.locator('.logs-summary').textContent(), /^3 lines \(2 pages of 2, the last one full\)/);
   // that page was full again (the boundary line is asked again): one more ask finds the end
   await older.click();
   await page.locator('.logs-more-bar [role=status]', { hasText: 'no older lines in this time range' }).waitFor();

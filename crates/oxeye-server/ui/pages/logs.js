@@ -222,8 +222,10 @@ export async function mount(root, ctx) {
     if (reached) linesPanel.append(moreLines(list, count, rows, r, commonLabels, signal));
   }
 
-  function countText(n, reached) {
-    return `${n} line${n === 1 ? '' : 's'}${reached ? ` (limit of ${state.limit} reached)` : ''}`;
+  /** "N lines", and whether the last page asked for was cut by the line limit. */
+  function countText(n, reached, pages = 1) {
+    const cut = pages > 1 ? ` (${pages} pages of ${state.limit}, the last one full)` : ` (limit of ${state.limit} reached)`;
+    return `${n} line${n === 1 ? '' : 's'}${reached ? cut : ''}`;
   }
 
   /** One entry's identity: Loki keeps one of the entries equal in all three. */
@@ -240,6 +242,7 @@ export async function mount(root, ctx) {
     const seen = new Set(first.map(rowKey));
     let edge = first[first.length - 1].ts;
     let total = first.length;
+    let pages = 1;
     const older = state.direction !== 'forward';
     const status = h('span', { class: 'muted', role: 'status' });
     const btn = h('button', { type: 'button', class: 'logs-more' }, older ? 'Load older lines' : 'Load newer lines');
@@ -269,7 +272,8 @@ export async function mount(root, ctx) {
         }
         const more = fresh.length > 0 && page.length >= state.limit;
         if (fresh.length) edge = fresh[fresh.length - 1].ts;
-        count.textContent = countText(total, more);
+        pages += 1;
+        count.textContent = countText(total, more, pages);
         status.textContent = fresh.length
           ? `${fresh.length} ${older ? 'older' : 'newer'} line${fresh.length === 1 ? '' : 's'} loaded`
           : `no ${older ? 'older' : 'newer'} lines in this time range`;
