@@ -8,10 +8,11 @@
 
 use axum::Router;
 use axum::extract::{Path, RawQuery};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use crate::state::ServerState;
 
@@ -93,27 +94,53 @@ async fn graph(RawQuery(q): RawQuery) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
 }
 
-async fn index() -> Response {
-    serve("index.html")
+async fn index(headers: HeaderMap) -> Response {
+    serve("index.html", &headers)
 }
 
-async fn file(Path(path): Path<String>) -> Response {
-    serve(&path)
+async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    serve(&path, &headers)
 }
 
-fn serve(path: &str) -> Response {
-    let Some(a) = ASSETS.iter().find(|a| a.path == path) else {
+/// The entity tag of each asset, by position in [`ASSETS`]: a hash of its bytes.
+fn etags() -> &'static [String] {
+    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
+    TAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| {
+                let mut h = std::hash::DefaultHasher::new();
+                a.body.hash(&mut h);
+                format!("\"{:016x}{:08x}\"", h.finish(), a.body.len())
+            })
+            .collect()
+    })
+}
+
+/// Whether `If-None-Match` names `tag` (weak comparison, as RFC 9110 asks for this header).
+fn none_match(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim())
+        .any(|t| t == "*" || t.trim_start_matches("W/") == tag)
+}
+
+/// An asset, or 304 when the browser's copy is current. `no-cache` has the browser ask each
+/// time (the binary is the version, a page must never be stale) and the tag makes asking
+/// cheap: nothing is sent again, and the browser keeps what it compiled from the file.
+fn serve(path: &str, headers: &HeaderMap) -> Response {
+    let Some(i) = ASSETS.iter().position(|a| a.path == path) else {
         return (StatusCode::NOT_FOUND, format!("no ui file {path:?}\n")).into_response();
     };
-    (
-        [
-            (header::CONTENT_TYPE, a.mime),
-            // the binary is the version: revalidate cheaply, never serve a stale page
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        a.body,
-    )
-        .into_response()
+    let (a, tag) = (&ASSETS[i], etags()[i].as_str());
+    let validators = [(header::CACHE_CONTROL, "no-cache"), (header::ETAG, tag)];
+    if none_match(headers, tag) {
+        return (StatusCode::NOT_MODIFIED, validators).into_response();
+    }
+    (validators, [(header::CONTENT_TYPE, a.mime)], a.body).into_response()
 }
 
 #[cfg(test)]
@@ -154,12 +181,45 @@ mod tests {
 
     #[tokio::test]
     async fn index_and_files_are_served_and_unknown_files_are_404() {
-        assert_eq!(index().await.status(), StatusCode::OK);
-        let r = file(Path("lib/api.js".into())).await;
+        assert_eq!(index(HeaderMap::new()).await.status(), StatusCode::OK);
+        let r = file(Path("lib/api.js".into()), HeaderMap::new()).await;
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::CONTENT_TYPE], JS);
-        let r = file(Path("../Cargo.toml".into())).await;
+        let r = file(Path("../Cargo.toml".into()), HeaderMap::new()).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn a_current_copy_is_answered_not_modified() {
+        let asking = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_NONE_MATCH, v.parse().unwrap());
+            h
+        };
+        let first = file(Path("lib/chart.js".into()), HeaderMap::new()).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(first.headers()[header::CACHE_CONTROL], "no-cache");
+        let tag = first.headers()[header::ETAG].to_str().unwrap().to_string();
+        assert!(tag.starts_with('"') && tag.ends_with('"'), "{tag}");
+
+        let again = file(Path("lib/chart.js".into()), asking(&tag)).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(again.headers()[header::ETAG], tag.as_str());
+        let body = axum::body::to_bytes(again.into_body(), 1 << 20).await.unwrap();
+        assert!(body.is_empty());
+        // a weak tag and a list match too, as browsers and proxies send them
+        let listed = asking(&format!("\"x\", W/{tag}"));
+        let r = file(Path("lib/chart.js".into()), listed).await;
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+
+        // another file's tag, or a changed file: the whole file again
+        let other = index(asking(&tag)).await;
+        assert_eq!(other.status(), StatusCode::OK);
+        assert_ne!(other.headers()[header::ETAG], tag.as_str());
+        let stale = file(Path("lib/chart.js".into()), asking("\"0\"")).await;
+        assert_eq!(stale.status(), StatusCode::OK);
+        let body = axum::body::to_bytes(stale.into_body(), 1 << 20).await.unwrap();
+        assert_eq!(&body[..], ASSETS.iter().find(|a| a.path == "lib/chart.js").unwrap().body);
     }
 
     #[tokio::test]
