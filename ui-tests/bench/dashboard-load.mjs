@@ -5,7 +5,8 @@
 // Chromium runs without CAP_SYS_NICE when this runs as root (see chromium-unboosted.sh).
 // New windows do not build their address-bar dropdown (below; OXEYE_BENCH_OMNIBOX=1 keeps it).
 // One first load (the server's caches cold when nothing was asked before), then <runs>
-// loads each in a fresh browser context (no browser cache). For
+// loads each in a fresh browser context (no browser cache), then <runs> reloads in one tab
+// (the browser's cache warm). For
 // each load it prints the time from navigation start to the moment the dashboard marks
 // every panel done, and the panels' own query time; the last line is JSON with the runs
 // and the query requests the page sent (so the caller can time them server-side).
@@ -121,5 +122,41 @@ for (let i = 0; i <= runs; i++) {
   out.push(summary(r));
 }
 const runsStealPct = stealPct(cpuRuns, cpuTimes());
+
+/**
+ * After the fresh loads (so they are measured alone, as before), `n` reloads in one tab, as
+ * a user refreshing an open dashboard: the browser has the UI's files, revalidates them
+ * (304) and keeps what it compiled from them.
+ */
+async function reloads(n) {
+  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+  await context.addInitScript((t) => {
+    localStorage.setItem('oxeye.tenant', t);
+    new MutationObserver((_, obs) => {
+      if (!document.querySelector('.dash-grid[data-state=done]')) return;
+      obs.disconnect();
+      console.log('oxeye-dashboard-done');
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
+  }, tenant);
+  const page = await context.newPage();
+  page.setDefaultTimeout(60000);
+  let revalidated = 0;
+  page.on('response', (r) => { if (r.status() === 304 && new URL(r.url()).pathname.startsWith('/ui/')) revalidated++; });
+  const out = [];
+  for (let i = 0; i <= n; i++) {
+    const done = page.waitForEvent('console', { predicate: (msg) => msg.text() === 'oxeye-dashboard-done' });
+    revalidated = 0;
+    await Promise.all([done, i === 0
+      ? page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`, { waitUntil: 'commit' })
+      : page.reload({ waitUntil: 'commit' })]);
+    if (i === 0) continue;
+    const ms = await page.evaluate(() => Number(document.querySelector('.dash-grid').dataset.doneAt));
+    console.log(`reload ${i} in the same tab: ${ms.toFixed(0)} ms, ${revalidated} of the UI's files revalidated (304)`);
+    out.push(ms);
+  }
+  await context.close();
+  return out;
+}
+const reloadMs = await reloads(runs);
 await browser.close();
-console.log(JSON.stringify({ first, runs: out, runsStealPct, queries }));
+console.log(JSON.stringify({ first, runs: out, runsStealPct, reloadMs, queries }));

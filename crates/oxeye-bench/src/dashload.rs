@@ -392,6 +392,18 @@ async fn run_async(args: DashboardArgs) -> anyhow::Result<()> {
         "page load, navigation to all 10 panels drawn, {} runs: min {min:.0} ms, median {med:.0} ms, max {max:.0} ms (panel queries + drawing median {med_panels:.0} ms), panels failed {failed}",
         runs.len()
     );
+    let mut reload_ms: Vec<f64> = report["reloadMs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_f64)
+        .collect();
+    if let Some(med) = median(&mut reload_ms) {
+        println!(
+            "reload in the same tab (the browser's cache warm, the UI's files revalidated), {} runs: median {med:.0} ms",
+            reload_ms.len()
+        );
+    }
     if let Some(steal) = report["runsStealPct"].as_f64() {
         println!(
             "CPU time the hypervisor gave to other guests during those runs: {steal:.0} % (figures on a quiet machine come with a few %)"
