@@ -205,7 +205,9 @@ mod tests {
         let again = file(Path("lib/chart.js".into()), asking(&tag)).await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(again.headers()[header::ETAG], tag.as_str());
-        let body = axum::body::to_bytes(again.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(again.into_body(), 1 << 20)
+            .await
+            .unwrap();
         assert!(body.is_empty());
         // a weak tag and a list match too, as browsers and proxies send them
         let listed = asking(&format!("\"x\", W/{tag}"));
@@ -218,8 +220,17 @@ mod tests {
         assert_ne!(other.headers()[header::ETAG], tag.as_str());
         let stale = file(Path("lib/chart.js".into()), asking("\"0\"")).await;
         assert_eq!(stale.status(), StatusCode::OK);
-        let body = axum::body::to_bytes(stale.into_body(), 1 << 20).await.unwrap();
-        assert_eq!(&body[..], ASSETS.iter().find(|a| a.path == "lib/chart.js").unwrap().body);
+        let body = axum::body::to_bytes(stale.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(
+            &body[..],
+            ASSETS
+                .iter()
+                .find(|a| a.path == "lib/chart.js")
+                .unwrap()
+                .body
+        );
     }
 
     #[tokio::test]
