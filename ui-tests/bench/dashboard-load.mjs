@@ -62,8 +62,8 @@ function stealPct(a, b) {
   return Math.round((100 * (b.steal - a.steal)) / (b.total - a.total));
 }
 
-async function load(i) {
-  const cpu0 = cpuTimes();
+/** A fresh context and tab with the tenant chosen, whose page says when it is done. */
+async function freshTab() {
   const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
   await context.addInitScript((t) => {
     localStorage.setItem('oxeye.tenant', t);
@@ -78,6 +78,12 @@ async function load(i) {
   }, tenant);
   const page = await context.newPage();
   page.setDefaultTimeout(60000);
+  return { context, page };
+}
+
+async function load(i) {
+  const cpu0 = cpuTimes();
+  const { context, page } = await freshTab();
   const queries = [];
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -129,17 +135,7 @@ const runsStealPct = stealPct(cpuRuns, cpuTimes());
  * (304) and keeps what it compiled from them.
  */
 async function reloads(n) {
-  const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
-  await context.addInitScript((t) => {
-    localStorage.setItem('oxeye.tenant', t);
-    new MutationObserver((_, obs) => {
-      if (!document.querySelector('.dash-grid[data-state=done]')) return;
-      obs.disconnect();
-      console.log('oxeye-dashboard-done');
-    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
-  }, tenant);
-  const page = await context.newPage();
-  page.setDefaultTimeout(60000);
+  const { context, page } = await freshTab();
   let revalidated = 0;
   page.on('response', (r) => { if (r.status() === 304 && new URL(r.url()).pathname.startsWith('/ui/')) revalidated++; });
   const out = [];
