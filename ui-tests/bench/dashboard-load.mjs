@@ -81,6 +81,11 @@ async function freshTab() {
   return { context, page };
 }
 
+/** Resolves when the tab's page says every panel is done (see `freshTab`). */
+function dashboardDone(page) {
+  return page.waitForEvent('console', { predicate: (msg) => msg.text() === 'oxeye-dashboard-done' });
+}
+
 async function load(i) {
   const cpu0 = cpuTimes();
   const { context, page } = await freshTab();
@@ -93,7 +98,7 @@ async function load(i) {
       queries.push({ method: r.method(), path: u.pathname, query: u.search.slice(1), body: r.postData() || '' });
     }
   });
-  const done = page.waitForEvent('console', { predicate: (msg) => msg.text() === 'oxeye-dashboard-done' });
+  const done = dashboardDone(page);
   await Promise.all([
     done,
     page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`, { waitUntil: 'commit' }),
@@ -140,7 +145,7 @@ async function reloads(n) {
   page.on('response', (r) => { if (r.status() === 304 && new URL(r.url()).pathname.startsWith('/ui/')) revalidated++; });
   const out = [];
   for (let i = 0; i <= n; i++) {
-    const done = page.waitForEvent('console', { predicate: (msg) => msg.text() === 'oxeye-dashboard-done' });
+    const done = dashboardDone(page);
     revalidated = 0;
     await Promise.all([done, i === 0
       ? page.goto(`${base}/#/dashboards/${uid}?${params}&tenant=${encodeURIComponent(tenant)}`, { waitUntil: 'commit' })

@@ -331,15 +331,16 @@ async function view(root, ctx, uid) {
     grid.replaceChildren(...nodes.map((n) => n.el));
     // one layout for all widths, before any panel draws
     const widths = nodes.map((n) => n.body.clientWidth);
+    const ranges = panels.map((p, i) => panelRange(range, p, widths[i]));
     // the Explore link runs the panel's query as the panel does: with its own step
     nodes.forEach((n, i) => {
       if (!n.explore) return;
-      const expr = substitute(n.exploreExpr, vars, panelRange(range, panels[i], widths[i]).builtins);
+      const expr = substitute(n.exploreExpr, vars, ranges[i].builtins);
       n.explore.href = ctx.href('explore/metrics', { expr, from: state.from, to: state.to });
     });
     await Promise.all(panels.map(async (p, i) => {
       const n = nodes[i];
-      const r = panelRange(range, p, widths[i]);
+      const r = ranges[i];
       try {
         const c = await renderPanel(n.body, p, {
           api: ctx.api, startMs: r.startMs, endMs: r.endMs, step: r.step,
